@@ -1,0 +1,37 @@
+namespace SelfPlay.Core.Environments;
+
+/// <summary>One problem instance. <see cref="Input"/> is environment-specific text (for Game of 24: "4 5 6 10").</summary>
+public sealed record EnvTask(string Id, string Input);
+
+/// <summary>
+/// What applying one policy step did. <see cref="Appended"/> is the exact text added to the state (the policy's
+/// proposal plus whatever the environment wrote, e.g. a calculator result), ending with a newline.
+/// Terminal outcomes carry the verifier's reward in [0, 1] and a one-line reason.
+/// </summary>
+public sealed record StepOutcome(string Appended, bool IsTerminal, double Reward, string Reason)
+{
+    public static StepOutcome Continue(string appended) => new(appended, false, 0, "");
+    public static StepOutcome End(string appended, double reward, string reason) => new(appended, true, reward, reason);
+}
+
+/// <summary>
+/// The environment contract. State is plain text (prompt followed by the steps taken so far), so trees,
+/// logs and exports are readable and an environment can always re-derive its structured state from it.
+/// Implementations must not throw on policy output: bad output is a terminal step with reward 0 and a reason.
+/// </summary>
+public interface IEnvironment
+{
+    string Name { get; }
+
+    /// <summary>The initial state for a task (what the policy is conditioned on).</summary>
+    string InitialState(EnvTask task);
+
+    /// <summary>Applies the policy's step text to the state.</summary>
+    StepOutcome Step(EnvTask task, string state, string action);
+
+    /// <summary>Which character sequence ends a policy step (generation stops there); it is not part of the action.</summary>
+    string StepStop { get; }
+
+    /// <summary>A reference solution as the list of policy actions, for supervised warm-up; null when none exists.</summary>
+    IReadOnlyList<string>? ReferenceActions(EnvTask task, Random random);
+}

@@ -1,0 +1,205 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace SelfPlay.Models.Llama;
+
+// Field names are Hugging Face tensor names (model.layers.0.self_attn.q_proj.weight, ...): TorchSharp builds
+// state_dict keys from them, so a checkpoint folder round-trips with the HF layout unchanged.
+#pragma warning disable IDE1006 // snake_case on purpose
+
+/// <summary>Keys and values of every layer for the tokens seen so far; grows by concatenation.</summary>
+public sealed class KvCache(int layers)
+{
+    public Tensor?[] Keys { get; } = new Tensor?[layers];
+    public Tensor?[] Values { get; } = new Tensor?[layers];
+    public int Length => Keys[0] is { } k ? (int)k.shape[2] : 0;
+}
+
+public sealed class RmsNorm : nn.Module<Tensor, Tensor>
+{
+    readonly Parameter weight;
+    readonly double _eps;
+
+    public RmsNorm(int dim, double eps) : base(nameof(RmsNorm))
+    {
+        weight = new Parameter(ones(dim));
+        _eps = eps;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var normed = x * rsqrt(x.pow(2).mean([-1], keepdim: true) + _eps);
+        return (normed * weight).MoveToOuterDisposeScope();
+    }
+}
+
+public sealed class LlamaAttention : nn.Module
+{
+    readonly Linear q_proj, k_proj, v_proj, o_proj;
+    readonly int _heads, _kvHeads, _headDim;
+
+    public LlamaAttention(LlamaConfig c) : base(nameof(LlamaAttention))
+    {
+        _heads = c.NumAttentionHeads; _kvHeads = c.NumKeyValueHeads; _headDim = c.HeadDim;
+        q_proj = nn.Linear(c.HiddenSize, _heads * _headDim, hasBias: c.AttentionBias);
+        k_proj = nn.Linear(c.HiddenSize, _kvHeads * _headDim, hasBias: c.AttentionBias);
+        v_proj = nn.Linear(c.HiddenSize, _kvHeads * _headDim, hasBias: c.AttentionBias);
+        o_proj = nn.Linear(_heads * _headDim, c.HiddenSize, hasBias: false);
+        RegisterComponents();
+    }
+
+    static Tensor RotateHalf(Tensor x)
+    {
+        var halves = x.chunk(2, -1);
+        return cat([-halves[1], halves[0]], -1);
+    }
+
+    /// <param name="mask">additive mask [B,1,T,S]; null means plain causal attention over T tokens with an empty cache.</param>
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int layer)
+    {
+        var (b, t) = (x.shape[0], x.shape[1]);
+        var q = q_proj.call(x).view(b, t, _heads, _headDim).transpose(1, 2);
+        var k = k_proj.call(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
+        var v = v_proj.call(x).view(b, t, _kvHeads, _headDim).transpose(1, 2);
+        q = q * cos + RotateHalf(q) * sin;
+        k = k * cos + RotateHalf(k) * sin;
+        if (cache is not null)
+        {
+            if (cache.Keys[layer] is { } pastK)
+            {
+                k = cat([pastK, k], 2);
+                v = cat([cache.Values[layer]!, v], 2);
+            }
+            cache.Keys[layer] = k;
+            cache.Values[layer] = v;
+        }
+        if (_kvHeads != _heads)
+        {
+            k = k.repeat_interleave(_heads / _kvHeads, dim: 1);
+            v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
+        }
+        var attended = F.scaled_dot_product_attention(q, k, v, attn_mask: mask, is_casual: mask is null && t > 1);
+        return o_proj.call(attended.transpose(1, 2).reshape(b, t, _heads * _headDim));
+    }
+}
+
+public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
+{
+    readonly Linear gate_proj, up_proj, down_proj;
+
+    public LlamaMlp(LlamaConfig c) : base(nameof(LlamaMlp))
+    {
+        gate_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: false);
+        up_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: false);
+        down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: false);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x) => down_proj.call(F.silu(gate_proj.call(x)) * up_proj.call(x));
+}
+
+public sealed class LlamaDecoderLayer : nn.Module
+{
+    readonly LlamaAttention self_attn;
+    readonly LlamaMlp mlp;
+    readonly RmsNorm input_layernorm, post_attention_layernorm;
+
+    public LlamaDecoderLayer(LlamaConfig c) : base(nameof(LlamaDecoderLayer))
+    {
+        self_attn = new LlamaAttention(c);
+        mlp = new LlamaMlp(c);
+        input_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
+        post_attention_layernorm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int layer)
+    {
+        var h = x + self_attn.Forward(input_layernorm.call(x), cos, sin, mask, cache, layer);
+        return h + mlp.call(post_attention_layernorm.call(h));
+    }
+}
+
+public sealed class LlamaModel : nn.Module
+{
+    internal readonly Embedding embed_tokens;
+    readonly ModuleList<LlamaDecoderLayer> layers;
+    readonly RmsNorm norm;
+
+    public LlamaModel(LlamaConfig c) : base(nameof(LlamaModel))
+    {
+        embed_tokens = nn.Embedding(c.VocabSize, c.HiddenSize);
+        layers = nn.ModuleList(Enumerable.Range(0, c.NumHiddenLayers).Select(_ => new LlamaDecoderLayer(c)).ToArray());
+        norm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
+        RegisterComponents();
+    }
+
+    public Tensor Forward(Tensor inputIds, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache)
+    {
+        var h = embed_tokens.call(inputIds);
+        for (var i = 0; i < layers.Count; i++) h = layers[i].Forward(h, cos, sin, mask, cache, i);
+        return norm.call(h);
+    }
+}
+
+/// <summary>Llama-family decoder (RMSNorm, rotary embeddings, SwiGLU, grouped-query attention, optional q/k/v biases).</summary>
+public sealed class LlamaForCausalLM : nn.Module
+{
+    readonly LlamaModel model;
+    readonly Linear? lm_head;
+    readonly Tensor _invFreq;
+
+    public LlamaConfig Config { get; }
+
+    public LlamaForCausalLM(LlamaConfig config, long? initSeed = null) : base(nameof(LlamaForCausalLM))
+    {
+        config.Validate();
+        Config = config;
+        model = new LlamaModel(config);
+        if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        RegisterComponents();
+        // Same formula and dtype as Hugging Face's LlamaRotaryEmbedding, so logits match a PyTorch reference.
+        _invFreq = 1.0 / pow(config.RopeTheta, arange(0, config.HeadDim, 2, dtype: ScalarType.Int64).to(ScalarType.Float32) / config.HeadDim);
+        _invFreq = _invFreq.DetachFromDisposeScope();
+        InitWeights(initSeed);
+    }
+
+    void InitWeights(long? seed)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var generator = seed is { } s ? new Generator((ulong)s) : null;
+        foreach (var (name, p) in named_parameters())
+        {
+            if (name.EndsWith("norm.weight", StringComparison.Ordinal)) p.fill_(1);
+            else if (name.EndsWith(".bias", StringComparison.Ordinal)) p.zero_();
+            else p.normal_(0, 0.02, generator);
+        }
+    }
+
+    /// <summary>cos/sin tables [B,1,T,headDim] for the given positions [B,T].</summary>
+    (Tensor Cos, Tensor Sin) Rotary(Tensor positionIds)
+    {
+        var freqs = positionIds.to(ScalarType.Float32).unsqueeze(-1) * _invFreq.to(positionIds.device);
+        var emb = cat([freqs, freqs], -1).unsqueeze(1);
+        return (emb.cos(), emb.sin());
+    }
+
+    /// <summary>Logits [B,T,V]. Without a mask the tokens are attended causally from position 0 with an empty cache.</summary>
+    public Tensor Forward(Tensor inputIds, Tensor? positionIds = null, Tensor? mask = null, KvCache? cache = null)
+    {
+        positionIds ??= arange(inputIds.shape[1], dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0).expand(inputIds.shape[0], -1);
+        var (cos, sin) = Rotary(positionIds);
+        var hidden = model.Forward(inputIds, cos, sin, mask, cache);
+        return lm_head is null ? F.linear(hidden, model.embed_tokens.weight!) : lm_head.call(hidden);
+    }
+
+    public KvCache NewCache() => new(Config.NumHiddenLayers);
+
+    public long ParameterCount() => parameters().Sum(p => p.numel());
+}
+#pragma warning restore IDE1006

@@ -1,0 +1,58 @@
+using SelfPlay.Models.Llama;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SelfPlay.Models.Training;
+
+/// <summary>A token sequence and which of its tokens are scored (the completion / the policy's own steps).</summary>
+public sealed record ScoredSequence(int[] Ids, bool[] Scored)
+{
+    public static ScoredSequence PromptCompletion(int[] prompt, int[] completion) =>
+        new([.. prompt, .. completion], [.. new bool[prompt.Length], .. Enumerable.Repeat(true, completion.Length)]);
+
+    public int ScoredCount => Scored.Count(s => s);
+}
+
+/// <summary>Log-probs of the scored tokens of right-padded sequences, in one forward pass.</summary>
+public static class SequenceScorer
+{
+    /// <summary>
+    /// Per-token log-probs [B, L-1] (position t holds log p(token t+1 | tokens ≤ t)) and the 0/1 mask of scored
+    /// tokens in the same layout. Gradients flow when called outside no_grad.
+    /// </summary>
+    public static (Tensor LogProbs, Tensor Mask) TokenLogProbs(LlamaForCausalLM model, IReadOnlyList<ScoredSequence> sequences)
+    {
+        var device = model.parameters().First().device;
+        var length = sequences.Max(s => s.Ids.Length);
+        if (length < 2) throw new ArgumentException("sequences need at least two tokens (a prompt token and a scored token)");
+        var ids = new long[sequences.Count * length];
+        var mask = new float[sequences.Count * (length - 1)];
+        for (var b = 0; b < sequences.Count; b++)
+        {
+            var s = sequences[b];
+            if (s.Scored.Length != s.Ids.Length) throw new ArgumentException("Scored must be as long as Ids");
+            if (s.Scored.Length > 0 && s.Scored[0]) throw new ArgumentException("the first token has no context and cannot be scored");
+            for (var t = 0; t < s.Ids.Length; t++) ids[b * length + t] = s.Ids[t];
+            for (var t = 1; t < s.Ids.Length; t++) mask[b * (length - 1) + t - 1] = s.Scored[t] ? 1 : 0;
+        }
+        var input = tensor(ids, [sequences.Count, length], device: device);
+        var logits = model.Forward(input);
+        var logProbs = logits[.., ..^1, ..].log_softmax(-1).gather(2, input[.., 1..].unsqueeze(2)).squeeze(2);
+        var maskTensor = tensor(mask, [sequences.Count, length - 1], device: device);
+        return (logProbs * maskTensor, maskTensor);
+    }
+
+    /// <summary>Summed log-prob of the scored tokens of each sequence, without gradients.</summary>
+    public static float[] SumLogProbs(LlamaForCausalLM model, IReadOnlyList<ScoredSequence> sequences, int batchSize = 64)
+    {
+        var sums = new List<float>();
+        using var noGrad = no_grad();
+        for (var i = 0; i < sequences.Count; i += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            var (logProbs, _) = TokenLogProbs(model, sequences.Skip(i).Take(batchSize).ToList());
+            sums.AddRange(logProbs.sum(1).cpu().data<float>().ToArray());
+        }
+        return [.. sums];
+    }
+}
