@@ -40,7 +40,7 @@ public sealed class Game24Environment(Game24StepMode mode = Game24StepMode.Opera
     {
         action ??= "";
         if (action.Length > MaxActionLength) return Invalid(action, $"action is too long ({action.Length} characters)");
-        if (!Board.TryRead(state, out var board, out var error)) return Invalid(action, error);
+        if (!Board.TryRead(state, strict: false, out var board, out var error)) return Invalid(action, error);
         try
         {
             return Mode == Game24StepMode.Operation ? StepOperation(board, action) : StepWhole(board, action);
@@ -48,6 +48,44 @@ public sealed class Game24Environment(Game24StepMode mode = Game24StepMode.Opera
         catch (OverflowException)
         {
             return Invalid(action, "arithmetic overflow");
+        }
+    }
+
+    /// <summary>
+    /// Re-checks a finished episode from its text alone: the Input line is this task's puzzle, every step line is a
+    /// valid operation with the right result and left list, and the last line is an answer the verifier accepts.
+    /// </summary>
+    public (double Reward, string Reason) Verify(EnvTask task, string finalState)
+    {
+        if (task?.Input is null) return (0, "no task");
+        int[] numbers;
+        try
+        {
+            numbers = Game24Puzzles.Parse(task.Input);
+        }
+        catch (FormatException e)
+        {
+            return (0, OneLine(e.Message));
+        }
+        if (finalState is null || !finalState.StartsWith("Input: " + Game24Puzzles.Format(numbers) + "\n", StringComparison.Ordinal))
+            return (0, "the state does not start with this task's Input line");
+
+        var body = finalState.AsSpan().TrimEnd();
+        var lastLineStart = body.LastIndexOf('\n') + 1;
+        var lastLine = body[lastLineStart..].ToString();
+        if (!lastLine.StartsWith("Answer:", StringComparison.Ordinal)) return (0, "the episode has no answer line");
+        try
+        {
+            if (!Board.TryRead(finalState[..lastLineStart], strict: true, out var board, out var error)) return (0, error);
+            if (board.Count != 1) return (0, $"the answer comes while {board.Count} numbers are left");
+            if (Mode == Game24StepMode.Operation && board.Values[0] != Game24Solver.Target)
+                return (0, $"result is {board.Values[0]}, not 24");
+            var (ok, reason) = Game24Verifier.Verify(numbers, lastLine);
+            return ok ? (1, "solved") : (0, reason);
+        }
+        catch (OverflowException)
+        {
+            return (0, "arithmetic overflow");
         }
     }
 
@@ -174,8 +212,11 @@ public sealed class Game24Environment(Game24StepMode mode = Game24StepMode.Opera
 
         public string Left() => FormatLeft(Values);
 
-        /// <summary>Reads "Input: ..." and replays each step line's operation (the part before " = ").</summary>
-        public static bool TryRead(string? state, out Board board, out string error)
+        /// <summary>
+        /// Reads "Input: ..." and replays each step line's operation (the part before " = "). Strict also requires
+        /// each line to be exactly the line this environment would write (right result, right left list).
+        /// </summary>
+        public static bool TryRead(string? state, bool strict, out Board board, out string error)
         {
             board = new Board();
             if (state is null || !state.StartsWith("Input:", StringComparison.Ordinal))
@@ -222,9 +263,14 @@ public sealed class Game24Environment(Game24StepMode mode = Game24StepMode.Opera
                     error = $"state line {lineNumber} is not a step";
                     return false;
                 }
-                if (!board.TryApply(a, op, b, out _, out var applyError))
+                if (!board.TryApply(a, op, b, out var result, out var applyError))
                 {
                     error = $"state line {lineNumber}: {applyError}";
+                    return false;
+                }
+                if (strict && !line.SequenceEqual($"{a} {op} {b} = {result} (left: {board.Left()})"))
+                {
+                    error = $"state line {lineNumber} should be '{a} {op} {b} = {result} (left: {board.Left()})'";
                     return false;
                 }
             }
@@ -256,17 +302,20 @@ public sealed class Game24Environment(Game24StepMode mode = Game24StepMode.Opera
                 return false;
             }
             var expression = Operand(ia) + " " + op + " " + Operand(ib);
-            foreach (var i in ia > ib ? [ia, ib] : new[] { ib, ia })
-            {
-                Values.RemoveAt(i);
-                Expressions.RemoveAt(i);
-                _compound.RemoveAt(i);
-            }
+            RemoveAt(Math.Max(ia, ib));
+            RemoveAt(Math.Min(ia, ib));
             Values.Add(result);
             Expressions.Add(expression);
             _compound.Add(true);
             error = "";
             return true;
+        }
+
+        private void RemoveAt(int i)
+        {
+            Values.RemoveAt(i);
+            Expressions.RemoveAt(i);
+            _compound.RemoveAt(i);
         }
 
         private string Operand(int i) => _compound[i] ? "(" + Expressions[i] + ")" : Expressions[i];

@@ -25,6 +25,7 @@ public static class Game24Verifier
 
     private static (bool Ok, string Reason) VerifyCore(IReadOnlyList<int> numbers, string? answer)
     {
+        if (numbers is null) return (false, "no puzzle numbers given");
         if (answer is null) return (false, "cannot parse: empty answer");
         if (answer.Length > MaxLength) return (false, $"cannot parse: answer is too long ({answer.Length} characters)");
         var text = answer.Trim();

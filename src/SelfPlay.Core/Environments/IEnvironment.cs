@@ -29,6 +29,9 @@ public interface IEnvironment
     /// <summary>Applies the policy's step text to the state.</summary>
     StepOutcome Step(EnvTask task, string state, string action);
 
+    /// <summary>Verifies a finished episode's state text from scratch: reward in [0, 1] and a one-line reason.</summary>
+    (double Reward, string Reason) Verify(EnvTask task, string finalState);
+
     /// <summary>Which character sequence ends a policy step (generation stops there); it is not part of the action.</summary>
     string StepStop { get; }
 

@@ -1,0 +1,36 @@
+using SelfPlay.Core.Config;
+using SelfPlay.Core.Environments;
+using SelfPlay.Core.Search;
+using SelfPlay.Models.Llama;
+using SelfPlay.Models.Tokenization;
+
+namespace SelfPlay.Actors.Campaign;
+
+/// <summary>What every actor of a campaign derives from: the configuration, the environment with its split, the run folder.</summary>
+public sealed record CampaignContext(CampaignConfig Config, EnvironmentSetup Setup, string RunDir)
+{
+    public string CheckpointDir(int version) => Path.Combine(RunDir, "checkpoints", $"v{version}");
+
+    public LlamaConfig ModelConfig(CharTokenizer tokenizer) => new(
+        VocabSize: tokenizer.VocabSize,
+        HiddenSize: Config.Model.HiddenSize,
+        IntermediateSize: Config.Model.IntermediateSize,
+        NumHiddenLayers: Config.Model.Layers,
+        NumAttentionHeads: Config.Model.Heads,
+        NumKeyValueHeads: Config.Model.KvHeads,
+        MaxPositionEmbeddings: Config.Model.MaxPositions,
+        RopeTheta: Config.Model.RopeTheta);
+
+    public MctsOptions SearchOptions(int policyVersion, long seed) => new(
+        Simulations: Config.Search.Simulations,
+        Expansions: Config.Search.Expansions,
+        CPuct: Config.Search.CPuct,
+        LengthPenalty: Config.Search.LengthPenalty,
+        DepthLimit: Config.Environment.MaxSteps,
+        Temperature: Config.Search.Temperature,
+        Backup: Config.Search.Backup == "mean-value" ? BackupRule.MeanValue : BackupRule.VisitWeighted,
+        Seed: seed,
+        PolicyVersion: policyVersion);
+
+    public TimeSpan AskTimeout => TimeSpan.FromSeconds(Config.Actors.AskTimeoutSeconds);
+}

@@ -1,0 +1,38 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace SelfPlay.Actors.Campaign;
+
+public sealed record HeldOutResult(int Solved, int Total, double Rate);
+
+/// <summary>One row of summary.json: the warm-up (iteration 0, phase "sft") or one self-play iteration.</summary>
+public sealed record IterationSummary(
+    int Iteration, string Phase, int PolicyVersion, int Trees, int Pairs, HeldOutResult? HeldOut, double WallSeconds,
+    double SearchSeconds, double TrainSeconds, double EvalSeconds, int Nodes, int SolvedTrees, int FailedTasks,
+    double? TrainLossFirst, double? TrainLossLast, double? RewardAccuracy);
+
+/// <summary>RUN_DIR/summary.json, in the schema of DESIGN.md (plus per-phase timings and training diagnostics).</summary>
+public sealed record CampaignSummary(string Name, string Environment, string Status, IReadOnlyList<IterationSummary> Iterations,
+    string? Error = null, double WallSeconds = 0)
+{
+    public const string FileName = "summary.json";
+
+    static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public void Write(string runDir)
+    {
+        var path = Path.Combine(runDir, FileName);
+        File.WriteAllText(path + ".tmp", JsonSerializer.Serialize(this, Json));
+        File.Move(path + ".tmp", path, true);
+    }
+
+    public static CampaignSummary Read(string runDir) =>
+        JsonSerializer.Deserialize<CampaignSummary>(File.ReadAllText(Path.Combine(runDir, FileName)), Json)
+        ?? throw new InvalidDataException($"{Path.Combine(runDir, FileName)} is empty");
+}

@@ -1,0 +1,149 @@
+using System.Globalization;
+using Akka.Configuration;
+using Akka.Configuration.Hocon;
+using SelfPlay.Core.Config;
+
+namespace SelfPlay.Actors.Configuration;
+
+/// <summary>A configuration problem, reported to the user in one line.</summary>
+public sealed class ConfigException(string message) : Exception(message);
+
+/// <summary>
+/// Builds the campaign configuration: reference.conf (embedded), then a campaign file, then --set overrides.
+/// Keys that reference.conf does not define are rejected, so a typo is an error rather than a silent default.
+/// </summary>
+public static class ConfigLoader
+{
+    public static string ReferenceText()
+    {
+        using var stream = typeof(ConfigLoader).Assembly.GetManifestResourceStream("SelfPlay.reference.conf")
+            ?? throw new InvalidOperationException("reference.conf is not embedded");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    public static Config Reference() => ConfigurationFactory.ParseString(ReferenceText());
+
+    /// <summary>The merged HOCON (campaign file over reference, --set over both).</summary>
+    public static Config Build(string? configFile, IEnumerable<string> sets)
+    {
+        var reference = Reference();
+        var merged = reference;
+        if (configFile is not null)
+        {
+            if (!File.Exists(configFile)) throw new ConfigException($"config file not found: {configFile}");
+            Config file;
+            try { file = ConfigurationFactory.ParseString(File.ReadAllText(configFile)); }
+            catch (Exception e) { throw new ConfigException($"{configFile}: not valid HOCON: {FirstLine(e.Message)}"); }
+            foreach (var key in LeafPaths(file, "selfplay"))
+                if (!reference.HasPath(key)) throw new ConfigException($"{configFile}: unknown setting {key}");
+            merged = file.WithFallback(merged);
+        }
+        foreach (var set in sets)
+        {
+            var eq = set.IndexOf('=');
+            if (eq <= 0) throw new ConfigException($"--set expects key=value, got '{set}'");
+            var key = set[..eq].Trim();
+            var value = set[(eq + 1)..].Trim();
+            if (!key.StartsWith("selfplay.", StringComparison.Ordinal)) key = "selfplay." + key;
+            if (!reference.HasPath(key) || reference.GetValue(key).IsObject())
+                throw new ConfigException($"--set: unknown setting {key}");
+            merged = ConfigurationFactory.ParseString($"{key} = {Quote(value)}").WithFallback(merged);
+        }
+        return merged;
+    }
+
+    static string Quote(string value) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out _) || value is "true" or "false"
+            ? value
+            : "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+
+    static IEnumerable<string> LeafPaths(Config config, string root)
+    {
+        if (!config.HasPath(root)) yield break;
+        var stack = new Stack<(string Path, HoconValue Value)>();
+        stack.Push((root, config.GetValue(root)));
+        while (stack.Count > 0)
+        {
+            var (path, value) = stack.Pop();
+            if (value.IsObject())
+                foreach (var (k, v) in value.GetObject().Items) stack.Push((path + "." + k, v));
+            else yield return path;
+        }
+    }
+
+    static string FirstLine(string s) => s.Split('\n')[0].Trim();
+
+    public static CampaignConfig Parse(Config c)
+    {
+        string S(string key) => Get(key, () => c.GetString("selfplay." + key));
+        int I(string key) => Get(key, () => c.GetInt("selfplay." + key));
+        double D(string key) => Get(key, () => c.GetDouble("selfplay." + key));
+        bool B(string key) => Get(key, () => c.GetBoolean("selfplay." + key));
+
+        var config = new CampaignConfig(
+            S("name"), I("seed"),
+            new EnvironmentConfig(S("environment.type"), S("environment.step-mode"), I("environment.held-out"),
+                I("environment.split-seed"), I("environment.max-steps")),
+            new ModelConfig(I("model.hidden-size"), I("model.intermediate-size"), I("model.layers"), I("model.heads"),
+                I("model.kv-heads"), D("model.rope-theta"), I("model.max-positions"), S("model.device"), I("model.threads"),
+                I("model.max-step-tokens")),
+            new WarmupConfig(D("warmup.share"), I("warmup.traces-per-puzzle"), I("warmup.epochs"), I("warmup.batch-size"),
+                D("warmup.learning-rate")),
+            new SearchConfig(S("search.algorithm"), I("search.simulations"), I("search.expansions"), D("search.c-puct"),
+                D("search.length-penalty"), D("search.temperature"), S("search.backup")),
+            new IterationsConfig(I("iterations.count"), I("iterations.trees")),
+            new PreferenceConfig(S("preferences.pair-rule"), D("preferences.min-q-gap")),
+            new LearnerConfig(S("learner.loss"), D("learner.beta"), I("learner.epochs"), I("learner.batch-size"),
+                D("learner.learning-rate"), S("learner.reference")),
+            new EvalConfig(B("eval.greedy")),
+            new ActorsConfig(I("actors.search-workers"), I("actors.inference-batch-rows"),
+                I("actors.lease-seconds"), I("actors.ask-timeout-seconds")),
+            new PersistenceConfig(S("persistence.provider"), S("persistence.connection-string")));
+        Validate(config);
+        return config;
+    }
+
+    static T Get<T>(string key, Func<T> read)
+    {
+        try { return read(); }
+        catch (Exception e) when (e is not ConfigException)
+        {
+            throw new ConfigException($"selfplay.{key}: expected {typeof(T).Name.ToLowerInvariant()}: {FirstLine(e.Message)}");
+        }
+    }
+
+    static void Validate(CampaignConfig c)
+    {
+        void Check(bool ok, string message) { if (!ok) throw new ConfigException(message); }
+        Check(!string.IsNullOrWhiteSpace(c.Name) && c.Name.All(ch => char.IsLetterOrDigit(ch) || ch is '-' or '_' or '.'),
+            $"selfplay.name must be letters, digits, '-', '_' or '.', got '{c.Name}'");
+        Check(c.Environment.StepMode is "operation" or "whole-step", $"selfplay.environment.step-mode must be operation or whole-step, got '{c.Environment.StepMode}'");
+        Check(c.Environment.HeldOut is > 0 and < 1362, $"selfplay.environment.held-out must be in 1..1361, got {c.Environment.HeldOut}");
+        Check(c.Environment.MaxSteps > 0, "selfplay.environment.max-steps must be positive");
+        Check(c.Model.HiddenSize > 0 && c.Model.Heads > 0 && c.Model.HiddenSize % c.Model.Heads == 0,
+            $"selfplay.model.hidden-size ({c.Model.HiddenSize}) must be a positive multiple of model.heads ({c.Model.Heads})");
+        Check(c.Model.KvHeads > 0 && c.Model.Heads % c.Model.KvHeads == 0, "selfplay.model.heads must be a multiple of model.kv-heads");
+        Check(c.Model.Layers > 0 && c.Model.IntermediateSize > 0 && c.Model.Threads > 0 && c.Model.MaxStepTokens > 0,
+            "selfplay.model sizes, threads and max-step-tokens must be positive");
+        Check(c.Model.Device is "cpu" or "cuda" || c.Model.Device.StartsWith("cuda:", StringComparison.Ordinal),
+            $"selfplay.model.device must be cpu, cuda or cuda:N, got '{c.Model.Device}'");
+        Check(c.Warmup.Share is > 0 and <= 1, $"selfplay.warmup.share must be in (0, 1], got {c.Warmup.Share}");
+        Check(c.Warmup.TracesPerPuzzle > 0 && c.Warmup.Epochs >= 0 && c.Warmup.BatchSize > 0 && c.Warmup.LearningRate > 0,
+            "selfplay.warmup: traces-per-puzzle, batch-size and learning-rate must be positive, epochs non-negative");
+        Check(c.Search.Algorithm == "mcts", $"selfplay.search.algorithm '{c.Search.Algorithm}' is not implemented (implemented: mcts)");
+        Check(c.Search.Simulations > 0 && c.Search.Expansions > 0, "selfplay.search.simulations and expansions must be positive");
+        Check(c.Search.Backup is "visit-weighted" or "mean-value", $"selfplay.search.backup must be visit-weighted or mean-value, got '{c.Search.Backup}'");
+        Check(c.Iterations.Count >= 0 && c.Iterations.Trees > 0, "selfplay.iterations: count must be >= 0 and trees > 0");
+        Check(c.Preferences.PairRule == "best-vs-worst-sibling", $"selfplay.preferences.pair-rule '{c.Preferences.PairRule}' is not implemented (implemented: best-vs-worst-sibling)");
+        Check(c.Learner.Loss is "dpo" or "cdpo", $"selfplay.learner.loss '{c.Learner.Loss}' is not implemented (implemented: dpo, cdpo)");
+        Check(c.Learner.Reference is "warmup" or "previous", $"selfplay.learner.reference must be warmup or previous, got '{c.Learner.Reference}'");
+        Check(c.Learner.Beta > 0 && c.Learner.Epochs >= 0 && c.Learner.BatchSize > 0 && c.Learner.LearningRate > 0,
+            "selfplay.learner: beta, batch-size and learning-rate must be positive, epochs non-negative");
+        Check(c.Actors.SearchWorkers > 0 && c.Actors.InferenceBatchRows > 0
+              && c.Actors.LeaseSeconds > 0 && c.Actors.AskTimeoutSeconds > 0, "selfplay.actors settings must be positive");
+        Check(c.Persistence.Provider is "sqlite" or "postgres", $"selfplay.persistence.provider must be sqlite or postgres, got '{c.Persistence.Provider}'");
+        Check(c.Persistence.Provider != "postgres" || c.Persistence.ConnectionString.Length > 0,
+            "selfplay.persistence.connection-string is required for postgres");
+    }
+}

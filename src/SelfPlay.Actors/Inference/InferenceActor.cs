@@ -1,0 +1,109 @@
+using Akka.Actor;
+using Akka.Event;
+using SelfPlay.Actors.Protocol;
+using SelfPlay.Core.Search;
+using SelfPlay.Models.Checkpoints;
+using SelfPlay.Models.Generation;
+
+namespace SelfPlay.Actors.Inference;
+
+/// <summary>
+/// Owns the policy on one device and serves generation for every concurrent search. Requests that arrive while a
+/// batch is running are answered together by the next forward pass: each request queues a Flush behind itself,
+/// so everything already in the mailbox joins the batch and no timer is needed. Runs on a pinned dispatcher
+/// (one thread), which tensor work and thread-local dispose scopes want.
+/// </summary>
+public sealed class InferenceActor : ReceiveActor
+{
+    sealed record Flush
+    {
+        public static readonly Flush Instance = new();
+    }
+
+    readonly string _device;
+    readonly string _stepStop;
+    readonly int _maxStepTokens;
+    readonly int _maxRows;
+    readonly List<(ProposeSteps Request, IActorRef ReplyTo)> _pending = [];
+    readonly ILoggingAdapter _log = Context.GetLogger();
+    PolicyStepProposer? _proposer;
+    int _version = -1;
+
+    public long Batches { get; private set; }
+
+    public InferenceActor(string device, string stepStop, int maxStepTokens, int maxRows)
+    {
+        (_device, _stepStop, _maxStepTokens, _maxRows) = (device, stepStop, maxStepTokens, maxRows);
+        Receive<LoadPolicy>(Load);
+        Receive<ProposeSteps>(request =>
+        {
+            _pending.Add((request, Sender));
+            Self.Tell(Flush.Instance);
+        });
+        Receive<Flush>(_ => RunBatch());
+    }
+
+    void Load(LoadPolicy load)
+    {
+        try
+        {
+            var (model, tokenizer, _) = Checkpoint.Load(load.Directory, _device, load.Sha256);
+            _proposer?.Model.Dispose();
+            _proposer = new PolicyStepProposer(model, tokenizer, _stepStop, _maxStepTokens);
+            _version = load.Version;
+            _log.Info("inference: loaded policy v{0} from {1}", load.Version, load.Directory);
+            Sender.Tell(new PolicyLoaded(load.Version));
+        }
+        catch (Exception e)
+        {
+            Sender.Tell(new Status.Failure(new InvalidOperationException($"cannot load policy v{load.Version}: {e.Message}")));
+        }
+    }
+
+    void RunBatch()
+    {
+        if (_pending.Count == 0) return;
+        var batch = new List<(ProposeSteps Request, IActorRef ReplyTo)>();
+        var rows = 0;
+        while (_pending.Count > 0 && (batch.Count == 0 || rows + RowsOf(_pending[0].Request) <= _maxRows))
+        {
+            rows += RowsOf(_pending[0].Request);
+            batch.Add(_pending[0]);
+            _pending.RemoveAt(0);
+        }
+        if (_pending.Count > 0) Self.Tell(Flush.Instance);
+        if (_proposer is null)
+        {
+            foreach (var (_, replyTo) in batch) replyTo.Tell(new Status.Failure(new InvalidOperationException("no policy loaded")));
+            return;
+        }
+        try
+        {
+            var requests = batch.SelectMany(b => b.Request.Requests).ToList();
+            var results = _proposer.Propose(requests);
+            Batches++;
+            var offset = 0;
+            foreach (var (request, replyTo) in batch)
+            {
+                replyTo.Tell(new StepsProposed(results.Skip(offset).Take(request.Requests.Count).ToList()));
+                offset += request.Requests.Count;
+            }
+        }
+        catch (Exception e)
+        {
+            _log.Error(e, "inference batch failed (policy v{0})", _version);
+            foreach (var (_, replyTo) in batch) replyTo.Tell(new Status.Failure(e));
+        }
+    }
+
+    static int RowsOf(ProposeSteps request) => request.Requests.Sum(r => r.Count);
+
+    protected override void PostStop() => _proposer?.Model.Dispose();
+}
+
+/// <summary>The search's expander backed by the inference actor.</summary>
+public sealed class ActorStepProposer(IActorRef inference, TimeSpan timeout) : IStepProposer
+{
+    public async Task<IReadOnlyList<IReadOnlyList<ProposedStep>>> ProposeAsync(IReadOnlyList<ProposalRequest> requests, CancellationToken cancellationToken = default) =>
+        (await inference.Ask<StepsProposed>(new ProposeSteps(requests), timeout, cancellationToken)).Steps;
+}

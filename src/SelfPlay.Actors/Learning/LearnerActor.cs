@@ -1,0 +1,151 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using SelfPlay.Actors.Campaign;
+using SelfPlay.Actors.Protocol;
+using SelfPlay.Actors.Replay;
+using SelfPlay.Core.Preferences;
+using SelfPlay.Core.Training;
+using SelfPlay.Models.Checkpoints;
+using SelfPlay.Models.Generation;
+using SelfPlay.Models.Llama;
+using SelfPlay.Models.Tokenization;
+using SelfPlay.Models.Training;
+using TorchSharp;
+
+namespace SelfPlay.Actors.Learning;
+
+/// <summary>
+/// Trains the policy: supervised warm-up on solver traces, then DPO on the sibling pairs of each iteration's
+/// trees (read from the journal with Persistence.Query). Each training run is a task piped back; while it runs
+/// the actor stashes new commands, so the model is only ever touched by one run at a time.
+/// Weights never travel through Akka: each version is a checkpoint folder, published as (version, folder, sha256).
+/// </summary>
+public sealed class LearnerActor : ReceiveActor, IWithStash
+{
+    sealed record Finished(IActorRef ReplyTo, object Result);
+
+    readonly CampaignContext _context;
+    readonly CharTokenizer _tokenizer = new();
+    readonly ILoggingAdapter _log = Context.GetLogger();
+    readonly ActorSystem _system = Context.System; // training runs off the actor thread, where Context is unavailable
+    LlamaForCausalLM? _policy;
+    int _version = -1;
+
+    public IStash Stash { get; set; } = null!;
+
+    public LearnerActor(CampaignContext context)
+    {
+        _context = context;
+        Idle();
+    }
+
+    void Idle()
+    {
+        Receive<RunWarmup>(_ => Start(() => Task.Run(Warmup)));
+        Receive<TrainIteration>(cmd => Start(() => TrainIterationAsync(cmd.Iteration)));
+    }
+
+    void Start(Func<Task<PolicyPublished>> work)
+    {
+        var replyTo = Sender;
+        work().ContinueWith(t => new Finished(replyTo, t.IsCompletedSuccessfully
+                ? t.Result
+                : new Status.Failure(t.Exception?.GetBaseException() ?? new Exception("training failed"))))
+            .PipeTo(Self);
+        Become(Busy);
+    }
+
+    void Busy()
+    {
+        Receive<Finished>(f =>
+        {
+            f.ReplyTo.Tell(f.Result);
+            Stash.UnstashAll();
+            Become(Idle);
+        });
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    void Progress(string phase, int iteration, int done, int total) =>
+        _system.EventStream.Publish(new CampaignProgress(phase, iteration, done, total));
+
+    PolicyPublished Warmup()
+    {
+        var clock = Stopwatch.StartNew();
+        var c = _context.Config;
+        var random = new Random(c.Seed);
+        var env = _context.Setup.Environment;
+        var train = _context.Setup.Train.ToArray();
+        new Random(c.Seed + 1).Shuffle(train);
+        var puzzles = train.Take(Math.Max(1, (int)Math.Round(train.Length * c.Warmup.Share))).ToList();
+        var sequences = new List<ScoredSequence>();
+        foreach (var task in puzzles)
+        {
+            var seen = new HashSet<string>();
+            for (var attempt = 0; attempt < c.Warmup.TracesPerPuzzle * 4 && seen.Count < c.Warmup.TracesPerPuzzle; attempt++)
+            {
+                var trace = WarmupTraces.Build(env, task, random);
+                if (trace is null) break;
+                if (seen.Add(string.Concat(trace.Select(s => s.Text)))) sequences.Add(PolicyEncoding.Trace(_tokenizer, trace));
+            }
+        }
+        _log.Info("warm-up: {0} traces from {1} puzzles", sequences.Count, puzzles.Count);
+
+        _policy?.Dispose();
+        _policy = new LlamaForCausalLM(_context.ModelConfig(_tokenizer), initSeed: c.Seed);
+        _policy.to(c.Model.Device);
+        using var trainer = new PolicyTrainer(_policy, new TrainerOptions(c.Warmup.LearningRate, BatchSize: c.Warmup.BatchSize));
+        var stats = trainer.TrainSft(sequences, c.Warmup.Epochs, random, (done, total) => { if (done % 10 == 0 || done == total) Progress("warmup", 0, done, total); });
+        return Publish(0, new TrainingReport(sequences.Count, 0, stats.FirstOrDefault()?.Loss ?? double.NaN,
+            stats.LastOrDefault()?.Loss ?? double.NaN, double.NaN, 0), clock);
+    }
+
+    async Task<PolicyPublished> TrainIterationAsync(int iteration)
+    {
+        var clock = Stopwatch.StartNew();
+        var trees = await TreeQueries.IterationTreesAsync(_system, _context.Config.Name, iteration);
+        return await Task.Run(() => TrainDpo(iteration, trees.SelectMany(t => SiblingPairs.Extract(t, _context.Config.Preferences.MinQGap)).ToList(), clock));
+    }
+
+    PolicyPublished TrainDpo(int iteration, IReadOnlyList<StepPair> stepPairs, Stopwatch clock)
+    {
+        var c = _context.Config;
+        if (_policy is null) throw new InvalidOperationException("the learner has no policy: run the warm-up first");
+        var referenceVersion = c.Learner.Reference == "previous" ? _version : 0;
+        var (reference, _, _) = Checkpoint.Load(_context.CheckpointDir(referenceVersion), c.Model.Device);
+        List<DpoPair> pairs;
+        using (reference)
+        {
+            var sequences = stepPairs.Select(p =>
+            {
+                var prompt = PolicyEncoding.Prompt(_tokenizer, p.Prompt);
+                return (Chosen: ScoredSequence.PromptCompletion(prompt, p.ChosenTokenIds), Rejected: ScoredSequence.PromptCompletion(prompt, p.RejectedTokenIds));
+            }).ToList();
+            // Reference log-probs are computed once, here, and travel with the data.
+            var refSums = SequenceScorer.SumLogProbs(reference, [.. sequences.Select(s => s.Chosen), .. sequences.Select(s => s.Rejected)]);
+            pairs = sequences.Select((s, i) => new DpoPair(s.Chosen, s.Rejected, refSums[i], refSums[sequences.Count + i],
+                c.Learner.Loss == "cdpo" ? (float)SiblingPairs.VisitLabelSmoothing(stepPairs[i].ChosenVisits, stepPairs[i].RejectedVisits) : 0)).ToList();
+        }
+        _log.Info("iteration {0}: {1} pairs", iteration, pairs.Count);
+        IReadOnlyList<EpochStats> stats = [];
+        if (pairs.Count > 0)
+        {
+            using var trainer = new PolicyTrainer(_policy, new TrainerOptions(c.Learner.LearningRate, BatchSize: c.Learner.BatchSize));
+            stats = trainer.TrainDpo(pairs, c.Learner.Epochs, c.Learner.Beta, new Random(c.Seed + iteration),
+                (done, total) => { if (done % 5 == 0 || done == total) Progress("train", iteration, done, total); });
+        }
+        return Publish(iteration, new TrainingReport(pairs.Count, pairs.Count, stats.FirstOrDefault()?.Loss ?? double.NaN,
+            stats.LastOrDefault()?.Loss ?? double.NaN, stats.LastOrDefault()?.RewardAccuracy ?? double.NaN, 0), clock);
+    }
+
+    PolicyPublished Publish(int version, TrainingReport report, Stopwatch clock)
+    {
+        var dir = _context.CheckpointDir(version);
+        var sha = Checkpoint.Save(_policy!, _tokenizer, dir, version, _context.Setup.Environment.Name);
+        _version = version;
+        return new PolicyPublished(version, dir, sha, report with { WallSeconds = clock.Elapsed.TotalSeconds });
+    }
+
+    protected override void PostStop() => _policy?.Dispose();
+}

@@ -1,0 +1,44 @@
+using SelfPlay.Core.Search;
+using SelfPlay.Core.Trees;
+
+namespace SelfPlay.Actors.Protocol;
+
+/// <summary>Marker for every message and persisted event; all are bound to <see cref="SelfPlaySerializer"/>.</summary>
+public interface ISelfPlayMessage;
+
+// Replay (one event-sourced entity per tree).
+public sealed record StoreTree(PreferenceTree Tree) : ISelfPlayMessage;
+public sealed record TreeStored(PreferenceTree Tree) : ISelfPlayMessage;           // persisted event
+public sealed record StoreTreeAck(string TreeId, int Nodes) : ISelfPlayMessage;
+public sealed record GetTree(string TreeId) : ISelfPlayMessage;
+public sealed record TreeReply(string TreeId, PreferenceTree? Tree) : ISelfPlayMessage;
+
+// Work distribution (pull-based, with leases).
+public sealed record RequestWork : ISelfPlayMessage { public static readonly RequestWork Instance = new(); }
+public sealed record SearchTask(string TaskId, string TreeId, int Iteration, string Input, long LeaseId, int PolicyVersion, long Seed) : ISelfPlayMessage;
+public sealed record TaskCompleted(string TaskId, string TreeId, long LeaseId, int Nodes, bool Solved, double WallSeconds) : ISelfPlayMessage;
+public sealed record TaskFailed(string TaskId, long LeaseId, string Reason) : ISelfPlayMessage;
+
+// Inference.
+public sealed record LoadPolicy(int Version, string Directory, string Sha256) : ISelfPlayMessage;
+public sealed record PolicyLoaded(int Version) : ISelfPlayMessage;
+public sealed record ProposeSteps(IReadOnlyList<ProposalRequest> Requests) : ISelfPlayMessage;
+public sealed record StepsProposed(IReadOnlyList<IReadOnlyList<ProposedStep>> Steps) : ISelfPlayMessage;
+
+// Critic.
+public sealed record ScoreNodes(string TaskId, string TaskInput, IReadOnlyList<NodeToScore> Nodes) : ISelfPlayMessage;
+public sealed record NodesScored(IReadOnlyList<double> Values) : ISelfPlayMessage;
+
+// Learner.
+public sealed record RunWarmup : ISelfPlayMessage { public static readonly RunWarmup Instance = new(); }
+public sealed record TrainIteration(int Iteration) : ISelfPlayMessage;
+public sealed record PolicyPublished(int Version, string Directory, string Sha256, TrainingReport Report) : ISelfPlayMessage;
+public sealed record TrainingReport(int Examples, int Pairs, double FirstLoss, double LastLoss, double RewardAccuracy, double WallSeconds);
+
+// Failures anywhere, reported in one line.
+public sealed record OperationFailed(string What, string Reason) : ISelfPlayMessage;
+
+// Campaign progress, published on the event stream for whoever shows it.
+public sealed record CampaignProgress(string Phase, int Iteration, int Done, int Total) : ISelfPlayMessage;
+public sealed record CampaignFinished(string Status, string? Error) : ISelfPlayMessage;
+public sealed record WaitForCompletion : ISelfPlayMessage { public static readonly WaitForCompletion Instance = new(); }

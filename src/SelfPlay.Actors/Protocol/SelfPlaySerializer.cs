@@ -1,0 +1,67 @@
+using System.Runtime.Serialization;
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Serialization;
+
+namespace SelfPlay.Actors.Protocol;
+
+/// <summary>
+/// Explicit serializer for every SelfPlay message and event: System.Text.Json payloads under stable, versioned
+/// manifests (never CLR type names), so renaming a class never orphans stored events.
+/// </summary>
+public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
+{
+    static readonly Dictionary<Type, string> Manifests = new()
+    {
+        [typeof(StoreTree)] = "store-tree.v1",
+        [typeof(TreeStored)] = "tree-stored.v1",
+        [typeof(StoreTreeAck)] = "store-tree-ack.v1",
+        [typeof(GetTree)] = "get-tree.v1",
+        [typeof(TreeReply)] = "tree-reply.v1",
+        [typeof(RequestWork)] = "request-work.v1",
+        [typeof(SearchTask)] = "search-task.v1",
+        [typeof(TaskCompleted)] = "task-completed.v1",
+        [typeof(TaskFailed)] = "task-failed.v1",
+        [typeof(LoadPolicy)] = "load-policy.v1",
+        [typeof(PolicyLoaded)] = "policy-loaded.v1",
+        [typeof(ProposeSteps)] = "propose-steps.v1",
+        [typeof(StepsProposed)] = "steps-proposed.v1",
+        [typeof(ScoreNodes)] = "score-nodes.v1",
+        [typeof(NodesScored)] = "nodes-scored.v1",
+        [typeof(RunWarmup)] = "run-warmup.v1",
+        [typeof(TrainIteration)] = "train-iteration.v1",
+        [typeof(PolicyPublished)] = "policy-published.v1",
+        [typeof(OperationFailed)] = "operation-failed.v1",
+        [typeof(CampaignProgress)] = "campaign-progress.v1",
+        [typeof(CampaignFinished)] = "campaign-finished.v1",
+        [typeof(WaitForCompletion)] = "wait-for-completion.v1",
+    };
+
+    static readonly Dictionary<string, Type> Types = Manifests.ToDictionary(kv => kv.Value, kv => kv.Key);
+
+    static readonly JsonSerializerOptions Json = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    public const int Id = 4242;
+    public override int Identifier => Id;
+
+    public static IReadOnlyCollection<Type> KnownTypes => Manifests.Keys;
+
+    public override string Manifest(object o) =>
+        Manifests.TryGetValue(o.GetType(), out var m) ? m : throw new ArgumentException($"no manifest for {o.GetType()}");
+
+    public override byte[] ToBinary(object obj) => JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), Json);
+
+    public override object FromBinary(byte[] bytes, string manifest)
+    {
+        if (!Types.TryGetValue(manifest, out var type)) throw new SerializationException($"unknown manifest '{manifest}'");
+        return JsonSerializer.Deserialize(bytes, type, Json) ?? throw new SerializationException($"empty payload for '{manifest}'");
+    }
+
+    /// <summary>HOCON that binds <see cref="ISelfPlayMessage"/> to this serializer.</summary>
+    public static string Hocon => $$"""
+        akka.actor {
+          serializers.selfplay = "{{typeof(SelfPlaySerializer).AssemblyQualifiedName}}"
+          serialization-bindings { "{{typeof(ISelfPlayMessage).AssemblyQualifiedName}}" = selfplay }
+        }
+        """;
+}

@@ -1,0 +1,35 @@
+using Akka.Actor;
+using Akka.Persistence.Query;
+using Akka.Persistence.Sql.Query;
+using Akka.Streams;
+using SelfPlay.Actors.Protocol;
+using SelfPlay.Core.Trees;
+
+namespace SelfPlay.Actors.Replay;
+
+/// <summary>Datasets from the journal through Persistence.Query (by tag), never by scanning tables.</summary>
+public static class TreeQueries
+{
+    /// <summary>The latest version of every tree stored under the tag, in journal order.</summary>
+    public static async Task<IReadOnlyList<PreferenceTree>> CurrentTreesAsync(ActorSystem system, string tag, CancellationToken ct = default)
+    {
+        var journal = PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
+        var latest = new Dictionary<string, (long Seq, PreferenceTree Tree)>();
+        var order = new List<string>();
+        await journal.CurrentEventsByTag(tag, Offset.NoOffset())
+            .RunForeach(envelope =>
+            {
+                if (envelope.Event is not TreeStored stored) return;
+                if (!latest.TryGetValue(envelope.PersistenceId, out var seen)) order.Add(envelope.PersistenceId);
+                if (seen.Tree is null || envelope.SequenceNr > seen.Seq) latest[envelope.PersistenceId] = (envelope.SequenceNr, stored.Tree);
+            }, system.Materializer());
+        ct.ThrowIfCancellationRequested();
+        return order.Select(id => latest[id].Tree).ToList();
+    }
+
+    public static Task<IReadOnlyList<PreferenceTree>> IterationTreesAsync(ActorSystem system, string campaign, int iteration, CancellationToken ct = default) =>
+        CurrentTreesAsync(system, TreeEntity.IterationTag(campaign, iteration), ct);
+
+    public static Task<IReadOnlyList<PreferenceTree>> CampaignTreesAsync(ActorSystem system, string campaign, CancellationToken ct = default) =>
+        CurrentTreesAsync(system, TreeEntity.CampaignTag(campaign), ct);
+}

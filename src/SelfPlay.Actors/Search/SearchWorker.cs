@@ -1,0 +1,69 @@
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using SelfPlay.Actors.Campaign;
+using SelfPlay.Actors.Protocol;
+using SelfPlay.Core.Environments;
+using SelfPlay.Core.Search;
+using SelfPlay.Core.Trees;
+
+namespace SelfPlay.Actors.Search;
+
+/// <summary>
+/// Pulls a search task from the coordinator, runs one search (as a task piped back, so the mailbox stays
+/// responsive), stores the tree in the replay, reports completion and pulls the next task.
+/// </summary>
+public sealed class SearchWorker : ReceiveActor
+{
+    sealed record SearchDone(SearchTask Task, PreferenceTree? Tree, string? Error, double WallSeconds);
+    sealed record Stored(SearchTask Task, StoreTreeAck? Ack, string? Error, bool Solved, double WallSeconds);
+
+    readonly IActorRef _coordinator;
+    readonly ILoggingAdapter _log = Context.GetLogger();
+
+    public SearchWorker(IActorRef coordinator, IActorRef replay, CampaignContext context, IStepProposer proposer, INodeEvaluator evaluator)
+    {
+        _coordinator = coordinator;
+        Receive<SearchTask>(task =>
+        {
+            var clock = Stopwatch.StartNew();
+            var mcts = new Mcts(context.Setup.Environment, proposer, evaluator, context.SearchOptions(task.PolicyVersion, task.Seed));
+            mcts.SearchAsync(task.TreeId, new EnvTask(task.TaskId, task.Input)).ContinueWith(t => t.IsCompletedSuccessfully
+                    ? new SearchDone(task, t.Result, null, clock.Elapsed.TotalSeconds)
+                    : new SearchDone(task, null, OneLine(t.Exception), clock.Elapsed.TotalSeconds))
+                .PipeTo(Self);
+        });
+        Receive<SearchDone>(done =>
+        {
+            if (done.Tree is not { } tree)
+            {
+                Report(new TaskFailed(done.Task.TaskId, done.Task.LeaseId, $"search failed: {done.Error}"));
+                return;
+            }
+            tree.Campaign = context.Config.Name;
+            tree.Iteration = done.Task.Iteration;
+            replay.Ask<StoreTreeAck>(new StoreTree(tree), context.AskTimeout).ContinueWith(t => t.IsCompletedSuccessfully
+                    ? new Stored(done.Task, t.Result, null, tree.Solved, done.WallSeconds)
+                    : new Stored(done.Task, null, OneLine(t.Exception), false, done.WallSeconds))
+                .PipeTo(Self);
+        });
+        Receive<Stored>(s => Report(s.Ack is { } ack
+            ? new TaskCompleted(s.Task.TaskId, ack.TreeId, s.Task.LeaseId, ack.Nodes, s.Solved, s.WallSeconds)
+            : new TaskFailed(s.Task.TaskId, s.Task.LeaseId, $"could not store the tree: {s.Error}")));
+    }
+
+    void Report(object outcome)
+    {
+        if (outcome is TaskFailed failed) _log.Warning("task {0}: {1}", failed.TaskId, failed.Reason);
+        _coordinator.Tell(outcome);
+        _coordinator.Tell(RequestWork.Instance);
+    }
+
+    protected override void PreStart() => _coordinator.Tell(RequestWork.Instance);
+
+    static string OneLine(Exception? e)
+    {
+        var inner = e is AggregateException a ? a.Flatten().InnerException ?? a : e;
+        return inner is null ? "unknown error" : $"{inner.GetType().Name}: {inner.Message.ReplaceLineEndings(" ")}";
+    }
+}

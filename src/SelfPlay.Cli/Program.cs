@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Configuration;
+using SelfPlay.Actors.Campaign;
+using SelfPlay.Actors.Configuration;
+using SelfPlay.Actors.Hosting;
+using SelfPlay.Actors.Protocol;
+using SelfPlay.Cli;
+using SelfPlay.Core.Config;
+using SelfPlay.Core.Environments;
+using SelfPlay.Core.Search;
+using SelfPlay.Models.Checkpoints;
+using SelfPlay.Models.Generation;
+using SelfPlay.Samples.Game24;
+using Serilog;
+
+return await SelfPlayCommand.MainAsync(args);
+
+namespace SelfPlay.Cli
+{
+    public static class SelfPlayCommand
+    {
+        const string Usage = """
+            usage:
+              selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR]
+              selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N]
+            (node, export, inspect, model, bench, report: not implemented yet; see README Status)
+            """;
+
+        public static EnvironmentRegistry Environments() => new EnvironmentRegistry().Register(new Game24Provider());
+
+        public static async Task<int> MainAsync(string[] args)
+        {
+            try
+            {
+                if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+                {
+                    Console.WriteLine(Usage);
+                    return args.Length == 0 ? 2 : 0;
+                }
+                return args[0] switch
+                {
+                    "run" => await RunAsync(args[1..]),
+                    "eval" => await EvalAsync(args[1..]),
+                    "node" or "export" or "inspect" or "model" or "bench" or "report" =>
+                        throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
+                    _ => throw new UsageException($"unknown command '{args[0]}'\n{Usage}"),
+                };
+            }
+            catch (Exception e) when (e is UsageException or ConfigException)
+            {
+                Console.Error.WriteLine($"selfplay: {e.Message}");
+                return 2;
+            }
+            catch (Exception e) when (e is ArgumentException or FileNotFoundException or DirectoryNotFoundException
+                                          or InvalidDataException or FormatException or IOException)
+            {
+                Console.Error.WriteLine($"selfplay: {e.Message.ReplaceLineEndings(" ")}");
+                return 1;
+            }
+        }
+
+        static (Config Hocon, CampaignConfig Config) LoadConfig(CliArgs a)
+        {
+            var hocon = ConfigLoader.Build(a.Get("--config"), a.All("--set"));
+            return (hocon, ConfigLoader.Parse(hocon));
+        }
+
+        static async Task<int> RunAsync(string[] args)
+        {
+            var a = new CliArgs(args, ["--config", "--set", "--run-dir"], ["--resume"]);
+            if (a.Has("--resume")) throw new UsageException("--resume is not implemented yet (see README Status)");
+            var (hocon, config) = LoadConfig(a);
+            var setup = Environments().Create(config.Environment);
+            var runDir = a.Get("--run-dir") ?? Path.Combine("runs", $"{config.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
+            if (File.Exists(Path.Combine(runDir, CampaignSummary.FileName)))
+                throw new UsageException($"{runDir} already holds a campaign; choose another --run-dir");
+            Directory.CreateDirectory(runDir);
+            File.WriteAllText(Path.Combine(runDir, "config.conf"), "# resolved configuration of this run\nselfplay {\n" + hocon.GetValue("selfplay") + "\n}\n");
+
+            Log.Logger = new LoggerConfiguration()
+                .MinimumLevel.Information()
+                .WriteTo.File(Path.Combine(runDir, "selfplay.log"))
+                .WriteTo.Console(restrictedToMinimumLevel: Serilog.Events.LogEventLevel.Warning)
+                .CreateLogger();
+            try
+            {
+                Console.WriteLine($"SelfPlay campaign '{config.Name}' on {setup.Environment.Name}: {setup.Train.Count} training / {setup.HeldOut.Count} held-out tasks, " +
+                                  $"{config.Iterations.Count} iterations of {config.Iterations.Trees} trees; run folder {Path.GetFullPath(runDir)}");
+                var context = new CampaignContext(config, setup, runDir);
+                var clock = Stopwatch.StartNew();
+                var actors = SelfPlayHost.Start(context);
+                var printer = actors.System.ActorOf(Props.Create(() => new ProgressPrinter()), "progress");
+                actors.System.EventStream.Subscribe(printer, typeof(CampaignProgress));
+                using var cancel = new CancellationTokenSource();
+                Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
+                CampaignFinished finished;
+                try
+                {
+                    finished = await actors.Coordinator.Ask<CampaignFinished>(WaitForCompletion.Instance, Timeout.InfiniteTimeSpan, cancel.Token);
+                }
+                catch (TaskCanceledException)
+                {
+                    finished = new CampaignFinished("interrupted", "interrupted by the user");
+                }
+                finally
+                {
+                    await actors.System.Terminate();
+                }
+                PrintTable(CampaignSummary.Read(runDir));
+                Console.WriteLine($"status: {finished.Status} after {clock.Elapsed:hh\\:mm\\:ss}; summary: {Path.Combine(runDir, CampaignSummary.FileName)}");
+                if (finished.Error is not null) Console.Error.WriteLine($"selfplay: {finished.Error}");
+                return finished.Status == "completed" ? 0 : 1;
+            }
+            finally
+            {
+                await Log.CloseAndFlushAsync();
+            }
+        }
+
+        public static void PrintTable(CampaignSummary summary)
+        {
+            Console.WriteLine();
+            Console.WriteLine($"{"iter",4}  {"phase",-8}  {"policy",6}  {"trees",6}  {"pairs",6}  {"held-out",15}  {"search s",8}  {"train s",8}  {"wall s",7}");
+            foreach (var r in summary.Iterations)
+            {
+                var held = r.HeldOut is { } h ? $"{h.Solved}/{h.Total} {h.Rate * 100,5:F1}%" : "-";
+                Console.WriteLine($"{r.Iteration,4}  {r.Phase,-8}  {"v" + r.PolicyVersion,6}  {r.Trees,6}  {r.Pairs,6}  {held,15}  {r.SearchSeconds,8:F1}  {r.TrainSeconds,8:F1}  {r.WallSeconds,7:F1}");
+            }
+            Console.WriteLine();
+        }
+
+        static async Task<int> EvalAsync(string[] args)
+        {
+            var a = new CliArgs(args, ["--checkpoint", "--config", "--set", "--puzzles", "--range", "--search", "--env"], []);
+            var checkpoint = a.Get("--checkpoint") ?? throw new UsageException("eval needs --checkpoint DIR");
+            if (a.Get("--range") is not null && a.Get("--puzzles") is null) throw new UsageException("--range needs --puzzles FILE");
+            var (_, config) = LoadConfig(a);
+            if (a.Get("--env") is { } envName) config = config with { Environment = config.Environment with { Type = envName } };
+            var setup = Environments().Create(config.Environment);
+            var tasks = a.Get("--puzzles") is { } file
+                ? Game24Puzzles.LoadCsv(file, a.Get("--range")).Select(Game24Provider.Task).ToList()
+                : setup.HeldOut;
+            var search = a.Get("--search") ?? "greedy";
+            int? simulations = search == "greedy" ? null
+                : search.StartsWith("mcts:", StringComparison.Ordinal) && int.TryParse(search[5..], out var n) && n > 0 ? n
+                : throw new UsageException($"--search must be greedy or mcts:N, got '{search}'");
+
+            TorchSharp.torch.set_num_threads(config.Model.Threads);
+            var (model, tokenizer, _) = Checkpoint.Load(checkpoint, config.Model.Device);
+            using (model)
+            {
+                var env = setup.Environment;
+                var proposer = new PolicyStepProposer(model, tokenizer, env.StepStop, config.Model.MaxStepTokens);
+                var result = simulations is { } sims
+                    ? await Evaluation.SearchAsync(env, tasks, proposer, new VerifierEvaluator(env),
+                        new MctsOptions(Simulations: sims, Expansions: config.Search.Expansions, CPuct: config.Search.CPuct,
+                            LengthPenalty: config.Search.LengthPenalty, DepthLimit: config.Environment.MaxSteps,
+                            Temperature: config.Search.Temperature, Seed: config.Seed), parallel: 1)
+                    : await Evaluation.GreedyAsync(env, tasks, proposer, config.Environment.MaxSteps);
+                Console.WriteLine(JsonSerializer.Serialize(new { solved = result.Solved, total = result.Total, rate = Math.Round(result.Rate, 4) }));
+            }
+            return 0;
+        }
+    }
+}

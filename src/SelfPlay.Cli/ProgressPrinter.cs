@@ -1,0 +1,34 @@
+using System.Diagnostics;
+using Akka.Actor;
+using SelfPlay.Actors.Protocol;
+
+namespace SelfPlay.Cli;
+
+/// <summary>Prints live progress (phase, iteration, done / total, rate, ETA) at most once a second per phase.</summary>
+public sealed class ProgressPrinter : ReceiveActor
+{
+    string _phase = "";
+    int _iteration = -1;
+    Stopwatch _clock = new();
+    TimeSpan? _lastPrint;
+
+    public ProgressPrinter()
+    {
+        Receive<CampaignProgress>(p =>
+        {
+            if (p.Phase != _phase || p.Iteration != _iteration)
+            {
+                (_phase, _iteration, _clock, _lastPrint) = (p.Phase, p.Iteration, Stopwatch.StartNew(), null);
+            }
+            if (_lastPrint is { } last && _clock.Elapsed - last < TimeSpan.FromSeconds(1) && p.Done != p.Total) return;
+            _lastPrint = _clock.Elapsed;
+            var seconds = _clock.Elapsed.TotalSeconds;
+            var rate = seconds > 0 ? p.Done / seconds : 0;
+            var eta = rate > 0 ? TimeSpan.FromSeconds((p.Total - p.Done) / rate) : (TimeSpan?)null;
+            var unit = p.Phase == "search" ? "trees" : "steps";
+            Console.WriteLine(p.Phase == "eval"
+                ? $"[iteration {p.Iteration}] eval     greedy held-out evaluation"
+                : $"[iteration {p.Iteration}] {p.Phase,-8} {p.Done,5}/{p.Total,-5} {unit}  {rate,7:F1} {unit}/s  ETA {(eta is { } e ? e.ToString(@"mm\:ss") : "--:--")}");
+        });
+    }
+}

@@ -1,0 +1,32 @@
+using SelfPlay.Core.Environments;
+
+namespace SelfPlay.Core.Training;
+
+/// <summary>A piece of a training text; only <see cref="Scored"/> pieces (what the policy itself writes) carry loss.</summary>
+public sealed record TextSegment(string Text, bool Scored);
+
+/// <summary>Supervised warm-up traces: reference solutions played through the environment.</summary>
+public static class WarmupTraces
+{
+    /// <summary>
+    /// The initial state, then for each step the policy's part (action + stop sequence, scored) and the
+    /// environment's part (unscored). Returns null when the task has no reference solution.
+    /// </summary>
+    public static IReadOnlyList<TextSegment>? Build(IEnvironment environment, EnvTask task, Random random)
+    {
+        var actions = environment.ReferenceActions(task, random);
+        if (actions is null) return null;
+        var segments = new List<TextSegment> { new(environment.InitialState(task), false) };
+        foreach (var (_, action, outcome) in EpisodeRunner.Play(environment, task, actions))
+        {
+            var policyPart = action + environment.StepStop;
+            if (outcome.Appended.StartsWith(policyPart, StringComparison.Ordinal))
+            {
+                segments.Add(new TextSegment(policyPart, true));
+                segments.Add(new TextSegment(outcome.Appended[policyPart.Length..], false));
+            }
+            else segments.Add(new TextSegment(outcome.Appended, true));
+        }
+        return segments;
+    }
+}
