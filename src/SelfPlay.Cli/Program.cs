@@ -24,7 +24,7 @@ namespace SelfPlay.Cli
         const string Usage = """
             usage:
               selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR]
-              selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N]
+              selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N] [--show]
             (node, export, inspect, model, bench, report: not implemented yet; see README Status)
             """;
 
@@ -45,7 +45,7 @@ namespace SelfPlay.Cli
                     "eval" => await EvalAsync(args[1..]),
                     "node" or "export" or "inspect" or "model" or "bench" or "report" =>
                         throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
-                    _ => throw new UsageException($"unknown command '{args[0]}'\n{Usage}"),
+                    _ => throw new UsageException($"unknown command '{args[0]}' (see selfplay --help)"),
                 };
             }
             catch (Exception e) when (e is UsageException or ConfigException)
@@ -133,7 +133,7 @@ namespace SelfPlay.Cli
 
         static async Task<int> EvalAsync(string[] args)
         {
-            var a = new CliArgs(args, ["--checkpoint", "--config", "--set", "--puzzles", "--range", "--search", "--env"], []);
+            var a = new CliArgs(args, ["--checkpoint", "--config", "--set", "--puzzles", "--range", "--search", "--env"], ["--show"]);
             var checkpoint = a.Get("--checkpoint") ?? throw new UsageException("eval needs --checkpoint DIR");
             if (a.Get("--range") is not null && a.Get("--puzzles") is null) throw new UsageException("--range needs --puzzles FILE");
             var (_, config) = LoadConfig(a);
@@ -158,7 +158,8 @@ namespace SelfPlay.Cli
                         new MctsOptions(Simulations: sims, Expansions: config.Search.Expansions, CPuct: config.Search.CPuct,
                             LengthPenalty: config.Search.LengthPenalty, DepthLimit: config.Environment.MaxSteps,
                             Temperature: config.Search.Temperature, Seed: config.Seed), parallel: 1)
-                    : await Evaluation.GreedyAsync(env, tasks, proposer, config.Environment.MaxSteps);
+                    : await Evaluation.GreedyAsync(env, tasks, proposer, config.Environment.MaxSteps,
+                        onEpisode: a.Has("--show") ? (task, state, ok) => Console.Error.WriteLine($"--- {(ok ? "solved" : "failed")} {task.Input}\n{state}") : null);
                 Console.WriteLine(JsonSerializer.Serialize(new { solved = result.Solved, total = result.Total, rate = Math.Round(result.Rate, 4) }));
             }
             return 0;

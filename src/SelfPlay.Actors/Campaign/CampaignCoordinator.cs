@@ -139,7 +139,7 @@ public sealed class CampaignCoordinator : ReceiveActor, IWithTimers
             var task = train[k % train.Length];
             var taskId = k < train.Length ? task.Id : $"{task.Id}-{k / train.Length}";
             _pending.Enqueue(new SearchTask(taskId, PreferenceTree.MakeId(config.Name, iteration, taskId), iteration, task.Input, 0,
-                _policyVersion, unchecked((long)config.Seed * 1_000_003 + iteration * 10_007 + k)));
+                _policyVersion, Seeds.Mix(config.Seed, iteration, k)));
         }
         _log.Info("iteration {0}: {1} search tasks", iteration, _taskCount);
         Publish("search", 0, _taskCount);

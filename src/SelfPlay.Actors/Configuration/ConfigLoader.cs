@@ -88,13 +88,13 @@ public static class ConfigLoader
             new ModelConfig(I("model.hidden-size"), I("model.intermediate-size"), I("model.layers"), I("model.heads"),
                 I("model.kv-heads"), D("model.rope-theta"), I("model.max-positions"), S("model.device"), I("model.threads"),
                 I("model.max-step-tokens")),
-            new WarmupConfig(D("warmup.share"), I("warmup.traces-per-puzzle"), I("warmup.epochs"), I("warmup.batch-size"),
+            new WarmupConfig(S("warmup.from-checkpoint"), D("warmup.share"), I("warmup.traces-per-puzzle"), I("warmup.epochs"), I("warmup.batch-size"),
                 D("warmup.learning-rate")),
             new SearchConfig(S("search.algorithm"), I("search.simulations"), I("search.expansions"), D("search.c-puct"),
                 D("search.length-penalty"), D("search.temperature"), S("search.backup")),
             new IterationsConfig(I("iterations.count"), I("iterations.trees")),
             new PreferenceConfig(S("preferences.pair-rule"), D("preferences.min-q-gap")),
-            new LearnerConfig(S("learner.loss"), D("learner.beta"), I("learner.epochs"), I("learner.batch-size"),
+            new LearnerConfig(S("learner.loss"), D("learner.beta"), D("learner.sft-weight"), I("learner.epochs"), I("learner.batch-size"),
                 D("learner.learning-rate"), S("learner.reference")),
             new EvalConfig(B("eval.greedy")),
             new ActorsConfig(I("actors.search-workers"), I("actors.inference-batch-rows"),
@@ -138,6 +138,7 @@ public static class ConfigLoader
         Check(c.Preferences.PairRule == "best-vs-worst-sibling", $"selfplay.preferences.pair-rule '{c.Preferences.PairRule}' is not implemented (implemented: best-vs-worst-sibling)");
         Check(c.Learner.Loss is "dpo" or "cdpo", $"selfplay.learner.loss '{c.Learner.Loss}' is not implemented (implemented: dpo, cdpo)");
         Check(c.Learner.Reference is "warmup" or "previous", $"selfplay.learner.reference must be warmup or previous, got '{c.Learner.Reference}'");
+        Check(c.Learner.SftWeight >= 0, "selfplay.learner.sft-weight must be non-negative");
         Check(c.Learner.Beta > 0 && c.Learner.Epochs >= 0 && c.Learner.BatchSize > 0 && c.Learner.LearningRate > 0,
             "selfplay.learner: beta, batch-size and learning-rate must be positive, epochs non-negative");
         Check(c.Actors.SearchWorkers > 0 && c.Actors.InferenceBatchRows > 0

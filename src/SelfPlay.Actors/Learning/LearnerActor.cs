@@ -74,6 +74,19 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
     {
         var clock = Stopwatch.StartNew();
         var c = _context.Config;
+        if (c.Warmup.FromCheckpoint.Length > 0)
+        {
+            var (model, tokenizer, _) = Checkpoint.Load(c.Warmup.FromCheckpoint, c.Model.Device);
+            if (model.Config != _context.ModelConfig(_tokenizer) || tokenizer.Alphabet != _tokenizer.Alphabet)
+            {
+                model.Dispose();
+                throw new InvalidDataException($"warmup.from-checkpoint {c.Warmup.FromCheckpoint} does not match the model settings of this campaign");
+            }
+            _policy?.Dispose();
+            _policy = model;
+            _log.Info("warm-up: starting from {0}", c.Warmup.FromCheckpoint);
+            return Publish(0, new TrainingReport(0, 0, double.NaN, double.NaN, double.NaN, 0), clock);
+        }
         var random = new Random(c.Seed);
         var env = _context.Setup.Environment;
         var train = _context.Setup.Train.ToArray();
@@ -133,7 +146,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
         {
             using var trainer = new PolicyTrainer(_policy, new TrainerOptions(c.Learner.LearningRate, BatchSize: c.Learner.BatchSize));
             stats = trainer.TrainDpo(pairs, c.Learner.Epochs, c.Learner.Beta, new Random(c.Seed + iteration),
-                (done, total) => { if (done % 5 == 0 || done == total) Progress("train", iteration, done, total); });
+                (done, total) => { if (done % 5 == 0 || done == total) Progress("train", iteration, done, total); }, c.Learner.SftWeight);
         }
         return Publish(iteration, new TrainingReport(pairs.Count, pairs.Count, stats.FirstOrDefault()?.Loss ?? double.NaN,
             stats.LastOrDefault()?.Loss ?? double.NaN, stats.LastOrDefault()?.RewardAccuracy ?? double.NaN, 0), clock);

@@ -20,7 +20,7 @@ public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut
 public sealed record ModelConfig(int HiddenSize, int IntermediateSize, int Layers, int Heads, int KvHeads, double RopeTheta,
     int MaxPositions, string Device, int Threads, int MaxStepTokens);
 
-public sealed record WarmupConfig(double Share, int TracesPerPuzzle, int Epochs, int BatchSize, double LearningRate);
+public sealed record WarmupConfig(string FromCheckpoint, double Share, int TracesPerPuzzle, int Epochs, int BatchSize, double LearningRate);
 
 public sealed record SearchConfig(string Algorithm, int Simulations, int Expansions, double CPuct, double LengthPenalty,
     double Temperature, string Backup);
@@ -29,7 +29,7 @@ public sealed record IterationsConfig(int Count, int Trees);
 
 public sealed record PreferenceConfig(string PairRule, double MinQGap);
 
-public sealed record LearnerConfig(string Loss, double Beta, int Epochs, int BatchSize, double LearningRate, string Reference);
+public sealed record LearnerConfig(string Loss, double Beta, double SftWeight, int Epochs, int BatchSize, double LearningRate, string Reference);
 
 public sealed record EvalConfig(bool Greedy);
 

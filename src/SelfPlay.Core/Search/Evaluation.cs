@@ -14,7 +14,7 @@ public static class Evaluation
     /// every unfinished episode in a single batched call. Solved = the final state verifies with reward 1.
     /// </summary>
     public static async Task<EvalResult> GreedyAsync(IEnvironment environment, IReadOnlyList<EnvTask> tasks, IStepProposer proposer,
-        int maxSteps, int batchSize = 256, CancellationToken cancellationToken = default)
+        int maxSteps, int batchSize = 256, Action<EnvTask, string, bool>? onEpisode = null, CancellationToken cancellationToken = default)
     {
         var states = tasks.Select(environment.InitialState).ToArray();
         var finished = new bool[tasks.Count];
@@ -37,7 +37,9 @@ public static class Evaluation
                     states[i] += outcome.Appended;
                     if (!outcome.IsTerminal) continue;
                     finished[i] = true;
-                    if (outcome.Reward >= 1 && environment.Verify(tasks[i], states[i]).Reward >= 1) solved++;
+                    var ok = outcome.Reward >= 1 && environment.Verify(tasks[i], states[i]).Reward >= 1;
+                    if (ok) solved++;
+                    onEpisode?.Invoke(tasks[i], states[i], ok);
                 }
             }
         }
@@ -52,7 +54,7 @@ public static class Evaluation
         await Parallel.ForEachAsync(tasks, new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = cancellationToken },
             async (task, ct) =>
             {
-                var tree = await new Mcts(environment, proposer, evaluator, options with { Seed = options.Seed ^ task.Id.GetHashCode(StringComparison.Ordinal) })
+                var tree = await new Mcts(environment, proposer, evaluator, options with { Seed = Seeds.Mix(options.Seed, Seeds.Of(task.Id)) })
                     .SearchAsync("eval/" + task.Id, task, ct);
                 if (tree.Solved) Interlocked.Increment(ref solved);
             });

@@ -34,8 +34,12 @@ public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INode
     public static double Prior(IReadOnlyList<float> logProbs, double lengthPenalty) =>
         logProbs.Count == 0 ? 0 : Math.Exp(logProbs.Sum(x => (double)x) / Math.Pow(logProbs.Count, lengthPenalty));
 
+    /// <summary>
+    /// Q + c·p·√N(s)/(1+N(s,a)). N(s) is taken as at least 1, so the children of a node reached for the first time
+    /// (expand-and-descend) are chosen by their priors rather than all scoring their bare Q.
+    /// </summary>
     public static double Puct(double q, double prior, int parentVisits, int childVisits, double cPuct) =>
-        q + cPuct * prior * Math.Sqrt(parentVisits) / (1 + childVisits);
+        q + cPuct * prior * Math.Sqrt(Math.Max(1, parentVisits)) / (1 + childVisits);
 
     /// <summary>The child with the highest PUCT score; ties go to the earlier child.</summary>
     public static TreeNode SelectChild(PreferenceTree tree, TreeNode parent, double cPuct)
@@ -80,7 +84,7 @@ public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INode
     async Task<bool> ExpandAsync(PreferenceTree tree, EnvTask task, TreeNode node, int simulation, Stopwatch clock, CancellationToken ct)
     {
         var state = tree.StateAt(node.Index);
-        var seed = HashCode.Combine(options.Seed, node.Index, simulation);
+        var seed = Seeds.Mix(options.Seed, node.Index, simulation);
         var proposals = (await proposer.ProposeAsync([new ProposalRequest(state, options.Expansions, options.Temperature, seed)], ct))[0];
         var seen = new HashSet<string>();
         var children = new List<(ProposedStep Step, StepOutcome Outcome)>();
@@ -113,6 +117,9 @@ public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INode
                 TerminalReward = outcome.IsTerminal ? values[i] : null,
                 TerminalReason = outcome.IsTerminal ? outcome.Reason : null,
                 Value = values[i],
+                // As in MCTS-DPO, a new child starts at Q = r = Value − parent's Value (V = 0): a winning terminal
+                // counts before its first visit, in selection and in the parent's visit-weighted V.
+                Q = values[i] - node.Value,
                 CriticScores = { [evaluator.Name] = values[i] },
                 Critic = evaluator.Name,
                 PolicyVersion = options.PolicyVersion,

@@ -7,7 +7,18 @@ namespace SelfPlay.Models.Training;
 /// <summary>A step-level preference pair with reference log-probs computed once, when the data was built.</summary>
 public sealed record DpoPair(ScoredSequence Chosen, ScoredSequence Rejected, float RefChosen, float RefRejected, float LabelSmoothing = 0);
 
-public sealed record TrainerOptions(double LearningRate = 1e-3, double WeightDecay = 0.0, double MaxGradNorm = 1.0, int BatchSize = 32);
+/// <summary>AdamW settings; the learning rate warms up linearly over <see cref="WarmupShare"/> of the steps, then decays by cosine to <see cref="FinalLearningRateShare"/>.</summary>
+public sealed record TrainerOptions(double LearningRate = 1e-3, double WeightDecay = 0.0, double MaxGradNorm = 1.0, int BatchSize = 32,
+    double WarmupShare = 0.05, double FinalLearningRateShare = 0.1)
+{
+    public double LearningRateAt(int step, int totalSteps)
+    {
+        var warmup = Math.Max(1, (int)(totalSteps * WarmupShare));
+        if (step < warmup) return LearningRate * (step + 1) / warmup;
+        var progress = totalSteps <= warmup ? 1 : (double)(step - warmup) / (totalSteps - warmup);
+        return LearningRate * (FinalLearningRateShare + (1 - FinalLearningRateShare) * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1, progress))));
+    }
+}
 
 public sealed record EpochStats(int Epoch, double Loss, int Examples, double RewardAccuracy = double.NaN, double RewardMargin = double.NaN);
 
@@ -23,6 +34,7 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
         Action<int, int>? onStep = null)
     {
         var stats = new List<EpochStats>();
+        data = data.Select(s => s.TrimUnscoredTail()).ToList();
         model.train();
         var totalSteps = epochs * ((data.Count + options.BatchSize - 1) / options.BatchSize);
         var step = 0;
@@ -33,6 +45,7 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
             foreach (var batch in Batches(data, random))
             {
                 using var scope = NewDisposeScope();
+                SetLearningRate(step, totalSteps);
                 _optimizer.zero_grad();
                 var (logProbs, mask) = SequenceScorer.TokenLogProbs(model, batch);
                 var loss = -logProbs.sum() / mask.sum().clamp_min(1);
@@ -49,8 +62,10 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
         return stats;
     }
 
+    /// <param name="sftWeight">weight α of an SFT term on the chosen completions (token-mean NLL), as in RPO;
+    /// 0 is plain DPO. It keeps the chosen steps' likelihood from falling along with the rejected ones'.</param>
     public IReadOnlyList<EpochStats> TrainDpo(IReadOnlyList<DpoPair> pairs, int epochs, double beta, Random random,
-        Action<int, int>? onStep = null)
+        Action<int, int>? onStep = null, double sftWeight = 0)
     {
         var stats = new List<EpochStats>();
         model.train();
@@ -62,9 +77,10 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
             foreach (var batch in Batches(pairs, random))
             {
                 using var scope = NewDisposeScope();
+                SetLearningRate(step, totalSteps);
                 _optimizer.zero_grad();
                 // Chosen and rejected in one forward pass, as TRL does.
-                var (logProbs, _) = SequenceScorer.TokenLogProbs(model, [.. batch.Select(p => p.Chosen), .. batch.Select(p => p.Rejected)]);
+                var (logProbs, mask) = SequenceScorer.TokenLogProbs(model, [.. batch.Select(p => p.Chosen), .. batch.Select(p => p.Rejected)]);
                 var sums = logProbs.sum(1);
                 var n = batch.Count;
                 var policyChosen = sums[..n];
@@ -75,6 +91,7 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
                     ? tensor(batch.Select(p => p.LabelSmoothing).ToArray(), device: sums.device) : null;
                 var margin = PreferenceLosses.Margin(policyChosen, policyRejected, refChosen, refRejected);
                 var loss = PreferenceLosses.Dpo(margin, beta, smoothing).mean();
+                if (sftWeight > 0) loss = loss - sftWeight * policyChosen.sum() / mask[..n].sum().clamp_min(1);
                 loss.backward();
                 nn.utils.clip_grad_norm_(model.parameters(), options.MaxGradNorm);
                 _optimizer.step();
@@ -91,6 +108,11 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
         }
         model.eval();
         return stats;
+    }
+
+    void SetLearningRate(int step, int totalSteps)
+    {
+        foreach (var group in _optimizer.ParamGroups) group.LearningRate = options.LearningRateAt(step, totalSteps);
     }
 
     IEnumerable<List<T>> Batches<T>(IReadOnlyList<T> data, Random random)

@@ -11,6 +11,13 @@ public sealed record ScoredSequence(int[] Ids, bool[] Scored)
         new([.. prompt, .. completion], [.. new bool[prompt.Length], .. Enumerable.Repeat(true, completion.Length)]);
 
     public int ScoredCount => Scored.Count(s => s);
+
+    /// <summary>Drops the unscored tokens after the last scored one: they carry no loss, only cost.</summary>
+    public ScoredSequence TrimUnscoredTail()
+    {
+        var end = Array.LastIndexOf(Scored, true) + 1;
+        return end == Ids.Length || end == 0 ? this : new ScoredSequence(Ids[..end], Scored[..end]);
+    }
 }
 
 /// <summary>Log-probs of the scored tokens of right-padded sequences, in one forward pass.</summary>

@@ -1,0 +1,69 @@
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Configuration;
+using SelfPlay.Actors.Protocol;
+using SelfPlay.Core.Environments;
+using SelfPlay.Core.Search;
+using SelfPlay.Core.Trees;
+
+namespace SelfPlay.Actors.Tests;
+
+public sealed class SerializerTests : IDisposable
+{
+    readonly ActorSystem _system = ActorSystem.Create("serializer-test", ConfigurationFactory.ParseString(SelfPlaySerializer.Hocon));
+
+    static PreferenceTree SampleTree()
+    {
+        var tree = PreferenceTree.Create("c/1/t/0", "Input: 4 5 6 10\n");
+        tree.AddChild(0, new TreeNode { Action = "5 * 4", StepText = "5 * 4 = 20 (left: 6 10 20)\n", TokenIds = [1, 2], LogProbs = [-0.1f, float.NegativeInfinity], CriticScores = { ["verifier"] = 1 } });
+        return tree;
+    }
+
+    public static IEnumerable<object[]> Messages() => new object[]
+    {
+        new StoreTree(SampleTree()), new TreeStored(SampleTree()), new StoreTreeAck("c/1/t/0", 2), new GetTree("c/1/t/0"),
+        new TreeReply("c/1/t/0", SampleTree()), new TreeReply("x", null), RequestWork.Instance,
+        new SearchTask("t", "c/1/t/0", 1, "4 5 6 10", 7, 1, 99), new TaskCompleted("t", "c/1/t/0", 7, 12, true, 1.5),
+        new TaskFailed("t", 7, "boom"), new LoadPolicy(1, "/ckpt/v1", "abc"), new PolicyLoaded(1),
+        new ProposeSteps([new ProposalRequest("Input: 1 2 3 4\n", 4, 1.0, 5)]),
+        new StepsProposed([[new ProposedStep("1 + 2", [3, 4], [-0.5f, -0.25f])]]),
+        new ScoreNodes("t", "1 2 3 4", [new NodeToScore("a", "ab", StepOutcome.End("b\n", 1, "solved"))]),
+        new NodesScored([0.0, 1.0]), RunWarmup.Instance, new TrainIteration(2),
+        new PolicyPublished(2, "/ckpt/v2", "def", new TrainingReport(10, 10, 0.69, 0.5, 0.8, 3.5)),
+        new OperationFailed("search", "why"), new CampaignProgress("search", 1, 3, 10), new CampaignFinished("completed", null),
+        WaitForCompletion.Instance,
+    }.Select(m => new[] { m });
+
+    [Theory]
+    [MemberData(nameof(Messages))]
+    public void Every_message_round_trips_through_the_bound_serializer(object message)
+    {
+        var serializer = _system.Serialization.FindSerializerFor(message);
+        Assert.IsType<SelfPlaySerializer>(serializer);
+        var manifest = ((SelfPlaySerializer)serializer).Manifest(message);
+        Assert.Matches(@"^[a-z-]+\.v\d+$", manifest);
+        var back = _system.Serialization.Deserialize(serializer.ToBinary(message), serializer.Identifier, manifest);
+        Assert.Equal(message.GetType(), back.GetType());
+        Assert.Equal(JsonSerializer.Serialize(message, message.GetType(), Options), JsonSerializer.Serialize(back, back.GetType(), Options));
+    }
+
+    [Fact]
+    public void Every_protocol_type_has_a_manifest_and_a_round_trip_case()
+    {
+        var protocol = typeof(ISelfPlayMessage).Assembly.GetTypes()
+            .Where(t => typeof(ISelfPlayMessage).IsAssignableFrom(t) && t is { IsInterface: false, IsNested: false }).ToHashSet();
+        Assert.Equal(protocol.OrderBy(t => t.Name), SelfPlaySerializer.KnownTypes.OrderBy(t => t.Name));
+        Assert.Equal(protocol.OrderBy(t => t.Name), Messages().Select(m => m[0].GetType()).Distinct().OrderBy(t => t.Name));
+    }
+
+    [Fact]
+    public void An_unknown_manifest_is_a_clear_error()
+    {
+        var serializer = new SelfPlaySerializer((ExtendedActorSystem)_system);
+        Assert.Contains("unknown manifest", Assert.ThrowsAny<Exception>(() => serializer.FromBinary([], "nope.v9")).Message);
+    }
+
+    static readonly JsonSerializerOptions Options = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    public void Dispose() => _system.Terminate().Wait();
+}

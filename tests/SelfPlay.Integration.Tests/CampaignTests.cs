@@ -1,0 +1,124 @@
+using System.Text.Json;
+using Akka.Actor;
+using SelfPlay.Actors.Campaign;
+using SelfPlay.Actors.Hosting;
+using SelfPlay.Actors.Replay;
+using SelfPlay.Core.Config;
+using SelfPlay.Models.Checkpoints;
+
+namespace SelfPlay.Integration.Tests;
+
+/// <summary>One quick campaign through the real CLI, shared by the tests that inspect its output.</summary>
+public sealed class QuickCampaign : IAsyncLifetime
+{
+    public string RunDir { get; } = Path.Combine(Path.GetTempPath(), "selfplay-e2e-" + Guid.NewGuid().ToString("N"));
+    public CliResult Result { get; private set; } = null!;
+
+    public async Task InitializeAsync() =>
+        Result = await CliRunner.RunAsync("run", "--config", Path.Combine(CliRunner.RepoRoot, "hocon/campaigns/game24-quick.conf"),
+            "--set", "iterations.count=2", "--run-dir", RunDir);
+
+    public Task DisposeAsync()
+    {
+        try { Directory.Delete(RunDir, true); } catch (IOException) { }
+        return Task.CompletedTask;
+    }
+}
+
+public sealed class CampaignTests(QuickCampaign campaign) : IClassFixture<QuickCampaign>
+{
+    [Fact]
+    public void Quick_campaign_completes_and_writes_the_summary()
+    {
+        Assert.True(campaign.Result.ExitCode == 0, campaign.Result.Stdout + campaign.Result.Stderr);
+        Assert.Contains("held-out", campaign.Result.Stdout);        // the closing table
+        Assert.Contains("[iteration 1] search", campaign.Result.Stdout); // live progress
+
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(campaign.RunDir, "summary.json")));
+        var root = doc.RootElement;
+        Assert.Equal("game24-quick", root.GetProperty("name").GetString());
+        Assert.Equal("game24", root.GetProperty("environment").GetString());
+        Assert.Equal("completed", root.GetProperty("status").GetString());
+        var rows = root.GetProperty("iterations").EnumerateArray().ToList();
+        Assert.Equal(3, rows.Count);
+        Assert.Equal("sft", rows[0].GetProperty("phase").GetString());
+        Assert.Equal(0, rows[0].GetProperty("trees").GetInt32());
+        for (var i = 0; i < rows.Count; i++)
+        {
+            Assert.Equal(i, rows[i].GetProperty("iteration").GetInt32());
+            Assert.Equal(i, rows[i].GetProperty("policyVersion").GetInt32());
+            var held = rows[i].GetProperty("heldOut");
+            Assert.Equal(40, held.GetProperty("total").GetInt32());
+            var solved = held.GetProperty("solved").GetInt32();
+            Assert.Equal(solved / 40.0, held.GetProperty("rate").GetDouble(), 4);
+            Assert.True(rows[i].GetProperty("wallSeconds").GetDouble() > 0);
+            Assert.True(rows[i].GetProperty("pairs").GetInt32() >= 0);
+        }
+        Assert.Equal("selfplay", rows[1].GetProperty("phase").GetString());
+        Assert.Equal(16, rows[1].GetProperty("trees").GetInt32());
+        Assert.Equal(16, rows[2].GetProperty("trees").GetInt32());
+    }
+
+    [Fact]
+    public async Task The_database_holds_one_tree_per_task_and_every_checkpoint_verifies()
+    {
+        Assert.Equal(0, campaign.Result.ExitCode);
+        foreach (var version in new[] { 0, 1, 2 })
+        {
+            var dir = Path.Combine(campaign.RunDir, "checkpoints", $"v{version}");
+            var (model, _, meta) = Checkpoint.Load(dir);
+            model.Dispose();
+            Assert.Equal(version, meta.PolicyVersion);
+        }
+        Assert.True(new FileInfo(Path.Combine(campaign.RunDir, "selfplay.log")).Length > 0);
+        Assert.Contains("search", File.ReadAllText(Path.Combine(campaign.RunDir, "config.conf")));
+
+        var system = ActorSystem.Create("e2e-check", SelfPlayHost.AkkaConfig(new PersistenceConfig("sqlite", ""), campaign.RunDir, serilog: false));
+        try
+        {
+            foreach (var iteration in new[] { 1, 2 })
+            {
+                var trees = await TreeQueries.IterationTreesAsync(system, "game24-quick", iteration);
+                Assert.Equal(16, trees.Count);
+                Assert.Equal(16, trees.Select(t => t.TreeId).Distinct().Count());
+                Assert.All(trees, t =>
+                {
+                    Assert.Equal(iteration, t.Iteration);
+                    Assert.StartsWith($"game24-quick/{iteration}/", t.TreeId);
+                    Assert.True(t.Nodes.Count > 1);
+                    Assert.Equal(6, t.Root.Visits); // quick config: 6 simulations per tree
+                    Assert.Equal(iteration - 1, t.PolicyVersion);
+                    Assert.All(t.Nodes.Skip(1), n => Assert.Equal(n.TokenIds.Length, n.LogProbs.Length));
+                });
+            }
+            Assert.Equal(32, (await TreeQueries.CampaignTreesAsync(system, "game24-quick")).Count);
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+    }
+
+    [Fact]
+    public async Task Eval_reads_a_tree_of_thoughts_csv_range()
+    {
+        Assert.Equal(0, campaign.Result.ExitCode);
+        var csv = Path.Combine(campaign.RunDir, "24.csv");
+        File.WriteAllLines(csv, ["Rank,Puzzles,AMT (s),Solved rate,1-sigma Mean (s),1-sigma STD (s)",
+            "1,1 1 4 6,4.4,99.60%,4.67,1.48", "2,1 1 11 11,4.41,99.60%,4.68,1.45", "3,1 1 3 8,4.45,99.60%,4.69,1.48",
+            "4,1 1 1 8,4.48,99.50%,4.71,1.50"]);
+        var result = await CliRunner.RunAsync("eval", "--checkpoint", Path.Combine(campaign.RunDir, "checkpoints", "v1"),
+            "--puzzles", csv, "--range", "1:4");
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        using var doc = JsonDocument.Parse(result.Stdout);
+        Assert.Equal(3, doc.RootElement.GetProperty("total").GetInt32());
+        var solved = doc.RootElement.GetProperty("solved").GetInt32();
+        Assert.InRange(solved, 0, 3);
+        Assert.Equal(solved / 3.0, doc.RootElement.GetProperty("rate").GetDouble(), 3);
+
+        var search = await CliRunner.RunAsync("eval", "--checkpoint", Path.Combine(campaign.RunDir, "checkpoints", "v1"),
+            "--puzzles", csv, "--range", "0:2", "--search", "mcts:4");
+        Assert.True(search.ExitCode == 0, search.Stderr);
+        Assert.Equal(2, JsonDocument.Parse(search.Stdout).RootElement.GetProperty("total").GetInt32());
+    }
+}

@@ -1,0 +1,43 @@
+namespace SelfPlay.Integration.Tests;
+
+/// <summary>Wrong input ends with a one-line error on stderr and a non-zero exit code.</summary>
+public class CliErrorTests
+{
+    static async Task AssertFails(string expected, params string[] args)
+    {
+        var result = await CliRunner.RunAsync(args);
+        Assert.NotEqual(0, result.ExitCode);
+        var error = result.Stderr.Trim();
+        Assert.Contains(expected, error);
+        Assert.DoesNotContain('\n', error);
+        Assert.DoesNotContain("   at ", error); // no stack traces
+    }
+
+    [Fact] public Task Unknown_set_key() => AssertFails("unknown setting selfplay.search.simulatons", "run", "--set", "search.simulatons=3");
+    [Fact] public Task Missing_config_file() => AssertFails("config file not found", "run", "--config", "/no/such.conf");
+    [Fact] public Task Unknown_option() => AssertFails("unknown option '--bogus'", "run", "--bogus", "1");
+    [Fact] public Task Unknown_command() => AssertFails("unknown command 'fly'", "fly");
+    [Fact] public Task Unreadable_checkpoint() => AssertFails("checkpoint folder not found", "eval", "--checkpoint", "/no/such/checkpoint");
+    [Fact] public Task Bad_search_spec() => AssertFails("--search must be greedy or mcts:N", "eval", "--checkpoint", "/tmp", "--search", "mcts:x");
+
+    [Fact]
+    public async Task Bad_range_and_missing_puzzle_file()
+    {
+        var csv = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllLines(csv, ["Rank,Puzzles,AMT (s)", "1,1 1 4 6,4.4", "2,1 1 11 11,4.41"]);
+            var dir = Path.Combine(Path.GetTempPath(), "selfplay-badckpt-" + Guid.NewGuid().ToString("N"));
+            Directory.CreateDirectory(dir);
+            await AssertFails("range", "eval", "--checkpoint", dir, "--puzzles", csv, "--range", "1:9");
+            await AssertFails("range", "eval", "--checkpoint", dir, "--puzzles", csv, "--range", "x:2");
+            await AssertFails("/no/such.csv", "eval", "--checkpoint", dir, "--puzzles", "/no/such.csv");
+            await AssertFails("checkpoint has no config.json", "eval", "--checkpoint", dir, "--puzzles", csv, "--range", "0:1");
+            Directory.Delete(dir);
+        }
+        finally
+        {
+            File.Delete(csv);
+        }
+    }
+}

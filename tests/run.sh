@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command of the README. Needs only the .NET SDK: SQLite comes with Microsoft.Data.Sqlite, TorchSharp's
+# natives come from NuGet and are made loadable by the repo's own build (Directory.Build.targets).
+# Builds once, runs every test project, and ends with a plain "N passed, N failed" line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+results="$(pwd)/tests/TestResults"
+rm -rf "$results"
+mkdir -p "$results"
+
+dotnet build SelfPlay.sln -nologo -v:q -clp:ErrorsOnly || { echo "0 passed, 1 failed (build failed)"; exit 1; }
+
+dotnet test SelfPlay.sln --no-build -nologo -v:q \
+  --logger "trx;LogFilePrefix=selfplay" --results-directory "$results" "$@"
+status=$?
+
+passed=0; failed=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+  p=$(echo "$counters" | grep -o ' passed="[0-9]*"' | grep -o '[0-9]*'); f=$(echo "$counters" | grep -o ' failed="[0-9]*"' | grep -o '[0-9]*')
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+done
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "$passed passed, $failed failed"
+exit $status
