@@ -17,7 +17,10 @@ public enum Game24StepMode
 /// Game of 24 as an <see cref="IEnvironment"/>. The state is "Input: 4 5 6 10\n" followed by one line per operation;
 /// every call re-reads the numbers left (exact rationals) and their expressions from that text.
 /// </summary>
-public sealed class Game24Environment(Game24StepMode mode = Game24StepMode.Operation) : IEnvironment
+/// <param name="wrongAnswerReward">reward of an episode that follows the rules to its end but does not reach 24
+/// (0 by default: only solutions count). A small value separates well-formed attempts from invalid steps, which
+/// gives the search a preference signal on puzzles it does not solve.</param>
+public sealed class Game24Environment(Game24StepMode mode = Game24StepMode.Operation, double wrongAnswerReward = 0) : IEnvironment
 {
     // Longer actions are rejected before any parsing; a real step is a few dozen characters.
     private const int MaxActionLength = 256;
@@ -25,6 +28,10 @@ public sealed class Game24Environment(Game24StepMode mode = Game24StepMode.Opera
     private const int MaxNumbers = 8;
 
     public Game24StepMode Mode { get; } = mode;
+
+    public double WrongAnswerReward { get; } = wrongAnswerReward is >= 0 and < 1
+        ? wrongAnswerReward
+        : throw new ArgumentOutOfRangeException(nameof(wrongAnswerReward), "must be in [0, 1)");
 
     public string Name => "game24";
 
@@ -79,9 +86,9 @@ public sealed class Game24Environment(Game24StepMode mode = Game24StepMode.Opera
             if (!Board.TryRead(finalState[..lastLineStart], strict: true, out var board, out var error)) return (0, error);
             if (board.Count != 1) return (0, $"the answer comes while {board.Count} numbers are left");
             if (Mode == Game24StepMode.Operation && board.Values[0] != Game24Solver.Target)
-                return (0, $"result is {board.Values[0]}, not 24");
+                return (WrongAnswerReward, $"result is {board.Values[0]}, not 24");
             var (ok, reason) = Game24Verifier.Verify(numbers, lastLine);
-            return ok ? (1, "solved") : (0, reason);
+            return ok ? (1, "solved") : (IsWrongValue(reason) ? WrongAnswerReward : 0, reason);
         }
         catch (OverflowException)
         {
@@ -112,7 +119,10 @@ public sealed class Game24Environment(Game24StepMode mode = Game24StepMode.Opera
         return actions;
     }
 
-    private static StepOutcome StepOperation(Board board, string action)
+    // The verifier's reason for a well-formed answer that uses the right numbers but misses 24.
+    private static bool IsWrongValue(string reason) => reason.StartsWith("evaluates to", StringComparison.Ordinal);
+
+    private StepOutcome StepOperation(Board board, string action)
     {
         if (board.Count < 2) return Invalid(action, "the episode is already over");
         var text = action.Trim();
@@ -127,10 +137,10 @@ public sealed class Game24Environment(Game24StepMode mode = Game24StepMode.Opera
         var appended = line + $"Answer: {expression} = {value}\n";
         return value == Game24Solver.Target
             ? StepOutcome.End(appended, 1, "solved")
-            : StepOutcome.End(appended, 0, $"result is {value}, not 24");
+            : StepOutcome.End(appended, WrongAnswerReward, $"result is {value}, not 24");
     }
 
-    private static StepOutcome StepWhole(Board board, string action)
+    private StepOutcome StepWhole(Board board, string action)
     {
         var text = action.Trim();
         if (text.Length == 0) return Invalid(action, "empty action");
@@ -139,7 +149,7 @@ public sealed class Game24Environment(Game24StepMode mode = Game24StepMode.Opera
         {
             if (!isAnswer) return Invalid(action, "one number is left: expected 'Answer: <expression> = 24'");
             var (ok, reason) = Game24Verifier.Verify(board.Numbers, text);
-            return StepOutcome.End(OneLine(text) + "\n", ok ? 1 : 0, reason);
+            return StepOutcome.End(OneLine(text) + "\n", ok ? 1 : IsWrongValue(reason) ? WrongAnswerReward : 0, reason);
         }
         if (isAnswer) return Invalid(action, $"an answer was given while {board.Count} numbers are left");
 

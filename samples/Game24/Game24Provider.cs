@@ -23,6 +23,6 @@ public sealed class Game24Provider : IEnvironmentProvider
     public EnvironmentSetup Create(EnvironmentConfig config)
     {
         var (train, heldOut) = Game24Puzzles.Split(config.SplitSeed, config.HeldOut);
-        return new EnvironmentSetup(new Game24Environment(Mode(config.StepMode)), train.Select(Task).ToList(), heldOut.Select(Task).ToList());
+        return new EnvironmentSetup(new Game24Environment(Mode(config.StepMode), config.WrongAnswerReward), train.Select(Task).ToList(), heldOut.Select(Task).ToList());
     }
 }

@@ -143,13 +143,14 @@ public class MctsTests
     // Golden/mcts-toy.json. Game: two letters; leaves aa=1 ab=0 ba=1 bb=0; VerifierEvaluator; c=1, λ=1.25, 10 sims.
     // Script: root → a(−.2,−.2), b(−.2,−.5), " a" (a duplicate: merged, a keeps its prior);
     //         a → aa(−.8,−.1), ab(−.3,−.8);  b → ba(−.8,−.3), bb(−.5,−.2).
-    // Verified by hand (PUCT = Q + p·√N/(1+n); backup of algorithms.md §1.1, unvisited children weigh 1 with Q 0):
+    // Verified by hand (PUCT = Q + p·√max(1,N)/(1+n); backup of algorithms.md §1.1; unvisited children weigh 1 with
+    // their initial Q = r, which is 0 for every child that stays unvisited here; at N = 0 the prior decides):
     //   p = exp(Σlogp/2^1.25): a .845202, b .745043, aa .684954, ab .629712, ba .629712, bb .745043.
     //   sim root scores (a | b)           → pick   inner scores                  → leaf  after: Q(a), Q(b)
-    //   0   N=0: 0 | 0 (tie)              → a      a N=0: tie                    → aa    .5 (=(1+0)/2), 0
+    //   0   N=0: by prior .845 | .745      → a      a N=0: Q₀(aa)=r=1 wins        → aa    .5 (=(1+0)/2), 0
     //   1   .5+.4226 | .7450              → a      aa 1.3425 | ab .6297          → aa    .6667
     //   2   1.0651 | 1.0536               → a      aa 1.3229 | ab .8905          → aa    .75
-    //   3   1.1160 | 1.2905               → b      b N=0: tie                    → ba    .75, .5
+    //   3   1.1160 | 1.2905               → b      b N=0: Q₀(ba)=r=1 wins        → ba    .75, .5
     //   4   1.1726 | 1.2450               → b      ba 1.3149 | bb .7450          → ba    .75, .6667
     //   5   1.22248 | 1.22199             → a      aa 1.2966 | ab 1.0907         → aa    .8
     //   6   1.2141 | 1.2750               → b      ba 1.2968 | bb 1.0536         → ba    .8, .75

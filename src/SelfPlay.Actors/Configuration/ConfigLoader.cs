@@ -84,7 +84,7 @@ public static class ConfigLoader
         var config = new CampaignConfig(
             S("name"), I("seed"),
             new EnvironmentConfig(S("environment.type"), S("environment.step-mode"), I("environment.held-out"),
-                I("environment.split-seed"), I("environment.max-steps")),
+                I("environment.split-seed"), I("environment.max-steps"), D("environment.wrong-answer-reward")),
             new ModelConfig(I("model.hidden-size"), I("model.intermediate-size"), I("model.layers"), I("model.heads"),
                 I("model.kv-heads"), D("model.rope-theta"), I("model.max-positions"), S("model.device"), I("model.threads"),
                 I("model.max-step-tokens")),
@@ -121,6 +121,7 @@ public static class ConfigLoader
         Check(c.Environment.StepMode is "operation" or "whole-step", $"selfplay.environment.step-mode must be operation or whole-step, got '{c.Environment.StepMode}'");
         Check(c.Environment.HeldOut is > 0 and < 1362, $"selfplay.environment.held-out must be in 1..1361, got {c.Environment.HeldOut}");
         Check(c.Environment.MaxSteps > 0, "selfplay.environment.max-steps must be positive");
+        Check(c.Environment.WrongAnswerReward is >= 0 and < 1, $"selfplay.environment.wrong-answer-reward must be in [0, 1), got {c.Environment.WrongAnswerReward}");
         Check(c.Model.HiddenSize > 0 && c.Model.Heads > 0 && c.Model.HiddenSize % c.Model.Heads == 0,
             $"selfplay.model.hidden-size ({c.Model.HiddenSize}) must be a positive multiple of model.heads ({c.Model.Heads})");
         Check(c.Model.KvHeads > 0 && c.Model.Heads % c.Model.KvHeads == 0, "selfplay.model.heads must be a multiple of model.kv-heads");

@@ -15,7 +15,7 @@ public sealed record CampaignConfig(
     ActorsConfig Actors,
     PersistenceConfig Persistence);
 
-public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut, int SplitSeed, int MaxSteps);
+public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut, int SplitSeed, int MaxSteps, double WrongAnswerReward = 0);
 
 public sealed record ModelConfig(int HiddenSize, int IntermediateSize, int Layers, int Heads, int KvHeads, double RopeTheta,
     int MaxPositions, string Device, int Threads, int MaxStepTokens);
