@@ -95,7 +95,7 @@ public static class ConfigLoader
             new IterationsConfig(I("iterations.count"), I("iterations.trees")),
             new PreferenceConfig(S("preferences.pair-rule"), D("preferences.min-q-gap")),
             new LearnerConfig(S("learner.loss"), D("learner.beta"), D("learner.sft-weight"), I("learner.epochs"), I("learner.batch-size"),
-                D("learner.learning-rate"), S("learner.reference")),
+                D("learner.learning-rate"), I("learner.window"), S("learner.reference")),
             new EvalConfig(B("eval.greedy")),
             new ActorsConfig(I("actors.search-workers"), I("actors.inference-batch-rows"),
                 I("actors.lease-seconds"), I("actors.ask-timeout-seconds")),
@@ -139,6 +139,7 @@ public static class ConfigLoader
         Check(c.Preferences.PairRule == "best-vs-worst-sibling", $"selfplay.preferences.pair-rule '{c.Preferences.PairRule}' is not implemented (implemented: best-vs-worst-sibling)");
         Check(c.Learner.Loss is "dpo" or "cdpo", $"selfplay.learner.loss '{c.Learner.Loss}' is not implemented (implemented: dpo, cdpo)");
         Check(c.Learner.Reference is "warmup" or "previous", $"selfplay.learner.reference must be warmup or previous, got '{c.Learner.Reference}'");
+        Check(c.Learner.Window >= 1, $"selfplay.learner.window must be at least 1, got {c.Learner.Window}");
         Check(c.Learner.SftWeight >= 0, "selfplay.learner.sft-weight must be non-negative");
         Check(c.Learner.Beta > 0 && c.Learner.Epochs >= 0 && c.Learner.BatchSize > 0 && c.Learner.LearningRate > 0,
             "selfplay.learner: beta, batch-size and learning-rate must be positive, epochs non-negative");

@@ -117,11 +117,20 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
     async Task<PolicyPublished> TrainIterationAsync(int iteration)
     {
         var clock = Stopwatch.StartNew();
-        var trees = await TreeQueries.IterationTreesAsync(_system, _context.Config.Name, iteration);
-        return await Task.Run(() => TrainDpo(iteration, trees.SelectMany(t => SiblingPairs.Extract(t, _context.Config.Preferences.MinQGap)).ToList(), clock));
+        var pairs = new List<StepPair>();
+        var newPairs = 0;
+        for (var i = Math.Max(1, iteration - _context.Config.Learner.Window + 1); i <= iteration; i++)
+        {
+            var trees = await TreeQueries.IterationTreesAsync(_system, _context.Config.Name, i);
+            var extracted = trees.SelectMany(t => SiblingPairs.Extract(t, _context.Config.Preferences.MinQGap)).ToList();
+            pairs.AddRange(extracted);
+            if (i == iteration) newPairs = extracted.Count;
+        }
+        return await Task.Run(() => TrainDpo(iteration, pairs, newPairs, clock));
     }
 
-    PolicyPublished TrainDpo(int iteration, IReadOnlyList<StepPair> stepPairs, Stopwatch clock)
+    /// <param name="newPairs">how many of the pairs come from this iteration's trees (the rest from the window before it)</param>
+    PolicyPublished TrainDpo(int iteration, IReadOnlyList<StepPair> stepPairs, int newPairs, Stopwatch clock)
     {
         var c = _context.Config;
         if (_policy is null) throw new InvalidOperationException("the learner has no policy: run the warm-up first");
@@ -140,7 +149,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
             pairs = sequences.Select((s, i) => new DpoPair(s.Chosen, s.Rejected, refSums[i], refSums[sequences.Count + i],
                 c.Learner.Loss == "cdpo" ? (float)SiblingPairs.VisitLabelSmoothing(stepPairs[i].ChosenVisits, stepPairs[i].RejectedVisits) : 0)).ToList();
         }
-        _log.Info("iteration {0}: {1} pairs", iteration, pairs.Count);
+        _log.Info("iteration {0}: training on {1} pairs ({2} from this iteration's trees)", iteration, pairs.Count, newPairs);
         IReadOnlyList<EpochStats> stats = [];
         if (pairs.Count > 0)
         {
@@ -148,7 +157,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
             stats = trainer.TrainDpo(pairs, c.Learner.Epochs, c.Learner.Beta, new Random(c.Seed + iteration),
                 (done, total) => { if (done % 5 == 0 || done == total) Progress("train", iteration, done, total); }, c.Learner.SftWeight);
         }
-        return Publish(iteration, new TrainingReport(pairs.Count, pairs.Count, stats.FirstOrDefault()?.Loss ?? double.NaN,
+        return Publish(iteration, new TrainingReport(pairs.Count, newPairs, stats.FirstOrDefault()?.Loss ?? double.NaN,
             stats.LastOrDefault()?.Loss ?? double.NaN, stats.LastOrDefault()?.RewardAccuracy ?? double.NaN, 0), clock);
     }
 

@@ -29,7 +29,7 @@ public sealed record IterationsConfig(int Count, int Trees);
 
 public sealed record PreferenceConfig(string PairRule, double MinQGap);
 
-public sealed record LearnerConfig(string Loss, double Beta, double SftWeight, int Epochs, int BatchSize, double LearningRate, string Reference);
+public sealed record LearnerConfig(string Loss, double Beta, double SftWeight, int Epochs, int BatchSize, double LearningRate, int Window, string Reference);
 
 public sealed record EvalConfig(bool Greedy);
 
