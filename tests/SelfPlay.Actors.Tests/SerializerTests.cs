@@ -30,7 +30,7 @@ public sealed class SerializerTests : IDisposable
         new ScoreNodes("t", "1 2 3 4", [new NodeToScore("a", "ab", StepOutcome.End("b\n", 1, "solved"))]),
         new NodesScored([0.0, 1.0]), RunWarmup.Instance, new TrainIteration(2),
         new PolicyPublished(2, "/ckpt/v2", "def", new TrainingReport(10, 10, 0.69, 0.5, 0.8, 3.5)),
-        new OperationFailed("search", "why"), new CampaignProgress("search", 1, 3, 10), new CampaignFinished("completed", null),
+        new CampaignProgress("search", 1, 3, 10), new CampaignFinished("completed", null),
         WaitForCompletion.Instance,
     }.Select(m => new[] { m });
 

@@ -100,6 +100,17 @@ public sealed class CampaignTests(QuickCampaign campaign) : IClassFixture<QuickC
     }
 
     [Fact]
+    public async Task A_run_folder_that_holds_a_campaign_is_not_overwritten()
+    {
+        Assert.Equal(0, campaign.Result.ExitCode);
+        var before = File.ReadAllText(Path.Combine(campaign.RunDir, "summary.json"));
+        var again = await CliRunner.RunAsync("run", "--run-dir", campaign.RunDir);
+        Assert.Equal(2, again.ExitCode);
+        Assert.Contains("already holds a campaign", again.Stderr);
+        Assert.Equal(before, File.ReadAllText(Path.Combine(campaign.RunDir, "summary.json")));
+    }
+
+    [Fact]
     public async Task Eval_reads_a_tree_of_thoughts_csv_range()
     {
         Assert.Equal(0, campaign.Result.ExitCode);

@@ -77,18 +77,4 @@ public static class SelfPlayHost
             system.ActorOf(Props.Create(() => new SearchWorker(coordinator, replay, context, proposer, evaluator)), $"search-{i}");
         return new CampaignActors(system, coordinator, replay, inference, learner);
     }
-
-    /// <summary>Runs a campaign to its end and returns its final status.</summary>
-    public static async Task<CampaignFinished> RunAsync(CampaignContext context, CancellationToken cancellationToken = default)
-    {
-        var actors = Start(context);
-        try
-        {
-            return await actors.Coordinator.Ask<CampaignFinished>(WaitForCompletion.Instance, Timeout.InfiniteTimeSpan, cancellationToken);
-        }
-        finally
-        {
-            await actors.System.Terminate();
-        }
-    }
 }

@@ -29,8 +29,6 @@ public sealed class InferenceActor : ReceiveActor
     PolicyStepProposer? _proposer;
     int _version = -1;
 
-    public long Batches { get; private set; }
-
     public InferenceActor(string device, string stepStop, int maxStepTokens, int maxRows)
     {
         (_device, _stepStop, _maxStepTokens, _maxRows) = (device, stepStop, maxStepTokens, maxRows);
@@ -81,7 +79,6 @@ public sealed class InferenceActor : ReceiveActor
         {
             var requests = batch.SelectMany(b => b.Request.Requests).ToList();
             var results = _proposer.Propose(requests);
-            Batches++;
             var offset = 0;
             foreach (var (request, replyTo) in batch)
             {

@@ -35,9 +35,6 @@ public sealed record TrainIteration(int Iteration) : ISelfPlayMessage;
 public sealed record PolicyPublished(int Version, string Directory, string Sha256, TrainingReport Report) : ISelfPlayMessage;
 public sealed record TrainingReport(int Examples, int Pairs, double FirstLoss, double LastLoss, double RewardAccuracy, double WallSeconds);
 
-// Failures anywhere, reported in one line.
-public sealed record OperationFailed(string What, string Reason) : ISelfPlayMessage;
-
 // Campaign progress, published on the event stream for whoever shows it.
 public sealed record CampaignProgress(string Phase, int Iteration, int Done, int Total) : ISelfPlayMessage;
 public sealed record CampaignFinished(string Status, string? Error) : ISelfPlayMessage;

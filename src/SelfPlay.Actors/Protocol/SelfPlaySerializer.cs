@@ -31,7 +31,6 @@ public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerW
         [typeof(RunWarmup)] = "run-warmup.v1",
         [typeof(TrainIteration)] = "train-iteration.v1",
         [typeof(PolicyPublished)] = "policy-published.v1",
-        [typeof(OperationFailed)] = "operation-failed.v1",
         [typeof(CampaignProgress)] = "campaign-progress.v1",
         [typeof(CampaignFinished)] = "campaign-finished.v1",
         [typeof(WaitForCompletion)] = "wait-for-completion.v1",
