@@ -25,8 +25,11 @@ namespace SelfPlay.Cli
             usage:
               selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR]
               selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N] [--show]
-            (node, export, inspect, model, bench, report: not implemented yet; see README Status)
+              selfplay inspect --run-dir DIR [--tree ID] [--format text|json|dot]
+            (node, export, model, bench, report: not implemented yet; see README Status)
             """;
+
+        const string ConfigFileName = "config.conf";
 
         public static EnvironmentRegistry Environments() => new EnvironmentRegistry().Register(new Game24Provider());
 
@@ -43,7 +46,8 @@ namespace SelfPlay.Cli
                 {
                     "run" => await RunAsync(args[1..]),
                     "eval" => await EvalAsync(args[1..]),
-                    "node" or "export" or "inspect" or "model" or "bench" or "report" =>
+                    "inspect" => await InspectCommand.RunAsync(args[1..]),
+                    "node" or "export" or "model" or "bench" or "report" =>
                         throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
                     _ => throw new UsageException($"unknown command '{args[0]}' (see selfplay --help)"),
                 };
@@ -77,7 +81,7 @@ namespace SelfPlay.Cli
             if (File.Exists(Path.Combine(runDir, CampaignSummary.FileName)))
                 throw new UsageException($"{runDir} already holds a campaign; choose another --run-dir");
             Directory.CreateDirectory(runDir);
-            File.WriteAllText(Path.Combine(runDir, "config.conf"), "# resolved configuration of this run\nselfplay {\n" + hocon.GetValue("selfplay") + "\n}\n");
+            File.WriteAllText(Path.Combine(runDir, ConfigFileName), "# resolved configuration of this run\n" + ConfigLoader.Render(hocon));
 
             Log.Logger = new LoggerConfiguration()
                 .MinimumLevel.Information()

@@ -100,6 +100,32 @@ public sealed class CampaignTests(QuickCampaign campaign) : IClassFixture<QuickC
     }
 
     [Fact]
+    public async Task Inspect_lists_and_shows_the_stored_trees()
+    {
+        Assert.Equal(0, campaign.Result.ExitCode);
+        var list = await CliRunner.RunAsync("inspect", "--run-dir", campaign.RunDir, "--format", "json");
+        Assert.True(list.ExitCode == 0, list.Stderr);
+        var rows = JsonDocument.Parse(list.Stdout).RootElement.EnumerateArray().ToList();
+        Assert.Equal(32, rows.Count);
+        var id = rows[0].GetProperty("treeId").GetString()!;
+
+        var text = await CliRunner.RunAsync("inspect", "--run-dir", campaign.RunDir, "--tree", id);
+        Assert.True(text.ExitCode == 0, text.Stderr);
+        Assert.StartsWith(id, text.Stdout);
+        Assert.Contains("Input: ", text.Stdout);
+        Assert.Contains("N=", text.Stdout);
+
+        var json = await CliRunner.RunAsync("inspect", "--run-dir", campaign.RunDir, "--tree", id, "--format", "json");
+        Assert.Equal(id, JsonDocument.Parse(json.Stdout).RootElement.GetProperty("TreeId").GetString());
+        var dot = await CliRunner.RunAsync("inspect", "--run-dir", campaign.RunDir, "--tree", id, "--format", "dot");
+        Assert.StartsWith("digraph tree {", dot.Stdout);
+
+        var missing = await CliRunner.RunAsync("inspect", "--run-dir", campaign.RunDir, "--tree", "no/such/tree");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("no tree 'no/such/tree'", missing.Stderr);
+    }
+
+    [Fact]
     public async Task A_run_folder_that_holds_a_campaign_is_not_overwritten()
     {
         Assert.Equal(0, campaign.Result.ExitCode);

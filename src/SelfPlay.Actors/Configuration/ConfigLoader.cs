@@ -53,6 +53,11 @@ public static class ConfigLoader
         return merged;
     }
 
+    /// <summary>The resolved settings as HOCON, one "selfplay.path = value" line each, readable back by <see cref="Build"/>.</summary>
+    public static string Render(Config config) =>
+        string.Join("\n", LeafPaths(config, "selfplay").Order(StringComparer.Ordinal)
+            .Select(path => $"{path} = {Quote(config.GetString(path) ?? "")}")) + "\n";
+
     static string Quote(string value) =>
         double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out _) || value is "true" or "false"
             ? value

@@ -32,7 +32,7 @@ public static class SelfPlayHost
         var connection = ConnectionString(persistence, runDir).Replace("\\", "\\\\").Replace("\"", "\\\"");
         var hocon = $$"""
             akka {
-              loglevel = INFO
+              loglevel = {{(serilog ? "INFO" : "WARNING")}}
               {{(serilog ? "loggers = [\"Akka.Logger.Serilog.SerilogLogger, Akka.Logger.Serilog\"]" : "")}}
               stdout-loglevel = WARNING
               log-dead-letters = off
