@@ -65,17 +65,12 @@ namespace SelfPlay.Cli
             }
         }
 
-        static (Config Hocon, CampaignConfig Config) LoadConfig(CliArgs a)
-        {
-            var hocon = ConfigLoader.Build(a.Get("--config"), a.All("--set"));
-            return (hocon, ConfigLoader.Parse(hocon));
-        }
-
         static async Task<int> RunAsync(string[] args)
         {
             var a = new CliArgs(args, ["--config", "--set", "--run-dir"], ["--resume"]);
             if (a.Has("--resume")) throw new UsageException("--resume is not implemented yet (see README Status)");
-            var (hocon, config) = LoadConfig(a);
+            var hocon = ConfigLoader.Build(a.Get("--config"), a.All("--set"));
+            var config = ConfigLoader.Parse(hocon);
             var setup = Environments().Create(config.Environment);
             var runDir = a.Get("--run-dir") ?? Path.Combine("runs", $"{config.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
             if (File.Exists(Path.Combine(runDir, CampaignSummary.FileName)))
@@ -140,7 +135,11 @@ namespace SelfPlay.Cli
             var a = new CliArgs(args, ["--checkpoint", "--config", "--set", "--puzzles", "--range", "--search", "--env"], ["--show"]);
             var checkpoint = a.Get("--checkpoint") ?? throw new UsageException("eval needs --checkpoint DIR");
             if (a.Get("--range") is not null && a.Get("--puzzles") is null) throw new UsageException("--range needs --puzzles FILE");
-            var (_, config) = LoadConfig(a);
+            // A checkpoint inside a run folder (RUN_DIR/checkpoints/vN) is evaluated with that run's settings
+            // (split, step mode, step length) unless --config says otherwise.
+            var runConfig = Path.GetFullPath(Path.Combine(checkpoint, "..", "..", ConfigFileName));
+            var hocon = ConfigLoader.Build(a.Get("--config") ?? (File.Exists(runConfig) ? runConfig : null), a.All("--set"));
+            var config = ConfigLoader.Parse(hocon);
             if (a.Get("--env") is { } envName) config = config with { Environment = config.Environment with { Type = envName } };
             var setup = Environments().Create(config.Environment);
             var tasks = a.Get("--puzzles") is { } file

@@ -153,6 +153,15 @@ public sealed class CampaignTests(QuickCampaign campaign) : IClassFixture<QuickC
         Assert.InRange(solved, 0, 3);
         Assert.Equal(solved / 3.0, doc.RootElement.GetProperty("rate").GetDouble(), 3);
 
+        // Without --puzzles: the held-out split of the run the checkpoint belongs to (40 in the quick campaign).
+        var heldOut = await CliRunner.RunAsync("eval", "--checkpoint", Path.Combine(campaign.RunDir, "checkpoints", "v2"));
+        Assert.True(heldOut.ExitCode == 0, heldOut.Stderr);
+        var expected = JsonDocument.Parse(File.ReadAllText(Path.Combine(campaign.RunDir, "summary.json"))).RootElement
+            .GetProperty("iterations")[2].GetProperty("heldOut");
+        var measured = JsonDocument.Parse(heldOut.Stdout).RootElement;
+        Assert.Equal(40, measured.GetProperty("total").GetInt32());
+        Assert.Equal(expected.GetProperty("solved").GetInt32(), measured.GetProperty("solved").GetInt32()); // greedy is deterministic
+
         var search = await CliRunner.RunAsync("eval", "--checkpoint", Path.Combine(campaign.RunDir, "checkpoints", "v1"),
             "--puzzles", csv, "--range", "0:2", "--search", "mcts:4");
         Assert.True(search.ExitCode == 0, search.Stderr);
