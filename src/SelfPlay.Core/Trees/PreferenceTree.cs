@@ -87,14 +87,6 @@ public sealed class PreferenceTree
         return string.Concat(parts);
     }
 
-    public IEnumerable<TreeNode> PathTo(int index)
-    {
-        var path = new List<TreeNode>();
-        for (var n = index; n >= 0; n = Nodes[n].Parent) path.Add(Nodes[n]);
-        path.Reverse();
-        return path;
-    }
-
     /// <summary>Whether some terminal node reached the full reward.</summary>
     public bool Solved => Nodes.Any(n => n.IsTerminal && n.TerminalReward >= 1.0);
 }

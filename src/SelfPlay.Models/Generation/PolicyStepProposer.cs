@@ -13,7 +13,6 @@ public sealed class PolicyStepProposer(LlamaForCausalLM model, CharTokenizer tok
     readonly int[] _stop = tokenizer.Encode(stepStop);
 
     public LlamaForCausalLM Model => model;
-    public CharTokenizer Tokenizer => tokenizer;
 
     public IReadOnlyList<IReadOnlyList<ProposedStep>> Propose(IReadOnlyList<ProposalRequest> requests)
     {

@@ -10,8 +10,6 @@ public sealed record ScoredSequence(int[] Ids, bool[] Scored)
     public static ScoredSequence PromptCompletion(int[] prompt, int[] completion) =>
         new([.. prompt, .. completion], [.. new bool[prompt.Length], .. Enumerable.Repeat(true, completion.Length)]);
 
-    public int ScoredCount => Scored.Count(s => s);
-
     /// <summary>Drops the unscored tokens after the last scored one: they carry no loss, only cost.</summary>
     public ScoredSequence TrimUnscoredTail()
     {
