@@ -83,14 +83,14 @@ public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INode
     /// </summary>
     static int SelectChild(PreferenceTree tree, TreeNode parent, ISelectionRule rule, List<int>? inFlight, double virtualLoss, int ownInFlight)
     {
-        var parentVisits = parent.Visits + (inFlight is null ? 0 : inFlight[parent.Index] - ownInFlight);
+        var parentVisits = parent.Visits + (inFlight is null ? 0 : Pending(inFlight, parent.Index) - ownInFlight);
         var best = -1;
         var bestScore = double.NegativeInfinity;
         var children = parent.Children;
         for (var i = 0; i < children.Count; i++)
         {
             var child = tree.Nodes[children[i]];
-            var pending = inFlight is null ? 0 : inFlight[child.Index];
+            var pending = inFlight is null ? 0 : Pending(inFlight, child.Index);
             var visits = child.Visits + pending;
             var q = pending == 0 ? child.Q : child.Q - virtualLoss * pending / visits;
             var score = rule.Score(child, q, parentVisits, visits);
@@ -98,6 +98,8 @@ public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INode
         }
         return best >= 0 ? best : throw new InvalidOperationException("node has no children");
     }
+
+    static int Pending(List<int> inFlight, int index) => index < inFlight.Count ? inFlight[index] : 0;
 
     public Task<PreferenceTree> SearchAsync(string treeId, EnvTask task, CancellationToken cancellationToken = default) =>
         SearchAsync(new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion), cancellationToken);
