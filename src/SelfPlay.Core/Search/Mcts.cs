@@ -189,43 +189,32 @@ public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INode
         return best ?? throw new InvalidOperationException("node has no children");
     }
 
-    /// <summary>Expands the nodes in one batched proposer call and one call per critic; a node with no usable proposal becomes a dead end.</summary>
+    /// <summary>
+    /// Expands the nodes in one batched proposer call and one call per critic (a node with no usable proposal becomes a
+    /// dead end); the value rule then sets the children's values and the backup rule their Q before a visit.
+    /// </summary>
     async Task ExpandAsync(SearchRun run, IReadOnlyList<(TreeNode Node, int Simulation)> nodes, CancellationToken ct)
     {
-        var start = run.ElapsedMs;
-        var requests = nodes.Select(n => new ProposalRequest(run.StateOf(n.Node.Index),
-            n.Node.Depth == 0 && options.RootExpansions > 0 ? options.RootExpansions : options.Expansions,
-            options.Temperature, Seeds.Mix(options.Seed, n.Node.Index, n.Simulation))).ToList();
-        var answers = await run.ProposeAsync(requests, ct);
-        var candidates = new List<(int Parent, Candidate Candidate)>();
-        for (var i = 0; i < nodes.Count; i++)
-        {
-            var kept = run.Distinct(requests[i].State, answers[i], options.BreadthLimit);
-            if (kept.Count == 0) SearchRun.MarkDeadEnd(nodes[i].Node);
-            candidates.AddRange(kept.Select(c => (nodes[i].Node.Index, c)));
-        }
-        if (candidates.Count == 0) return;
-        var critic = await run.EvaluateAsync(candidates, ct);
-        IReadOnlyList<double>? selfEvaluation = null;
+        var children = await Expansion.ExpandAsync(run, nodes.Select(n => (n.Node,
+                n.Node.Depth == 0 && options.RootExpansions > 0 ? options.RootExpansions : options.Expansions,
+                Seeds.Mix(options.Seed, n.Node.Index, n.Simulation))).ToList(),
+            options.Temperature, options.LengthPenalty, ct, options.BreadthLimit);
+        if (children.Count == 0) return;
         var rule = options.ValueRule;
+        IReadOnlyList<double>? selfEvaluation = null;
         if (rule.UsesSelfEvaluation && selfEvaluator is not null)
-        {
-            selfEvaluation = await selfEvaluator.EvaluateAsync(run.Task, candidates.Select(c =>
+            selfEvaluation = await selfEvaluator.EvaluateAsync(run.Task, children.Select(c =>
             {
-                var state = run.StateOf(c.Parent);
-                return new NodeToScore(state, state + c.Candidate.Outcome.Appended, c.Candidate.Outcome);
+                var before = run.StateOf(c.Parent);
+                return new NodeToScore(before, before + c.StepText, new StepOutcome(c.StepText, c.IsTerminal, c.TerminalReward ?? 0, c.TerminalReason ?? ""));
             }).ToList(), ct);
-        }
-        var wallMs = (run.ElapsedMs - start) / candidates.Count;
         var backup = options.BackupRuleStrategy;
-        foreach (var group in candidates.Select((c, i) => (c, i)).GroupBy(x => x.c.Parent))
+        foreach (var group in children.Select((c, i) => new ChildScore(c, c.Value, selfEvaluation?[i])).GroupBy(c => c.Node.Parent))
         {
             var parent = run.Tree.Nodes[group.Key];
-            var children = group.Select(x => new ChildScore(
-                run.AddChild(parent.Index, x.c.Candidate, critic[x.i], Prior(x.c.Candidate.Step.LogProbs, options.LengthPenalty), wallMs),
-                critic[x.i], selfEvaluation?[x.i])).ToList();
-            rule.Assign(parent, children);
-            foreach (var c in children) c.Node.Q = backup.InitialQ(parent, c.Node);
+            var scores = group.ToList();
+            rule.Assign(parent, scores);
+            foreach (var c in scores) c.Node.Q = backup.InitialQ(parent, c.Node);
         }
     }
 

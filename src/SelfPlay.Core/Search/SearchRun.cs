@@ -156,42 +156,61 @@ public sealed class SearchRun
     }
 
     /// <summary>
-    /// Lock-step rollouts: every start state is played on with one sampled step at a time (all unfinished rollouts in one
-    /// batched proposer call per step) until a terminal step or <paramref name="depthLimit"/>; the critic scores the final
-    /// states in one call. Returns each rollout's value (0 where it was cut off or the policy proposed nothing) and the
-    /// tokens it generated.
+    /// Lock-step rollouts from the given states (one batched proposer call per step, see <see cref="Rollouts"/>); the
+    /// critic scores the final states in one call. Returns each rollout's value (0 where it was cut off at the depth
+    /// limit or the policy proposed nothing) and the tokens it generated.
     /// </summary>
     public async Task<(double[] Values, int[] Tokens)> RolloutAsync(IReadOnlyList<(string State, int Depth)> starts, int depthLimit,
         double temperature, long seed, CancellationToken ct)
     {
+        var episodes = await Rollouts.PlayAsync(starts, depthLimit, temperature, seed, ProposeAsync, Apply, ct);
+        var ended = episodes.Select((e, i) => (e, i)).Where(x => x.e.Last is not null).ToList();
+        var scored = await EvaluateAsync(ended.Select(x => x.e.Last!).ToList(), ct);
+        var values = new double[starts.Count];
+        for (var j = 0; j < ended.Count; j++) values[ended[j].i] = scored[j];
+        return (values, episodes.Select(e => e.Tokens).ToArray());
+    }
+}
+
+/// <summary>An episode played on from a start state: its final state, the steps it appended, the last step when terminal.</summary>
+public sealed record Episode(string State, IReadOnlyList<string> Steps, NodeToScore? Last, int Tokens);
+
+public static class Rollouts
+{
+    /// <summary>
+    /// Plays every start state on with one sampled step at a time until a terminal step or <paramref name="depthLimit"/>;
+    /// all unfinished episodes share one batched proposer call per step. Seeds depend only on (seed, episode, step).
+    /// </summary>
+    public static async Task<Episode[]> PlayAsync(IReadOnlyList<(string State, int Depth)> starts, int depthLimit, double temperature, long seed,
+        Func<IReadOnlyList<ProposalRequest>, CancellationToken, Task<IReadOnlyList<IReadOnlyList<ProposedStep>>>> propose,
+        Func<string, string, StepOutcome> apply, CancellationToken ct)
+    {
         var states = starts.Select(s => s.State).ToArray();
         var depths = starts.Select(s => s.Depth).ToArray();
-        var values = new double[starts.Count];
+        var steps = starts.Select(_ => new List<string>()).ToArray();
+        var last = new NodeToScore?[starts.Count];
         var tokens = new int[starts.Count];
-        var endings = new (int Index, NodeToScore Node)[starts.Count];
-        var ended = 0;
         var open = Enumerable.Range(0, starts.Count).Where(i => depths[i] < depthLimit).ToList();
         for (var round = 0; open.Count > 0; round++)
         {
-            var answers = await ProposeAsync(open.Select(i => new ProposalRequest(states[i], 1, temperature, Seeds.Mix(seed, i, round))).ToList(), ct);
+            var answers = await propose(open.Select(i => new ProposalRequest(states[i], 1, temperature, Seeds.Mix(seed, i, round))).ToList(), ct);
             var next = new List<int>();
             for (var j = 0; j < open.Count; j++)
             {
                 var i = open[j];
-                if (answers[j].Count == 0) continue; // nothing proposed: value 0
+                if (answers[j].Count == 0) continue; // nothing proposed: the episode stops unfinished
                 var step = answers[j][0];
                 tokens[i] += step.TokenIds.Length;
-                var outcome = Apply(states[i], step.Action);
+                var outcome = apply(states[i], step.Action);
                 var before = states[i];
                 states[i] += outcome.Appended;
+                steps[i].Add(outcome.Appended);
                 depths[i]++;
-                if (outcome.IsTerminal) endings[ended++] = (i, new NodeToScore(before, states[i], outcome));
+                if (outcome.IsTerminal) last[i] = new NodeToScore(before, states[i], outcome);
                 else if (depths[i] < depthLimit) next.Add(i);
             }
             open = next;
         }
-        var scored = await EvaluateAsync(endings.Take(ended).Select(e => e.Node).ToList(), ct);
-        for (var e = 0; e < ended; e++) values[endings[e].Index] = scored[e];
-        return (values, tokens);
+        return Enumerable.Range(0, starts.Count).Select(i => new Episode(states[i], steps[i], last[i], tokens[i])).ToArray();
     }
 }
