@@ -2,6 +2,7 @@ using System.Globalization;
 using Akka.Configuration;
 using Akka.Configuration.Hocon;
 using SelfPlay.Core.Config;
+using SelfPlay.Core.Search;
 
 namespace SelfPlay.Actors.Configuration;
 
@@ -95,8 +96,8 @@ public static class ConfigLoader
                 I("model.max-step-tokens")),
             new WarmupConfig(S("warmup.from-checkpoint"), D("warmup.share"), I("warmup.traces-per-puzzle"), I("warmup.epochs"), I("warmup.batch-size"),
                 D("warmup.learning-rate")),
-            new SearchConfig(S("search.algorithm"), I("search.simulations"), I("search.expansions"), D("search.c-puct"),
-                D("search.length-penalty"), D("search.temperature"), S("search.backup")),
+            SearchSettingsReader.Read(new SearchConfig(S("search.algorithm"), I("search.simulations"), I("search.expansions"), D("search.c-puct"),
+                D("search.length-penalty"), D("search.temperature"), S("search.backup")), S, I, D, B),
             new IterationsConfig(I("iterations.count"), I("iterations.trees")),
             new PreferenceConfig(S("preferences.pair-rule"), D("preferences.min-q-gap")),
             new LearnerConfig(S("learner.loss"), D("learner.beta"), D("learner.sft-weight"), I("learner.epochs"), I("learner.batch-size"),
@@ -137,7 +138,7 @@ public static class ConfigLoader
         Check(c.Warmup.Share is > 0 and <= 1, $"selfplay.warmup.share must be in (0, 1], got {c.Warmup.Share}");
         Check(c.Warmup.TracesPerPuzzle > 0 && c.Warmup.Epochs >= 0 && c.Warmup.BatchSize > 0 && c.Warmup.LearningRate > 0,
             "selfplay.warmup: traces-per-puzzle, batch-size and learning-rate must be positive, epochs non-negative");
-        Check(c.Search.Algorithm == "mcts", $"selfplay.search.algorithm '{c.Search.Algorithm}' is not implemented (implemented: mcts)");
+        Check(SearchAlgorithms.Validate(c.Search) is null, SearchAlgorithms.Validate(c.Search) ?? "");
         Check(c.Search.Simulations > 0 && c.Search.Expansions > 0, "selfplay.search.simulations and expansions must be positive");
         Check(c.Search.Backup is "visit-weighted" or "mean-value", $"selfplay.search.backup must be visit-weighted or mean-value, got '{c.Search.Backup}'");
         Check(c.Iterations.Count >= 0 && c.Iterations.Trees > 0, "selfplay.iterations: count must be >= 0 and trees > 0");

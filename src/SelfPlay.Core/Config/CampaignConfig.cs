@@ -23,7 +23,8 @@ public sealed record ModelConfig(int HiddenSize, int IntermediateSize, int Layer
 public sealed record WarmupConfig(string FromCheckpoint, double Share, int TracesPerPuzzle, int Epochs, int BatchSize, double LearningRate);
 
 public sealed record SearchConfig(string Algorithm, int Simulations, int Expansions, double CPuct, double LengthPenalty,
-    double Temperature, string Backup);
+    double Temperature, string Backup, MctsConfig? Mcts = null, BestFirstConfig? BestFirst = null, BeamConfig? Beam = null,
+    DfsdtConfig? Dfsdt = null, SparConfig? Spar = null, TreeRolloutConfig? TreeRollout = null);
 
 public sealed record IterationsConfig(int Count, int Trees);
 

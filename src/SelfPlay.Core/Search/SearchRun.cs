@@ -90,12 +90,18 @@ public sealed class SearchRun
     public StepOutcome Apply(string state, string action)
     {
         var start = Stopwatch.GetTimestamp();
-        try { return _environment.Step(Task, state, action); }
+        try { return ApplySafely(_environment, Task, state, action); }
+        finally { Stats.EnvironmentMs += Stopwatch.GetElapsedTime(start).TotalMilliseconds; }
+    }
+
+    /// <summary>Environment.Step, with an exception turned into a terminal step with reward 0 and a one-line reason.</summary>
+    public static StepOutcome ApplySafely(IEnvironment environment, EnvTask task, string state, string action)
+    {
+        try { return environment.Step(task, state, action); }
         catch (Exception e)
         {
             return StepOutcome.End(action.ReplaceLineEndings(" ") + "\n", 0, $"environment error: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
         }
-        finally { Stats.EnvironmentMs += Stopwatch.GetElapsedTime(start).TotalMilliseconds; }
     }
 
     /// <summary>
