@@ -48,9 +48,10 @@ public sealed class BestFirstSearch(IEnvironment environment, IStepProposer prop
                 c.ValueSum = c.Value * c.Visits;
                 c.Q = c.V = c.Value;
             }
-            u.Visits = children.Sum(c => c.Visits);
             frontier.AddRange(children);
         }
+        // The root has no reward of its own: it holds the completions behind its children's rewards.
+        tree.Root.Visits = tree.Root.Children.Sum(c => tree.Nodes[c].Visits);
         tree.Root.V = tree.Root.Children.Count == 0 ? 0 : tree.Root.Children.Max(c => tree.Nodes[c].Value);
         return run.Finish();
     }
