@@ -58,7 +58,7 @@ public static class PreferenceObjective
         Tensor loss = o.Name switch
         {
             "dpo" => PreferenceLosses.Dpo(margin, o.Beta, constantSmoothing),
-            "cdpo" => PreferenceLosses.Dpo(margin, o.Beta, tensor(batch.Select(e => (float)e.LabelSmoothing).ToArray(), device: device)),
+            "cdpo" => PreferenceLosses.Dpo(margin, o.Beta, tensor(batch.Select(e => e.LabelSmoothing).ToArray(), device: device).to(first.dtype)),
             "robust" => PreferenceLosses.Robust(margin, o.Beta, o.LabelSmoothing),
             "hinge" => PreferenceLosses.Hinge(margin, o.Beta),
             "ipo" => PreferenceLosses.Ipo((first - refFirst) / countFirst.clamp_min(1) - (last - refLast) / countLast.clamp_min(1), o.Beta),
@@ -81,8 +81,8 @@ public static class PreferenceObjective
 
         using var _ = no_grad();
         var pairwise = o.Name != "ppo-clip";
-        double Sum(Tensor x) => x.sum().item<float>();
-        var metrics = new BatchMetrics(mean.item<float>() * b, b,
+        double Sum(Tensor x) => x.sum().ToDouble();
+        var metrics = new BatchMetrics(mean.ToDouble() * b, b,
             pairwise ? Sum((margin > 0).to(ScalarType.Float32)) : 0,
             pairwise ? Sum(margin * o.Beta) : 0,
             Sum(first), pairwise ? Sum(last) : 0,
@@ -95,7 +95,7 @@ public static class PreferenceObjective
     static Tensor Kto(Tensor chosenRatio, Tensor rejectedRatio, LossOptions o)
     {
         double z0;
-        using (no_grad()) z0 = Math.Max(0, cat([chosenRatio, rejectedRatio]).mean().item<float>());
+        using (no_grad()) z0 = Math.Max(0, cat([chosenRatio, rejectedRatio]).mean().ToDouble());
         var desirable = PreferenceLosses.Kto(chosenRatio, ones_like(chosenRatio).to(ScalarType.Bool), z0, o.Beta, o.DesirableWeight, o.UndesirableWeight);
         var undesirable = PreferenceLosses.Kto(rejectedRatio, zeros_like(rejectedRatio).to(ScalarType.Bool), z0, o.Beta, o.DesirableWeight, o.UndesirableWeight);
         return desirable + undesirable;
@@ -160,13 +160,14 @@ public static class PreferenceObjective
             }
         }
         var index = tensor(positions, [n, maxTokens], device: device);
-        var mask = tensor(tokenMask, [n, maxTokens], device: device);
+        var dtype = logProbs.dtype;
+        var mask = tensor(tokenMask, [n, maxTokens], device: device).to(dtype);
         var scored = logProbs.gather(1, index) * mask;
-        var referenceTokens = tensor(reference, [n, maxTokens], device: device);
-        var steps = tensor(stepOneHot, [n, maxSteps, maxTokens], device: device);
+        var referenceTokens = tensor(reference, [n, maxTokens], device: device).to(dtype);
+        var steps = tensor(stepOneHot, [n, maxSteps, maxTokens], device: device).to(dtype);
         var stepSum = (steps * scored.unsqueeze(1)).sum(2);
         var stepRef = (steps * referenceTokens.unsqueeze(1)).sum(2);
-        var stepMask = (steps.sum(2) > 0).to(ScalarType.Float32);
+        var stepMask = (steps.sum(2) > 0).to(dtype);
         Tensor? embedding = null;
         if (withEmbeddings && maxSteps > 1)
         {
@@ -203,9 +204,9 @@ public static class PreferenceObjective
             return padded.index_select(0, gridIndex).reshape([batch.Count, k2, .. x.shape[1..]]);
         }
         return new Batch(Grid(scored.sum(1)), Grid(referenceTokens.sum(1)), Grid(mask.sum(1)),
-            tensor(score, [batch.Count, k2], device: device), tensor(gridMask, [batch.Count, k2], device: device),
+            tensor(score, [batch.Count, k2], device: device).to(dtype), tensor(gridMask, [batch.Count, k2], device: device).to(dtype),
             tensor(last, [batch.Count, 1], device: device),
             Grid(stepSum), Grid(stepRef), Grid(stepMask), embedding is null ? null : Grid(embedding),
-            scored, tensor(behaviour, [n, maxTokens], device: device), mask);
+            scored, tensor(behaviour, [n, maxTokens], device: device).to(dtype), mask);
     }
 }
