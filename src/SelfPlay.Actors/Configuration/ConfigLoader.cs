@@ -1,6 +1,7 @@
 using System.Globalization;
 using Akka.Configuration;
 using Akka.Configuration.Hocon;
+using SelfPlay.Actors.Learning;
 using SelfPlay.Core.Config;
 using SelfPlay.Core.Search;
 
@@ -99,9 +100,14 @@ public static class ConfigLoader
             SearchSettingsReader.Read(new SearchConfig(S("search.algorithm"), I("search.simulations"), I("search.expansions"), D("search.c-puct"),
                 D("search.length-penalty"), D("search.temperature"), S("search.backup")), S, I, D, B),
             new IterationsConfig(I("iterations.count"), I("iterations.trees")),
-            new PreferenceConfig(S("preferences.pair-rule"), D("preferences.min-q-gap")),
+            new PreferenceConfig(S("preferences.extractor"), D("preferences.min-q-gap"), S("preferences.rejected"), I("preferences.max-per-tree"),
+                D("preferences.margin"), D("preferences.q-threshold"), D("preferences.critic-weight"), D("preferences.q-center"),
+                I("preferences.min-list-size"), B("preferences.advantage-std"), S("preferences.treepo-weighting")),
             new LearnerConfig(S("learner.loss"), D("learner.beta"), D("learner.sft-weight"), I("learner.epochs"), I("learner.batch-size"),
-                D("learner.learning-rate"), I("learner.window"), S("learner.reference")),
+                D("learner.learning-rate"), I("learner.window"), S("learner.reference"), D("learner.label-smoothing"), D("learner.alpha"),
+                D("learner.gamma"), S("learner.step-weights"), D("learner.clip-low"), D("learner.clip-high"), I("learner.gradient-accumulation"),
+                D("learner.weight-decay"), D("learner.max-grad-norm"), D("learner.warmup-share"), I("learner.checkpoint-every"),
+                S("learner.import"), S("learner.import-format"), S("learner.import-errors")),
             new EvalConfig(B("eval.greedy")),
             new ActorsConfig(I("actors.search-workers"), I("actors.inference-batch-rows"),
                 I("actors.lease-seconds"), I("actors.ask-timeout-seconds")),
@@ -142,9 +148,8 @@ public static class ConfigLoader
         Check(c.Search.Simulations > 0 && c.Search.Expansions > 0, "selfplay.search.simulations and expansions must be positive");
         Check(c.Search.Backup is "visit-weighted" or "mean-value", $"selfplay.search.backup must be visit-weighted or mean-value, got '{c.Search.Backup}'");
         Check(c.Iterations.Count >= 0 && c.Iterations.Trees > 0, "selfplay.iterations: count must be >= 0 and trees > 0");
-        Check(c.Preferences.PairRule == "best-vs-worst-sibling", $"selfplay.preferences.pair-rule '{c.Preferences.PairRule}' is not implemented (implemented: best-vs-worst-sibling)");
-        Check(c.Learner.Loss is "dpo" or "cdpo", $"selfplay.learner.loss '{c.Learner.Loss}' is not implemented (implemented: dpo, cdpo)");
-        Check(c.Learner.Reference is "warmup" or "previous", $"selfplay.learner.reference must be warmup or previous, got '{c.Learner.Reference}'");
+        LearnerSettings.Validate(c.Preferences, c.Learner, Check);
+        Check(c.Learner.Reference is "warmup" or "previous" or "behaviour", $"selfplay.learner.reference must be warmup, previous or behaviour, got '{c.Learner.Reference}'");
         Check(c.Learner.Window >= 1, $"selfplay.learner.window must be at least 1, got {c.Learner.Window}");
         Check(c.Learner.SftWeight >= 0, "selfplay.learner.sft-weight must be non-negative");
         Check(c.Learner.Beta > 0 && c.Learner.Epochs >= 0 && c.Learner.BatchSize > 0 && c.Learner.LearningRate > 0,
