@@ -209,6 +209,9 @@ public sealed class LlamaForCausalLM : nn.Module
 
     public KvCache NewCache() => new(Config.NumHiddenLayers);
 
+    /// <summary>The weights' dtype (float32, or bfloat16 when configured).</summary>
+    public ScalarType DType => model.embed_tokens.weight!.dtype;
+
     public long ParameterCount() => parameters().Sum(p => p.numel());
 }
 #pragma warning restore IDE1006
