@@ -94,7 +94,7 @@ public static class ConfigLoader
                 I("environment.split-seed"), I("environment.max-steps"), D("environment.wrong-answer-reward")),
             new ModelConfig(I("model.hidden-size"), I("model.intermediate-size"), I("model.layers"), I("model.heads"),
                 I("model.kv-heads"), D("model.rope-theta"), I("model.max-positions"), S("model.device"), I("model.threads"),
-                I("model.max-step-tokens")),
+                I("model.max-step-tokens"), S("model.dtype"), I("model.prefix-cache-mb")),
             new WarmupConfig(S("warmup.from-checkpoint"), D("warmup.share"), I("warmup.traces-per-puzzle"), I("warmup.epochs"), I("warmup.batch-size"),
                 D("warmup.learning-rate")),
             SearchSettingsReader.Read(new SearchConfig(S("search.algorithm"), I("search.simulations"), I("search.expansions"), D("search.c-puct"),
@@ -141,6 +141,8 @@ public static class ConfigLoader
             "selfplay.model sizes, threads and max-step-tokens must be positive");
         Check(c.Model.Device is "cpu" or "cuda" || c.Model.Device.StartsWith("cuda:", StringComparison.Ordinal),
             $"selfplay.model.device must be cpu, cuda or cuda:N, got '{c.Model.Device}'");
+        Check(c.Model.DType is "float32" or "bfloat16", $"selfplay.model.dtype must be float32 or bfloat16, got '{c.Model.DType}'");
+        Check(c.Model.PrefixCacheMb >= 0, $"selfplay.model.prefix-cache-mb must be 0 (off) or positive, got {c.Model.PrefixCacheMb}");
         Check(c.Warmup.Share is > 0 and <= 1, $"selfplay.warmup.share must be in (0, 1], got {c.Warmup.Share}");
         Check(c.Warmup.TracesPerPuzzle > 0 && c.Warmup.Epochs >= 0 && c.Warmup.BatchSize > 0 && c.Warmup.LearningRate > 0,
             "selfplay.warmup: traces-per-puzzle, batch-size and learning-rate must be positive, epochs non-negative");
