@@ -32,7 +32,8 @@ namespace SelfPlay.Cli
         const string ConfigFileName = "config.conf";
 
         public static EnvironmentRegistry Environments() => new EnvironmentRegistry().Register(new Game24Provider())
-            .Register(new SelfPlay.Samples.Countdown.CountdownProvider());
+            .Register(new SelfPlay.Samples.Countdown.CountdownProvider())
+            .Register(new SelfPlay.Samples.WordProblems.WordProblemsProvider());
 
         public static async Task<int> MainAsync(string[] args)
         {
