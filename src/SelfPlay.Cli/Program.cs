@@ -33,7 +33,8 @@ namespace SelfPlay.Cli
 
         public static EnvironmentRegistry Environments() => new EnvironmentRegistry().Register(new Game24Provider())
             .Register(new SelfPlay.Samples.Countdown.CountdownProvider())
-            .Register(new SelfPlay.Samples.WordProblems.WordProblemsProvider());
+            .Register(new SelfPlay.Samples.WordProblems.WordProblemsProvider())
+            .Register(new SelfPlay.Samples.ToolUse.ToolUseProvider());
 
         public static async Task<int> MainAsync(string[] args)
         {

@@ -8,6 +8,7 @@ public class EnvironmentCampaignTests
     [Theory]
     [InlineData("countdown")]
     [InlineData("word-problems")]
+    [InlineData("tool-use")]
     public async Task Quick_campaign_completes(string environment)
     {
         var runDir = Path.Combine(Path.GetTempPath(), $"selfplay-{environment}-" + Guid.NewGuid().ToString("N"));
