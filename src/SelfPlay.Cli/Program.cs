@@ -31,7 +31,10 @@ namespace SelfPlay.Cli
 
         const string ConfigFileName = "config.conf";
 
-        public static EnvironmentRegistry Environments() => new EnvironmentRegistry().Register(new Game24Provider());
+        public static EnvironmentRegistry Environments() => new EnvironmentRegistry().Register(new Game24Provider())
+            .Register(new SelfPlay.Samples.Countdown.CountdownProvider())
+            .Register(new SelfPlay.Samples.WordProblems.WordProblemsProvider())
+            .Register(new SelfPlay.Samples.ToolUse.ToolUseProvider());
 
         public static async Task<int> MainAsync(string[] args)
         {

@@ -15,7 +15,8 @@ public sealed record CampaignConfig(
     ActorsConfig Actors,
     PersistenceConfig Persistence);
 
-public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut, int SplitSeed, int MaxSteps, double WrongAnswerReward = 0);
+public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut, int SplitSeed, int MaxSteps, double WrongAnswerReward = 0,
+    string PluginFolder = "", double StepTimeoutSeconds = 10, int TrainTasks = 2000, IReadOnlyDictionary<string, string>? Settings = null);
 
 public sealed record ModelConfig(int HiddenSize, int IntermediateSize, int Layers, int Heads, int KvHeads, double RopeTheta,
     int MaxPositions, string Device, int Threads, int MaxStepTokens, string DType = "float32", int PrefixCacheMb = 256);
