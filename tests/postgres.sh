@@ -63,6 +63,8 @@ postgres_start() {
 # Stops the server this shell started (by pid: SIGINT = fast shutdown, SIGKILL after 10 s) and removes its folder.
 postgres_stop() {
   [ -n "${POSTGRES_PID:-}" ] || return 0
+  # A test may have stopped and restarted the server (an outage): the current pid is in the pid file.
+  [ -f "$POSTGRES_DIR/data/postmaster.pid" ] && POSTGRES_PID=$(head -1 "$POSTGRES_DIR/data/postmaster.pid")
   if kill -0 "$POSTGRES_PID" 2>/dev/null; then
     kill -INT "$POSTGRES_PID" 2>/dev/null
     local i

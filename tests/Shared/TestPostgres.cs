@@ -37,3 +37,33 @@ public sealed class PostgresFactAttribute : FactAttribute
         if (TestPostgres.ServerConnectionString is null) Skip = TestPostgres.SkipReason;
     }
 }
+
+/// <summary>Stops and starts the private server of tests/postgres.sh (POSTGRES_DIR, POSTGRES_BIN, POSTGRES_PORT), to test outages.</summary>
+public static class TestPostgresServer
+{
+    public static bool CanRestart => Environment.GetEnvironmentVariable("POSTGRES_DIR") is { Length: > 0 } && Environment.GetEnvironmentVariable("POSTGRES_BIN") is { Length: > 0 };
+
+    public static Task StopAsync() => PgCtlAsync("stop", "-m", "fast");
+
+    public static Task StartAsync()
+    {
+        var dir = Environment.GetEnvironmentVariable("POSTGRES_DIR")!;
+        return PgCtlAsync("start", "-l", Path.Combine(dir, "server.log"),
+            "-o", $"-h 127.0.0.1 -p {Environment.GetEnvironmentVariable("POSTGRES_PORT")} -k {dir} -c fsync=off -c max_connections=200");
+    }
+
+    static async Task PgCtlAsync(params string[] args)
+    {
+        var dir = Environment.GetEnvironmentVariable("POSTGRES_DIR")!;
+        var pgCtl = Path.Combine(Environment.GetEnvironmentVariable("POSTGRES_BIN")!, "pg_ctl");
+        var root = Environment.UserName == "root";
+        var start = new System.Diagnostics.ProcessStartInfo(root ? "runuser" : pgCtl) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (root) foreach (var a in new[] { "-u", "postgres", "--", pgCtl }) start.ArgumentList.Add(a);
+        foreach (var a in new[] { "-D", Path.Combine(dir, "data"), "-w" }.Concat(args)) start.ArgumentList.Add(a);
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0) throw new InvalidOperationException($"pg_ctl {args[0]} failed: {await stderr}");
+    }
+}

@@ -49,17 +49,40 @@ public sealed class SearchWorker : ReceiveActor
         });
         Receive<Stored>(s => Report(s.Ack is { } ack
             ? new TaskCompleted(s.Task.TaskId, ack.TreeId, s.Task.LeaseId, ack.Nodes, s.Solved, s.WallSeconds)
-            : new TaskFailed(s.Task.TaskId, s.Task.LeaseId, $"could not store the tree: {s.Error}")));
+            : new TaskFailed(s.Task.TaskId, s.Task.LeaseId, $"could not store the tree: {s.Error}", Transient: true)));
+        // An idle worker asks again now and then: a coordinator that restarted (or moved to another node) does not
+        // know which workers were waiting; a busy worker asks when it reports.
+        Receive<AskAgain>(_ =>
+        {
+            if (_idle) _coordinator.Tell(RequestWork.Instance);
+        });
+    }
+
+    sealed record AskAgain;
+    bool _idle = true;
+    ICancelable? _askAgain;
+
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (message is SearchTask) _idle = false;
+        return base.AroundReceive(receive, message);
     }
 
     void Report(object outcome)
     {
+        _idle = true;
         if (outcome is TaskFailed failed) _log.Warning("task {0}: {1}", failed.TaskId, failed.Reason);
         _coordinator.Tell(outcome);
         _coordinator.Tell(RequestWork.Instance);
     }
 
-    protected override void PreStart() => _coordinator.Tell(RequestWork.Instance);
+    protected override void PreStart()
+    {
+        _coordinator.Tell(RequestWork.Instance);
+        _askAgain = Context.System.Scheduler.ScheduleTellRepeatedlyCancelable(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5), Self, new AskAgain(), Self);
+    }
+
+    protected override void PostStop() => _askAgain?.Cancel();
 
     static string OneLine(Exception? e)
     {
