@@ -119,8 +119,8 @@ public sealed class FaultTests : IDisposable
         var database = await TestPostgres.NewDatabaseAsync();
         await using var run = CliProcess.Start("run", "run", "--config", QuickConfig, "--run-dir", _dir,
             "--set", "persistence.provider=postgres", "--set", $"persistence.connection-string={database}",
-            "--set", "iterations.trees=32", "--set", "actors.search-workers=2");
-        await run.WaitForAsync(SearchAt(1, 4, 32), Long);
+            "--set", "iterations.trees=80", "--set", "actors.search-workers=2");
+        await run.WaitForAsync(SearchAt(1, 4, 80), Long);
         await TestPostgresServer.StopAsync();
         try
         {
@@ -131,11 +131,11 @@ public sealed class FaultTests : IDisposable
             await TestPostgresServer.StartAsync();
         }
         Assert.True(await run.WaitForExitAsync(Long) == 0, run.Output);
-        Assert.Contains("could not store the tree", File.ReadAllText(Path.Combine(_dir, "selfplay.log"))); // the outage was seen
+        Assert.Matches("Failed to persist|Persistence failure|could not store the tree", File.ReadAllText(Path.Combine(_dir, "selfplay.log"))); // the outage was seen
         var summary = Summary();
         Assert.Equal("completed", summary.GetProperty("status").GetString());
         Assert.Equal(0, summary.GetProperty("iterations")[1].GetProperty("failedTasks").GetInt32());
-        await AssertOneTreePerTask(new PersistenceConfig("postgres", database), "game24-quick", 32, 1);
+        await AssertOneTreePerTask(new PersistenceConfig("postgres", database), "game24-quick", 80, 1);
     }
 
     JsonElement Summary() => JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "summary.json"))).RootElement.Clone();

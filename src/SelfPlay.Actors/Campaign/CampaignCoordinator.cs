@@ -26,7 +26,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     sealed record Evaluated(EvalResult? Result, double Seconds);
     sealed record Lease(SearchTask Task, IActorRef Worker, DateTime Deadline);
 
-    const int MaxAttempts = 3;
+    const int MaxAttempts = 3, MaxTrainingFailures = 4;
     /// <summary>Training commands are re-sent while unanswered: a learner that died and came back (its node restarted,
     /// or the singleton moved) picks the work up again; a learner already busy with it ignores the repeat.</summary>
     static readonly TimeSpan TrainingResend = TimeSpan.FromSeconds(15);
@@ -45,7 +45,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     readonly Dictionary<IActorRef, int> _inferenceVersions = [];
     readonly Stopwatch _campaignClock = Stopwatch.StartNew();
     Stopwatch _phaseClock = new();
-    int _iteration, _taskCount, _nodes, _solvedTrees, _failedTasks, _policyVersion = -1;
+    int _iteration, _taskCount, _nodes, _solvedTrees, _failedTasks, _policyVersion = -1, _trainingFailures;
     long _nextLease;
     double _searchSeconds, _trainSeconds;
     bool _started, _evaluating;
@@ -128,6 +128,14 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                 _inferenceVersions.Remove(Sender);
                 return;
             }
+            if (_training is not null && ++_trainingFailures < MaxTrainingFailures)
+            {
+                // Training failed (its dataset query or checkpoint write met a database or disk outage): the command is
+                // re-sent by the resend timer; only a failure that repeats ends the campaign.
+                _log.Warning("training failed (attempt {0} of {1}), retrying in {2}s: {3}", _trainingFailures, MaxTrainingFailures,
+                    TrainingResend.TotalSeconds, reason);
+                return;
+            }
             Finish("failed", reason);
         });
     }
@@ -166,7 +174,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     {
         var expected = _training switch { RunWarmup => 0, TrainIteration t => t.Iteration, _ => -1 };
         if (published.Version != expected) return; // a repeat of an earlier answer
-        _training = null;
+        (_training, _trainingFailures) = (null, 0);
         Timers.Cancel("train");
         Persist(published, p =>
         {

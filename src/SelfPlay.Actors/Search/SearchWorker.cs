@@ -42,7 +42,7 @@ public sealed class SearchWorker : ReceiveActor
             }
             tree.Campaign = context.Config.Name;
             tree.Iteration = done.Task.Iteration;
-            replay.Ask<StoreTreeAck>(new StoreTree(tree), context.AskTimeout).ContinueWith(t => t.IsCompletedSuccessfully
+            replay.Ask<StoreTreeAck>(new StoreTree(tree), StoreTimeout(context)).ContinueWith(t => t.IsCompletedSuccessfully
                     ? new Stored(done.Task, t.Result, null, tree.Solved, done.WallSeconds)
                     : new Stored(done.Task, null, OneLine(t.Exception), false, done.WallSeconds))
                 .PipeTo(Self);
@@ -59,6 +59,10 @@ public sealed class SearchWorker : ReceiveActor
     }
 
     sealed record AskAgain;
+
+    /// <summary>A tree entity whose recovery fails (the journal is down) stops and drops the command: the store is
+    /// then retried after this, not after the long generation timeout.</summary>
+    static TimeSpan StoreTimeout(CampaignContext context) => TimeSpan.FromSeconds(Math.Min(20, context.Config.Actors.AskTimeoutSeconds));
     bool _idle = true;
     ICancelable? _askAgain;
 
