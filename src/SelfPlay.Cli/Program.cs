@@ -26,6 +26,7 @@ namespace SelfPlay.Cli
               selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR]
               selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N] [--show]
               selfplay inspect --run-dir DIR [--tree ID] [--format text|json|dot]
+              selfplay bench   search [--config FILE] [--set key=value]... [--simulations N] [--skip-campaign]
             (node, export, model, bench, report: not implemented yet; see README Status)
             """;
 
@@ -47,6 +48,7 @@ namespace SelfPlay.Cli
                     "run" => await RunAsync(args[1..]),
                     "eval" => await EvalAsync(args[1..]),
                     "inspect" => await InspectCommand.RunAsync(args[1..]),
+                    "bench" when args.Length > 1 && args[1] == "search" => await BenchSearch.RunAsync(args[2..]),
                     "node" or "export" or "model" or "bench" or "report" =>
                         throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
                     _ => throw new UsageException($"unknown command '{args[0]}' (see selfplay --help)"),
