@@ -28,7 +28,8 @@ namespace SelfPlay.Cli
               selfplay node    --config FILE --roles ROLE[,ROLE...] [--seed HOST:PORT]... [--port N] [--hostname H] [--run-dir DIR] [--set key=value]...
               selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N] [--show]
               selfplay inspect --run-dir DIR [--tree ID] [--format text|json|dot]
-            (export, model, bench, report: not implemented yet; see README Status)
+              selfplay bench   search [--config FILE] [--set key=value]... [--simulations N] [--skip-campaign]
+            (export, model, bench models|learner|persistence, report: not implemented yet; see README Status)
             """;
 
         const string ConfigFileName = "config.conf";
@@ -53,6 +54,7 @@ namespace SelfPlay.Cli
                     "eval" => await EvalAsync(args[1..]),
                     "inspect" => await InspectCommand.RunAsync(args[1..]),
                     "node" => await NodeCommand.RunAsync(args[1..]),
+                    "bench" when args.Length > 1 && args[1] == "search" => await BenchSearch.RunAsync(args[2..]),
                     "export" or "model" or "bench" or "report" =>
                         throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
                     _ => throw new UsageException($"unknown command '{args[0]}' (see selfplay --help)"),
