@@ -47,6 +47,7 @@ public sealed record TrainerState(int Step, int Epoch, int Cursor, int TotalStep
 public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options) : IDisposable
 {
     const string ModelFile = "model.bin", OptimizerFile = "optimizer.bin";
+    static readonly JsonSerializerOptions StateJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
     readonly TorchSharp.Modules.AdamW _optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
     TrainerState? _resume;
 
@@ -60,7 +61,7 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
     {
         var statePath = Path.Combine(directory, TrainerState.FileName);
         if (!File.Exists(statePath)) throw new FileNotFoundException($"no trainer checkpoint in {directory}");
-        _resume = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(statePath))
+        _resume = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(statePath), StateJson)
                   ?? throw new InvalidDataException($"{statePath}: empty trainer state");
         model.load(Path.Combine(directory, ModelFile));
         _optimizer.load_state_dict(Path.Combine(directory, OptimizerFile));
@@ -156,7 +157,7 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
         Directory.CreateDirectory(tmp);
         model.save(Path.Combine(tmp, ModelFile));
         _optimizer.save_state_dict(Path.Combine(tmp, OptimizerFile));
-        File.WriteAllText(Path.Combine(tmp, TrainerState.FileName), JsonSerializer.Serialize(state));
+        File.WriteAllText(Path.Combine(tmp, TrainerState.FileName), JsonSerializer.Serialize(state, StateJson));
         foreach (var file in Directory.GetFiles(tmp)) File.Move(file, Path.Combine(directory, Path.GetFileName(file)), overwrite: true);
         Directory.Delete(tmp, true);
     }
