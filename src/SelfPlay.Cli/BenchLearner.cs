@@ -82,25 +82,35 @@ public static class BenchLearner
             var batchTokens = lists ? tokens : pairTokens;
             var options = new LossOptions(loss, SftWeight: 1.0);
             for (var w = 0; w < 3; w++) { Update(() => Raw(rawBatch)); Update(() => PreferenceObjective.Compute(model, batch, options).Loss); }
-            double raw = 0, preference = 0;
+            // Alternating steps, medians: robust to the other processes of a shared machine.
+            var rawTimes = new List<double>();
+            var preferenceTimes = new List<double>();
             for (var s = 0; s < steps; s++)
             {
-                raw += Time(() => Update(() => Raw(rawBatch)));
-                preference += Time(() => Update(() => PreferenceObjective.Compute(model, batch, options).Loss));
+                rawTimes.Add(Time(() => Update(() => Raw(rawBatch))));
+                preferenceTimes.Add(Time(() => Update(() => PreferenceObjective.Compute(model, batch, options).Loss)));
             }
+            var raw = Median(rawTimes);
+            var preference = Median(preferenceTimes);
             results.Add(new
             {
                 loss, examples = batch.Count, sequences = rawBatch.Count, tokensPerStep = batchTokens,
-                rawTokensPerSecond = Math.Round(batchTokens * steps / raw), preferenceTokensPerSecond = Math.Round(batchTokens * steps / preference),
+                rawTokensPerSecond = Math.Round(batchTokens / raw), preferenceTokensPerSecond = Math.Round(batchTokens / preference),
                 ratio = Math.Round(raw / preference, 3),
             });
         }
         Console.WriteLine(JsonSerializer.Serialize(new
         {
             bench = "learner", device = m.Device, threads = m.Threads, parameters = model.ParameterCount(), steps,
-            note = "ratio = preference-training tokens/s ÷ raw forward+backward+AdamW tokens/s on the same model and batch (target >= 0.85)",
+            note = "median step times; ratio: preference-training tokens/s over raw forward, backward and AdamW tokens/s on the same model and batch; target 0.85 or more",
             results,
         }, new JsonSerializerOptions { WriteIndented = true }));
         return 0;
+    }
+
+    static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
     }
 }

@@ -15,15 +15,17 @@ public sealed record CampaignConfig(
     ActorsConfig Actors,
     PersistenceConfig Persistence);
 
-public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut, int SplitSeed, int MaxSteps, double WrongAnswerReward = 0);
+public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut, int SplitSeed, int MaxSteps, double WrongAnswerReward = 0,
+    string PluginFolder = "", double StepTimeoutSeconds = 10, int TrainTasks = 2000, IReadOnlyDictionary<string, string>? Settings = null);
 
 public sealed record ModelConfig(int HiddenSize, int IntermediateSize, int Layers, int Heads, int KvHeads, double RopeTheta,
-    int MaxPositions, string Device, int Threads, int MaxStepTokens);
+    int MaxPositions, string Device, int Threads, int MaxStepTokens, string DType = "float32", int PrefixCacheMb = 256);
 
 public sealed record WarmupConfig(string FromCheckpoint, double Share, int TracesPerPuzzle, int Epochs, int BatchSize, double LearningRate);
 
 public sealed record SearchConfig(string Algorithm, int Simulations, int Expansions, double CPuct, double LengthPenalty,
-    double Temperature, string Backup);
+    double Temperature, string Backup, MctsConfig? Mcts = null, BestFirstConfig? BestFirst = null, BeamConfig? Beam = null,
+    DfsdtConfig? Dfsdt = null, SparConfig? Spar = null, TreeRolloutConfig? TreeRollout = null);
 
 public sealed record IterationsConfig(int Count, int Trees);
 
