@@ -111,8 +111,11 @@ public class TrainerTests
             sft.TrainSft([.. examples.Select(e => PreferenceData.Encode(Tok, e.Prompt, e.Candidates[1]).Sequence)], 6, new Random(0));
         var data = PreferenceData.Prepare(examples, Tok, ReferenceSource.Model, model);
         var before = LearnerDiagnostics.Score(model, data);
-        using var trainer = new PolicyTrainer(model, new TrainerOptions(LearningRate: 5e-3, BatchSize: 16));
+        using var trainer = new PolicyTrainer(model, new TrainerOptions(LearningRate: 5e-3, BatchSize: 16, EvalEvery: 4));
+        var evaluations = new List<int>();
+        trainer.OnEval = step => evaluations.Add(step);
         var stats = trainer.TrainPreferences(data, 8, new LossOptions("dpo", 0.1), new Random(1));
+        Assert.Equal([4, 8, 12, 16, 20, 24], evaluations); // 3 steps per epoch, 8 epochs
         var diagnostics = LearnerDiagnostics.Compute(data, before, LearnerDiagnostics.Score(model, data), 0.1, []);
         Assert.True(diagnostics.RankingAccuracy >= 0.9 && diagnostics.RankingAccuracy > diagnostics.RankingAccuracyBefore + 0.2,
             $"ranking accuracy {diagnostics.RankingAccuracyBefore} -> {diagnostics.RankingAccuracy}");
