@@ -28,8 +28,10 @@ namespace SelfPlay.Cli
               selfplay node    --config FILE --roles ROLE[,ROLE...] [--seed HOST:PORT]... [--port N] [--hostname H] [--run-dir DIR] [--set key=value]...
               selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N] [--show]
               selfplay inspect --run-dir DIR [--tree ID] [--format text|json|dot]
+              selfplay export  --run-dir DIR --format trl-preference|trl-stepwise|ultrainteract --out FILE [--extractor NAME] [--iteration N]
               selfplay bench   search [--config FILE] [--set key=value]... [--simulations N] [--skip-campaign]
-            (export, model, bench models|learner|persistence, report: not implemented yet; see README Status)
+              selfplay bench   learner [--pairs N] [--steps N] [--losses dpo,tpo]
+            (model, report and other benches: not implemented yet; see README Status)
             """;
 
         const string ConfigFileName = "config.conf";
@@ -54,8 +56,10 @@ namespace SelfPlay.Cli
                     "eval" => await EvalAsync(args[1..]),
                     "inspect" => await InspectCommand.RunAsync(args[1..]),
                     "node" => await NodeCommand.RunAsync(args[1..]),
+                    "export" => await ExportCommand.RunAsync(args[1..]),
                     "bench" when args.Length > 1 && args[1] == "search" => await BenchSearch.RunAsync(args[2..]),
-                    "export" or "model" or "bench" or "report" =>
+                    "bench" when args.Length > 1 && args[1] == "learner" => BenchLearner.Run(args[2..]),
+                    "model" or "bench" or "report" =>
                         throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
                     _ => throw new UsageException($"unknown command '{args[0]}' (see selfplay --help)"),
                 };
