@@ -26,7 +26,8 @@ namespace SelfPlay.Cli
               selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR]
               selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N] [--show]
               selfplay inspect --run-dir DIR [--tree ID] [--format text|json|dot]
-            (node, export, model, bench, report: not implemented yet; see README Status)
+              selfplay model   info --checkpoint DIR | score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2 --completion-ids 3,4)
+            (node, export, bench, report: not implemented yet; see README Status)
             """;
 
         const string ConfigFileName = "config.conf";
@@ -47,7 +48,9 @@ namespace SelfPlay.Cli
                     "run" => await RunAsync(args[1..]),
                     "eval" => await EvalAsync(args[1..]),
                     "inspect" => await InspectCommand.RunAsync(args[1..]),
-                    "node" or "export" or "model" or "bench" or "report" =>
+                    "model" => ModelCommand.Run(args[1..]),
+                    "bench" when args.Length > 1 && args[1] == "models" => BenchModels.Run(args[2..]),
+                    "node" or "export" or "bench" or "report" =>
                         throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
                     _ => throw new UsageException($"unknown command '{args[0]}' (see selfplay --help)"),
                 };
