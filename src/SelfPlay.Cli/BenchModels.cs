@@ -31,9 +31,15 @@ public static class BenchModels
         var context = new CampaignContext(config, setup, Path.GetTempPath());
         var clock = Stopwatch.StartNew();
         var tokenizer = new CharTokenizer();
+        Console.Error.WriteLine("bench models: warm-up");
         using var model = a.Get("--checkpoint") is { } dir ? Checkpoint.Load(dir).Model : WarmedUp(context, tokenizer);
         var warmupSeconds = clock.Elapsed.TotalSeconds;
 
+        object Timed(string name, Func<object> measure)
+        {
+            Console.Error.WriteLine($"bench models: {name} ({clock.Elapsed.TotalSeconds:F0} s)");
+            return measure();
+        }
         var report = new Dictionary<string, object>
         {
             ["device"] = "cpu",
@@ -41,10 +47,10 @@ public static class BenchModels
             ["model"] = new { layers = model.Config.NumHiddenLayers, hidden = model.Config.HiddenSize, heads = model.Config.NumAttentionHeads,
                 kvHeads = model.Config.NumKeyValueHeads, vocab = model.Config.VocabSize, parameters = model.ParameterCount() },
             ["warmupSeconds"] = Math.Round(warmupSeconds, 1),
-            ["kvCache"] = KvCache(model, tokenizer, setup),
-            ["prefixCache"] = PrefixCacheSearch(model, tokenizer, context, int.Parse(a.Get("--puzzles") ?? "6")),
-            ["batching"] = Batching(model, tokenizer, setup),
-            ["training"] = Training(model.Config),
+            ["kvCache"] = Timed("KV cache", () => KvCache(model, tokenizer, setup)),
+            ["prefixCache"] = Timed("prefix cache", () => PrefixCacheSearch(model, tokenizer, context, int.Parse(a.Get("--puzzles") ?? "4"))),
+            ["batching"] = Timed("batching", () => Batching(model, tokenizer, setup)),
+            ["training"] = Timed("training", () => Training(model.Config)),
         };
         report["wallSeconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1);
         Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
@@ -61,7 +67,7 @@ public static class BenchModels
             .Select(t => PolicyEncoding.Trace(tokenizer, t)).ToList();
         var model = new LlamaForCausalLM(context.ModelConfig(tokenizer), initSeed: 1);
         using var trainer = new PolicyTrainer(model, new TrainerOptions(3e-3, BatchSize: 32));
-        trainer.TrainSft(traces, 6, random);
+        trainer.TrainSft(traces, 12, random);
         return model;
     }
 
@@ -71,7 +77,9 @@ public static class BenchModels
     static object KvCache(LlamaForCausalLM model, CharTokenizer tokenizer, SelfPlay.Core.Environments.EnvironmentSetup setup)
     {
         const int batch = 4, newTokens = 48;
-        var prompts = setup.HeldOut.Take(batch).Select(t => PolicyEncoding.Prompt(tokenizer, setup.Environment.InitialState(t))).ToArray();
+        // Prompts of one length, so the recomputing baseline needs no padding.
+        var prompts = setup.HeldOut.Select(t => PolicyEncoding.Prompt(tokenizer, setup.Environment.InitialState(t)))
+            .GroupBy(p => p.Length).OrderByDescending(g => g.Count()).First().Take(batch).ToArray();
         var requests = prompts.Select(p => new SampleRequest(p, 1, 0, newTokens, [])).ToList();
         Sampler.Generate(model, requests, 0);
         var clock = Stopwatch.StartNew();
