@@ -17,7 +17,8 @@ public sealed record TreeReply(string TreeId, PreferenceTree? Tree) : ISelfPlayM
 public sealed record RequestWork : ISelfPlayMessage { public static readonly RequestWork Instance = new(); }
 public sealed record SearchTask(string TaskId, string TreeId, int Iteration, string Input, long LeaseId, int PolicyVersion, long Seed) : ISelfPlayMessage;
 public sealed record TaskCompleted(string TaskId, string TreeId, long LeaseId, int Nodes, bool Solved, double WallSeconds) : ISelfPlayMessage;
-public sealed record TaskFailed(string TaskId, long LeaseId, string Reason) : ISelfPlayMessage;
+/// <param name="Transient">an infrastructure failure (the journal did not take the tree): retried until it works, never given up</param>
+public sealed record TaskFailed(string TaskId, long LeaseId, string Reason, bool Transient = false) : ISelfPlayMessage;
 
 // Inference.
 public sealed record LoadPolicy(int Version, string Directory, string Sha256) : ISelfPlayMessage;
@@ -33,7 +34,8 @@ public sealed record NodesScored(IReadOnlyList<double> Values) : ISelfPlayMessag
 public sealed record RunWarmup : ISelfPlayMessage { public static readonly RunWarmup Instance = new(); }
 public sealed record TrainIteration(int Iteration) : ISelfPlayMessage;
 public sealed record PolicyPublished(int Version, string Directory, string Sha256, TrainingReport Report) : ISelfPlayMessage;
-public sealed record TrainingReport(int Examples, int Pairs, double FirstLoss, double LastLoss, double RewardAccuracy, double WallSeconds);
+public sealed record TrainingReport(int Examples, int Pairs, double FirstLoss, double LastLoss, double RewardAccuracy, double WallSeconds,
+    SelfPlay.Models.Training.LearnerDiagnostics? Learner = null);
 
 // Campaign progress, published on the event stream for whoever shows it.
 public sealed record CampaignProgress(string Phase, int Iteration, int Done, int Total) : ISelfPlayMessage;
