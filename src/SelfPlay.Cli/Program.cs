@@ -31,7 +31,9 @@ namespace SelfPlay.Cli
               selfplay export  --run-dir DIR --format trl-preference|trl-stepwise|ultrainteract --out FILE [--extractor NAME] [--iteration N]
               selfplay bench   search [--config FILE] [--set key=value]... [--simulations N] [--skip-campaign]
               selfplay bench   learner [--pairs N] [--steps N] [--losses dpo,tpo]
-            (model, report and other benches: not implemented yet; see README Status)
+              selfplay model   info --checkpoint DIR | score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2 --completion-ids 3,4)
+              selfplay bench   models [--checkpoint DIR] [--puzzles N]
+            (report and other bench targets: not implemented yet; see README Status)
             """;
 
         const string ConfigFileName = "config.conf";
@@ -59,7 +61,9 @@ namespace SelfPlay.Cli
                     "export" => await ExportCommand.RunAsync(args[1..]),
                     "bench" when args.Length > 1 && args[1] == "search" => await BenchSearch.RunAsync(args[2..]),
                     "bench" when args.Length > 1 && args[1] == "learner" => BenchLearner.Run(args[2..]),
-                    "model" or "bench" or "report" =>
+                    "model" => ModelCommand.Run(args[1..]),
+                    "bench" when args.Length > 1 && args[1] == "models" => BenchModels.Run(args[2..]),
+                    "bench" or "report" =>
                         throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
                     _ => throw new UsageException($"unknown command '{args[0]}' (see selfplay --help)"),
                 };
