@@ -155,11 +155,12 @@ namespace SelfPlay.Cli
                 : throw new UsageException($"--search must be greedy or mcts:N, got '{search}'");
 
             TorchSharp.torch.set_num_threads(config.Model.Threads);
-            var (model, tokenizer, _) = Checkpoint.Load(checkpoint, config.Model.Device);
+            var (model, tokenizer, _) = Checkpoint.Load(checkpoint, config.Model.Device, dtype: config.Model.DType);
             using (model)
             {
                 var env = setup.Environment;
-                var proposer = new PolicyStepProposer(model, tokenizer, env.StepStop, config.Model.MaxStepTokens);
+                var proposer = new PolicyStepProposer(model, tokenizer, env.StepStop, config.Model.MaxStepTokens,
+                    config.Model.PrefixCacheMb > 0 ? new PrefixCache(config.Model.PrefixCacheMb * 1024L * 1024) : null);
                 var result = simulations is { } sims
                     ? await Evaluation.SearchAsync(env, tasks, proposer, new VerifierEvaluator(env),
                         new MctsOptions(Simulations: sims, Expansions: config.Search.Expansions, CPuct: config.Search.CPuct,

@@ -114,7 +114,7 @@ public sealed class CampaignCoordinator : ReceiveActor, IWithTimers
         _rows.Add(new IterationSummary(_iteration, _iteration == 0 ? "sft" : "selfplay", _policyVersion,
             _iteration == 0 ? 0 : _taskCount, report.Pairs, held, Math.Round(_phaseClock.Elapsed.TotalSeconds, 1),
             Math.Round(_searchSeconds, 1), Math.Round(_trainSeconds, 1), Math.Round(e.Seconds, 1), _nodes, _solvedTrees, _failedTasks,
-            Finite(report.FirstLoss), Finite(report.LastLoss), Finite(report.RewardAccuracy)));
+            Finite(report.FirstLoss), Finite(report.LastLoss), Finite(report.RewardAccuracy), report.Learner));
         _log.Info("iteration {0}: held-out {1}", _iteration, held is null ? "not evaluated" : $"{held.Solved}/{held.Total}");
         WriteSummary("running", null);
         if (_iteration < _context.Config.Iterations.Count) StartIteration(_iteration + 1);

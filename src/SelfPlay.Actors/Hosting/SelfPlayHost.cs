@@ -67,7 +67,8 @@ public static class SelfPlayHost
         var env = context.Setup.Environment;
         var replay = system.ActorOf(Props.Create(() => new ReplayActor()), "replay");
         var inference = system.ActorOf(Props.Create(() => new InferenceActor(context.Config.Model.Device, env.StepStop,
-            context.Config.Model.MaxStepTokens, context.Config.Actors.InferenceBatchRows)).WithDispatcher(PinnedDispatcher), "inference");
+            context.Config.Model.MaxStepTokens, context.Config.Actors.InferenceBatchRows, context.Config.Model.DType,
+            context.Config.Model.PrefixCacheMb)).WithDispatcher(PinnedDispatcher), "inference");
         var critic = system.ActorOf(Props.Create(() => new CriticActor(new VerifierEvaluator(env))), "critic");
         var learner = system.ActorOf(Props.Create(() => new LearnerActor(context)).WithDispatcher(PinnedDispatcher), "learner");
         var coordinator = system.ActorOf(Props.Create(() => new CampaignCoordinator(context, learner, inference)), "coordinator");
