@@ -35,7 +35,8 @@ namespace SelfPlay.Cli
             .Register(new SelfPlay.Samples.Countdown.CountdownProvider())
             .Register(new SelfPlay.Samples.WordProblems.WordProblemsProvider())
             .Register(new SelfPlay.Samples.ToolUse.ToolUseProvider())
-            .Register(new SelfPlay.Samples.WebShop.WebShopProvider());
+            .Register(new SelfPlay.Samples.WebShop.WebShopProvider())
+            .Register(new SelfPlay.Samples.Instructions.InstructionsProvider());
 
         public static async Task<int> MainAsync(string[] args)
         {

@@ -10,6 +10,7 @@ public class EnvironmentCampaignTests
     [InlineData("word-problems")]
     [InlineData("tool-use")]
     [InlineData("webshop")]
+    [InlineData("instructions")]
     public async Task Quick_campaign_completes(string environment)
     {
         var runDir = Path.Combine(Path.GetTempPath(), $"selfplay-{environment}-" + Guid.NewGuid().ToString("N"));
