@@ -2,8 +2,19 @@
 # The test command of the README. Needs only the .NET SDK: SQLite comes with Microsoft.Data.Sqlite, TorchSharp's
 # natives come from NuGet and are made loadable by the repo's own build (Directory.Build.targets).
 # Builds once, runs every test project, and ends with a plain "N passed, N failed" line.
+# Tests that need PostgreSQL get a private server started here (tests/postgres.sh: apt-get installs it when missing
+# and we are root); without one they are reported as skipped, unless SELFPLAY_REQUIRE_POSTGRES=1 (CI) makes that fatal.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+
+if [ -z "${SELFPLAY_TEST_POSTGRES:-}" ]; then
+  source tests/postgres.sh
+  trap postgres_stop EXIT
+  if ! postgres_start; then
+    if [ "${SELFPLAY_REQUIRE_POSTGRES:-0}" = 1 ]; then echo "0 passed, 1 failed (PostgreSQL could not be started)"; exit 1; fi
+    echo "WARNING: no PostgreSQL; the PostgreSQL tests will be skipped" >&2
+  fi
+fi
 
 results="$(pwd)/tests/TestResults"
 rm -rf "$results"

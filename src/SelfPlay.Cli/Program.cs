@@ -23,10 +23,12 @@ namespace SelfPlay.Cli
     {
         const string Usage = """
             usage:
-              selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR]
+              selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR] [--seed HOST:PORT]...
+              selfplay run     --resume --run-dir DIR [--seed HOST:PORT]...
+              selfplay node    --config FILE --roles ROLE[,ROLE...] [--seed HOST:PORT]... [--port N] [--hostname H] [--run-dir DIR] [--set key=value]...
               selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N] [--show]
               selfplay inspect --run-dir DIR [--tree ID] [--format text|json|dot]
-            (node, export, model, bench, report: not implemented yet; see README Status)
+            (export, model, bench, report: not implemented yet; see README Status)
             """;
 
         const string ConfigFileName = "config.conf";
@@ -52,7 +54,8 @@ namespace SelfPlay.Cli
                     "run" => await RunAsync(args[1..]),
                     "eval" => await EvalAsync(args[1..]),
                     "inspect" => await InspectCommand.RunAsync(args[1..]),
-                    "node" or "export" or "model" or "bench" or "report" =>
+                    "node" => await NodeCommand.RunAsync(args[1..]),
+                    "export" or "model" or "bench" or "report" =>
                         throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
                     _ => throw new UsageException($"unknown command '{args[0]}' (see selfplay --help)"),
                 };
@@ -72,16 +75,20 @@ namespace SelfPlay.Cli
 
         static async Task<int> RunAsync(string[] args)
         {
-            var a = new CliArgs(args, ["--config", "--set", "--run-dir"], ["--resume"]);
-            if (a.Has("--resume")) throw new UsageException("--resume is not implemented yet (see README Status)");
-            var hocon = ConfigLoader.Build(a.Get("--config"), a.All("--set"));
+            var a = new CliArgs(args, ["--config", "--set", "--run-dir", "--seed"], ["--resume"]);
+            var resume = a.Has("--resume");
+            if (resume && (a.Get("--config") is not null || a.All("--set").Count > 0))
+                throw new UsageException("--resume continues with the run folder's config.conf; --config and --set are not allowed with it");
+            var resumeConfig = resume ? Path.Combine(a.Get("--run-dir") ?? throw new UsageException("--resume needs --run-dir DIR"), ConfigFileName) : null;
+            if (resumeConfig is not null && !File.Exists(resumeConfig)) throw new UsageException($"{a.Get("--run-dir")} holds no campaign to resume (no {ConfigFileName})");
+            var hocon = ConfigLoader.Build(resumeConfig ?? a.Get("--config"), a.All("--set"));
             var config = ConfigLoader.Parse(hocon);
             var setup = Environments().Create(config.Environment);
             var runDir = a.Get("--run-dir") ?? Path.Combine("runs", $"{config.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
-            if (File.Exists(Path.Combine(runDir, CampaignSummary.FileName)))
-                throw new UsageException($"{runDir} already holds a campaign; choose another --run-dir");
+            if (!resume && File.Exists(Path.Combine(runDir, CampaignSummary.FileName)))
+                throw new UsageException($"{runDir} already holds a campaign; choose another --run-dir (or --resume it)");
             Directory.CreateDirectory(runDir);
-            File.WriteAllText(Path.Combine(runDir, ConfigFileName), "# resolved configuration of this run\n" + ConfigLoader.Render(hocon));
+            if (!resume) File.WriteAllText(Path.Combine(runDir, ConfigFileName), "# resolved configuration of this run\n" + ConfigLoader.Render(hocon));
 
             Log.Logger = new LoggerConfiguration()
                 .MinimumLevel.Information()
@@ -94,9 +101,7 @@ namespace SelfPlay.Cli
                                   $"{config.Iterations.Count} iterations of {config.Iterations.Trees} trees; run folder {Path.GetFullPath(runDir)}");
                 var context = new CampaignContext(config, setup, runDir);
                 var clock = Stopwatch.StartNew();
-                var actors = SelfPlayHost.Start(context);
-                var printer = actors.System.ActorOf(Props.Create(() => new ProgressPrinter()), "progress");
-                actors.System.EventStream.Subscribe(printer, typeof(CampaignProgress));
+                var actors = await CampaignSession.StartAsync(context, a.All("--seed"), resume);
                 using var cancel = new CancellationTokenSource();
                 Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
                 CampaignFinished finished;
@@ -110,7 +115,7 @@ namespace SelfPlay.Cli
                 }
                 finally
                 {
-                    await actors.System.Terminate();
+                    await actors.DisposeAsync();
                 }
                 PrintTable(CampaignSummary.Read(runDir));
                 Console.WriteLine($"status: {finished.Status} after {clock.Elapsed:hh\\:mm\\:ss}; summary: {Path.Combine(runDir, CampaignSummary.FileName)}");

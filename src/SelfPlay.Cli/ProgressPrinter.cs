@@ -8,7 +8,7 @@ namespace SelfPlay.Cli;
 public sealed class ProgressPrinter : ReceiveActor
 {
     string _phase = "";
-    int _iteration = -1;
+    int _iteration = -1, _firstDone;
     Stopwatch _clock = new();
     TimeSpan? _lastPrint;
 
@@ -18,12 +18,12 @@ public sealed class ProgressPrinter : ReceiveActor
         {
             if (p.Phase != _phase || p.Iteration != _iteration)
             {
-                (_phase, _iteration, _clock, _lastPrint) = (p.Phase, p.Iteration, Stopwatch.StartNew(), null);
+                (_phase, _iteration, _clock, _lastPrint, _firstDone) = (p.Phase, p.Iteration, Stopwatch.StartNew(), null, p.Done);
             }
             if (_lastPrint is { } last && _clock.Elapsed - last < TimeSpan.FromSeconds(1) && p.Done != p.Total) return;
             _lastPrint = _clock.Elapsed;
             var seconds = _clock.Elapsed.TotalSeconds;
-            var rate = seconds > 0 ? p.Done / seconds : 0;
+            var rate = seconds > 0 ? (p.Done - _firstDone) / seconds : 0; // a resumed phase starts part-done
             var eta = rate > 0 ? TimeSpan.FromSeconds((p.Total - p.Done) / rate) : (TimeSpan?)null;
             var unit = p.Phase == "search" ? "trees" : "steps";
             Console.WriteLine(p.Phase == "eval"

@@ -5,6 +5,7 @@ using SelfPlay.Actors.Protocol;
 using SelfPlay.Actors.Replay;
 using SelfPlay.Core.Config;
 using SelfPlay.Core.Trees;
+using SelfPlay.Tests.Shared;
 
 namespace SelfPlay.Actors.Tests;
 
@@ -15,8 +16,12 @@ public sealed class ReplayTests : IDisposable
 
     public ReplayTests() => Directory.CreateDirectory(_dir);
 
+    PersistenceConfig _store = new("sqlite", "");
+
     ActorSystem NewSystem() =>
-        ActorSystem.Create("replay-test", SelfPlayHost.AkkaConfig(new PersistenceConfig("sqlite", ""), _dir, serilog: false));
+        ActorSystem.Create("replay-test", SelfPlayHost.AkkaConfig(_store, _dir, serilog: false));
+
+    async Task OnPostgres() => _store = new PersistenceConfig("postgres", await TestPostgres.NewDatabaseAsync());
 
     static PreferenceTree Tree(string campaign, int iteration, string task, string firstStep)
     {
@@ -30,6 +35,20 @@ public sealed class ReplayTests : IDisposable
     }
 
     static string Json(PreferenceTree? tree) => JsonSerializer.Serialize(tree);
+
+    [PostgresFact]
+    public async Task Trees_survive_a_killed_entity_and_a_restarted_actor_system_on_postgres()
+    {
+        await OnPostgres();
+        await Trees_survive_a_killed_entity_and_a_restarted_actor_system();
+    }
+
+    [PostgresFact]
+    public async Task Queries_by_tag_return_each_tree_once_with_its_latest_version_on_postgres()
+    {
+        await OnPostgres();
+        await Queries_by_tag_return_each_tree_once_with_its_latest_version();
+    }
 
     [Fact]
     public async Task Trees_survive_a_killed_entity_and_a_restarted_actor_system()

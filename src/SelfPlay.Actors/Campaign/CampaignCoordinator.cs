@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
+using Akka.Persistence;
 using SelfPlay.Actors.Inference;
 using SelfPlay.Actors.Protocol;
 using SelfPlay.Core.Search;
@@ -10,84 +11,204 @@ namespace SelfPlay.Actors.Campaign;
 
 /// <summary>
 /// The campaign state machine: warm-up, then N iterations of (search all tasks -> train -> publish -> evaluate).
-/// Search work is pulled by workers under leases; a task whose lease expires is handed out again, and because
-/// tree ids are deterministic a re-run replaces the earlier tree instead of adding one.
+/// It is event-sourced (persistence id "campaign|NAME"): iteration starts, every task outcome, every published
+/// policy and every evaluated iteration are journaled, so a stopped campaign resumes at the iteration it stopped in,
+/// searching only the tasks that had not completed.
+/// Search work is pulled by workers under leases; a task whose lease expires or whose worker dies is handed out
+/// again, and because tree ids are deterministic a re-run replaces the earlier tree instead of adding one.
+/// Workers only get tasks once the inference actor of their node has loaded the current policy version.
 /// </summary>
-public sealed class CampaignCoordinator : ReceiveActor, IWithTimers
+public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 {
-    sealed record Begin;
     sealed record LeaseTick;
+    sealed record ResendTraining;
+    sealed record Reissue(SearchTask Task);
     sealed record Evaluated(EvalResult? Result, double Seconds);
     sealed record Lease(SearchTask Task, IActorRef Worker, DateTime Deadline);
 
-    static readonly TimeSpan LongOperation = TimeSpan.FromDays(1);
-    const int MaxAttempts = 3;
+    const int MaxAttempts = 3, MaxTrainingFailures = 4;
+    /// <summary>Training commands are re-sent while unanswered: a learner that died and came back (its node restarted,
+    /// or the singleton moved) picks the work up again; a learner already busy with it ignores the repeat.</summary>
+    static readonly TimeSpan TrainingResend = TimeSpan.FromSeconds(15);
 
     readonly CampaignContext _context;
     readonly IActorRef _learner, _inference;
     readonly ILoggingAdapter _log = Context.GetLogger();
     readonly List<IterationSummary> _rows = [];
-    readonly List<IActorRef> _waiters = [];
+    readonly List<IActorRef> _waiters = [], _watchers = [];
     readonly Queue<SearchTask> _pending = new();
     readonly Dictionary<string, Lease> _leased = [];
     readonly HashSet<string> _done = [];
     readonly Dictionary<string, int> _attempts = [];
     readonly LinkedList<IActorRef> _idleWorkers = new();
+    readonly HashSet<IActorRef> _workers = [];
+    readonly Dictionary<IActorRef, int> _inferenceVersions = [];
     readonly Stopwatch _campaignClock = Stopwatch.StartNew();
     Stopwatch _phaseClock = new();
-    int _iteration, _taskCount, _nodes, _solvedTrees, _failedTasks, _policyVersion;
+    int _iteration, _taskCount, _nodes, _solvedTrees, _failedTasks, _policyVersion = -1, _trainingFailures;
     long _nextLease;
     double _searchSeconds, _trainSeconds;
+    bool _started, _evaluating;
+    object? _training; // the training command awaiting its PolicyPublished
     PolicyPublished? _published;
     CampaignFinished? _finished;
 
+    public static string PersistenceIdFor(string campaign) => "campaign|" + campaign;
+
+    public override string PersistenceId { get; }
+
     public ITimerScheduler Timers { get; set; } = null!;
 
+    /// <param name="inference">the inference actor of this node, used for the held-out evaluation</param>
     public CampaignCoordinator(CampaignContext context, IActorRef learner, IActorRef inference)
     {
         (_context, _learner, _inference) = (context, learner, inference);
+        PersistenceId = PersistenceIdFor(context.Config.Name);
+        _inferenceVersions[inference] = -1;
 
-        Receive<Begin>(_ =>
+        Recover<IterationStarted>(ApplyIterationStarted);
+        Recover<TaskRecorded>(ApplyTask);
+        Recover<PolicyPublished>(ApplyPublished);
+        Recover<IterationEvaluated>(e => _rows.Add(e.Row));
+        Recover<CampaignFinished>(e => _finished = e);
+        Recover<RecoveryCompleted>(_ =>
         {
-            _phaseClock = Stopwatch.StartNew();
-            _log.Info("campaign {0}: warm-up", context.Config.Name);
-            _learner.Ask<PolicyPublished>(RunWarmup.Instance, LongOperation).PipeTo(Self);
+            if (LastSequenceNr > 0 && _finished is null) Self.Tell(StartCampaign.Instance); // resume by itself
         });
-        Receive<PolicyPublished>(OnPublished);
-        Receive<PolicyLoaded>(_ => Evaluate());
-        Receive<Evaluated>(OnEvaluated);
 
-        Receive<RequestWork>(_ =>
+        Command<StartCampaign>(_ => Start());
+        Command<PolicyPublished>(OnPublished);
+        Command<PolicyLoaded>(OnPolicyLoaded);
+        Command<Evaluated>(OnEvaluated);
+        Command<ResendTraining>(_ =>
         {
+            if (_training is not null) _learner.Tell(_training);
+        });
+
+        Command<RegisterInference>(_ =>
+        {
+            if (_inferenceVersions.ContainsKey(Sender)) return;
+            _inferenceVersions[Sender] = -1;
+            Context.Watch(Sender);
+            _log.Info("inference {0} registered", Sender.Path);
+            if (_published is { } p) Sender.Tell(new LoadPolicy(p.Version, p.Directory, p.Sha256));
+        });
+        Command<RequestWork>(_ =>
+        {
+            if (_workers.Add(Sender)) Context.Watch(Sender);
+            // A worker reports its outcome before asking again, so one that still holds a lease is busy (a periodic re-ask).
+            if (_leased.Values.Any(l => l.Worker.Equals(Sender))) return;
             if (!_idleWorkers.Contains(Sender)) _idleWorkers.AddLast(Sender);
             Dispatch();
         });
-        Receive<TaskCompleted>(OnCompleted);
-        Receive<TaskFailed>(OnFailed);
-        Receive<LeaseTick>(_ => ExpireLeases());
+        Command<TaskCompleted>(OnCompleted);
+        Command<TaskFailed>(OnFailed);
+        Command<Reissue>(r =>
+        {
+            if (r.Task.Iteration != _iteration || _done.Contains(r.Task.TaskId)) return;
+            _pending.Enqueue(r.Task);
+            Dispatch();
+        });
+        Command<LeaseTick>(_ => ExpireLeases());
+        Command<Terminated>(t => OnTerminated(t.ActorRef));
 
-        Receive<WaitForCompletion>(_ =>
+        Command<WaitForCompletion>(_ =>
         {
             if (_finished is not null) Sender.Tell(_finished);
             else _waiters.Add(Sender);
         });
-        Receive<Status.Failure>(f => Finish("failed", f.Cause.GetBaseException().Message.ReplaceLineEndings(" ")));
+        Command<WatchProgress>(_ => _watchers.Add(Sender));
+        Command<Status.Failure>(f =>
+        {
+            var reason = f.Cause.GetBaseException().Message.ReplaceLineEndings(" ");
+            if (_inferenceVersions.ContainsKey(Sender) && !Sender.Equals(_inference))
+            {
+                // One search node could not load the policy: leave it out rather than failing the campaign.
+                _log.Error("inference {0} dropped: {1}", Sender.Path, reason);
+                _inferenceVersions.Remove(Sender);
+                return;
+            }
+            if (_training is not null && ++_trainingFailures < MaxTrainingFailures)
+            {
+                // Training failed (its dataset query or checkpoint write met a database or disk outage): the command is
+                // re-sent by the resend timer; only a failure that repeats ends the campaign.
+                _log.Warning("training failed (attempt {0} of {1}), retrying in {2}s: {3}", _trainingFailures, MaxTrainingFailures,
+                    TrainingResend.TotalSeconds, reason);
+                return;
+            }
+            Finish("failed", reason);
+        });
     }
 
     protected override void PreStart()
     {
         Timers.StartPeriodicTimer("leases", new LeaseTick(), TimeSpan.FromSeconds(1));
-        Self.Tell(new Begin());
+        base.PreStart();
+    }
+
+    void Start()
+    {
+        if (_started || _finished is not null) return;
+        _started = true;
+        if (_published is not { } published)
+        {
+            _phaseClock = Stopwatch.StartNew();
+            _log.Info("campaign {0}: phase warm-up", _context.Config.Name);
+            Train(RunWarmup.Instance);
+            return;
+        }
+        _log.Info("campaign {0}: resuming at iteration {1} (policy v{2}, {3} of {4} tasks done)", _context.Config.Name,
+            _iteration, published.Version, _done.Count, _taskCount);
+        _phaseClock = Stopwatch.StartNew();
+        LoadEverywhere(published);
+    }
+
+    void Train(object command)
+    {
+        _training = command;
+        _learner.Tell(command);
+        Timers.StartPeriodicTimer("train", new ResendTraining(), TrainingResend);
     }
 
     void OnPublished(PolicyPublished published)
     {
-        _published = published;
-        _policyVersion = published.Version;
-        _trainSeconds = published.Report.WallSeconds;
-        _log.Info("policy v{0} published ({1} examples, loss {2:F4} -> {3:F4})", published.Version, published.Report.Examples,
-            published.Report.FirstLoss, published.Report.LastLoss);
-        _inference.Ask<PolicyLoaded>(new LoadPolicy(published.Version, published.Directory, published.Sha256), _context.AskTimeout).PipeTo(Self);
+        var expected = _training switch { RunWarmup => 0, TrainIteration t => t.Iteration, _ => -1 };
+        if (published.Version != expected) return; // a repeat of an earlier answer
+        (_training, _trainingFailures) = (null, 0);
+        Timers.Cancel("train");
+        Persist(published, p =>
+        {
+            ApplyPublished(p);
+            _log.Info("checkpoint: policy v{0} published at {1} ({2} examples, loss {3:F4} -> {4:F4})", p.Version, p.Directory,
+                p.Report.Examples, p.Report.FirstLoss, p.Report.LastLoss);
+            LoadEverywhere(p);
+        });
+    }
+
+    /// <summary>Every registered inference actor loads the new version; the evaluation waits for this node's.</summary>
+    void LoadEverywhere(PolicyPublished p)
+    {
+        _evaluating = true;
+        foreach (var inference in _inferenceVersions.Keys) inference.Tell(new LoadPolicy(p.Version, p.Directory, p.Sha256));
+    }
+
+    void OnPolicyLoaded(PolicyLoaded loaded)
+    {
+        if (_inferenceVersions.ContainsKey(Sender)) _inferenceVersions[Sender] = loaded.Version;
+        if (_evaluating && Sender.Equals(_inference) && loaded.Version == _policyVersion)
+        {
+            _evaluating = false;
+            ContinueAfterLoad();
+        }
+        else Dispatch();
+    }
+
+    /// <summary>Where the journal says the campaign stands, once this node's inference has the current policy.</summary>
+    void ContinueAfterLoad()
+    {
+        if (_rows.All(r => r.Iteration != _policyVersion)) Evaluate();
+        else if (_iteration > _policyVersion) ResumeIteration();
+        else NextIteration();
     }
 
     void Evaluate()
@@ -111,59 +232,94 @@ public sealed class CampaignCoordinator : ReceiveActor, IWithTimers
     {
         var report = _published!.Report;
         var held = e.Result is { } r ? new HeldOutResult(r.Solved, r.Total, Math.Round(r.Rate, 4)) : null;
-        _rows.Add(new IterationSummary(_iteration, _iteration == 0 ? "sft" : "selfplay", _policyVersion,
-            _iteration == 0 ? 0 : _taskCount, report.Pairs, held, Math.Round(_phaseClock.Elapsed.TotalSeconds, 1),
+        var row = new IterationSummary(_policyVersion, _policyVersion == 0 ? "sft" : "selfplay", _policyVersion,
+            _policyVersion == 0 ? 0 : _taskCount, report.Pairs, held, Math.Round(_phaseClock.Elapsed.TotalSeconds, 1),
             Math.Round(_searchSeconds, 1), Math.Round(_trainSeconds, 1), Math.Round(e.Seconds, 1), _nodes, _solvedTrees, _failedTasks,
-            Finite(report.FirstLoss), Finite(report.LastLoss), Finite(report.RewardAccuracy), report.Learner));
-        _log.Info("iteration {0}: held-out {1}", _iteration, held is null ? "not evaluated" : $"{held.Solved}/{held.Total}");
-        WriteSummary("running", null);
-        if (_iteration < _context.Config.Iterations.Count) StartIteration(_iteration + 1);
-        else Finish("completed", null);
+            Finite(report.FirstLoss), Finite(report.LastLoss), Finite(report.RewardAccuracy), report.Learner);
+        Persist(new IterationEvaluated(row), ev =>
+        {
+            _rows.Add(ev.Row);
+            _log.Info("iteration {0}: held-out {1}", row.Iteration, held is null ? "not evaluated" : $"{held.Solved}/{held.Total}");
+            WriteSummary("running", null);
+            NextIteration();
+        });
     }
 
     static double? Finite(double x) => double.IsFinite(x) ? Math.Round(x, 5) : null;
 
-    void StartIteration(int iteration)
+    void NextIteration()
     {
-        _iteration = iteration;
+        if (_policyVersion >= _context.Config.Iterations.Count)
+        {
+            Finish("completed", null);
+            return;
+        }
+        Persist(new IterationStarted(_policyVersion + 1, _policyVersion, _context.Config.Iterations.Trees), e =>
+        {
+            ApplyIterationStarted(e);
+            _log.Info("iteration {0}: phase search, {1} tasks with policy v{2}", e.Iteration, e.Tasks, e.PolicyVersion);
+            ResumeIteration();
+        });
+    }
+
+    /// <summary>Queues the tasks of the current iteration that have no recorded outcome (all of them in a new iteration).</summary>
+    void ResumeIteration()
+    {
         _phaseClock = Stopwatch.StartNew();
-        (_nodes, _solvedTrees, _failedTasks, _searchSeconds, _trainSeconds) = (0, 0, 0, 0, 0);
-        _done.Clear();
-        _attempts.Clear();
+        foreach (var task in TasksOf(_iteration).Where(t => !_done.Contains(t.TaskId))) _pending.Enqueue(task);
+        Publish("search", _done.Count, _taskCount);
+        if (_done.Count >= _taskCount) StartTraining();
+        else Dispatch();
+    }
+
+    /// <summary>The iteration's tasks, the same on every call: tree ids and seeds depend only on the configuration.</summary>
+    IEnumerable<SearchTask> TasksOf(int iteration)
+    {
         var config = _context.Config;
         var train = _context.Setup.Train.ToArray();
         new Random(unchecked(config.Seed * 7919 + iteration)).Shuffle(train);
-        _taskCount = config.Iterations.Trees;
         for (var k = 0; k < _taskCount; k++)
         {
             var task = train[k % train.Length];
             var taskId = k < train.Length ? task.Id : $"{task.Id}-{k / train.Length}";
-            _pending.Enqueue(new SearchTask(taskId, PreferenceTree.MakeId(config.Name, iteration, taskId), iteration, task.Input, 0,
-                _policyVersion, Seeds.Mix(config.Seed, iteration, k)));
+            yield return new SearchTask(taskId, PreferenceTree.MakeId(config.Name, iteration, taskId), iteration, task.Input, 0,
+                _policyVersion, Seeds.Mix(config.Seed, iteration, k));
         }
-        _log.Info("iteration {0}: {1} search tasks", iteration, _taskCount);
-        Publish("search", 0, _taskCount);
-        Dispatch();
     }
 
     void Dispatch()
     {
-        while (_pending.Count > 0 && _idleWorkers.First is { } node)
+        if (_pending.Count == 0 || _idleWorkers.Count == 0) return;
+        for (var node = _idleWorkers.First; node is not null && _pending.Count > 0;)
         {
-            _idleWorkers.RemoveFirst();
-            var task = _pending.Dequeue() with { LeaseId = ++_nextLease };
-            _leased[task.TaskId] = new Lease(task, node.Value, DateTime.UtcNow.AddSeconds(_context.Config.Actors.LeaseSeconds));
-            node.Value.Tell(task);
+            var next = node.Next;
+            if (NodeHasCurrentPolicy(node.Value))
+            {
+                _idleWorkers.Remove(node);
+                var task = _pending.Dequeue() with { LeaseId = ++_nextLease };
+                _leased[task.TaskId] = new Lease(task, node.Value, DateTime.UtcNow.AddSeconds(_context.Config.Actors.LeaseSeconds));
+                node.Value.Tell(task);
+            }
+            node = next;
         }
     }
 
+    /// <summary>Whether the inference actor on the worker's node (same address) has loaded the current policy version.</summary>
+    bool NodeHasCurrentPolicy(IActorRef worker) =>
+        _inferenceVersions.Any(kv => kv.Value == _policyVersion && kv.Key.Path.Address.Equals(worker.Path.Address));
+
     void OnCompleted(TaskCompleted c)
     {
-        if (!_done.Add(c.TaskId)) return; // a late duplicate of a re-issued task: its tree replaced the same id
-        _leased.Remove(c.TaskId);
-        _nodes += c.Nodes;
-        if (c.Solved) _solvedTrees++;
-        AfterTask();
+        // A late answer (a re-issued task finishing twice, or one from an earlier iteration) changes nothing:
+        // its tree replaced the tree of the same id.
+        if (_done.Contains(c.TaskId) || c.TreeId != PreferenceTree.MakeId(_context.Config.Name, _iteration, c.TaskId)) return;
+        Persist(new TaskRecorded(_iteration, c.TaskId, c.Nodes, c.Solved, false), e =>
+        {
+            if (_done.Contains(e.TaskId)) return;
+            ApplyTask(e);
+            _leased.Remove(e.TaskId);
+            AfterTask();
+        });
     }
 
     void OnFailed(TaskFailed f)
@@ -171,16 +327,22 @@ public sealed class CampaignCoordinator : ReceiveActor, IWithTimers
         if (_done.Contains(f.TaskId) || !_leased.TryGetValue(f.TaskId, out var lease) || lease.Task.LeaseId != f.LeaseId) return;
         _leased.Remove(f.TaskId);
         var attempts = _attempts[f.TaskId] = _attempts.GetValueOrDefault(f.TaskId) + 1;
-        if (attempts < MaxAttempts)
+        if (attempts < MaxAttempts || f.Transient)
         {
-            _pending.Enqueue(lease.Task);
-            Dispatch();
+            // Back off before the retry, so a failing store or environment is not hammered. A transient failure
+            // (the journal is down) is retried until the journal is back: a tree is never given up for it.
+            var delay = TimeSpan.FromSeconds(Math.Min(10, Math.Pow(2, attempts - 1)));
+            _log.Warning("task {0} failed (attempt {1}), retrying in {2}s: {3}", f.TaskId, attempts, delay.TotalSeconds, f.Reason);
+            Timers.StartSingleTimer("retry-" + f.TaskId, new Reissue(lease.Task), delay);
             return;
         }
         _log.Warning("task {0} failed {1} times, skipped: {2}", f.TaskId, attempts, f.Reason);
-        _done.Add(f.TaskId);
-        _failedTasks++;
-        AfterTask();
+        Persist(new TaskRecorded(_iteration, f.TaskId, 0, false, true), e =>
+        {
+            if (_done.Contains(e.TaskId)) return;
+            ApplyTask(e);
+            AfterTask();
+        });
     }
 
     void ExpireLeases()
@@ -188,9 +350,24 @@ public sealed class CampaignCoordinator : ReceiveActor, IWithTimers
         var now = DateTime.UtcNow;
         foreach (var lease in _leased.Values.Where(l => l.Deadline < now).ToList())
         {
-            _log.Warning("lease of task {0} expired (worker {1}); handing it out again", lease.Task.TaskId, lease.Worker.Path);
+            _log.Warning("lease expired: task {0} (worker {1}); handing it out again", lease.Task.TaskId, lease.Worker.Path);
             _leased.Remove(lease.Task.TaskId);
             _idleWorkers.Remove(lease.Worker);
+            _pending.Enqueue(lease.Task);
+        }
+        Dispatch();
+    }
+
+    /// <summary>A worker or inference actor is gone (stopped, or its node left the cluster): its leased tasks go back to the queue now.</summary>
+    void OnTerminated(IActorRef actor)
+    {
+        if (_inferenceVersions.Remove(actor)) _log.Warning("inference {0} is gone", actor.Path);
+        if (!_workers.Remove(actor)) return;
+        _idleWorkers.Remove(actor);
+        foreach (var lease in _leased.Values.Where(l => l.Worker.Equals(actor)).ToList())
+        {
+            _log.Warning("lease released: task {0} (worker {1} is gone); handing it out again", lease.Task.TaskId, actor.Path);
+            _leased.Remove(lease.Task.TaskId);
             _pending.Enqueue(lease.Task);
         }
         Dispatch();
@@ -199,14 +376,52 @@ public sealed class CampaignCoordinator : ReceiveActor, IWithTimers
     void AfterTask()
     {
         Publish("search", _done.Count, _taskCount);
-        if (_done.Count < _taskCount) return;
-        _searchSeconds = _phaseClock.Elapsed.TotalSeconds;
-        _log.Info("iteration {0}: search done, {1} trees, {2} solved", _iteration, _done.Count - _failedTasks, _solvedTrees);
-        _learner.Ask<PolicyPublished>(new TrainIteration(_iteration), LongOperation).PipeTo(Self);
+        if (_done.Count >= _taskCount) StartTraining();
     }
 
-    void Publish(string phase, int done, int total) =>
-        Context.System.EventStream.Publish(new CampaignProgress(phase, _iteration, done, total));
+    void StartTraining()
+    {
+        _searchSeconds = _phaseClock.Elapsed.TotalSeconds;
+        _log.Info("iteration {0}: search done, {1} trees, {2} solved, {3:F2} trees/s; phase train", _iteration, _done.Count - _failedTasks,
+            _solvedTrees, _searchSeconds > 0 ? (_done.Count - _failedTasks) / _searchSeconds : 0);
+        Train(new TrainIteration(_iteration));
+    }
+
+    void ApplyIterationStarted(IterationStarted e)
+    {
+        (_iteration, _taskCount) = (e.Iteration, e.Tasks);
+        (_nodes, _solvedTrees, _failedTasks, _searchSeconds, _trainSeconds) = (0, 0, 0, 0, 0);
+        _done.Clear();
+        _attempts.Clear();
+        _pending.Clear();
+        _leased.Clear();
+    }
+
+    void ApplyTask(TaskRecorded e)
+    {
+        if (e.Iteration != _iteration || !_done.Add(e.TaskId)) return;
+        if (e.Failed) _failedTasks++;
+        else
+        {
+            _nodes += e.Nodes;
+            if (e.Solved) _solvedTrees++;
+        }
+    }
+
+    void ApplyPublished(PolicyPublished p)
+    {
+        _published = p;
+        _policyVersion = p.Version;
+        _iteration = Math.Max(_iteration, p.Version);
+        _trainSeconds = p.Report.WallSeconds;
+    }
+
+    void Publish(string phase, int done, int total)
+    {
+        var progress = new CampaignProgress(phase, _iteration, done, total);
+        Context.System.EventStream.Publish(progress);
+        foreach (var watcher in _watchers) watcher.Tell(progress);
+    }
 
     void WriteSummary(string status, string? error) =>
         new CampaignSummary(_context.Config.Name, _context.Setup.Environment.Name, status, _rows, error,
@@ -215,11 +430,19 @@ public sealed class CampaignCoordinator : ReceiveActor, IWithTimers
     void Finish(string status, string? error)
     {
         if (_finished is not null) return;
-        if (error is not null) _log.Error("campaign failed: {0}", error);
-        WriteSummary(status, error);
-        _finished = new CampaignFinished(status, error);
-        Context.System.EventStream.Publish(_finished);
-        foreach (var waiter in _waiters) waiter.Tell(_finished);
+        var finished = new CampaignFinished(status, error);
+        if (status == "completed") Persist(finished, Announce); // a failed campaign stays resumable
+        else Announce(finished);
+    }
+
+    void Announce(CampaignFinished finished)
+    {
+        if (finished.Error is not null) _log.Error("campaign failed: {0}", finished.Error);
+        else _log.Info("campaign {0}: phase {1}", _context.Config.Name, finished.Status);
+        WriteSummary(finished.Status, finished.Error);
+        _finished = finished;
+        Context.System.EventStream.Publish(finished);
+        foreach (var waiter in _waiters.Concat(_watchers)) waiter.Tell(finished);
         _waiters.Clear();
         Timers.CancelAll();
     }

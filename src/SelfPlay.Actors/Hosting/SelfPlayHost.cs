@@ -1,4 +1,8 @@
 using Akka.Actor;
+using Akka.Pattern;
+using Akka.Cluster;
+using Akka.Cluster.Sharding;
+using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
 using Akka.Persistence.Sql;
 using SelfPlay.Actors.Campaign;
@@ -12,24 +16,39 @@ using SelfPlay.Core.Search;
 
 namespace SelfPlay.Actors.Hosting;
 
-/// <summary>The actors of one campaign in one ActorSystem.</summary>
-public sealed record CampaignActors(ActorSystem System, IActorRef Coordinator, IActorRef Replay, IActorRef Inference, IActorRef Learner);
+/// <summary>The actors of one node: the coordinator and learner proxies (cluster singletons), the replay region, this node's inference actor.</summary>
+public sealed record CampaignActors(ActorSystem System, IActorRef Coordinator, IActorRef Replay, IActorRef? Inference, IActorRef Learner);
 
-/// <summary>Builds the ActorSystem configuration (persistence, serializer, logging, dispatchers) and starts the roles.</summary>
+/// <summary>Where a node listens, which roles it runs, which seed nodes it joins (none: it forms a cluster of its own).</summary>
+public sealed record NodeOptions(IReadOnlyCollection<string> Roles, IReadOnlyList<string> Seeds, string Hostname = "127.0.0.1", int Port = 0)
+{
+    public static readonly string[] AllRoles = ["coordinator", "search", "inference", "learner", "replay"];
+
+    /// <summary>Every role in one process, a one-node cluster on a free port (`selfplay run`).</summary>
+    public static NodeOptions SingleProcess => new(AllRoles, []);
+
+    /// <summary>"host:port" or a full "akka.tcp://selfplay@host:port" address.</summary>
+    public static string SeedAddress(string seed) => seed.Contains("://", StringComparison.Ordinal) ? seed : $"akka.tcp://{SelfPlayHost.SystemName}@{seed}";
+}
+
+/// <summary>Builds the ActorSystem configuration (persistence, cluster, serializer, logging, dispatchers) and starts the roles.</summary>
 public static class SelfPlayHost
 {
     public const string PinnedDispatcher = "selfplay.pinned-dispatcher";
+    public const string SystemName = "selfplay";
+    const string CoordinatorName = "coordinator", LearnerName = "learner", TreeTypeName = "tree";
 
     public static string ConnectionString(PersistenceConfig persistence, string runDir) =>
         persistence.Provider == "sqlite" && persistence.ConnectionString.Length == 0
             ? $"Data Source={Path.Combine(Path.GetFullPath(runDir), "selfplay.db")}"
             : persistence.ConnectionString;
 
-    /// <summary>Akka configuration for SelfPlay: SQL persistence with tags, the explicit serializer, Serilog.</summary>
-    public static Config AkkaConfig(PersistenceConfig persistence, string runDir, bool serilog = true)
+    /// <summary>Akka configuration for SelfPlay: SQL persistence with tags, the explicit serializer, Serilog, and with
+    /// <paramref name="node"/> the cluster (remoting, roles, seeds, split-brain resolver, sharding, singletons).</summary>
+    public static Config AkkaConfig(PersistenceConfig persistence, string runDir, bool serilog = true, NodeOptions? node = null)
     {
         var provider = persistence.Provider == "postgres" ? "PostgreSQL.15" : "SQLite.MS";
-        var connection = ConnectionString(persistence, runDir).Replace("\\", "\\\\").Replace("\"", "\\\"");
+        var connection = Escape(ConnectionString(persistence, runDir));
         var hocon = $$"""
             akka {
               loglevel = {{(serilog ? "INFO" : "WARNING")}}
@@ -55,27 +74,139 @@ public static class SelfPlayHost
             }
             selfplay.pinned-dispatcher { type = PinnedDispatcher, executor = thread-pool-executor }
             """;
-        return ConfigurationFactory.ParseString(hocon)
+        var config = ConfigurationFactory.ParseString(hocon);
+        if (node is not null) config = ClusterConfig(node).WithFallback(config);
+        return config
             .WithFallback(ConfigurationFactory.ParseString(SelfPlaySerializer.Hocon))
             .WithFallback(SqlPersistence.DefaultConfiguration);
     }
 
-    public static CampaignActors Start(CampaignContext context, ActorSystem? system = null)
+    static string Escape(string s) => s.Replace("\\", "\\\\").Replace("\"", "\\\"");
+
+    /// <summary>
+    /// The cluster settings, all explicit: split-brain resolver keep-majority (a node that stops answering is downed
+    /// after the failure detector plus 5 s of stability, and its leased tasks are handed out again); replay entities
+    /// sharded on the replay role and remembered through the journal (the ddata store does not work here, see
+    /// README); large frames, because a tree travels as one message.
+    /// </summary>
+    static Config ClusterConfig(NodeOptions node)
     {
+        var roles = string.Join(", ", node.Roles.Select(r => $"\"{Escape(r)}\""));
+        var seeds = string.Join(", ", node.Seeds.Select(s => $"\"{Escape(NodeOptions.SeedAddress(s))}\""));
+        return ConfigurationFactory.ParseString($$"""
+            akka {
+              actor.provider = cluster
+              remote.dot-netty.tcp {
+                hostname = "{{Escape(node.Hostname)}}"
+                port = {{node.Port}}
+                maximum-frame-size = 32000000b
+                send-buffer-size = 32000000b
+                receive-buffer-size = 32000000b
+              }
+              cluster {
+                roles = [{{roles}}]
+                seed-nodes = [{{seeds}}]
+                downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
+                split-brain-resolver {
+                  active-strategy = keep-majority
+                  stable-after = 5s
+                  down-all-when-unstable = on
+                }
+                failure-detector.acceptable-heartbeat-pause = 4s
+                run-coordinated-shutdown-when-down = on
+                sharding {
+                  role = "replay"
+                  remember-entities = on
+                  remember-entities-store = eventsourced
+                  state-store-mode = persistence
+                }
+              }
+              coordinated-shutdown.phases.cluster-exiting.timeout = 3s
+            }
+            """);
+    }
+
+    /// <summary>Creates the node's ActorSystem and, for a node without seeds, has it join itself (a one-node cluster).</summary>
+    public static ActorSystem CreateNode(PersistenceConfig persistence, string runDir, NodeOptions node, bool serilog = true)
+    {
+        var system = ActorSystem.Create(SystemName, AkkaConfig(persistence, runDir, serilog, node));
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        if (node.Seeds.Count == 0) cluster.Join(cluster.SelfAddress);
+        return system;
+    }
+
+    /// <summary>`selfplay run` in one process: every role on a one-node cluster.</summary>
+    public static CampaignActors Start(CampaignContext context) =>
+        Start(context, CreateNode(context.Config.Persistence, context.RunDir, NodeOptions.SingleProcess), NodeOptions.AllRoles);
+
+    /// <summary>Starts this node's roles. The coordinator and the learner are cluster singletons (reached through
+    /// proxies on every node), the replay is sharded; search workers use their own node's inference and critic.</summary>
+    public static CampaignActors Start(CampaignContext context, ActorSystem system, IReadOnlyCollection<string> roles)
+    {
+        var unknown = roles.Except(NodeOptions.AllRoles).ToList();
+        if (unknown.Count > 0) throw new ArgumentException($"unknown role(s) {string.Join(",", unknown)}; roles are {string.Join(",", NodeOptions.AllRoles)}");
+        if (roles.Contains("search") && !roles.Contains("inference"))
+            throw new ArgumentException("a search node needs the inference role too: its workers generate with their node's inference actor");
         TorchSharp.torch.set_num_threads(context.Config.Model.Threads);
-        system ??= ActorSystem.Create("selfplay", AkkaConfig(context.Config.Persistence, context.RunDir));
         var env = context.Setup.Environment;
-        var replay = system.ActorOf(Props.Create(() => new ReplayActor()), "replay");
-        var inference = system.ActorOf(Props.Create(() => new InferenceActor(context.Config.Model.Device, env.StepStop,
-            context.Config.Model.MaxStepTokens, context.Config.Actors.InferenceBatchRows, context.Config.Model.DType,
-            context.Config.Model.PrefixCacheMb)).WithDispatcher(PinnedDispatcher), "inference");
-        var critic = system.ActorOf(Props.Create(() => new CriticActor(new VerifierEvaluator(env))), "critic");
-        var learner = system.ActorOf(Props.Create(() => new LearnerActor(context)).WithDispatcher(PinnedDispatcher), "learner");
-        var coordinator = system.ActorOf(Props.Create(() => new CampaignCoordinator(context, learner, inference)), "coordinator");
-        var proposer = new ActorStepProposer(inference, context.AskTimeout);
-        var evaluator = new ActorNodeEvaluator(critic, "verifier", context.AskTimeout);
-        for (var i = 0; i < context.Config.Actors.SearchWorkers; i++)
-            system.ActorOf(Props.Create(() => new SearchWorker(coordinator, replay, context, proposer, evaluator)), $"search-{i}");
+
+        var sharding = ClusterSharding.Get(system);
+        var extractor = new TreeMessageExtractor();
+        var replay = roles.Contains("replay")
+            ? sharding.Start(TreeTypeName, treeId => Props.Create(() => new TreeEntity(treeId)),
+                ClusterShardingSettings.Create(system).WithRole("replay").WithRememberEntities(true), extractor)
+            : sharding.StartProxy(TreeTypeName, "replay", extractor);
+
+        IActorRef? inference = roles.Contains("inference") || roles.Contains("coordinator")
+            ? system.ActorOf(Props.Create(() => new InferenceActor(context.Config.Model.Device, env.StepStop,
+                context.Config.Model.MaxStepTokens, context.Config.Actors.InferenceBatchRows, context.Config.Model.DType,
+                context.Config.Model.PrefixCacheMb)).WithDispatcher(PinnedDispatcher), "inference")
+            : null;
+
+        if (roles.Contains("learner"))
+            system.ActorOf(ClusterSingletonManager.Props(Props.Create(() => new LearnerActor(context)).WithDispatcher(PinnedDispatcher),
+                PoisonPill.Instance, ClusterSingletonManagerSettings.Create(system).WithRole("learner")), LearnerName);
+        var learner = system.ActorOf(ClusterSingletonProxy.Props($"/user/{LearnerName}",
+            ClusterSingletonProxySettings.Create(system).WithRole("learner")), LearnerName + "-proxy");
+
+        if (roles.Contains("coordinator"))
+        {
+            // A coordinator whose journal write or recovery fails stops; it is started again with backoff and
+            // resumes from its journal (the journal may be down for a while).
+            var coordinatorProps = BackoffSupervisor.Props(Backoff.OnStop(
+                Props.Create(() => new CampaignCoordinator(context, learner, inference!)), "campaign",
+                TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), 0.2, -1));
+            system.ActorOf(ClusterSingletonManager.Props(coordinatorProps, PoisonPill.Instance,
+                ClusterSingletonManagerSettings.Create(system).WithRole("coordinator")), CoordinatorName);
+        }
+        var coordinator = CoordinatorProxy(system);
+
+        if (roles.Contains("search"))
+        {
+            // Registered again every few seconds: a restarted coordinator learns its search nodes this way.
+            system.Scheduler.ScheduleTellRepeatedly(TimeSpan.Zero, TimeSpan.FromSeconds(5), coordinator, RegisterInference.Instance, inference);
+            var critic = system.ActorOf(Props.Create(() => new CriticActor(new VerifierEvaluator(env))), "critic");
+            var proposer = new ActorStepProposer(inference!, context.AskTimeout);
+            var evaluator = new ActorNodeEvaluator(critic, "verifier", context.AskTimeout);
+            for (var i = 0; i < context.Config.Actors.SearchWorkers; i++)
+                system.ActorOf(Props.Create(() => new SearchWorker(coordinator, replay, context, proposer, evaluator)), $"search-{i}");
+        }
         return new CampaignActors(system, coordinator, replay, inference, learner);
     }
+
+    /// <summary>The coordinator singleton, from any node (also a `selfplay run` attached to a cluster with no roles).</summary>
+    public static IActorRef CoordinatorProxy(ActorSystem system) =>
+        system.ActorOf(ClusterSingletonProxy.Props($"/user/{CoordinatorName}",
+            ClusterSingletonProxySettings.Create(system).WithRole("coordinator")), CoordinatorName + "-proxy");
+}
+
+/// <summary>Routes replay commands to the entity of their tree (entity id = tree id).</summary>
+public sealed class TreeMessageExtractor() : HashCodeMessageExtractor(64)
+{
+    public override string? EntityId(object message) => message switch
+    {
+        StoreTree s => s.Tree.TreeId,
+        GetTree g => g.TreeId,
+        _ => null,
+    };
 }

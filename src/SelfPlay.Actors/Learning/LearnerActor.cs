@@ -23,7 +23,7 @@ namespace SelfPlay.Actors.Learning;
 /// </summary>
 public sealed class LearnerActor : ReceiveActor, IWithStash
 {
-    sealed record Finished(IActorRef ReplyTo, object Result);
+    sealed record Finished(object Result);
 
     readonly CampaignContext _context;
     readonly CharTokenizer _tokenizer = new();
@@ -31,6 +31,9 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
     readonly ActorSystem _system = Context.System; // training runs off the actor thread, where Context is unavailable
     LlamaForCausalLM? _policy;
     int _version = -1;
+    object? _running;
+    IActorRef _replyTo = ActorRefs.Nobody;
+    PolicyPublished? _lastPublished;
 
     public IStash Stash { get; set; } = null!;
 
@@ -42,14 +45,22 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
 
     void Idle()
     {
-        Receive<RunWarmup>(_ => Start(() => Task.Run(Warmup)));
-        Receive<TrainIteration>(cmd => Start(() => TrainIterationAsync(cmd.Iteration)));
+        Receive<RunWarmup>(cmd => Start(cmd, 0, () => Task.Run(Warmup)));
+        Receive<TrainIteration>(cmd => Start(cmd, cmd.Iteration, () => TrainIterationAsync(cmd.Iteration)));
     }
 
-    void Start(Func<Task<PolicyPublished>> work)
+    // The coordinator repeats a training command until it is answered (this learner may have died and been
+    // restarted meanwhile): a repeat of finished work gets the same answer, a repeat of running work waits for it.
+    void Start(object command, int version, Func<Task<PolicyPublished>> work)
     {
-        var replyTo = Sender;
-        work().ContinueWith(t => new Finished(replyTo, t.IsCompletedSuccessfully
+        if (_lastPublished?.Version == version)
+        {
+            Sender.Tell(_lastPublished);
+            return;
+        }
+        _running = command;
+        _replyTo = Sender;
+        work().ContinueWith(t => new Finished(t.IsCompletedSuccessfully
                 ? t.Result
                 : new Status.Failure(t.Exception?.GetBaseException() ?? new Exception("training failed"))))
             .PipeTo(Self);
@@ -60,11 +71,17 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
     {
         Receive<Finished>(f =>
         {
-            f.ReplyTo.Tell(f.Result);
+            if (f.Result is PolicyPublished published) _lastPublished = published;
+            _replyTo.Tell(f.Result);
+            _running = null;
             Stash.UnstashAll();
             Become(Idle);
         });
-        ReceiveAny(_ => Stash.Stash());
+        ReceiveAny(m =>
+        {
+            if (m.Equals(_running)) _replyTo = Sender;
+            else Stash.Stash();
+        });
     }
 
     void Progress(string phase, int iteration, int done, int total) =>
@@ -135,7 +152,13 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
     PolicyPublished TrainPreferences(int iteration, IReadOnlyList<PreferenceExample> examples, int newExamples, Stopwatch clock)
     {
         var c = _context.Config;
-        if (_policy is null) throw new InvalidOperationException("the learner has no policy: run the warm-up first");
+        if (_policy is null)
+        {
+            // A restarted learner (its process or node died) resumes from the checkpoint this iteration starts from.
+            var (model, _, meta) = Checkpoint.Load(_context.CheckpointDir(iteration - 1), c.Model.Device);
+            (_policy, _version) = (model, meta.PolicyVersion);
+            _log.Info("checkpoint: learner resumed from policy v{0} ({1})", _version, _context.CheckpointDir(iteration - 1));
+        }
         _log.Info($"iteration {iteration}: training {c.Learner.Loss} on {examples.Count} {c.Preferences.Extractor} examples ({newExamples} from this iteration's trees)");
         LlamaForCausalLM? reference = null;
         if (PreferenceLearning.ReferenceOf(c.Learner) == ReferenceSource.Model)

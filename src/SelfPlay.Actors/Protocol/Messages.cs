@@ -17,7 +17,8 @@ public sealed record TreeReply(string TreeId, PreferenceTree? Tree) : ISelfPlayM
 public sealed record RequestWork : ISelfPlayMessage { public static readonly RequestWork Instance = new(); }
 public sealed record SearchTask(string TaskId, string TreeId, int Iteration, string Input, long LeaseId, int PolicyVersion, long Seed) : ISelfPlayMessage;
 public sealed record TaskCompleted(string TaskId, string TreeId, long LeaseId, int Nodes, bool Solved, double WallSeconds) : ISelfPlayMessage;
-public sealed record TaskFailed(string TaskId, long LeaseId, string Reason) : ISelfPlayMessage;
+/// <param name="Transient">an infrastructure failure (the journal did not take the tree): retried until it works, never given up</param>
+public sealed record TaskFailed(string TaskId, long LeaseId, string Reason, bool Transient = false) : ISelfPlayMessage;
 
 // Inference.
 public sealed record LoadPolicy(int Version, string Directory, string Sha256) : ISelfPlayMessage;

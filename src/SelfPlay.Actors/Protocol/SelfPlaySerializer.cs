@@ -34,6 +34,12 @@ public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerW
         [typeof(CampaignProgress)] = "campaign-progress.v1",
         [typeof(CampaignFinished)] = "campaign-finished.v1",
         [typeof(WaitForCompletion)] = "wait-for-completion.v1",
+        [typeof(IterationStarted)] = "iteration-started.v1",
+        [typeof(TaskRecorded)] = "task-recorded.v1",
+        [typeof(IterationEvaluated)] = "iteration-evaluated.v1",
+        [typeof(StartCampaign)] = "start-campaign.v1",
+        [typeof(RegisterInference)] = "register-inference.v1",
+        [typeof(WatchProgress)] = "watch-progress.v1",
     };
 
     static readonly Dictionary<string, Type> Types = Manifests.ToDictionary(kv => kv.Value, kv => kv.Key);

@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Cluster.Sharding;
 using Akka.Event;
 using Akka.Persistence;
 using Akka.Persistence.Journal;
@@ -15,6 +16,7 @@ namespace SelfPlay.Actors.Replay;
 public sealed class TreeEntity : ReceivePersistentActor
 {
     PreferenceTree? _tree;
+    IActorRef _storing = ActorRefs.Nobody;
 
     public static string PersistenceIdFor(string treeId) => "tree|" + treeId;
     public static string CampaignTag(string campaign) => "campaign:" + campaign;
@@ -30,6 +32,7 @@ public sealed class TreeEntity : ReceivePersistentActor
         {
             var tree = cmd.Tree;
             var tags = new[] { CampaignTag(tree.Campaign), IterationTag(tree.Campaign, tree.Iteration) };
+            _storing = Sender;
             Persist(new Tagged(new TreeStored(tree), tags), _ =>
             {
                 _tree = tree;
@@ -37,14 +40,18 @@ public sealed class TreeEntity : ReceivePersistentActor
             });
         });
         Command<GetTree>(q => Sender.Tell(new TreeReply(q.TreeId, _tree)));
-        Command<ReceiveTimeout>(_ => Context.Stop(Self));
-        Context.SetReceiveTimeout(TimeSpan.FromSeconds(30)); // passivate idle trees; they recover on demand
+        // Passivate idle trees (they recover on demand): through the parent, so that a sharded, remembered entity
+        // is forgotten rather than restarted.
+        Command<ReceiveTimeout>(_ => Context.Parent.Tell(new Passivate(PoisonPill.Instance)));
+        Context.SetReceiveTimeout(TimeSpan.FromSeconds(30));
     }
 
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
-        // The journal did not take the event: the sender gets no ack, so the task is retried under its lease.
+        // The journal did not take the event: the sender hears so at once (the task is retried with backoff) and this
+        // entity stops; the next command recreates it from what the journal holds. Nothing is acknowledged unstored.
         Context.GetLogger().Error(cause, "could not persist tree {0}", PersistenceId);
+        _storing.Tell(new Status.Failure(new IOException($"the journal did not store tree {PersistenceId}: {cause.Message}")));
         base.OnPersistFailure(cause, @event, sequenceNr);
     }
 }
@@ -56,6 +63,7 @@ public sealed class ReplayActor : ReceiveActor
     {
         Receive<StoreTree>(cmd => Entity(cmd.Tree.TreeId).Forward(cmd));
         Receive<GetTree>(q => Entity(q.TreeId).Forward(q));
+        Receive<Passivate>(p => Sender.Tell(p.StopMessage));
     }
 
     static IActorRef Entity(string treeId)

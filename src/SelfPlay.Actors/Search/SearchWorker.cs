@@ -43,24 +43,51 @@ public sealed class SearchWorker : ReceiveActor
             }
             tree.Campaign = context.Config.Name;
             tree.Iteration = done.Task.Iteration;
-            replay.Ask<StoreTreeAck>(new StoreTree(tree), context.AskTimeout).ContinueWith(t => t.IsCompletedSuccessfully
+            replay.Ask<StoreTreeAck>(new StoreTree(tree), StoreTimeout(context)).ContinueWith(t => t.IsCompletedSuccessfully
                     ? new Stored(done.Task, t.Result, null, tree.Solved, done.WallSeconds)
                     : new Stored(done.Task, null, OneLine(t.Exception), false, done.WallSeconds))
                 .PipeTo(Self);
         });
         Receive<Stored>(s => Report(s.Ack is { } ack
             ? new TaskCompleted(s.Task.TaskId, ack.TreeId, s.Task.LeaseId, ack.Nodes, s.Solved, s.WallSeconds)
-            : new TaskFailed(s.Task.TaskId, s.Task.LeaseId, $"could not store the tree: {s.Error}")));
+            : new TaskFailed(s.Task.TaskId, s.Task.LeaseId, $"could not store the tree: {s.Error}", Transient: true)));
+        // An idle worker asks again now and then: a coordinator that restarted (or moved to another node) does not
+        // know which workers were waiting; a busy worker asks when it reports.
+        Receive<AskAgain>(_ =>
+        {
+            if (_idle) _coordinator.Tell(RequestWork.Instance);
+        });
+    }
+
+    sealed record AskAgain;
+
+    /// <summary>A tree entity whose recovery fails (the journal is down) stops and drops the command: the store is
+    /// then retried after this, not after the long generation timeout.</summary>
+    static TimeSpan StoreTimeout(CampaignContext context) => TimeSpan.FromSeconds(Math.Min(20, context.Config.Actors.AskTimeoutSeconds));
+    bool _idle = true;
+    ICancelable? _askAgain;
+
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        if (message is SearchTask) _idle = false;
+        return base.AroundReceive(receive, message);
     }
 
     void Report(object outcome)
     {
+        _idle = true;
         if (outcome is TaskFailed failed) _log.Warning("task {0}: {1}", failed.TaskId, failed.Reason);
         _coordinator.Tell(outcome);
         _coordinator.Tell(RequestWork.Instance);
     }
 
-    protected override void PreStart() => _coordinator.Tell(RequestWork.Instance);
+    protected override void PreStart()
+    {
+        _coordinator.Tell(RequestWork.Instance);
+        _askAgain = Context.System.Scheduler.ScheduleTellRepeatedlyCancelable(TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(5), Self, new AskAgain(), Self);
+    }
+
+    protected override void PostStop() => _askAgain?.Cancel();
 
     static string OneLine(Exception? e)
     {

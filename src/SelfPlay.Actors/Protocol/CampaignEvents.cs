@@ -1,0 +1,17 @@
+using SelfPlay.Actors.Campaign;
+
+namespace SelfPlay.Actors.Protocol;
+
+// The coordinator's journal (persistence id "campaign|NAME"): enough to resume a stopped campaign where it stopped.
+// PolicyPublished (a published policy version) and CampaignFinished (completed) are persisted as they are.
+public sealed record IterationStarted(int Iteration, int PolicyVersion, int Tasks) : ISelfPlayMessage;
+public sealed record TaskRecorded(int Iteration, string TaskId, int Nodes, bool Solved, bool Failed) : ISelfPlayMessage;
+public sealed record IterationEvaluated(IterationSummary Row) : ISelfPlayMessage;
+
+// Commands to the coordinator.
+/// <summary>Starts a new campaign; a coordinator that recovered an unfinished campaign resumes it by itself.</summary>
+public sealed record StartCampaign : ISelfPlayMessage { public static readonly StartCampaign Instance = new(); }
+/// <summary>Sent by a node's inference actor (as the sender): the coordinator keeps it on the current policy.</summary>
+public sealed record RegisterInference : ISelfPlayMessage { public static readonly RegisterInference Instance = new(); }
+/// <summary>The sender gets every CampaignProgress and the CampaignFinished (a `selfplay run` attached to a cluster).</summary>
+public sealed record WatchProgress : ISelfPlayMessage { public static readonly WatchProgress Instance = new(); }

@@ -1,0 +1,167 @@
+using System.Text.Json;
+using Akka.Actor;
+using SelfPlay.Actors.Hosting;
+using SelfPlay.Actors.Replay;
+using SelfPlay.Core.Config;
+using SelfPlay.Tests.Shared;
+
+namespace SelfPlay.Integration.Tests;
+
+/// <summary>
+/// Campaigns that lose processes, nodes or their database, run as real `selfplay` processes on 127.0.0.1.
+/// Each ends with exactly one stored tree per task of every iteration.
+/// </summary>
+public sealed class FaultTests : IDisposable
+{
+    static readonly TimeSpan Long = TimeSpan.FromMinutes(4);
+    static string QuickConfig => Path.Combine(CliRunner.RepoRoot, "hocon/campaigns/game24-quick.conf");
+    readonly string _dir = Path.Combine(Path.GetTempPath(), "selfplay-fault-" + Guid.NewGuid().ToString("N"));
+
+    static string SearchAt(int iteration, int atLeast, int total) =>
+        $@"\[iteration {iteration}\] search +0*([{atLeast}-9]|[1-9]\d)/{total}\b";
+
+    [Fact]
+    public async Task A_campaign_stopped_mid_iteration_resumes_at_that_iteration_and_stores_every_tree_once()
+    {
+        await using (var run = CliProcess.Start("run", "run", "--config", QuickConfig, "--set", "iterations.count=2",
+                         "--set", "iterations.trees=24", "--set", "actors.search-workers=2", "--run-dir", _dir))
+        {
+            await run.WaitForAsync(SearchAt(1, 3, 24), Long);
+            run.Kill(); // every process of the campaign is gone, mid-iteration
+        }
+        var stopped = Summary();
+        Assert.Equal("running", stopped.GetProperty("status").GetString());
+        Assert.Single(stopped.GetProperty("iterations").EnumerateArray()); // the warm-up only
+
+        var resumed = await CliRunner.RunAsync("run", "--resume", "--run-dir", _dir);
+        Assert.True(resumed.ExitCode == 0, resumed.Stdout + resumed.Stderr);
+        Assert.Matches(@"resuming at iteration 1 \(policy v0, \d+ of 24 tasks done\)", File.ReadAllText(Path.Combine(_dir, "selfplay.log")));
+        var summary = Summary();
+        Assert.Equal("completed", summary.GetProperty("status").GetString());
+        var rows = summary.GetProperty("iterations").EnumerateArray().ToList();
+        Assert.Equal([0, 1, 2], rows.Select(r => r.GetProperty("iteration").GetInt32()));
+        Assert.Equal([0, 24, 24], rows.Select(r => r.GetProperty("trees").GetInt32()));
+        // The same tree count as an uninterrupted run of this configuration: one tree per task and iteration.
+        await AssertOneTreePerTask(new PersistenceConfig("sqlite", ""), "game24-quick", 24, 2);
+
+        // A completed campaign resumed again reports completion and changes nothing.
+        var again = await CliRunner.RunAsync("run", "--resume", "--run-dir", _dir);
+        Assert.True(again.ExitCode == 0, again.Stderr);
+        await AssertOneTreePerTask(new PersistenceConfig("sqlite", ""), "game24-quick", 24, 2);
+    }
+
+    [Fact]
+    public async Task Resume_needs_a_run_folder_with_a_campaign()
+    {
+        var missing = await CliRunner.RunAsync("run", "--resume", "--run-dir", _dir);
+        Assert.Equal(2, missing.ExitCode);
+        Assert.Contains("holds no campaign to resume", missing.Stderr);
+        var mixed = await CliRunner.RunAsync("run", "--resume", "--run-dir", _dir, "--set", "iterations.count=3");
+        Assert.Equal(2, mixed.ExitCode);
+        Assert.Contains("--config and --set are not allowed", mixed.Stderr);
+    }
+
+    [PostgresFact]
+    public async Task On_a_cluster_a_killed_search_node_and_a_killed_learner_cost_only_their_work_in_flight()
+    {
+        var database = await TestPostgres.NewDatabaseAsync();
+        string[] sets = ["--config", QuickConfig, "--run-dir", _dir, "--set", "persistence.provider=postgres",
+            "--set", $"persistence.connection-string={database}", "--set", "iterations.count=2", "--set", "iterations.trees=24",
+            "--set", "actors.search-workers=2", "--set", "actors.lease-seconds=120"];
+        var seedPort = CliProcess.FreePort();
+        var seed = $"127.0.0.1:{seedPort}";
+        var processes = new List<CliProcess>();
+        CliProcess Node(string name, string roles, int port) =>
+            Add(CliProcess.Start(name, ["node", .. sets, "--roles", roles, "--seed", seed, "--port", port.ToString()]));
+        CliProcess Add(CliProcess p)
+        {
+            processes.Add(p);
+            return p;
+        }
+        try
+        {
+            var coordinator = Node("coordinator", "coordinator,replay", seedPort);
+            await coordinator.WaitForAsync("node up", Long);
+            var searchA = Node("search-a", "search,inference", CliProcess.FreePort());
+            var searchB = Node("search-b", "search,inference", CliProcess.FreePort());
+            var learner = Node("learner", "learner", CliProcess.FreePort());
+            foreach (var node in new[] { searchA, searchB, learner }) await node.WaitForAsync("node up", Long);
+
+            var run = Add(CliProcess.Start("run", ["run", .. sets, "--seed", seed]));
+            await run.WaitForAsync(SearchAt(1, 4, 24), Long);
+            searchA.Kill(); // mid-iteration: its leased tasks are handed out again once the cluster downs the node
+
+            await run.WaitForAsync(SearchAt(1, 24, 24), Long);
+            learner.Kill(); // as iteration 1's training starts
+            var restarted = Node("learner-2", "learner", CliProcess.FreePort());
+
+            Assert.True(await run.WaitForExitAsync(Long) == 0, run.Output + coordinator.Output);
+            var logs = string.Concat(Directory.GetFiles(_dir, "node-*.log").Select(File.ReadAllText));
+            Assert.Matches("lease (released|expired): task", logs);
+            Assert.Matches(@"learner resumed from policy v[01]", logs); // the restarted learner loaded its last checkpoint
+            var summary = Summary();
+            Assert.Equal("completed", summary.GetProperty("status").GetString());
+            Assert.Equal([0, 24, 24], summary.GetProperty("iterations").EnumerateArray().Select(r => r.GetProperty("trees").GetInt32()));
+            Assert.All(summary.GetProperty("iterations").EnumerateArray(), r => Assert.Equal(0, r.GetProperty("failedTasks").GetInt32()));
+            await AssertOneTreePerTask(new PersistenceConfig("postgres", database), "game24-quick", 24, 2);
+        }
+        finally
+        {
+            // Non-seed nodes first, so that the seed does not wait for them to leave.
+            for (var i = processes.Count - 1; i >= 0; i--) await processes[i].DisposeAsync();
+        }
+    }
+
+    [PostgresFact]
+    public async Task When_PostgreSQL_stops_for_a_few_seconds_the_campaign_waits_and_continues()
+    {
+        Assert.True(TestPostgresServer.CanRestart, "POSTGRES_DIR/POSTGRES_BIN are not set: the server of tests/postgres.sh is needed");
+        var database = await TestPostgres.NewDatabaseAsync();
+        await using var run = CliProcess.Start("run", "run", "--config", QuickConfig, "--run-dir", _dir,
+            "--set", "persistence.provider=postgres", "--set", $"persistence.connection-string={database}",
+            "--set", "iterations.trees=80", "--set", "actors.search-workers=2");
+        await run.WaitForAsync(SearchAt(1, 4, 80), Long);
+        await TestPostgresServer.StopAsync();
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(5));
+        }
+        finally
+        {
+            await TestPostgresServer.StartAsync();
+        }
+        Assert.True(await run.WaitForExitAsync(Long) == 0, run.Output);
+        Assert.Matches("Failed to persist|Persistence failure|could not store the tree", File.ReadAllText(Path.Combine(_dir, "selfplay.log"))); // the outage was seen
+        var summary = Summary();
+        Assert.Equal("completed", summary.GetProperty("status").GetString());
+        Assert.Equal(0, summary.GetProperty("iterations")[1].GetProperty("failedTasks").GetInt32());
+        await AssertOneTreePerTask(new PersistenceConfig("postgres", database), "game24-quick", 80, 1);
+    }
+
+    JsonElement Summary() => JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "summary.json"))).RootElement.Clone();
+
+    async Task AssertOneTreePerTask(PersistenceConfig store, string campaign, int tasks, int iterations)
+    {
+        var system = ActorSystem.Create("fault-check", SelfPlayHost.AkkaConfig(store, _dir, serilog: false));
+        try
+        {
+            for (var i = 1; i <= iterations; i++)
+            {
+                var trees = await TreeQueries.IterationTreesAsync(system, campaign, i);
+                Assert.Equal(tasks, trees.Count);
+                Assert.Equal(tasks, trees.Select(t => t.TreeId).Distinct().Count());
+                Assert.All(trees, t => Assert.Equal(i - 1, t.PolicyVersion));
+            }
+            Assert.Equal(tasks * iterations, (await TreeQueries.CampaignTreesAsync(system, campaign)).Count);
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, true); } catch (IOException) { }
+    }
+}
