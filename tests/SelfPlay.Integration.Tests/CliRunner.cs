@@ -25,7 +25,13 @@ public static class CliRunner
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await process.WaitForExitAsync(timeout.Token);
+        try { await process.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException)
+        {
+            // A hung run must not outlive the test: it would keep its files, and any lock the test host holds, open.
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"selfplay {string.Join(' ', args)} did not finish within 5 minutes");
+        }
         return new CliResult(process.ExitCode, await stdout, await stderr);
     }
 }

@@ -27,9 +27,17 @@ public sealed class SearchWorker : ReceiveActor
         Receive<SearchTask>(task =>
         {
             var clock = Stopwatch.StartNew();
-            var search = SearchAlgorithms.Create(context.Config.Search, context.Setup.Environment, proposer, evaluator,
-                context.Config.Environment.MaxSteps, task.PolicyVersion, task.Seed);
-            search.SearchAsync(task.TreeId, new EnvTask(task.TaskId, task.Input)).ContinueWith(t => t.IsCompletedSuccessfully
+            Task<PreferenceTree> searching;
+            // A search that throws before its first await (e.g. an environment that cannot start the task) fails the
+            // task like one that throws later: reported, never a crash of this worker that would leave the lease to expire.
+            try
+            {
+                var search = SearchAlgorithms.Create(context.Config.Search, context.Setup.Environment, proposer, evaluator,
+                    context.Config.Environment.MaxSteps, task.PolicyVersion, task.Seed);
+                searching = search.SearchAsync(task.TreeId, new EnvTask(task.TaskId, task.Input));
+            }
+            catch (Exception e) { searching = Task.FromException<PreferenceTree>(e); }
+            searching.ContinueWith(t => t.IsCompletedSuccessfully
                     ? new SearchDone(task, t.Result, null, clock.Elapsed.TotalSeconds)
                     : new SearchDone(task, null, OneLine(t.Exception), clock.Elapsed.TotalSeconds))
                 .PipeTo(Self);
