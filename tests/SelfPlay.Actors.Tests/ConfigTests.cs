@@ -34,7 +34,7 @@ public class ConfigTests
     [InlineData("nonsense", "--set expects key=value")]
     [InlineData("search.simulations=many", "selfplay.search.simulations")]
     [InlineData("environment.step-mode=telepathy", "step-mode must be operation or whole-step")]
-    [InlineData("search.algorithm=alphago", "not implemented")]
+    [InlineData("search.algorithm=alphago", "search.algorithm must be one of")]
     [InlineData("persistence.provider=oracle", "provider must be sqlite or postgres")]
     public void Bad_overrides_fail_with_one_line(string set, string expected)
     {

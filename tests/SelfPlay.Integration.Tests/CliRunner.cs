@@ -25,12 +25,15 @@ public static class CliRunner
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        try { await process.WaitForExitAsync(timeout.Token); }
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
         catch (OperationCanceledException)
         {
-            // A hung run must not outlive the test: it would keep its files, and any lock the test host holds, open.
+            // A hung run must not outlive the test (it would hold the test run's files and locks).
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"selfplay {string.Join(' ', args)} did not finish within 5 minutes");
+            throw new TimeoutException($"selfplay {string.Join(' ', args)} did not finish in 5 minutes");
         }
         return new CliResult(process.ExitCode, await stdout, await stderr);
     }
