@@ -41,7 +41,9 @@ namespace SelfPlay.Cli
         public static EnvironmentRegistry Environments() => new EnvironmentRegistry().Register(new Game24Provider())
             .Register(new SelfPlay.Samples.Countdown.CountdownProvider())
             .Register(new SelfPlay.Samples.WordProblems.WordProblemsProvider())
-            .Register(new SelfPlay.Samples.ToolUse.ToolUseProvider());
+            .Register(new SelfPlay.Samples.ToolUse.ToolUseProvider())
+            .Register(new SelfPlay.Samples.WebShop.WebShopProvider())
+            .Register(new SelfPlay.Samples.Instructions.InstructionsProvider());
 
         public static async Task<int> MainAsync(string[] args)
         {
