@@ -18,7 +18,8 @@ public sealed class CampaignSession : IAsyncDisposable
     public required ActorSystem System { get; init; }
     public required IActorRef Coordinator { get; init; }
 
-    public static async Task<CampaignSession> StartAsync(CampaignContext context, IReadOnlyList<string> seeds, bool resume)
+    /// <param name="hostname">the address this process advertises when it attaches to a cluster (--seed)</param>
+    public static async Task<CampaignSession> StartAsync(CampaignContext context, IReadOnlyList<string> seeds, bool resume, string hostname)
     {
         ActorSystem system;
         IActorRef coordinator;
@@ -29,7 +30,7 @@ public sealed class CampaignSession : IAsyncDisposable
         }
         else
         {
-            system = SelfPlayHost.CreateNode(context.Config.Persistence, context.RunDir, new NodeOptions([], seeds));
+            system = SelfPlayHost.CreateNode(context.Config.Persistence, context.RunDir, new NodeOptions([], seeds, hostname));
             coordinator = SelfPlayHost.CoordinatorProxy(system);
         }
         var session = new CampaignSession { System = system, Coordinator = coordinator };

@@ -23,8 +23,8 @@ namespace SelfPlay.Cli
     {
         const string Usage = """
             usage:
-              selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR] [--seed HOST:PORT]...
-              selfplay run     --resume --run-dir DIR [--seed HOST:PORT]...
+              selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR] [--seed HOST:PORT]... [--hostname H]
+              selfplay run     --resume --run-dir DIR [--seed HOST:PORT]... [--hostname H]
               selfplay node    --config FILE --roles ROLE[,ROLE...] [--seed HOST:PORT]... [--port N] [--hostname H] [--run-dir DIR] [--set key=value]...
               selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N] [--show]
               selfplay inspect --run-dir DIR [--tree ID] [--format text|json|dot]
@@ -70,7 +70,7 @@ namespace SelfPlay.Cli
 
         static async Task<int> RunAsync(string[] args)
         {
-            var a = new CliArgs(args, ["--config", "--set", "--run-dir", "--seed"], ["--resume"]);
+            var a = new CliArgs(args, ["--config", "--set", "--run-dir", "--seed", "--hostname"], ["--resume"]);
             var resume = a.Has("--resume");
             if (resume && (a.Get("--config") is not null || a.All("--set").Count > 0))
                 throw new UsageException("--resume continues with the run folder's config.conf; --config and --set are not allowed with it");
@@ -96,7 +96,7 @@ namespace SelfPlay.Cli
                                   $"{config.Iterations.Count} iterations of {config.Iterations.Trees} trees; run folder {Path.GetFullPath(runDir)}");
                 var context = new CampaignContext(config, setup, runDir);
                 var clock = Stopwatch.StartNew();
-                var actors = await CampaignSession.StartAsync(context, a.All("--seed"), resume);
+                var actors = await CampaignSession.StartAsync(context, a.All("--seed"), resume, a.Get("--hostname") ?? "127.0.0.1");
                 using var cancel = new CancellationTokenSource();
                 Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
                 CampaignFinished finished;
