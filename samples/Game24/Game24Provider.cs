@@ -22,6 +22,7 @@ public sealed class Game24Provider : IEnvironmentProvider
 
     public EnvironmentSetup Create(EnvironmentConfig config)
     {
+        if (config.HeldOut is < 1 or > 1361) throw new ArgumentException($"game24: environment.held-out must be in 1..1361, got {config.HeldOut}");
         var (train, heldOut) = Game24Puzzles.Split(config.SplitSeed, config.HeldOut);
         return new EnvironmentSetup(new Game24Environment(Mode(config.StepMode), config.WrongAnswerReward), train.Select(Task).ToList(), heldOut.Select(Task).ToList());
     }

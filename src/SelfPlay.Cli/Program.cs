@@ -33,7 +33,10 @@ namespace SelfPlay.Cli
 
         const string ConfigFileName = "config.conf";
 
-        public static EnvironmentRegistry Environments() => new EnvironmentRegistry().Register(new Game24Provider());
+        public static EnvironmentRegistry Environments() => new EnvironmentRegistry().Register(new Game24Provider())
+            .Register(new SelfPlay.Samples.Countdown.CountdownProvider())
+            .Register(new SelfPlay.Samples.WordProblems.WordProblemsProvider())
+            .Register(new SelfPlay.Samples.ToolUse.ToolUseProvider());
 
         public static async Task<int> MainAsync(string[] args)
         {
@@ -156,11 +159,12 @@ namespace SelfPlay.Cli
                 : throw new UsageException($"--search must be greedy or mcts:N, got '{search}'");
 
             TorchSharp.torch.set_num_threads(config.Model.Threads);
-            var (model, tokenizer, _) = Checkpoint.Load(checkpoint, config.Model.Device);
+            var (model, tokenizer, _) = Checkpoint.Load(checkpoint, config.Model.Device, dtype: config.Model.DType);
             using (model)
             {
                 var env = setup.Environment;
-                var proposer = new PolicyStepProposer(model, tokenizer, env.StepStop, config.Model.MaxStepTokens);
+                var proposer = new PolicyStepProposer(model, tokenizer, env.StepStop, config.Model.MaxStepTokens,
+                    config.Model.PrefixCacheMb > 0 ? new PrefixCache(config.Model.PrefixCacheMb * 1024L * 1024) : null);
                 var result = simulations is { } sims
                     ? await Evaluation.SearchAsync(env, tasks, proposer, new VerifierEvaluator(env),
                         new MctsOptions(Simulations: sims, Expansions: config.Search.Expansions, CPuct: config.Search.CPuct,

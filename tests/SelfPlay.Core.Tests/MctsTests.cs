@@ -67,10 +67,12 @@ public class MctsTests
 
     static ProposedStep Step(string action, int[] tokens, params float[] logProbs) => new(action, tokens, logProbs);
 
-    /// <summary>Trees are compared as JSON; the creation clock is the one field that is not a function of the inputs.</summary>
+    /// <summary>Trees are compared as JSON; the clocks are the only fields that are not a function of the inputs.</summary>
     internal static string Json(PreferenceTree tree)
     {
-        foreach (var n in tree.Nodes) n.CreatedAtMs = 0;
+        foreach (var n in tree.Nodes) (n.CreatedAtMs, n.WallMs) = (0, 0);
+        tree.CreatedAtUtc = default;
+        tree.Stats = new SearchStats { ProposerCalls = tree.Stats.ProposerCalls, EvaluatorCalls = tree.Stats.EvaluatorCalls, GeneratedTokens = tree.Stats.GeneratedTokens };
         return JsonSerializer.Serialize(tree);
     }
 

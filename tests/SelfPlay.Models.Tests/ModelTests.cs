@@ -1,3 +1,4 @@
+using SelfPlay.Core.Preferences;
 using SelfPlay.Models.Checkpoints;
 using SelfPlay.Models.Generation;
 using SelfPlay.Models.Llama;
@@ -109,11 +110,12 @@ public class ModelTests
     {
         using var model = Tiny(seed: 4);
         var prompt = Prompt("Q:");
-        var chosen = ScoredSequence.PromptCompletion(prompt, Tok.Encode("ab"));
-        var rejected = ScoredSequence.PromptCompletion(prompt, Tok.Encode("ba"));
+        var example = PreferenceExample.Pair("t", "Q:", new Candidate([CompletionStep.FromText("ab")], 1), new Candidate([CompletionStep.FromText("ba")], 0));
+        var data = PreferenceData.Prepare([example], Tok, ReferenceSource.Model, model);
+        var (chosen, rejected) = (data[0].Candidates[0].Sequence, data[0].Candidates[1].Sequence);
         var refs = SequenceScorer.SumLogProbs(model, [chosen, rejected]);
         using var trainer = new PolicyTrainer(model, new TrainerOptions(LearningRate: 5e-3, BatchSize: 4));
-        var stats = trainer.TrainDpo([new DpoPair(chosen, rejected, refs[0], refs[1])], 30, 0.1, new Random(0));
+        var stats = trainer.TrainPreferences(data, 30, new LossOptions("dpo", 0.1), new Random(0));
         Assert.Equal(Math.Log(2), stats[0].Loss, 3); // policy = reference at the first step
         var after = SequenceScorer.SumLogProbs(model, [chosen, rejected]);
         Assert.True(after[0] - refs[0] > after[1] - refs[1] + 1, $"chosen {refs[0]}->{after[0]}, rejected {refs[1]}->{after[1]}");

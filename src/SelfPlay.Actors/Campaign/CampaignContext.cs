@@ -1,6 +1,5 @@
 using SelfPlay.Core.Config;
 using SelfPlay.Core.Environments;
-using SelfPlay.Core.Search;
 using SelfPlay.Models.Llama;
 using SelfPlay.Models.Tokenization;
 
@@ -20,17 +19,6 @@ public sealed record CampaignContext(CampaignConfig Config, EnvironmentSetup Set
         NumKeyValueHeads: Config.Model.KvHeads,
         MaxPositionEmbeddings: Config.Model.MaxPositions,
         RopeTheta: Config.Model.RopeTheta);
-
-    public MctsOptions SearchOptions(int policyVersion, long seed) => new(
-        Simulations: Config.Search.Simulations,
-        Expansions: Config.Search.Expansions,
-        CPuct: Config.Search.CPuct,
-        LengthPenalty: Config.Search.LengthPenalty,
-        DepthLimit: Config.Environment.MaxSteps,
-        Temperature: Config.Search.Temperature,
-        Backup: Config.Search.Backup == "mean-value" ? BackupRule.MeanValue : BackupRule.VisitWeighted,
-        Seed: seed,
-        PolicyVersion: policyVersion);
 
     public TimeSpan AskTimeout => TimeSpan.FromSeconds(Config.Actors.AskTimeoutSeconds);
 }

@@ -9,7 +9,7 @@ public sealed record HeldOutResult(int Solved, int Total, double Rate);
 public sealed record IterationSummary(
     int Iteration, string Phase, int PolicyVersion, int Trees, int Pairs, HeldOutResult? HeldOut, double WallSeconds,
     double SearchSeconds, double TrainSeconds, double EvalSeconds, int Nodes, int SolvedTrees, int FailedTasks,
-    double? TrainLossFirst, double? TrainLossLast, double? RewardAccuracy);
+    double? TrainLossFirst, double? TrainLossLast, double? RewardAccuracy, SelfPlay.Models.Training.LearnerDiagnostics? Learner = null);
 
 /// <summary>RUN_DIR/summary.json, in the schema of DESIGN.md (plus per-phase timings and training diagnostics).</summary>
 public sealed record CampaignSummary(string Name, string Environment, string Status, IReadOnlyList<IterationSummary> Iterations,

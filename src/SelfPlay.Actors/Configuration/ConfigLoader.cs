@@ -1,7 +1,9 @@
 using System.Globalization;
 using Akka.Configuration;
 using Akka.Configuration.Hocon;
+using SelfPlay.Actors.Learning;
 using SelfPlay.Core.Config;
+using SelfPlay.Core.Search;
 
 namespace SelfPlay.Actors.Configuration;
 
@@ -36,7 +38,7 @@ public static class ConfigLoader
             try { file = ConfigurationFactory.ParseString(File.ReadAllText(configFile)); }
             catch (Exception e) { throw new ConfigException($"{configFile}: not valid HOCON: {FirstLine(e.Message)}"); }
             foreach (var key in LeafPaths(file, "selfplay"))
-                if (!reference.HasPath(key)) throw new ConfigException($"{configFile}: unknown setting {key}");
+                if (!reference.HasPath(key) && !IsEnvironmentSetting(key)) throw new ConfigException($"{configFile}: unknown setting {key}");
             merged = file.WithFallback(merged);
         }
         foreach (var set in sets)
@@ -46,7 +48,7 @@ public static class ConfigLoader
             var key = set[..eq].Trim();
             var value = set[(eq + 1)..].Trim();
             if (!key.StartsWith("selfplay.", StringComparison.Ordinal)) key = "selfplay." + key;
-            if (!reference.HasPath(key) || reference.GetValue(key).IsObject())
+            if ((!reference.HasPath(key) || reference.GetValue(key).IsObject()) && !IsEnvironmentSetting(key))
                 throw new ConfigException($"--set: unknown setting {key}");
             merged = ConfigurationFactory.ParseString($"{key} = {Quote(value)}").WithFallback(merged);
         }
@@ -77,6 +79,14 @@ public static class ConfigLoader
         }
     }
 
+    /// <summary>selfplay.environment.settings.* is free-form: the environment provider checks its own keys.</summary>
+    const string EnvironmentSettings = "selfplay.environment.settings";
+
+    static bool IsEnvironmentSetting(string key) => key.StartsWith(EnvironmentSettings + ".", StringComparison.Ordinal);
+
+    static Dictionary<string, string> ReadEnvironmentSettings(Config c) =>
+        LeafPaths(c, EnvironmentSettings).ToDictionary(path => path[(EnvironmentSettings.Length + 1)..], path => c.GetString(path) ?? "");
+
     static string FirstLine(string s) => s.Split('\n')[0].Trim();
 
     public static CampaignConfig Parse(Config c)
@@ -89,18 +99,24 @@ public static class ConfigLoader
         var config = new CampaignConfig(
             S("name"), I("seed"),
             new EnvironmentConfig(S("environment.type"), S("environment.step-mode"), I("environment.held-out"),
-                I("environment.split-seed"), I("environment.max-steps"), D("environment.wrong-answer-reward")),
+                I("environment.split-seed"), I("environment.max-steps"), D("environment.wrong-answer-reward"),
+                S("environment.plugin-folder"), D("environment.step-timeout-seconds"), I("environment.train-tasks"), ReadEnvironmentSettings(c)),
             new ModelConfig(I("model.hidden-size"), I("model.intermediate-size"), I("model.layers"), I("model.heads"),
                 I("model.kv-heads"), D("model.rope-theta"), I("model.max-positions"), S("model.device"), I("model.threads"),
-                I("model.max-step-tokens")),
+                I("model.max-step-tokens"), S("model.dtype"), I("model.prefix-cache-mb")),
             new WarmupConfig(S("warmup.from-checkpoint"), D("warmup.share"), I("warmup.traces-per-puzzle"), I("warmup.epochs"), I("warmup.batch-size"),
                 D("warmup.learning-rate")),
-            new SearchConfig(S("search.algorithm"), I("search.simulations"), I("search.expansions"), D("search.c-puct"),
-                D("search.length-penalty"), D("search.temperature"), S("search.backup")),
+            SearchSettingsReader.Read(new SearchConfig(S("search.algorithm"), I("search.simulations"), I("search.expansions"), D("search.c-puct"),
+                D("search.length-penalty"), D("search.temperature"), S("search.backup")), S, I, D, B),
             new IterationsConfig(I("iterations.count"), I("iterations.trees")),
-            new PreferenceConfig(S("preferences.pair-rule"), D("preferences.min-q-gap")),
+            new PreferenceConfig(S("preferences.extractor"), D("preferences.min-q-gap"), S("preferences.rejected"), I("preferences.max-per-tree"),
+                D("preferences.margin"), D("preferences.q-threshold"), D("preferences.critic-weight"), D("preferences.q-center"),
+                I("preferences.min-list-size"), B("preferences.advantage-std"), S("preferences.treepo-weighting")),
             new LearnerConfig(S("learner.loss"), D("learner.beta"), D("learner.sft-weight"), I("learner.epochs"), I("learner.batch-size"),
-                D("learner.learning-rate"), I("learner.window"), S("learner.reference")),
+                D("learner.learning-rate"), I("learner.window"), S("learner.reference"), D("learner.label-smoothing"), D("learner.alpha"),
+                D("learner.gamma"), S("learner.step-weights"), D("learner.clip-low"), D("learner.clip-high"), I("learner.gradient-accumulation"),
+                D("learner.weight-decay"), D("learner.max-grad-norm"), D("learner.warmup-share"), I("learner.checkpoint-every"),
+                S("learner.import"), S("learner.import-format"), S("learner.import-errors")),
             new EvalConfig(B("eval.greedy")),
             new ActorsConfig(I("actors.search-workers"), I("actors.inference-batch-rows"),
                 I("actors.lease-seconds"), I("actors.ask-timeout-seconds")),
@@ -124,7 +140,9 @@ public static class ConfigLoader
         Check(!string.IsNullOrWhiteSpace(c.Name) && c.Name.All(ch => char.IsLetterOrDigit(ch) || ch is '-' or '_' or '.'),
             $"selfplay.name must be letters, digits, '-', '_' or '.', got '{c.Name}'");
         Check(c.Environment.StepMode is "operation" or "whole-step", $"selfplay.environment.step-mode must be operation or whole-step, got '{c.Environment.StepMode}'");
-        Check(c.Environment.HeldOut is > 0 and < 1362, $"selfplay.environment.held-out must be in 1..1361, got {c.Environment.HeldOut}");
+        Check(c.Environment.HeldOut > 0, $"selfplay.environment.held-out must be positive, got {c.Environment.HeldOut}");
+        Check(c.Environment.StepTimeoutSeconds >= 0, $"selfplay.environment.step-timeout-seconds must be non-negative, got {c.Environment.StepTimeoutSeconds}");
+        Check(c.Environment.TrainTasks > 0, $"selfplay.environment.train-tasks must be positive, got {c.Environment.TrainTasks}");
         Check(c.Environment.MaxSteps > 0, "selfplay.environment.max-steps must be positive");
         Check(c.Environment.WrongAnswerReward is >= 0 and < 1, $"selfplay.environment.wrong-answer-reward must be in [0, 1), got {c.Environment.WrongAnswerReward}");
         Check(c.Model.HiddenSize > 0 && c.Model.Heads > 0 && c.Model.HiddenSize % c.Model.Heads == 0,
@@ -134,16 +152,17 @@ public static class ConfigLoader
             "selfplay.model sizes, threads and max-step-tokens must be positive");
         Check(c.Model.Device is "cpu" or "cuda" || c.Model.Device.StartsWith("cuda:", StringComparison.Ordinal),
             $"selfplay.model.device must be cpu, cuda or cuda:N, got '{c.Model.Device}'");
+        Check(c.Model.DType is "float32" or "bfloat16", $"selfplay.model.dtype must be float32 or bfloat16, got '{c.Model.DType}'");
+        Check(c.Model.PrefixCacheMb >= 0, $"selfplay.model.prefix-cache-mb must be 0 (off) or positive, got {c.Model.PrefixCacheMb}");
         Check(c.Warmup.Share is > 0 and <= 1, $"selfplay.warmup.share must be in (0, 1], got {c.Warmup.Share}");
         Check(c.Warmup.TracesPerPuzzle > 0 && c.Warmup.Epochs >= 0 && c.Warmup.BatchSize > 0 && c.Warmup.LearningRate > 0,
             "selfplay.warmup: traces-per-puzzle, batch-size and learning-rate must be positive, epochs non-negative");
-        Check(c.Search.Algorithm == "mcts", $"selfplay.search.algorithm '{c.Search.Algorithm}' is not implemented (implemented: mcts)");
+        Check(SearchAlgorithms.Validate(c.Search) is null, SearchAlgorithms.Validate(c.Search) ?? "");
         Check(c.Search.Simulations > 0 && c.Search.Expansions > 0, "selfplay.search.simulations and expansions must be positive");
         Check(c.Search.Backup is "visit-weighted" or "mean-value", $"selfplay.search.backup must be visit-weighted or mean-value, got '{c.Search.Backup}'");
         Check(c.Iterations.Count >= 0 && c.Iterations.Trees > 0, "selfplay.iterations: count must be >= 0 and trees > 0");
-        Check(c.Preferences.PairRule == "best-vs-worst-sibling", $"selfplay.preferences.pair-rule '{c.Preferences.PairRule}' is not implemented (implemented: best-vs-worst-sibling)");
-        Check(c.Learner.Loss is "dpo" or "cdpo", $"selfplay.learner.loss '{c.Learner.Loss}' is not implemented (implemented: dpo, cdpo)");
-        Check(c.Learner.Reference is "warmup" or "previous", $"selfplay.learner.reference must be warmup or previous, got '{c.Learner.Reference}'");
+        LearnerSettings.Validate(c.Preferences, c.Learner, Check);
+        Check(c.Learner.Reference is "warmup" or "previous" or "behaviour", $"selfplay.learner.reference must be warmup, previous or behaviour, got '{c.Learner.Reference}'");
         Check(c.Learner.Window >= 1, $"selfplay.learner.window must be at least 1, got {c.Learner.Window}");
         Check(c.Learner.SftWeight >= 0, "selfplay.learner.sft-weight must be non-negative");
         Check(c.Learner.Beta > 0 && c.Learner.Epochs >= 0 && c.Learner.BatchSize > 0 && c.Learner.LearningRate > 0,

@@ -29,9 +29,13 @@ public sealed class InferenceActor : ReceiveActor
     PolicyStepProposer? _proposer;
     int _version = -1;
 
-    public InferenceActor(string device, string stepStop, int maxStepTokens, int maxRows)
+    readonly string _dtype;
+    readonly int _prefixCacheMb;
+
+    /// <param name="prefixCacheMb">budget of the prefix cache that spares re-forwarding the states a search expands again; 0 = off.</param>
+    public InferenceActor(string device, string stepStop, int maxStepTokens, int maxRows, string dtype = "float32", int prefixCacheMb = 0)
     {
-        (_device, _stepStop, _maxStepTokens, _maxRows) = (device, stepStop, maxStepTokens, maxRows);
+        (_device, _stepStop, _maxStepTokens, _maxRows, _dtype, _prefixCacheMb) = (device, stepStop, maxStepTokens, maxRows, dtype, prefixCacheMb);
         Receive<LoadPolicy>(Load);
         Receive<ProposeSteps>(request =>
         {
@@ -45,9 +49,10 @@ public sealed class InferenceActor : ReceiveActor
     {
         try
         {
-            var (model, tokenizer, _) = Checkpoint.Load(load.Directory, _device, load.Sha256);
-            _proposer?.Model.Dispose();
-            _proposer = new PolicyStepProposer(model, tokenizer, _stepStop, _maxStepTokens);
+            var (model, tokenizer, _) = Checkpoint.Load(load.Directory, _device, load.Sha256, _dtype);
+            _proposer?.Dispose();
+            _proposer = new PolicyStepProposer(model, tokenizer, _stepStop, _maxStepTokens,
+                _prefixCacheMb > 0 ? new PrefixCache(_prefixCacheMb * 1024L * 1024) : null);
             _version = load.Version;
             _log.Info("inference: loaded policy v{0} from {1}", load.Version, load.Directory);
             Sender.Tell(new PolicyLoaded(load.Version));
@@ -95,7 +100,7 @@ public sealed class InferenceActor : ReceiveActor
 
     static int RowsOf(ProposeSteps request) => request.Requests.Sum(r => r.Count);
 
-    protected override void PostStop() => _proposer?.Model.Dispose();
+    protected override void PostStop() => _proposer?.Dispose();
 }
 
 /// <summary>The search's expander backed by the inference actor.</summary>

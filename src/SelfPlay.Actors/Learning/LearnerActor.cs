@@ -134,20 +134,22 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
     async Task<PolicyPublished> TrainIterationAsync(int iteration)
     {
         var clock = Stopwatch.StartNew();
-        var pairs = new List<StepPair>();
-        var newPairs = 0;
-        for (var i = Math.Max(1, iteration - _context.Config.Learner.Window + 1); i <= iteration; i++)
+        var c = _context.Config;
+        var examples = new List<PreferenceExample>();
+        var newExamples = 0;
+        for (var i = Math.Max(1, iteration - c.Learner.Window + 1); i <= iteration; i++)
         {
-            var trees = await TreeQueries.IterationTreesAsync(_system, _context.Config.Name, i);
-            var extracted = trees.SelectMany(t => SiblingPairs.Extract(t, _context.Config.Preferences.MinQGap)).ToList();
-            pairs.AddRange(extracted);
-            if (i == iteration) newPairs = extracted.Count;
+            var trees = await TreeQueries.IterationTreesAsync(_system, c.Name, i);
+            var extracted = PreferenceLearning.Extract(trees, c.Preferences, c.Seed + i);
+            examples.AddRange(extracted);
+            if (i == iteration) newExamples = extracted.Count;
         }
-        return await Task.Run(() => TrainDpo(iteration, pairs, newPairs, clock));
+        examples.AddRange(PreferenceLearning.Import(c.Learner, message => _log.Warning(message)));
+        return await Task.Run(() => TrainPreferences(iteration, examples, newExamples, clock));
     }
 
-    /// <param name="newPairs">how many of the pairs come from this iteration's trees (the rest from the window before it)</param>
-    PolicyPublished TrainDpo(int iteration, IReadOnlyList<StepPair> stepPairs, int newPairs, Stopwatch clock)
+    /// <param name="newExamples">how many of the examples come from this iteration's trees (the rest from the window before it, or imported)</param>
+    PolicyPublished TrainPreferences(int iteration, IReadOnlyList<PreferenceExample> examples, int newExamples, Stopwatch clock)
     {
         var c = _context.Config;
         if (_policy is null)
@@ -157,31 +159,23 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
             (_policy, _version) = (model, meta.PolicyVersion);
             _log.Info("checkpoint: learner resumed from policy v{0} ({1})", _version, _context.CheckpointDir(iteration - 1));
         }
-        var referenceVersion = c.Learner.Reference == "previous" ? _version : 0;
-        var (reference, _, _) = Checkpoint.Load(_context.CheckpointDir(referenceVersion), c.Model.Device);
-        List<DpoPair> pairs;
+        _log.Info($"iteration {iteration}: training {c.Learner.Loss} on {examples.Count} {c.Preferences.Extractor} examples ({newExamples} from this iteration's trees)");
+        LlamaForCausalLM? reference = null;
+        if (PreferenceLearning.ReferenceOf(c.Learner) == ReferenceSource.Model)
+            (reference, _, _) = Checkpoint.Load(_context.CheckpointDir(c.Learner.Reference == "previous" ? _version : 0), c.Model.Device);
+        IReadOnlyList<EpochStats> stats;
+        LearnerDiagnostics diagnostics;
         using (reference)
-        {
-            var sequences = stepPairs.Select(p =>
-            {
-                var prompt = PolicyEncoding.Prompt(_tokenizer, p.Prompt);
-                return (Chosen: ScoredSequence.PromptCompletion(prompt, p.ChosenTokenIds), Rejected: ScoredSequence.PromptCompletion(prompt, p.RejectedTokenIds));
-            }).ToList();
-            // Reference log-probs are computed once, here, and travel with the data.
-            var refSums = SequenceScorer.SumLogProbs(reference, [.. sequences.Select(s => s.Chosen), .. sequences.Select(s => s.Rejected)]);
-            pairs = sequences.Select((s, i) => new DpoPair(s.Chosen, s.Rejected, refSums[i], refSums[sequences.Count + i],
-                c.Learner.Loss == "cdpo" ? (float)SiblingPairs.VisitLabelSmoothing(stepPairs[i].ChosenVisits, stepPairs[i].RejectedVisits) : 0)).ToList();
-        }
-        _log.Info("iteration {0}: training on {1} pairs ({2} from this iteration's trees)", iteration, pairs.Count, newPairs);
-        IReadOnlyList<EpochStats> stats = [];
-        if (pairs.Count > 0)
-        {
-            using var trainer = new PolicyTrainer(_policy, new TrainerOptions(c.Learner.LearningRate, BatchSize: c.Learner.BatchSize));
-            stats = trainer.TrainDpo(pairs, c.Learner.Epochs, c.Learner.Beta, new Random(c.Seed + iteration),
-                (done, total) => { if (done % 5 == 0 || done == total) Progress("train", iteration, done, total); }, c.Learner.SftWeight);
-        }
-        return Publish(iteration, new TrainingReport(pairs.Count, newPairs, stats.FirstOrDefault()?.Loss ?? double.NaN,
-            stats.LastOrDefault()?.Loss ?? double.NaN, stats.LastOrDefault()?.RewardAccuracy ?? double.NaN, 0), clock);
+            (stats, diagnostics) = PreferenceLearning.Train(_policy, reference, examples, c, iteration, _tokenizer,
+                Path.Combine(_context.RunDir, "learner", $"iteration-{iteration}"),
+                (done, total) => { if (done % 5 == 0 || done == total) Progress("train", iteration, done, total); });
+        foreach (var s in stats)
+            _log.Info($"iteration {iteration} epoch {s.Epoch}: loss {s.Loss:F4}, reward accuracy {s.RewardAccuracy:F3}, margin {s.RewardMargin:F3}, " +
+                      $"ranking accuracy {s.RankingAccuracy:F3} (length-normalised {s.RankingAccuracyNormalized:F3})");
+        _log.Info($"iteration {iteration}: ranking accuracy {diagnostics.RankingAccuracyBefore:F3} -> {diagnostics.RankingAccuracy:F3}, " +
+                  $"idealized {diagnostics.IdealizedRankingAccuracy:F3}, flipped {diagnostics.FlippedToCorrect} to correct and {diagnostics.FlippedToIncorrect} to incorrect");
+        return Publish(iteration, new TrainingReport(examples.Count, newExamples, stats.FirstOrDefault()?.Loss ?? double.NaN,
+            stats.LastOrDefault()?.Loss ?? double.NaN, stats.LastOrDefault()?.RewardAccuracy ?? double.NaN, 0, diagnostics), clock);
     }
 
     PolicyPublished Publish(int version, TrainingReport report, Stopwatch clock)

@@ -34,7 +34,8 @@ public sealed record NodesScored(IReadOnlyList<double> Values) : ISelfPlayMessag
 public sealed record RunWarmup : ISelfPlayMessage { public static readonly RunWarmup Instance = new(); }
 public sealed record TrainIteration(int Iteration) : ISelfPlayMessage;
 public sealed record PolicyPublished(int Version, string Directory, string Sha256, TrainingReport Report) : ISelfPlayMessage;
-public sealed record TrainingReport(int Examples, int Pairs, double FirstLoss, double LastLoss, double RewardAccuracy, double WallSeconds);
+public sealed record TrainingReport(int Examples, int Pairs, double FirstLoss, double LastLoss, double RewardAccuracy, double WallSeconds,
+    SelfPlay.Models.Training.LearnerDiagnostics? Learner = null);
 
 // Campaign progress, published on the event stream for whoever shows it.
 public sealed record CampaignProgress(string Phase, int Iteration, int Done, int Total) : ISelfPlayMessage;

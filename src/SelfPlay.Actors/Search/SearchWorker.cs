@@ -27,8 +27,9 @@ public sealed class SearchWorker : ReceiveActor
         Receive<SearchTask>(task =>
         {
             var clock = Stopwatch.StartNew();
-            var mcts = new Mcts(context.Setup.Environment, proposer, evaluator, context.SearchOptions(task.PolicyVersion, task.Seed));
-            mcts.SearchAsync(task.TreeId, new EnvTask(task.TaskId, task.Input)).ContinueWith(t => t.IsCompletedSuccessfully
+            var search = SearchAlgorithms.Create(context.Config.Search, context.Setup.Environment, proposer, evaluator,
+                context.Config.Environment.MaxSteps, task.PolicyVersion, task.Seed);
+            search.SearchAsync(task.TreeId, new EnvTask(task.TaskId, task.Input)).ContinueWith(t => t.IsCompletedSuccessfully
                     ? new SearchDone(task, t.Result, null, clock.Elapsed.TotalSeconds)
                     : new SearchDone(task, null, OneLine(t.Exception), clock.Elapsed.TotalSeconds))
                 .PipeTo(Self);

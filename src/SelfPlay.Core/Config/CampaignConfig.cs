@@ -15,21 +15,28 @@ public sealed record CampaignConfig(
     ActorsConfig Actors,
     PersistenceConfig Persistence);
 
-public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut, int SplitSeed, int MaxSteps, double WrongAnswerReward = 0);
+public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut, int SplitSeed, int MaxSteps, double WrongAnswerReward = 0,
+    string PluginFolder = "", double StepTimeoutSeconds = 10, int TrainTasks = 2000, IReadOnlyDictionary<string, string>? Settings = null);
 
 public sealed record ModelConfig(int HiddenSize, int IntermediateSize, int Layers, int Heads, int KvHeads, double RopeTheta,
-    int MaxPositions, string Device, int Threads, int MaxStepTokens);
+    int MaxPositions, string Device, int Threads, int MaxStepTokens, string DType = "float32", int PrefixCacheMb = 256);
 
 public sealed record WarmupConfig(string FromCheckpoint, double Share, int TracesPerPuzzle, int Epochs, int BatchSize, double LearningRate);
 
 public sealed record SearchConfig(string Algorithm, int Simulations, int Expansions, double CPuct, double LengthPenalty,
-    double Temperature, string Backup);
+    double Temperature, string Backup, MctsConfig? Mcts = null, BestFirstConfig? BestFirst = null, BeamConfig? Beam = null,
+    DfsdtConfig? Dfsdt = null, SparConfig? Spar = null, TreeRolloutConfig? TreeRollout = null);
 
 public sealed record IterationsConfig(int Count, int Trees);
 
-public sealed record PreferenceConfig(string PairRule, double MinQGap);
+public sealed record PreferenceConfig(string Extractor, double MinQGap, string Rejected = "worst", int MaxPerTree = 0, double Margin = 0.375,
+    double QThreshold = 0.1, double CriticWeight = 1.0, double QCenter = 0.5, int MinListSize = 2, bool AdvantageStd = false,
+    string TreePoWeighting = "average");
 
-public sealed record LearnerConfig(string Loss, double Beta, double SftWeight, int Epochs, int BatchSize, double LearningRate, int Window, string Reference);
+public sealed record LearnerConfig(string Loss, double Beta, double SftWeight, int Epochs, int BatchSize, double LearningRate, int Window, string Reference,
+    double LabelSmoothing = 0, double Alpha = 1.0, double Gamma = 1.0, string StepWeights = "dissimilar", double ClipLow = 0.2, double ClipHigh = 0.28,
+    int GradientAccumulation = 1, double WeightDecay = 0, double MaxGradNorm = 1.0, double WarmupShare = 0.05, int CheckpointEvery = 0,
+    string Import = "", string ImportFormat = "trl-preference", string ImportErrors = "skip");
 
 public sealed record EvalConfig(bool Greedy);
 

@@ -12,7 +12,11 @@ public interface IEnvironmentProvider
     EnvironmentSetup Create(EnvironmentConfig config);
 }
 
-/// <summary>Environments known to this process, by name (environment.type).</summary>
+/// <summary>
+/// Environments known to this process. environment.type is either a registered name ("game24"), the name of a
+/// provider found in the plug-in folder (environment.plugin-folder), or an assembly-qualified provider type
+/// ("Namespace.Type, Assembly") loaded by reflection.
+/// </summary>
 public sealed class EnvironmentRegistry
 {
     readonly Dictionary<string, IEnvironmentProvider> _providers = new(StringComparer.OrdinalIgnoreCase);
@@ -25,8 +29,27 @@ public sealed class EnvironmentRegistry
 
     public IReadOnlyCollection<string> Names => _providers.Keys;
 
-    public EnvironmentSetup Create(EnvironmentConfig config) =>
-        _providers.TryGetValue(config.Type, out var provider)
-            ? provider.Create(config)
-            : throw new ArgumentException($"unknown environment '{config.Type}' (known: {string.Join(", ", _providers.Keys.Order())})");
+    /// <summary>
+    /// The provider's environment and split. The environment comes wrapped in a <see cref="GuardedEnvironment"/>
+    /// (environment.step-timeout-seconds), so a throwing or hanging environment fails a step or a task, never a campaign.
+    /// </summary>
+    public EnvironmentSetup Create(EnvironmentConfig config)
+    {
+        var setup = Provider(config).Create(config);
+        return setup with { Environment = new GuardedEnvironment(setup.Environment, TimeSpan.FromSeconds(config.StepTimeoutSeconds)) };
+    }
+
+    /// <summary>Finds the provider that environment.type names; every failure is one line naming what is missing.</summary>
+    public IEnvironmentProvider Provider(EnvironmentConfig config)
+    {
+        var folder = config.PluginFolder;
+        if (folder.Length > 0)
+            foreach (var provider in PluginLoader.ProvidersIn(folder))
+                _providers.TryAdd(provider.Name, provider);
+        if (_providers.TryGetValue(config.Type, out var known)) return known;
+        if (config.Type.Contains(',')) return PluginLoader.CreateProvider(config.Type, folder);
+        var where = folder.Length > 0 ? $" (built in or in plug-in folder {folder})" : "";
+        throw new ArgumentException($"unknown environment '{config.Type}' (known: {string.Join(", ", _providers.Keys.Order())}){where}; " +
+                                    "a plug-in is named \"Namespace.Type, Assembly\"");
+    }
 }

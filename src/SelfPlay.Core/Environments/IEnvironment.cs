@@ -37,4 +37,17 @@ public interface IEnvironment
 
     /// <summary>A reference solution as the list of policy actions, for supervised warm-up; null when none exists.</summary>
     IReadOnlyList<string>? ReferenceActions(EnvTask task, Random random);
+
+    /// <summary>
+    /// Legal-action hints for a state (the clickable elements of a page, the tools that exist, the operations that
+    /// are allowed): actions this environment would accept, or null when it has no such list. Hints for searches
+    /// and critics, not a constraint: <see cref="Step"/> still judges any text.
+    /// </summary>
+    IReadOnlyList<string>? LegalActions(EnvTask task, string state) => null;
+
+    /// <summary>
+    /// A process score in [0, 1] for a non-terminal step (e.g. the step computed a quantity the solution needs),
+    /// or null when this environment does not score intermediate steps. Terminal steps are scored by <see cref="Verify"/>.
+    /// </summary>
+    double? ScoreStep(EnvTask task, string stateBefore, string action, StepOutcome outcome) => null;
 }

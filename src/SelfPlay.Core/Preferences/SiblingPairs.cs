@@ -9,7 +9,8 @@ namespace SelfPlay.Core.Preferences;
 public sealed record StepPair(
     string TreeId, int ParentIndex, string Prompt,
     string ChosenAction, int[] ChosenTokenIds, double ChosenQ, int ChosenVisits,
-    string RejectedAction, int[] RejectedTokenIds, double RejectedQ, int RejectedVisits);
+    string RejectedAction, int[] RejectedTokenIds, double RejectedQ, int RejectedVisits,
+    int ChosenIndex = -1, int RejectedIndex = -1);
 
 /// <summary>Sibling pairs at every branching node: highest-Q child vs lowest-Q child among visited children.</summary>
 public static class SiblingPairs
@@ -19,18 +20,24 @@ public static class SiblingPairs
         var pairs = new List<StepPair>();
         foreach (var node in tree.Nodes)
         {
-            var visited = node.Children.Select(c => tree.Nodes[c]).Where(c => c.Visits > 0 && c.TokenIds.Length > 0).ToList();
+            var visited = TreePaths.VisitedChildren(tree, node);
             if (visited.Count < 2) continue;
-            // Ties: prefer more visits for the chosen, fewer for the rejected, then creation order.
-            var best = visited.OrderByDescending(c => c.Q).ThenByDescending(c => c.Visits).ThenBy(c => c.Index).First();
-            var worst = visited.OrderBy(c => c.Q).ThenBy(c => c.Visits).ThenBy(c => c.Index).First();
+            var best = Best(visited);
+            var worst = Worst(visited);
             if (best.Q - worst.Q < minQGap) continue;
             pairs.Add(new StepPair(tree.TreeId, node.Index, tree.StateAt(node.Index),
                 best.Action, best.TokenIds, best.Q, best.Visits,
-                worst.Action, worst.TokenIds, worst.Q, worst.Visits));
+                worst.Action, worst.TokenIds, worst.Q, worst.Visits, best.Index, worst.Index));
         }
         return pairs;
     }
+
+    // Ties: prefer more visits for the chosen, fewer for the rejected, then creation order.
+    public static TreeNode Best(IEnumerable<TreeNode> children) =>
+        children.OrderByDescending(c => c.Q).ThenByDescending(c => c.Visits).ThenBy(c => c.Index).First();
+
+    public static TreeNode Worst(IEnumerable<TreeNode> children) =>
+        children.OrderBy(c => c.Q).ThenBy(c => c.Visits).ThenBy(c => c.Index).First();
 
     /// <summary>MCTS-DPO's conservative label smoothing: ε = min(1 − N_w/(N_w+N_l), 0.5).</summary>
     public static double VisitLabelSmoothing(int chosenVisits, int rejectedVisits)

@@ -16,8 +16,14 @@ public static class Evaluation
     public static async Task<EvalResult> GreedyAsync(IEnvironment environment, IReadOnlyList<EnvTask> tasks, IStepProposer proposer,
         int maxSteps, int batchSize = 256, Action<EnvTask, string, bool>? onEpisode = null, CancellationToken cancellationToken = default)
     {
-        var states = tasks.Select(environment.InitialState).ToArray();
+        var states = new string[tasks.Count];
         var finished = new bool[tasks.Count];
+        for (var i = 0; i < tasks.Count; i++)
+        {
+            // A task whose environment cannot even start it counts as failed; the others are still evaluated.
+            try { states[i] = environment.InitialState(tasks[i]); }
+            catch (Exception) { (states[i], finished[i]) = ("", true); }
+        }
         var solved = 0;
         for (var step = 0; step < maxSteps; step++)
         {

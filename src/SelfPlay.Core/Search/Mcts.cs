@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using SelfPlay.Core.Environments;
 using SelfPlay.Core.Trees;
 
@@ -12,6 +11,10 @@ public enum BackupRule
     MeanValue,
 }
 
+/// <summary>
+/// MCTS settings. <see cref="Selection"/>, <see cref="BackupStrategy"/> and <see cref="Value"/> are the swappable
+/// strategies; null means PUCT with <see cref="CPuct"/>, the rule named by <see cref="Backup"/>, and the critic's score.
+/// </summary>
 public sealed record MctsOptions(
     int Simulations = 24,
     int Expansions = 4,
@@ -21,18 +24,46 @@ public sealed record MctsOptions(
     double Temperature = 1.0,
     BackupRule Backup = BackupRule.VisitWeighted,
     long Seed = 0,
-    int PolicyVersion = 0);
+    int PolicyVersion = 0,
+    ISelectionRule? Selection = null,
+    IBackupRule? BackupStrategy = null,
+    IValueRule? Value = null,
+    // k at the question root (MCTS-DPO n_init_actions); 0 = Expansions.
+    int RootExpansions = 0,
+    // Most distinct children kept per expansion; 0 = no limit.
+    int BreadthLimit = 0,
+    // MCTS-DPO runs 4 × the simulations from the question root.
+    int RootSimulationFactor = 1,
+    // After the simulations from a root, commit to its most visited child and search again from there (sub-tree kept).
+    bool CommitAndReuse = false,
+    // Simulations in flight together (their expansions share one batched proposer call), kept apart by virtual loss.
+    int ParallelSimulations = 1,
+    double VirtualLoss = 1.0)
+{
+    public ISelectionRule SelectionRule => Selection ?? new PuctSelection(CPuct);
+    public IBackupRule BackupRuleStrategy => BackupStrategy ?? (Backup == BackupRule.MeanValue ? MeanValueBackup.Instance : VisitWeightedBackup.Instance);
+    public IValueRule ValueRule => Value ?? CriticValue.Instance;
+}
 
 /// <summary>
-/// Step-level MCTS in the MCTS-DPO form (algorithms.md §1): PUCT with a length-normalised prior, expansion by
-/// k sampled steps with duplicates merged, "select, then expand-and-descend to a terminal or the depth limit",
-/// and backup along the path. Pure and deterministic given the proposer's and evaluator's answers.
+/// Step-level MCTS (algorithms.md §1, §6, §8) with swappable selection, backup and value rules: expansion by k
+/// sampled steps with duplicates merged, "select, then expand-and-descend to a terminal or the depth limit", backup
+/// along the path; optionally several simulations in flight under virtual loss (one batched proposer call per
+/// round), MCTS-DPO's 4× root budget and commit-and-reuse. Pure and deterministic given the proposer's and critics' answers.
 /// </summary>
-public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INodeEvaluator evaluator, MctsOptions options)
+public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INodeEvaluator evaluator, MctsOptions options,
+    INodeEvaluator? selfEvaluator = null) : ITreeSearch
 {
+    public string Algorithm => "mcts";
+
     /// <summary>p(a|s) = exp(Σ log p / |a|^λ).</summary>
-    public static double Prior(IReadOnlyList<float> logProbs, double lengthPenalty) =>
-        logProbs.Count == 0 ? 0 : Math.Exp(logProbs.Sum(x => (double)x) / Math.Pow(logProbs.Count, lengthPenalty));
+    public static double Prior(IReadOnlyList<float> logProbs, double lengthPenalty)
+    {
+        if (logProbs.Count == 0) return 0;
+        double sum = 0;
+        for (var i = 0; i < logProbs.Count; i++) sum += logProbs[i];
+        return Math.Exp(sum / Math.Pow(logProbs.Count, lengthPenalty));
+    }
 
     /// <summary>
     /// Q + c·p·√N(s)/(1+N(s,a)). N(s) is taken as at least 1, so the children of a node reached for the first time
@@ -42,138 +73,162 @@ public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INode
         q + cPuct * prior * Math.Sqrt(Math.Max(1, parentVisits)) / (1 + childVisits);
 
     /// <summary>The child with the highest PUCT score; ties go to the earlier child.</summary>
-    public static TreeNode SelectChild(PreferenceTree tree, TreeNode parent, double cPuct)
+    public static TreeNode SelectChild(PreferenceTree tree, TreeNode parent, double cPuct) =>
+        tree.Nodes[SelectChild(tree, parent, new PuctSelection(cPuct), null, 0, 0)];
+
+    /// <summary>
+    /// The child with the highest score under <paramref name="rule"/>; ties go to the earlier child. With virtual
+    /// loss, a node with v simulations in flight counts N + v visits and Q − loss·v/(N + v); the parent's own count
+    /// leaves out the one simulation that is choosing (<paramref name="ownInFlight"/>).
+    /// </summary>
+    static int SelectChild(PreferenceTree tree, TreeNode parent, ISelectionRule rule, List<int>? inFlight, double virtualLoss, int ownInFlight)
+    {
+        var parentVisits = parent.Visits + (inFlight is null ? 0 : Pending(inFlight, parent.Index) - ownInFlight);
+        var best = -1;
+        var bestScore = double.NegativeInfinity;
+        var children = parent.Children;
+        for (var i = 0; i < children.Count; i++)
+        {
+            var child = tree.Nodes[children[i]];
+            var pending = inFlight is null ? 0 : Pending(inFlight, child.Index);
+            var visits = child.Visits + pending;
+            var q = pending == 0 ? child.Q : child.Q - virtualLoss * pending / visits;
+            var score = rule.Score(child, q, parentVisits, visits);
+            if (score > bestScore) { best = child.Index; bestScore = score; }
+        }
+        return best >= 0 ? best : throw new InvalidOperationException("node has no children");
+    }
+
+    static int Pending(List<int> inFlight, int index) => index < inFlight.Count ? inFlight[index] : 0;
+
+    public Task<PreferenceTree> SearchAsync(string treeId, EnvTask task, CancellationToken cancellationToken = default) =>
+        SearchAsync(new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion), cancellationToken);
+
+    sealed class Simulation(int index, TreeNode root)
+    {
+        public readonly int Index = index;
+        public readonly List<TreeNode> Path = [root];
+        public bool Done;
+        public TreeNode Leaf => Path[^1];
+    }
+
+    async Task<PreferenceTree> SearchAsync(SearchRun run, CancellationToken ct)
+    {
+        var tree = run.Tree;
+        var select = options.SelectionRule;
+        var backup = options.BackupRuleStrategy;
+        var inFlight = new List<int>();
+        var parallel = Math.Max(1, options.ParallelSimulations);
+        var root = tree.Root;
+        var simulation = 0;
+        for (var budget = options.Simulations * Math.Max(1, options.RootSimulationFactor); ; budget = options.Simulations)
+        {
+            for (var done = 0; done < budget;)
+            {
+                ct.ThrowIfCancellationRequested();
+                var wave = Enumerable.Range(0, Math.Min(parallel, budget - done)).Select(i => new Simulation(simulation + i, root)).ToList();
+                Enter(inFlight, root, wave.Count);
+                while (true)
+                {
+                    // Descend every open simulation to a node that needs expanding; its path holds its virtual loss.
+                    var toExpand = new List<(TreeNode Node, int Simulation)>();
+                    foreach (var sim in wave.Where(s => !s.Done))
+                    {
+                        var node = sim.Leaf;
+                        while (!node.IsTerminal && node.Depth < options.DepthLimit && node.Children.Count > 0)
+                        {
+                            node = tree.Nodes[SelectChild(tree, node, select, parallel > 1 ? inFlight : null, options.VirtualLoss, 1)];
+                            sim.Path.Add(node);
+                            Enter(inFlight, node, 1);
+                        }
+                        if (node.IsTerminal || node.Depth >= options.DepthLimit) sim.Done = true;
+                        else if (!toExpand.Exists(e => e.Node == node)) toExpand.Add((node, sim.Index));
+                    }
+                    if (toExpand.Count == 0) break;
+                    await ExpandAsync(run, toExpand, ct);
+                    foreach (var sim in wave.Where(s => !s.Done && s.Leaf.IsTerminal)) sim.Done = true; // dead ends
+                }
+                foreach (var sim in wave)
+                {
+                    foreach (var n in sim.Path) inFlight[n.Index]--;
+                    backup.Backup(tree, sim.Path);
+                }
+                done += wave.Count;
+                simulation += wave.Count;
+            }
+            if (!options.CommitAndReuse || root.Children.Count == 0) break;
+            root.Committed = true;
+            root = Commit(tree, root);
+            if (root.IsTerminal || root.Depth >= options.DepthLimit) break;
+        }
+        if (options.CommitAndReuse) root.Committed = true;
+        return run.Finish();
+    }
+
+    static void Enter(List<int> inFlight, TreeNode node, int count)
+    {
+        while (inFlight.Count <= node.Index) inFlight.Add(0);
+        inFlight[node.Index] += count;
+    }
+
+    /// <summary>
+    /// MCTS-DPO's acting rule (temperature 0): the child maximising (N_c·(1 + gap_c), Q_c, V_c) lexicographically,
+    /// gap_c = max − min visit count among c's children; ties go to the earlier child.
+    /// </summary>
+    public static TreeNode Commit(PreferenceTree tree, TreeNode root)
     {
         TreeNode? best = null;
-        var bestScore = double.NegativeInfinity;
-        foreach (var c in parent.Children)
+        (double, double, double) bestKey = default;
+        foreach (var c in root.Children)
         {
             var child = tree.Nodes[c];
-            var score = Puct(child.Q, child.Prior, parent.Visits, child.Visits, cPuct);
-            if (score > bestScore) { best = child; bestScore = score; }
+            var gap = child.Children.Count == 0 ? 0 : child.Children.Max(g => tree.Nodes[g].Visits) - child.Children.Min(g => tree.Nodes[g].Visits);
+            var key = ((double)child.Visits * (1 + gap), child.Q, child.V);
+            if (best is null || key.CompareTo(bestKey) > 0) { best = child; bestKey = key; }
         }
         return best ?? throw new InvalidOperationException("node has no children");
     }
 
-    public async Task<PreferenceTree> SearchAsync(string treeId, EnvTask task, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Expands the nodes in one batched proposer call and one call per critic (a node with no usable proposal becomes a
+    /// dead end); the value rule then sets the children's values and the backup rule their Q before a visit.
+    /// </summary>
+    async Task ExpandAsync(SearchRun run, IReadOnlyList<(TreeNode Node, int Simulation)> nodes, CancellationToken ct)
     {
-        var clock = Stopwatch.StartNew();
-        var tree = PreferenceTree.Create(treeId, environment.InitialState(task));
-        tree.TaskId = task.Id;
-        tree.TaskInput = task.Input;
-        tree.Environment = environment.Name;
-        tree.Algorithm = "mcts";
-        tree.PolicyVersion = options.PolicyVersion;
-        for (var sim = 0; sim < options.Simulations; sim++)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var path = new List<TreeNode> { tree.Root };
-            var node = tree.Root;
-            while (!node.IsTerminal && node.Depth < options.DepthLimit)
+        var children = await Expansion.ExpandAsync(run, nodes.Select(n => (n.Node,
+                n.Node.Depth == 0 && options.RootExpansions > 0 ? options.RootExpansions : options.Expansions,
+                Seeds.Mix(options.Seed, n.Node.Index, n.Simulation))).ToList(),
+            options.Temperature, options.LengthPenalty, ct, options.BreadthLimit);
+        if (children.Count == 0) return;
+        var rule = options.ValueRule;
+        IReadOnlyList<double>? selfEvaluation = null;
+        if (rule.UsesSelfEvaluation && selfEvaluator is not null)
+            selfEvaluation = await selfEvaluator.EvaluateAsync(run.Task, children.Select(c =>
             {
-                if (node.Children.Count == 0 && !await ExpandAsync(tree, task, node, sim, clock, cancellationToken)) break;
-                node = SelectChild(tree, node, options.CPuct);
-                path.Add(node);
-            }
-            Backup(tree, path, options.Backup);
-        }
-        return tree;
-    }
-
-    /// <summary>Adds one child per distinct proposed action; false when the policy proposed nothing usable.</summary>
-    async Task<bool> ExpandAsync(PreferenceTree tree, EnvTask task, TreeNode node, int simulation, Stopwatch clock, CancellationToken ct)
-    {
-        var state = tree.StateAt(node.Index);
-        var seed = Seeds.Mix(options.Seed, node.Index, simulation);
-        var proposals = (await proposer.ProposeAsync([new ProposalRequest(state, options.Expansions, options.Temperature, seed)], ct))[0];
-        var seen = new HashSet<string>();
-        var children = new List<(ProposedStep Step, StepOutcome Outcome)>();
-        foreach (var step in proposals)
+                var before = run.StateOf(c.Parent);
+                return new NodeToScore(before, before + c.StepText, new StepOutcome(c.StepText, c.IsTerminal, c.TerminalReward ?? 0, c.TerminalReason ?? ""));
+            }).ToList(), ct);
+        var backup = options.BackupRuleStrategy;
+        foreach (var group in children.Select((c, i) => new ChildScore(c, c.Value, selfEvaluation?[i])).GroupBy(c => c.Node.Parent))
         {
-            var outcome = ApplySafely(task, state, step.Action);
-            // Duplicates are merged into the first: same resulting text means the same step, however it was spelled.
-            if (seen.Add(outcome.Appended)) children.Add((step, outcome));
-        }
-        if (children.Count == 0)
-        {
-            node.IsTerminal = true;
-            node.TerminalReward = 0;
-            node.TerminalReason = "the policy proposed no step";
-            return false;
-        }
-        var values = await evaluator.EvaluateAsync(task,
-            children.Select(c => new NodeToScore(state, state + c.Outcome.Appended, c.Outcome)).ToList(), ct);
-        for (var i = 0; i < children.Count; i++)
-        {
-            var (step, outcome) = children[i];
-            tree.AddChild(node.Index, new TreeNode
-            {
-                Action = step.Action,
-                StepText = outcome.Appended,
-                TokenIds = step.TokenIds,
-                LogProbs = step.LogProbs,
-                Prior = Prior(step.LogProbs, options.LengthPenalty),
-                IsTerminal = outcome.IsTerminal,
-                TerminalReward = outcome.IsTerminal ? values[i] : null,
-                TerminalReason = outcome.IsTerminal ? outcome.Reason : null,
-                Value = values[i],
-                // As in MCTS-DPO, a new child starts at Q = r = Value − parent's Value (V = 0): a winning terminal
-                // counts before its first visit, in selection and in the parent's visit-weighted V.
-                Q = values[i] - node.Value,
-                CriticScores = { [evaluator.Name] = values[i] },
-                Critic = evaluator.Name,
-                PolicyVersion = options.PolicyVersion,
-                CreatedAtMs = clock.Elapsed.TotalMilliseconds,
-            });
-        }
-        return true;
-    }
-
-    /// <summary>An exception inside the environment ends that branch with reward 0; it never ends the search.</summary>
-    StepOutcome ApplySafely(EnvTask task, string state, string action)
-    {
-        try { return environment.Step(task, state, action); }
-        catch (Exception e)
-        {
-            return StepOutcome.End(action.ReplaceLineEndings(" ") + "\n", 0, $"environment error: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
+            var parent = run.Tree.Nodes[group.Key];
+            var scores = group.ToList();
+            rule.Assign(parent, scores);
+            foreach (var c in scores) c.Node.Q = backup.InitialQ(parent, c.Node);
         }
     }
 
-    public static void Backup(PreferenceTree tree, IReadOnlyList<TreeNode> path, BackupRule rule)
-    {
-        var leaf = path[^1];
-        if (rule == BackupRule.MeanValue)
-        {
-            var value = leaf.Value;
-            foreach (var n in path)
-            {
-                n.Visits++;
-                n.ValueSum += value;
-                n.Q = n.ValueSum / n.Visits;
-                n.V = n.Q;
-            }
-            return;
-        }
-        leaf.Visits++;
-        leaf.Q = Reward(tree, leaf) + leaf.V;
-        for (var i = path.Count - 2; i >= 0; i--)
-        {
-            var n = path[i];
-            n.V = VisitWeightedValue(tree, n);
-            n.Visits++;
-            if (i > 0) n.Q = Reward(tree, n) + n.V;
-        }
-    }
-
-    /// <summary>r(n) = Value(n) − Value(parent): MCTS-DPO's incremental reward (gotcha G4).</summary>
-    static double Reward(PreferenceTree tree, TreeNode n) => n.Parent < 0 ? 0 : n.Value - tree.Nodes[n.Parent].Value;
+    /// <summary>Backup with one of the named rules (for tests and callers that hold a path).</summary>
+    public static void Backup(PreferenceTree tree, IReadOnlyList<TreeNode> path, BackupRule rule) =>
+        (rule == BackupRule.MeanValue ? (IBackupRule)MeanValueBackup.Instance : VisitWeightedBackup.Instance).Backup(tree, path);
 
     public static double VisitWeightedValue(PreferenceTree tree, TreeNode n)
     {
         double num = 0, den = 0;
-        foreach (var c in n.Children)
+        var children = n.Children;
+        for (var i = 0; i < children.Count; i++)
         {
-            var child = tree.Nodes[c];
+            var child = tree.Nodes[children[i]];
             var w = Math.Max(1, child.Visits);
             num += w * child.Q;
             den += w;

@@ -16,8 +16,16 @@ public static class WarmupTraces
     {
         var actions = environment.ReferenceActions(task, random);
         if (actions is null) return null;
-        var segments = new List<TextSegment> { new(environment.InitialState(task), false) };
-        foreach (var (_, action, outcome) in EpisodeRunner.Play(environment, task, actions))
+        IReadOnlyList<(string StateBefore, string Action, StepOutcome Outcome)> steps;
+        string initial;
+        try
+        {
+            initial = environment.InitialState(task);
+            steps = EpisodeRunner.Play(environment, task, actions);
+        }
+        catch (EnvironmentFailure) { return null; } // a task its environment cannot start has no trace; the warm-up goes on
+        var segments = new List<TextSegment> { new(initial, false) };
+        foreach (var (_, action, outcome) in steps)
         {
             var policyPart = action + environment.StepStop;
             if (outcome.Appended.StartsWith(policyPart, StringComparison.Ordinal))

@@ -42,6 +42,33 @@ public sealed class TreeNode
     public int PolicyVersion { get; set; }
     public string Critic { get; set; } = "";
     public double CreatedAtMs { get; set; }
+    /// <summary>Wall milliseconds of the model and critic calls that produced this node (its share of one batched expansion).</summary>
+    public double WallMs { get; set; }
+    /// <summary>Tokens the policy generated for this node: its own step plus any look-ahead rollouts or refinements behind its value.</summary>
+    public int GeneratedTokens { get; set; }
+
+    // Algorithm-specific fields (zero / null where an algorithm does not use them).
+    /// <summary>Agent Q: 1-based rank of this step among its siblings by the critic (Q̂ = (K − rank)/(K − 1)).</summary>
+    public int CriticRank { get; set; }
+    /// <summary>MCTS with commit-and-reuse: the node lies on the committed root-to-leaf path.</summary>
+    public bool Committed { get; set; }
+    /// <summary>SPaR: the judge's majority critique of this response.</summary>
+    public string? Critique { get; set; }
+}
+
+/// <summary>Where a search's wall time went: the model (proposals), the critic, the environment, and the rest (bookkeeping).</summary>
+public sealed class SearchStats
+{
+    public double WallMs { get; set; }
+    public double ProposerMs { get; set; }
+    public double EvaluatorMs { get; set; }
+    public double EnvironmentMs { get; set; }
+    public int ProposerCalls { get; set; }
+    public int EvaluatorCalls { get; set; }
+    public int GeneratedTokens { get; set; }
+
+    /// <summary>Wall time spent outside the model, the critic and the environment.</summary>
+    public double OverheadMs => Math.Max(0, WallMs - ProposerMs - EvaluatorMs - EnvironmentMs);
 }
 
 /// <summary>
@@ -57,6 +84,10 @@ public sealed class PreferenceTree
     public string Environment { get; set; } = "";
     public string Algorithm { get; set; } = "";
     public int PolicyVersion { get; set; }
+    /// <summary>Critic (evaluator) that scored the nodes.</summary>
+    public string Critic { get; set; } = "";
+    public DateTime CreatedAtUtc { get; set; }
+    public SearchStats Stats { get; set; } = new();
     public List<TreeNode> Nodes { get; set; } = [];
 
     public TreeNode Root => Nodes[0];

@@ -3,31 +3,32 @@ using System.Text.Json;
 using SelfPlay.Models.Llama;
 using SelfPlay.Models.Tokenization;
 using TorchSharp;
-using TorchSharp.PyBridge;
+using static TorchSharp.torch;
 
 namespace SelfPlay.Models.Checkpoints;
 
 /// <summary>
-/// A checkpoint folder in the Hugging Face layout: config.json, model.safetensors (HF tensor names) and the
-/// tokenizer, plus selfplay.json with the policy version and the weights' sha256.
+/// A checkpoint folder in the Hugging Face layout: config.json, model.safetensors (HF tensor names; or shards with
+/// model.safetensors.index.json) and the tokenizer, plus selfplay.json with the policy version and the weights' sha256.
 /// </summary>
 public static class Checkpoint
 {
-    public const string ConfigFile = "config.json", WeightsFile = "model.safetensors", MetaFile = "selfplay.json";
+    public const string ConfigFile = "config.json", WeightsFile = ModelWeights.SingleFile, MetaFile = "selfplay.json";
 
     public sealed record Meta(int PolicyVersion, string Sha256, string Environment);
 
     /// <summary>Writes into a temporary sibling folder and renames it, so a crash never leaves a half checkpoint.</summary>
-    public static string Save(LlamaForCausalLM model, CharTokenizer tokenizer, string directory, int policyVersion, string environment)
+    public static string Save(LlamaForCausalLM model, CharTokenizer tokenizer, string directory, int policyVersion, string environment,
+        long maxShardBytes = ModelWeights.DefaultMaxShardBytes)
     {
         var full = Path.GetFullPath(directory);
         var temp = full.TrimEnd('/') + ".tmp-" + Environment.ProcessId;
         if (Directory.Exists(temp)) Directory.Delete(temp, true);
         Directory.CreateDirectory(temp);
         File.WriteAllText(Path.Combine(temp, ConfigFile), model.Config.ToJson());
-        model.save_safetensors(Path.Combine(temp, WeightsFile));
+        ModelWeights.Save(model, temp, maxShardBytes);
         tokenizer.Save(temp);
-        var sha = Sha256Of(Path.Combine(temp, WeightsFile));
+        var sha = WeightsSha256(temp);
         File.WriteAllText(Path.Combine(temp, MetaFile), JsonSerializer.Serialize(new Meta(policyVersion, sha, environment)));
         if (Directory.Exists(full)) Directory.Delete(full, true);
         Directory.Move(temp, full);
@@ -40,15 +41,71 @@ public static class Checkpoint
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
-    /// <summary>Loads a checkpoint; any missing or inconsistent file is an <see cref="InvalidDataException"/> naming it.</summary>
-    public static (LlamaForCausalLM Model, CharTokenizer Tokenizer, Meta Meta) Load(string directory, string device = "cpu", string? expectedSha256 = null)
+    /// <summary>sha256 of model.safetensors; of a sharded checkpoint, over the shards in name order.</summary>
+    public static string WeightsSha256(string directory)
+    {
+        var files = ModelWeights.Files(directory);
+        if (files.Count == 1) return Sha256Of(files[0]);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var file in files) hash.AppendData(File.ReadAllBytes(file));
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    /// <summary>config.json of a checkpoint folder (architecture, sizes), with a one-line error naming the file.</summary>
+    public static LlamaConfig ReadConfig(string directory)
     {
         if (!Directory.Exists(directory)) throw new InvalidDataException($"checkpoint folder not found: {directory}");
         var configPath = Path.Combine(directory, ConfigFile);
-        var weightsPath = Path.Combine(directory, WeightsFile);
         if (!File.Exists(configPath)) throw new InvalidDataException($"checkpoint has no {ConfigFile}: {directory}");
-        if (!File.Exists(weightsPath)) throw new InvalidDataException($"checkpoint has no {WeightsFile}: {directory}");
-        var config = LlamaConfig.FromJson(File.ReadAllText(configPath), configPath);
+        return LlamaConfig.FromJson(File.ReadAllText(configPath), configPath);
+    }
+
+    /// <summary>
+    /// The model of any Llama-family checkpoint folder (ours or a Hugging Face one), on <paramref name="device"/>
+    /// in <paramref name="dtype"/> (float32 or bfloat16), in eval mode.
+    /// </summary>
+    public static LlamaForCausalLM LoadModel(string directory, string device = "cpu", string dtype = "float32")
+    {
+        var config = ReadConfig(directory);
+        if (!ModelWeights.Exist(directory))
+            throw new InvalidDataException($"checkpoint has no {ModelWeights.SingleFile} or {ModelWeights.IndexFile}: {directory}");
+        var model = new LlamaForCausalLM(config);
+        try
+        {
+            // Tied checkpoints sometimes still carry lm_head.weight; old Llama ones carry rotary inv_freq buffers.
+            ModelWeights.Load(model, directory, name =>
+                (config.TieWordEmbeddings && name == "lm_head.weight") || name.EndsWith("rotary_emb.inv_freq", StringComparison.Ordinal));
+            model.to(DeviceType(device, directory)).to(ScalarTypeOf(dtype));
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        model.eval();
+        return model;
+    }
+
+    public static ScalarType ScalarTypeOf(string dtype) => dtype switch
+    {
+        "float32" => ScalarType.Float32,
+        "bfloat16" => ScalarType.BFloat16,
+        _ => throw new ArgumentException($"model dtype must be float32 or bfloat16, got '{dtype}'"),
+    };
+
+    static Device DeviceType(string device, string directory) => device switch
+    {
+        "cpu" => CPU,
+        _ when device.StartsWith("cuda", StringComparison.Ordinal) =>
+            cuda.is_available() ? torch.device(device) : throw new ArgumentException($"device {device} requested for {directory}, but CUDA is not available (CPU build? see README \"GPU builds\")"),
+        _ => throw new ArgumentException($"model device must be cpu or cuda[:N], got '{device}'"),
+    };
+
+    /// <summary>Loads a checkpoint of the samples (with its character tokenizer); any missing or inconsistent file is an <see cref="InvalidDataException"/> naming it.</summary>
+    public static (LlamaForCausalLM Model, CharTokenizer Tokenizer, Meta Meta) Load(string directory, string device = "cpu", string? expectedSha256 = null,
+        string dtype = "float32")
+    {
+        var config = ReadConfig(directory);
         var tokenizer = CharTokenizer.Load(directory);
         if (tokenizer.VocabSize > config.VocabSize)
             throw new InvalidDataException($"tokenizer has {tokenizer.VocabSize} tokens but config.json vocab_size is {config.VocabSize}");
@@ -56,21 +113,11 @@ public static class Checkpoint
         var meta = File.Exists(metaPath)
             ? JsonSerializer.Deserialize<Meta>(File.ReadAllText(metaPath)) ?? throw new InvalidDataException($"{metaPath} is empty")
             : new Meta(0, "", "");
-        var sha = Sha256Of(weightsPath);
+        if (!ModelWeights.Exist(directory))
+            throw new InvalidDataException($"checkpoint has no {WeightsFile}: {directory}");
+        var sha = WeightsSha256(directory);
         if (expectedSha256 is not null && !string.Equals(sha, expectedSha256, StringComparison.OrdinalIgnoreCase))
-            throw new InvalidDataException($"{weightsPath} has sha256 {sha}, expected {expectedSha256}");
-        var model = new LlamaForCausalLM(config);
-        try
-        {
-            model.load_safetensors(weightsPath, strict: true);
-        }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            model.Dispose();
-            throw new InvalidDataException($"{weightsPath} is corrupt or does not match config.json: {e.Message.Split('\n')[0]}");
-        }
-        model.to(device);
-        model.eval();
-        return (model, tokenizer, meta with { Sha256 = sha });
+            throw new InvalidDataException($"{Path.Combine(directory, WeightsFile)} has sha256 {sha}, expected {expectedSha256}");
+        return (LoadModel(directory, device, dtype), tokenizer, meta with { Sha256 = sha });
     }
 }

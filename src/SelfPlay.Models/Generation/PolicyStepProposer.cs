@@ -7,19 +7,25 @@ namespace SelfPlay.Models.Generation;
 /// <summary>
 /// A policy model as the search's expander: text states in, proposed steps out, all requests of a call in one
 /// batched generation. Synchronous underneath (tensor work never spans an await); the inference actor calls it.
+/// With a prefix cache, the KV of states already expanded (and of the steps sampled from them) is reused, so deeper
+/// nodes and siblings forward only their new tokens. Owns the model and the cache.
 /// </summary>
-public sealed class PolicyStepProposer(LlamaForCausalLM model, CharTokenizer tokenizer, string stepStop, int maxStepTokens) : IStepProposer
+public sealed class PolicyStepProposer(LlamaForCausalLM model, CharTokenizer tokenizer, string stepStop, int maxStepTokens,
+    PrefixCache? prefixCache = null) : IStepProposer, IDisposable
 {
     readonly int[] _stop = tokenizer.Encode(stepStop);
 
     public LlamaForCausalLM Model => model;
 
+    /// <summary>Tokens forwarded, prompt tokens asked for and prompt tokens taken from the prefix cache, over every call.</summary>
+    public GenerationStats Stats { get; } = new();
+
     public IReadOnlyList<IReadOnlyList<ProposedStep>> Propose(IReadOnlyList<ProposalRequest> requests)
     {
         if (requests.Count == 0) return [];
         var samples = Sampler.Generate(model,
-            requests.Select(r => new SampleRequest(PolicyEncoding.Prompt(tokenizer, r.State), r.Count, r.Temperature, maxStepTokens, [_stop])).ToList(),
-            requests[0].Seed);
+            requests.Select(r => new SampleRequest(PolicyEncoding.Prompt(tokenizer, r.State), r.Count, r.Temperature, maxStepTokens, [_stop]) { Seed = r.Seed }).ToList(),
+            requests[0].Seed, new GenerationOptions { PrefixCache = prefixCache, Stats = Stats });
         return samples.Select(perRequest => (IReadOnlyList<ProposedStep>)perRequest.Select(ToStep).ToArray()).ToArray();
     }
 
@@ -32,4 +38,10 @@ public sealed class PolicyStepProposer(LlamaForCausalLM model, CharTokenizer tok
 
     public Task<IReadOnlyList<IReadOnlyList<ProposedStep>>> ProposeAsync(IReadOnlyList<ProposalRequest> requests, CancellationToken cancellationToken = default) =>
         Task.FromResult(Propose(requests));
+
+    public void Dispose()
+    {
+        prefixCache?.Dispose();
+        model.Dispose();
+    }
 }

@@ -1,11 +1,23 @@
+using SelfPlay.Core.Search;
 using SelfPlay.Models.Llama;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace SelfPlay.Models.Generation;
 
-/// <summary>Ask for <paramref name="Count"/> continuations of one prompt. Temperature 0 means greedy.</summary>
-public sealed record SampleRequest(int[] PromptIds, int Count, double Temperature, int MaxNewTokens, IReadOnlyList<int[]> StopSequences);
+/// <summary>
+/// Ask for <paramref name="Count"/> continuations of one prompt. Temperature 0 means greedy. <see cref="TopK"/> 0 and
+/// <see cref="TopP"/> 1 leave the distribution whole. <see cref="Seed"/>, when set, makes this request's samples
+/// independent of what else shares the batch (sample j draws from its own stream, seeded by (Seed, j)).
+/// </summary>
+public sealed record SampleRequest(int[] PromptIds, int Count, double Temperature, int MaxNewTokens, IReadOnlyList<int[]> StopSequences)
+{
+    public int TopK { get; init; }
+    public double TopP { get; init; } = 1.0;
+    /// <summary>Text stops, checked on the decoded continuation (needs <see cref="GenerationOptions.Decode"/>).</summary>
+    public IReadOnlyList<string> StopStrings { get; init; } = [];
+    public long? Seed { get; init; }
+}
 
 /// <summary>
 /// One continuation: generated ids (stop sequence included) and their log-probs under the policy itself
@@ -13,35 +25,49 @@ public sealed record SampleRequest(int[] PromptIds, int Count, double Temperatur
 /// </summary>
 public sealed record Sample(int[] TokenIds, float[] LogProbs, bool Stopped);
 
+/// <summary>What a generation call may use besides the model: a decoder for text stops, a prefix cache, counters.</summary>
+public sealed record GenerationOptions
+{
+    public Func<IReadOnlyList<int>, string>? Decode { get; init; }
+    public PrefixCache? PrefixCache { get; init; }
+    public GenerationStats? Stats { get; init; }
+}
+
+/// <summary>Token counts of generation calls: what went through the model and what the prefix cache spared.</summary>
+public sealed class GenerationStats
+{
+    /// <summary>Every token that went through the model: prompt tokens prefilled plus tokens fed back while decoding.</summary>
+    public long ForwardedTokens { get; set; }
+    public long PrefilledTokens { get; set; }
+    public long PromptTokens { get; set; }
+    public long ReusedPromptTokens { get; set; }
+    public long GeneratedTokens { get; set; }
+}
+
 /// <summary>
-/// Batched sampling with a KV cache. All requests run in one batch: prompts are left-padded, positions and an
-/// additive attention mask account for the padding, so requests of different lengths share every forward pass.
+/// Batched sampling with a KV cache. Identical prompts are prefilled once; with a <see cref="PrefixCache"/> only the
+/// part of each prompt not cached is forwarded. Prompts are left-padded, positions and an additive attention mask
+/// account for the padding, so requests of different lengths share every forward pass.
 /// </summary>
 public static class Sampler
 {
-    public static IReadOnlyList<Sample[]> Generate(LlamaForCausalLM model, IReadOnlyList<SampleRequest> requests, long seed)
+    public static IReadOnlyList<Sample[]> Generate(LlamaForCausalLM model, IReadOnlyList<SampleRequest> requests, long seed,
+        GenerationOptions? options = null)
     {
+        options ??= new GenerationOptions();
         if (requests.Count == 0) return [];
         var device = model.parameters().First().device;
         var rows = requests.SelectMany((r, i) => Enumerable.Repeat(i, r.Count)).ToArray();
+        var sampleIndex = requests.SelectMany(r => Enumerable.Range(0, r.Count)).ToArray();
         var batch = rows.Length;
         var results = requests.Select(r => new Sample[r.Count]).ToArray();
         if (batch == 0) return results;
         foreach (var r in requests)
-            if (r.PromptIds.Length == 0) throw new ArgumentException("a prompt must hold at least one token (BOS)");
-
-        var maxPrompt = requests.Max(r => r.PromptIds.Length);
-        var padded = new long[batch * maxPrompt];
-        var valid = new bool[batch * maxPrompt];
-        for (var b = 0; b < batch; b++)
         {
-            var prompt = requests[rows[b]].PromptIds;
-            var offset = maxPrompt - prompt.Length;
-            for (var t = 0; t < prompt.Length; t++)
-            {
-                padded[b * maxPrompt + offset + t] = prompt[t];
-                valid[b * maxPrompt + offset + t] = true;
-            }
+            if (r.PromptIds.Length == 0) throw new ArgumentException("a prompt must hold at least one token (BOS)");
+            if (r.TopP is <= 0 or > 1) throw new ArgumentException($"top-p must be in (0, 1], got {r.TopP}");
+            if (r.TopK < 0) throw new ArgumentException($"top-k must be 0 (off) or positive, got {r.TopK}");
+            if (r.StopStrings.Count > 0 && options.Decode is null) throw new ArgumentException("stop strings need a decoder");
         }
 
         var generated = Enumerable.Range(0, batch).Select(_ => new List<int>()).ToArray();
@@ -51,30 +77,42 @@ public static class Sampler
         var maxNew = requests.Max(r => r.MaxNewTokens);
         var temps = rows.Select(r => (float)requests[r].Temperature).ToArray();
         var anySampled = temps.Any(t => t > 0);
+        // One stream per sample: the batch a request lands in never changes its samples.
+        var streams = rows.Select((r, b) => new Random(unchecked((int)Seeds.Mix(requests[r].Seed ?? seed, sampleIndex[b])))).ToArray();
+        var stats = options.Stats;
 
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var generator = new Generator((ulong)seed, device);
+        var filter = SamplingFilter.Create(requests, rows, device);
         var tempTensor = tensor(temps.Select(t => Math.Max(t, 1e-6f)).ToArray(), device: device).unsqueeze(1);
         var greedyRows = tensor(temps.Select(t => t <= 0).ToArray(), device: device);
 
-        var keyValid = tensor(valid, [batch, maxPrompt], device: device);
-        var positions = (keyValid.to(ScalarType.Int64).cumsum(1) - 1).clamp_min(0);
+        var prefill = Prefill(model, requests, options.PrefixCache, stats, device);
+        var rowIndex = tensor(rows.Select(r => (long)prefill.UniqueOf[r]).ToArray(), device: device);
         var cache = model.NewCache();
-        var logits = model.Forward(tensor(padded, [batch, maxPrompt], device: device), positions,
-            PrefillMask(keyValid), cache)[.., -1, ..];
-        var nextPosition = positions[.., -1] + 1;
+        for (var l = 0; l < cache.Keys.Length; l++)
+        {
+            cache.Keys[l] = prefill.Cache.Keys[l]!.index_select(0, rowIndex);
+            cache.Values[l] = prefill.Cache.Values[l]!.index_select(0, rowIndex);
+        }
+        var keyValid = prefill.KeyValid.index_select(0, rowIndex);
+        var prefillSlots = (int)keyValid.shape[1];
+        var logits = prefill.LastLogits.index_select(0, rowIndex);
+        var nextPosition = prefill.NextPosition.index_select(0, rowIndex);
 
         for (var step = 0; step < maxNew; step++)
         {
             using var stepScope = NewDisposeScope();
-            var logSoftmax = logits.to(ScalarType.Float32).log_softmax(-1);
-            var greedy = logits.argmax(-1);
-            var next = greedy;
+            var logSoftmax = logits.log_softmax(-1);
+            var next = logits.argmax(-1);
             if (anySampled)
             {
-                var sampled = multinomial((logits.to(ScalarType.Float32) / tempTensor).softmax(-1), 1, false, generator).squeeze(1);
-                next = where(greedyRows, greedy, sampled);
+                var probs = filter.Apply(logits / tempTensor).softmax(-1);
+                var uniforms = tensor(streams.Select(s => (float)s.NextDouble()).ToArray(), device: device).unsqueeze(1);
+                // Inverse CDF with each row's own uniform: the first token whose cumulative probability exceeds u.
+                var cumulative = probs.cumsum(1);
+                var sampled = (cumulative <= uniforms * cumulative.select(1, -1).unsqueeze(1)).sum(1).clamp_max(probs.shape[1] - 1);
+                next = where(greedyRows, next, sampled);
             }
             var chosenLogProbs = logSoftmax.gather(1, next.unsqueeze(1)).squeeze(1).cpu().data<float>().ToArray();
             var nextIds = next.cpu().data<long>().ToArray();
@@ -87,7 +125,8 @@ public static class Sampler
                 var token = (int)nextIds[b];
                 generated[b].Add(token);
                 logProbs[b].Add(chosenLogProbs[b]);
-                if (token == model.Config.EosTokenId || EndsWithAny(generated[b], request.StopSequences))
+                if (stats is not null) stats.GeneratedTokens++;
+                if (model.Config.IsEos(token) || EndsWithAny(generated[b], request.StopSequences) || HasStopString(generated[b], request.StopStrings, options.Decode))
                 {
                     done[b] = true;
                     stopped[b] = true;
@@ -99,9 +138,13 @@ public static class Sampler
 
             // Finished rows keep decoding a pad token; their output is never read.
             var feed = nextIds.Select((id, b) => done[b] ? model.Config.PadTokenId : id).ToArray();
+            if (stats is not null) stats.ForwardedTokens += done.Count(d => !d);
+            var previousValid = keyValid;
             keyValid = cat([keyValid, ones(batch, 1, dtype: ScalarType.Bool, device: device)], 1).MoveToOuterDisposeScope();
-            var mask = zeros(batch, 1, 1, keyValid.shape[1], device: device)
-                .masked_fill(keyValid.logical_not().unsqueeze(1).unsqueeze(1), float.NegativeInfinity);
+            previousValid.Dispose();
+            var mask = zeros(batch, 1, 1, keyValid.shape[1], dtype: logits.dtype, device: device)
+                .masked_fill(keyValid.logical_not().unsqueeze(1).unsqueeze(1), float.NegativeInfinity).to(model.DType);
+            var previous = (Keys: cache.Keys.ToArray(), Values: cache.Values.ToArray(), Logits: logits, Position: nextPosition);
             logits = model.Forward(tensor(feed, [batch, 1], device: device), nextPosition.unsqueeze(1), mask, cache)[.., -1, ..]
                 .MoveToOuterDisposeScope();
             nextPosition = (nextPosition + 1).MoveToOuterDisposeScope();
@@ -110,7 +153,11 @@ public static class Sampler
                 cache.Keys[l]!.MoveToOuterDisposeScope();
                 cache.Values[l]!.MoveToOuterDisposeScope();
             }
+            // The grown cache replaces the old one: free it now, not when the call ends (memory stays linear in steps).
+            foreach (var t in previous.Keys.Concat(previous.Values).Append(previous.Logits).Append(previous.Position)) t!.Dispose();
         }
+
+        if (options.PrefixCache is { } prefixCache) StoreRows(prefixCache, requests, rows, generated, cache, keyValid, prefillSlots);
 
         var counters = new int[requests.Count];
         for (var b = 0; b < batch; b++)
@@ -121,16 +168,114 @@ public static class Sampler
         return results;
     }
 
-    /// <summary>Causal mask over a left-padded prompt; a padding query attends to itself only, so no row is all -inf.</summary>
-    static Tensor PrefillMask(Tensor keyValid)
+    sealed record PrefillResult(KvCache Cache, Tensor KeyValid, Tensor LastLogits, Tensor NextPosition, int[] UniqueOf);
+
+    /// <summary>
+    /// Forwards each distinct prompt once, after the KV of its longest cached prefix (left-padded to a common length):
+    /// slots [0, C) hold cached keys, slots [C, C+S) the forwarded suffixes, each block left-padded.
+    /// </summary>
+    static PrefillResult Prefill(LlamaForCausalLM model, IReadOnlyList<SampleRequest> requests, PrefixCache? prefixCache,
+        GenerationStats? stats, Device device)
     {
-        var (batch, length) = (keyValid.shape[0], keyValid.shape[1]);
-        var index = arange(length, device: keyValid.device);
-        var causal = index.unsqueeze(0) <= index.unsqueeze(1);           // [T,S]
-        var diagonal = index.unsqueeze(0) == index.unsqueeze(1);
-        var allowed = causal.unsqueeze(0).logical_and(keyValid.unsqueeze(1)).logical_or(diagonal.unsqueeze(0)); // [B,T,S]
-        return zeros(batch, 1, length, length, device: keyValid.device)
+        var unique = new List<int[]>();
+        var byPrompt = new Dictionary<string, int>();
+        var uniqueOf = new int[requests.Count];
+        for (var i = 0; i < requests.Count; i++)
+        {
+            var key = string.Join(',', requests[i].PromptIds);
+            if (!byPrompt.TryGetValue(key, out var u)) { byPrompt[key] = u = unique.Count; unique.Add(requests[i].PromptIds); }
+            uniqueOf[i] = u;
+        }
+        var n = unique.Count;
+        // The last prompt token is always forwarded: its logits start the generation.
+        var cached = unique.Select(p => prefixCache?.Lookup(p, p.Length - 1)).ToArray();
+        var cachedLength = cached.Select(c => c?.Length ?? 0).ToArray();
+        var pastSlots = cachedLength.Max();
+        var newSlots = unique.Select((p, u) => p.Length - cachedLength[u]).Max();
+        if (stats is not null)
+        {
+            stats.PromptTokens += requests.Sum(r => (long)r.PromptIds.Length * r.Count);
+            stats.ReusedPromptTokens += cachedLength.Sum();
+            var prefilled = unique.Select((p, u) => (long)(p.Length - cachedLength[u])).Sum();
+            stats.PrefilledTokens += prefilled;
+            stats.ForwardedTokens += prefilled;
+        }
+
+        var total = pastSlots + newSlots;
+        var ids = new long[n * newSlots];
+        var valid = new bool[n * total];
+        var positions = new long[n * newSlots];
+        for (var u = 0; u < n; u++)
+        {
+            var prompt = unique[u];
+            for (var t = 0; t < cachedLength[u]; t++) valid[u * total + pastSlots - cachedLength[u] + t] = true;
+            var suffix = prompt.Length - cachedLength[u];
+            for (var t = 0; t < suffix; t++)
+            {
+                var slot = newSlots - suffix + t;
+                ids[u * newSlots + slot] = prompt[cachedLength[u] + t];
+                positions[u * newSlots + slot] = cachedLength[u] + t;
+                valid[u * total + pastSlots + slot] = true;
+            }
+        }
+        var keyValid = tensor(valid, [n, total], device: device);
+        var cache = model.NewCache();
+        if (pastSlots > 0)
+        {
+            var c = model.Config;
+            for (var l = 0; l < c.NumHiddenLayers; l++)
+            {
+                var keys = zeros([n, c.NumKeyValueHeads, pastSlots, c.HeadDim], dtype: model.DType, device: device);
+                var values = zeros([n, c.NumKeyValueHeads, pastSlots, c.HeadDim], dtype: model.DType, device: device);
+                for (var u = 0; u < n; u++)
+                {
+                    if (cached[u] is not { } hit) continue;
+                    keys[u, .., (pastSlots - hit.Length)..] = hit.Keys[l];
+                    values[u, .., (pastSlots - hit.Length)..] = hit.Values[l];
+                }
+                cache.Keys[l] = keys;
+                cache.Values[l] = values;
+            }
+        }
+        var logits = model.Forward(tensor(ids, [n, newSlots], device: device), tensor(positions, [n, newSlots], device: device),
+            PrefillMask(keyValid, pastSlots).to(model.DType), cache)[.., -1, ..];
+        var nextPosition = tensor(unique.Select(p => (long)p.Length).ToArray(), device: device);
+        return new PrefillResult(cache, keyValid, logits, nextPosition, uniqueOf);
+    }
+
+    /// <summary>
+    /// Mask [B,1,S,P+S] for S new slots after P past slots: a query sees valid keys up to its own slot; a padding
+    /// query sees itself only, so no row is all -inf.
+    /// </summary>
+    static Tensor PrefillMask(Tensor keyValid, int pastSlots)
+    {
+        var (batch, total) = (keyValid.shape[0], keyValid.shape[1]);
+        var newSlots = total - pastSlots;
+        var query = arange(pastSlots, total, device: keyValid.device).unsqueeze(1);  // [S,1] slot of each query
+        var key = arange(total, device: keyValid.device).unsqueeze(0);               // [1,P+S]
+        var allowed = (key <= query).unsqueeze(0).logical_and(keyValid.unsqueeze(1)).logical_or((key == query).unsqueeze(0));
+        return zeros(batch, 1, newSlots, total, device: keyValid.device)
             .masked_fill(allowed.logical_not().unsqueeze(1), float.NegativeInfinity);
+    }
+
+    /// <summary>Caches each sample's prompt plus the generated tokens that were fed back (all but the last).</summary>
+    static void StoreRows(PrefixCache prefixCache, IReadOnlyList<SampleRequest> requests, int[] rows, List<int>[] generated,
+        KvCache cache, Tensor keyValid, int prefillSlots)
+    {
+        using var scope = NewDisposeScope();
+        var validPrefill = keyValid[.., ..prefillSlots].cpu().data<bool>().ToArray();
+        for (var b = 0; b < rows.Length; b++)
+        {
+            var fed = Math.Max(0, generated[b].Count - 1);
+            var slots = Enumerable.Range(0, prefillSlots).Where(s => validPrefill[b * prefillSlots + s])
+                .Concat(Enumerable.Range(prefillSlots, fed)).Select(s => (long)s).ToArray();
+            var tokens = requests[rows[b]].PromptIds.Concat(generated[b].Take(fed)).ToArray();
+            using var rowScope = NewDisposeScope();
+            var index = tensor(slots, device: keyValid.device);
+            var keys = cache.Keys.Select(k => k![b].index_select(1, index)).ToArray();
+            var values = cache.Values.Select(v => v![b].index_select(1, index)).ToArray();
+            prefixCache.Insert(tokens, keys, values);
+        }
     }
 
     static bool EndsWithAny(List<int> ids, IReadOnlyList<int[]> stops)
@@ -143,5 +288,51 @@ public static class Sampler
             if (match) return true;
         }
         return false;
+    }
+
+    /// <summary>A stop string that ends inside the newest token: it lies within the last (its length) tokens.</summary>
+    static bool HasStopString(List<int> ids, IReadOnlyList<string> stops, Func<IReadOnlyList<int>, string>? decode)
+    {
+        if (stops.Count == 0 || decode is null) return false;
+        var tail = decode(ids.Skip(Math.Max(0, ids.Count - stops.Max(s => s.Length) - 1)).ToList());
+        return stops.Any(s => s.Length > 0 && tail.Contains(s, StringComparison.Ordinal));
+    }
+}
+
+/// <summary>Top-k and top-p (nucleus) filtering of logits, per row; inactive when no row asks for it.</summary>
+sealed class SamplingFilter
+{
+    readonly Tensor? _topK, _topP;
+
+    SamplingFilter(Tensor? topK, Tensor? topP) => (_topK, _topP) = (topK, topP);
+
+    public static SamplingFilter Create(IReadOnlyList<SampleRequest> requests, int[] rows, Device device)
+    {
+        var k = rows.Select(r => (long)requests[r].TopK).ToArray();
+        var p = rows.Select(r => (float)requests[r].TopP).ToArray();
+        return new SamplingFilter(k.Any(x => x > 0) ? tensor(k, device: device) : null, p.Any(x => x < 1) ? tensor(p, device: device).unsqueeze(1) : null);
+    }
+
+    public Tensor Apply(Tensor logits)
+    {
+        if (_topK is null && _topP is null) return logits;
+        var vocab = logits.shape[1];
+        var (sorted, order) = logits.sort(-1, descending: true);
+        var rank = arange(vocab, device: logits.device).unsqueeze(0);
+        var remove = zeros_like(sorted, dtype: ScalarType.Bool);
+        if (_topK is not null)
+        {
+            var k = where(_topK > 0, _topK, full_like(_topK, vocab)).unsqueeze(1);
+            remove = remove.logical_or(rank >= k);
+        }
+        if (_topP is not null)
+        {
+            // Keep the smallest prefix whose mass reaches p: drop a token when the mass before it already does.
+            var probs = sorted.softmax(-1);
+            var before = probs.cumsum(-1) - probs;
+            remove = remove.logical_or(before >= _topP);
+        }
+        var filtered = sorted.masked_fill(remove, float.NegativeInfinity);
+        return full_like(logits, float.NegativeInfinity).scatter(1, order, filtered);
     }
 }

@@ -3,6 +3,9 @@ using System.Text.Json.Nodes;
 
 namespace SelfPlay.Models.Llama;
 
+/// <summary>Hugging Face <c>rope_scaling</c>: "linear" (positions divided by the factor) or "llama3" (Llama 3.1+ frequency bands).</summary>
+public sealed record RopeScaling(string Type, double Factor, double LowFreqFactor = 1, double HighFreqFactor = 4, int OriginalMaxPositions = 8192);
+
 /// <summary>Architecture of a Llama-family causal LM, read from / written to a Hugging Face config.json.</summary>
 public sealed record LlamaConfig(
     int VocabSize,
@@ -19,42 +22,90 @@ public sealed record LlamaConfig(
     int BosTokenId = 1,
     int EosTokenId = 2,
     int PadTokenId = 0,
-    string Architecture = "LlamaForCausalLM")
+    string Architecture = "LlamaForCausalLM",
+    int? ExplicitHeadDim = null,
+    RopeScaling? RopeScaling = null,
+    int[]? ExtraEosTokenIds = null)
 {
-    public int HeadDim => HiddenSize / NumAttentionHeads;
+    public static readonly string[] SupportedArchitectures = ["LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"];
 
-    public void Validate()
+    /// <summary>hidden_size / heads unless config.json names head_dim (Llama 3.2, Mistral Nemo do).</summary>
+    public int HeadDim => ExplicitHeadDim ?? HiddenSize / NumAttentionHeads;
+
+    /// <summary>Llama 3 configs list several end tokens (end_of_text, eot_id, ...); any of them ends a sample.</summary>
+    public bool IsEos(int token) => token == EosTokenId || (ExtraEosTokenIds is { } extra && Array.IndexOf(extra, token) >= 0);
+
+    public void Validate(string source = "config.json")
     {
         if (VocabSize <= 0 || HiddenSize <= 0 || IntermediateSize <= 0 || NumHiddenLayers <= 0 || NumAttentionHeads <= 0)
-            throw new InvalidDataException("config.json: sizes must be positive");
-        if (HiddenSize % NumAttentionHeads != 0)
-            throw new InvalidDataException($"config.json: hidden_size {HiddenSize} is not divisible by num_attention_heads {NumAttentionHeads}");
+            throw new InvalidDataException($"{source}: sizes must be positive");
+        if (ExplicitHeadDim is null && HiddenSize % NumAttentionHeads != 0)
+            throw new InvalidDataException($"{source}: hidden_size {HiddenSize} is not divisible by num_attention_heads {NumAttentionHeads}");
         if (NumKeyValueHeads <= 0 || NumAttentionHeads % NumKeyValueHeads != 0)
-            throw new InvalidDataException($"config.json: num_attention_heads {NumAttentionHeads} is not a multiple of num_key_value_heads {NumKeyValueHeads}");
-        if (HeadDim % 2 != 0) throw new InvalidDataException("config.json: head dimension must be even for rotary embeddings");
+            throw new InvalidDataException($"{source}: num_attention_heads {NumAttentionHeads} is not a multiple of num_key_value_heads {NumKeyValueHeads}");
+        if (HeadDim <= 0 || HeadDim % 2 != 0) throw new InvalidDataException($"{source}: head dimension must be even for rotary embeddings");
+        if (!SupportedArchitectures.Contains(Architecture))
+            throw new InvalidDataException($"{source}: architecture {Architecture} is not supported (supported: {string.Join(", ", SupportedArchitectures)})");
     }
 
-    public string ToJson() => new JsonObject
+    /// <summary>Rotary inverse frequencies as Hugging Face computes them (float32 base, then the rope_scaling rule).</summary>
+    public float[] InverseFrequencies()
     {
-        ["architectures"] = new JsonArray(Architecture),
-        ["model_type"] = Architecture.StartsWith("Qwen2", StringComparison.Ordinal) ? "qwen2" : "llama",
-        ["vocab_size"] = VocabSize,
-        ["hidden_size"] = HiddenSize,
-        ["intermediate_size"] = IntermediateSize,
-        ["num_hidden_layers"] = NumHiddenLayers,
-        ["num_attention_heads"] = NumAttentionHeads,
-        ["num_key_value_heads"] = NumKeyValueHeads,
-        ["max_position_embeddings"] = MaxPositionEmbeddings,
-        ["rope_theta"] = RopeTheta,
-        ["rms_norm_eps"] = RmsNormEps,
-        ["tie_word_embeddings"] = TieWordEmbeddings,
-        ["attention_bias"] = AttentionBias,
-        ["hidden_act"] = "silu",
-        ["bos_token_id"] = BosTokenId,
-        ["eos_token_id"] = EosTokenId,
-        ["pad_token_id"] = PadTokenId,
-        ["torch_dtype"] = "float32",
-    }.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+        var half = HeadDim / 2;
+        var inv = new double[half];
+        for (var i = 0; i < half; i++) inv[i] = 1.0 / Math.Pow(RopeTheta, (float)(2 * i) / HeadDim);
+        if (RopeScaling is { Type: "linear", Factor: var linear })
+            for (var i = 0; i < half; i++) inv[i] /= linear;
+        else if (RopeScaling is { Type: "llama3" } s)
+        {
+            double lowWavelen = s.OriginalMaxPositions / s.LowFreqFactor, highWavelen = s.OriginalMaxPositions / s.HighFreqFactor;
+            for (var i = 0; i < half; i++)
+            {
+                var wavelen = 2 * Math.PI / inv[i];
+                if (wavelen > lowWavelen) inv[i] /= s.Factor;            // low frequencies: stretched
+                else if (wavelen >= highWavelen)                         // middle band: interpolated
+                {
+                    var smooth = (s.OriginalMaxPositions / wavelen - s.LowFreqFactor) / (s.HighFreqFactor - s.LowFreqFactor);
+                    inv[i] = (1 - smooth) * inv[i] / s.Factor + smooth * inv[i];
+                }
+            }
+        }
+        return inv.Select(x => (float)x).ToArray();
+    }
+
+    public string ToJson()
+    {
+        var o = new JsonObject
+        {
+            ["architectures"] = new JsonArray(Architecture),
+            ["model_type"] = Architecture switch { "Qwen2ForCausalLM" => "qwen2", "MistralForCausalLM" => "mistral", _ => "llama" },
+            ["vocab_size"] = VocabSize,
+            ["hidden_size"] = HiddenSize,
+            ["intermediate_size"] = IntermediateSize,
+            ["num_hidden_layers"] = NumHiddenLayers,
+            ["num_attention_heads"] = NumAttentionHeads,
+            ["num_key_value_heads"] = NumKeyValueHeads,
+            ["max_position_embeddings"] = MaxPositionEmbeddings,
+            ["rope_theta"] = RopeTheta,
+            ["rms_norm_eps"] = RmsNormEps,
+            ["tie_word_embeddings"] = TieWordEmbeddings,
+            ["attention_bias"] = AttentionBias,
+            ["hidden_act"] = "silu",
+            ["bos_token_id"] = BosTokenId,
+            ["eos_token_id"] = ExtraEosTokenIds is { Length: > 0 } extra
+                ? new JsonArray([EosTokenId, .. extra.Select(e => (JsonNode)e)]) : EosTokenId,
+            ["pad_token_id"] = PadTokenId,
+            ["torch_dtype"] = "float32",
+        };
+        if (ExplicitHeadDim is { } headDim) o["head_dim"] = headDim;
+        if (RopeScaling is { } r)
+            o["rope_scaling"] = new JsonObject
+            {
+                ["rope_type"] = r.Type, ["factor"] = r.Factor, ["low_freq_factor"] = r.LowFreqFactor,
+                ["high_freq_factor"] = r.HighFreqFactor, ["original_max_position_embeddings"] = r.OriginalMaxPositions,
+            };
+        return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
 
     public static LlamaConfig FromJson(string json, string source = "config.json")
     {
@@ -63,18 +114,47 @@ public sealed record LlamaConfig(
         catch (JsonException e) { throw new InvalidDataException($"{source} is not valid JSON: {e.Message}"); }
         if (root is not JsonObject o) throw new InvalidDataException($"{source} is not a JSON object");
 
+        static bool TryInt(JsonNode? node, out int value)
+        {
+            value = 0;
+            return node is JsonValue v && (v.TryGetValue(out value) || (v.TryGetValue<double>(out var d) && d == Math.Floor(d) && (value = (int)d) == d));
+        }
         int Int(string key, int? fallback = null) =>
-            o[key] is JsonValue v && v.TryGetValue<int>(out var i) ? i
-            : fallback ?? throw new InvalidDataException($"{source} lacks integer \"{key}\"");
-        double Dbl(string key, double fallback) =>
-            o[key] is JsonValue v && v.TryGetValue<double>(out var d) ? d : fallback;
+            TryInt(o[key], out var i) ? i : fallback ?? throw new InvalidDataException($"{source} lacks integer \"{key}\"");
+        double Dbl(JsonObject obj, string key, double fallback) =>
+            obj[key] is JsonValue v && v.TryGetValue<double>(out var d) ? d : fallback;
         bool Bool(string key, bool fallback) =>
             o[key] is JsonValue v && v.TryGetValue<bool>(out var b) ? b : fallback;
 
         var arch = (o["architectures"] as JsonArray)?.FirstOrDefault()?.GetValue<string>() ?? "LlamaForCausalLM";
-        string[] supported = ["LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"];
-        if (!supported.Contains(arch))
-            throw new InvalidDataException($"{source}: architecture {arch} is not supported (supported: {string.Join(", ", supported)})");
+        if (!SupportedArchitectures.Contains(arch))
+            throw new InvalidDataException($"{source}: architecture {arch} is not supported (supported: {string.Join(", ", SupportedArchitectures)})");
+        if (o["hidden_act"] is JsonValue act && act.GetValue<string>() != "silu")
+            throw new InvalidDataException($"{source}: hidden_act {act} is not supported (silu only)");
+
+        // eos_token_id is an integer or (Llama 3) a list of integers.
+        var eos = o["eos_token_id"] switch
+        {
+            JsonArray list => list.Select(n => TryInt(n, out var id) ? id : throw new InvalidDataException($"{source}: eos_token_id holds a non-integer")).ToArray(),
+            var node when TryInt(node, out var id) => [id],
+            _ => [2],
+        };
+        if (eos.Length == 0) throw new InvalidDataException($"{source}: eos_token_id is an empty list");
+
+        RopeScaling? scaling = null;
+        if (o["rope_scaling"] is JsonObject rs)
+        {
+            var type = (rs["rope_type"] ?? rs["type"])?.GetValue<string>() ?? "default";
+            scaling = type switch
+            {
+                "default" => null,
+                "linear" => new RopeScaling("linear", Dbl(rs, "factor", 1)),
+                "llama3" => new RopeScaling("llama3", Dbl(rs, "factor", 8), Dbl(rs, "low_freq_factor", 1), Dbl(rs, "high_freq_factor", 4),
+                    TryInt(rs["original_max_position_embeddings"], out var omp) ? omp : 8192),
+                _ => throw new InvalidDataException($"{source}: rope_scaling type \"{type}\" is not supported (linear, llama3)"),
+            };
+        }
+
         var heads = Int("num_attention_heads");
         var config = new LlamaConfig(
             VocabSize: Int("vocab_size"),
@@ -84,15 +164,18 @@ public sealed record LlamaConfig(
             NumAttentionHeads: heads,
             NumKeyValueHeads: Int("num_key_value_heads", heads),
             MaxPositionEmbeddings: Int("max_position_embeddings", 2048),
-            RopeTheta: Dbl("rope_theta", 10000),
-            RmsNormEps: Dbl("rms_norm_eps", 1e-6),
+            RopeTheta: Dbl(o, "rope_theta", 10000),
+            RmsNormEps: Dbl(o, "rms_norm_eps", 1e-6),
             TieWordEmbeddings: Bool("tie_word_embeddings", false),
             AttentionBias: Bool("attention_bias", arch == "Qwen2ForCausalLM"),
             BosTokenId: Int("bos_token_id", 1),
-            EosTokenId: Int("eos_token_id", 2),
-            PadTokenId: Int("pad_token_id", 0),
-            Architecture: arch);
-        config.Validate();
+            EosTokenId: eos[0],
+            PadTokenId: Int("pad_token_id", eos[0]),
+            Architecture: arch,
+            ExplicitHeadDim: o["head_dim"] is null ? null : Int("head_dim"),
+            RopeScaling: scaling,
+            ExtraEosTokenIds: eos.Length > 1 ? eos[1..] : null);
+        config.Validate(source);
         return config;
     }
 }

@@ -31,8 +31,10 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
+        // In float32 whatever the weights' dtype, as Hugging Face does.
         using var scope = NewDisposeScope();
-        var normed = x * rsqrt(x.pow(2).mean([-1], keepdim: true) + _eps);
+        var x32 = x.to(ScalarType.Float32);
+        var normed = (x32 * rsqrt(x32.pow(2).mean([-1], keepdim: true) + _eps)).to(x.dtype);
         return (normed * weight).MoveToOuterDisposeScope();
     }
 }
@@ -162,9 +164,8 @@ public sealed class LlamaForCausalLM : nn.Module
         model = new LlamaModel(config);
         if (!config.TieWordEmbeddings) lm_head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
         RegisterComponents();
-        // Same formula and dtype as Hugging Face's LlamaRotaryEmbedding, so logits match a PyTorch reference.
-        _invFreq = 1.0 / pow(config.RopeTheta, arange(0, config.HeadDim, 2, dtype: ScalarType.Int64).to(ScalarType.Float32) / config.HeadDim);
-        _invFreq = _invFreq.DetachFromDisposeScope();
+        // Same formula as Hugging Face's rotary embedding (incl. rope_scaling), so logits match a PyTorch reference.
+        _invFreq = tensor(config.InverseFrequencies()).DetachFromDisposeScope();
         InitWeights(initSeed);
     }
 
@@ -186,19 +187,30 @@ public sealed class LlamaForCausalLM : nn.Module
     {
         var freqs = positionIds.to(ScalarType.Float32).unsqueeze(-1) * _invFreq.to(positionIds.device);
         var emb = cat([freqs, freqs], -1).unsqueeze(1);
-        return (emb.cos(), emb.sin());
+        var dtype = model.embed_tokens.weight!.dtype;
+        return (emb.cos().to(dtype), emb.sin().to(dtype));
     }
 
     /// <summary>Logits [B,T,V]. Without a mask the tokens are attended causally from position 0 with an empty cache.</summary>
-    public Tensor Forward(Tensor inputIds, Tensor? positionIds = null, Tensor? mask = null, KvCache? cache = null)
+    public Tensor Forward(Tensor inputIds, Tensor? positionIds = null, Tensor? mask = null, KvCache? cache = null) =>
+        Logits(HiddenStates(inputIds, positionIds, mask, cache));
+
+    /// <summary>Final normed hidden states [B,T,H]: the trunk that scalar heads (value, PRM, reward) share.</summary>
+    public Tensor HiddenStates(Tensor inputIds, Tensor? positionIds = null, Tensor? mask = null, KvCache? cache = null)
     {
         positionIds ??= arange(inputIds.shape[1], dtype: ScalarType.Int64, device: inputIds.device).unsqueeze(0).expand(inputIds.shape[0], -1);
         var (cos, sin) = Rotary(positionIds);
-        var hidden = model.Forward(inputIds, cos, sin, mask, cache);
-        return lm_head is null ? F.linear(hidden, model.embed_tokens.weight!) : lm_head.call(hidden);
+        return model.Forward(inputIds, cos, sin, mask, cache);
     }
 
+    /// <summary>Logits [.., V] of hidden states; computed in float32 whatever the weights' dtype.</summary>
+    public Tensor Logits(Tensor hidden) =>
+        (lm_head is null ? F.linear(hidden, model.embed_tokens.weight!) : lm_head.call(hidden)).to(ScalarType.Float32);
+
     public KvCache NewCache() => new(Config.NumHiddenLayers);
+
+    /// <summary>The weights' dtype (float32, or bfloat16 when configured).</summary>
+    public ScalarType DType => model.embed_tokens.weight!.dtype;
 
     public long ParameterCount() => parameters().Sum(p => p.numel());
 }

@@ -1,15 +1,19 @@
+using System.Text.Json;
 using SelfPlay.Models.Llama;
 using TorchSharp;
 using static TorchSharp.torch;
 
 namespace SelfPlay.Models.Training;
 
-/// <summary>A step-level preference pair with reference log-probs computed once, when the data was built.</summary>
-public sealed record DpoPair(ScoredSequence Chosen, ScoredSequence Rejected, float RefChosen, float RefRejected, float LabelSmoothing = 0);
-
-/// <summary>AdamW settings; the learning rate warms up linearly over <see cref="WarmupShare"/> of the steps, then decays by cosine to <see cref="FinalLearningRateShare"/>.</summary>
+/// <summary>
+/// AdamW settings; the learning rate warms up linearly over <see cref="WarmupShare"/> of the optimizer steps, then
+/// decays by cosine to <see cref="FinalLearningRateShare"/>. An optimizer step accumulates the gradients of
+/// <see cref="GradientAccumulation"/> batches of <see cref="BatchSize"/>. With a <see cref="CheckpointDir"/>, the whole
+/// training state is written there every <see cref="CheckpointEvery"/> optimizer steps (and at the end).
+/// </summary>
 public sealed record TrainerOptions(double LearningRate = 1e-3, double WeightDecay = 0.0, double MaxGradNorm = 1.0, int BatchSize = 32,
-    double WarmupShare = 0.05, double FinalLearningRateShare = 0.1)
+    double WarmupShare = 0.05, double FinalLearningRateShare = 0.1, int GradientAccumulation = 1, int CheckpointEvery = 0,
+    string? CheckpointDir = null, int EvalEvery = 0)
 {
     public double LearningRateAt(int step, int totalSteps)
     {
@@ -20,107 +24,155 @@ public sealed record TrainerOptions(double LearningRate = 1e-3, double WeightDec
     }
 }
 
-public sealed record EpochStats(int Epoch, double Loss, int Examples, double RewardAccuracy = double.NaN, double RewardMargin = double.NaN);
+/// <summary>One epoch's means (pair diagnostics: best vs worst candidate; NaN where they do not apply).</summary>
+public sealed record EpochStats(int Epoch, double Loss, int Examples, double RewardAccuracy = double.NaN, double RewardMargin = double.NaN,
+    double ChosenLogProb = double.NaN, double RejectedLogProb = double.NaN, double RankingAccuracy = double.NaN,
+    double RankingAccuracyNormalized = double.NaN);
+
+/// <summary>One optimizer step, as reported to the step callback.</summary>
+public sealed record StepReport(int Step, int TotalSteps, int Epoch, double LearningRate, double Loss);
+
+/// <summary>Where a training run stands: enough, with the model and optimizer files beside it, to resume it exactly.</summary>
+public sealed record TrainerState(int Step, int Epoch, int Cursor, int TotalSteps, List<EpochStats> Completed, double[] EpochSums)
+{
+    public const string FileName = "trainer-state.json";
+}
 
 /// <summary>
-/// Supervised and DPO training of a policy with AdamW and gradient clipping, one dispose scope per step
-/// (scopes are thread-local, so a step never spans an await).
+/// Supervised and preference training of a policy: AdamW, gradient clipping, gradient accumulation, warmup + cosine,
+/// one dispose scope per batch (scopes are thread-local, so a step never spans an await).
+/// Resume is exact: model, optimizer moments, schedule position, data order (the epoch shuffles are replayed from the
+/// caller's identically seeded <see cref="Random"/>) and the cursor inside the epoch are restored.
 /// </summary>
 public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options) : IDisposable
 {
-    readonly optim.Optimizer _optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
+    const string ModelFile = "model.bin", OptimizerFile = "optimizer.bin";
+    readonly TorchSharp.Modules.AdamW _optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
+    TrainerState? _resume;
 
-    public IReadOnlyList<EpochStats> TrainSft(IReadOnlyList<ScoredSequence> data, int epochs, Random random,
-        Action<int, int>? onStep = null)
+    /// <summary>Called after every optimizer step.</summary>
+    public Action<StepReport>? OnStep { get; set; }
+    /// <summary>Called every <see cref="TrainerOptions.EvalEvery"/> optimizer steps (the model is in eval mode meanwhile).</summary>
+    public Action<int>? OnEval { get; set; }
+
+    /// <summary>Loads a checkpoint written by this trainer; the next Train call continues from it.</summary>
+    public void Resume(string directory)
     {
-        var stats = new List<EpochStats>();
+        var statePath = Path.Combine(directory, TrainerState.FileName);
+        if (!File.Exists(statePath)) throw new FileNotFoundException($"no trainer checkpoint in {directory}");
+        _resume = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(statePath))
+                  ?? throw new InvalidDataException($"{statePath}: empty trainer state");
+        model.load(Path.Combine(directory, ModelFile));
+        _optimizer.load_state_dict(Path.Combine(directory, OptimizerFile));
+    }
+
+    public IReadOnlyList<EpochStats> TrainSft(IReadOnlyList<ScoredSequence> data, int epochs, Random random, Action<int, int>? onStep = null)
+    {
         data = data.Select(s => s.TrimUnscoredTail()).ToList();
-        model.train();
-        var totalSteps = epochs * ((data.Count + options.BatchSize - 1) / options.BatchSize);
-        var step = 0;
-        for (var epoch = 0; epoch < epochs; epoch++)
+        return Train(data, epochs, random, batch =>
         {
-            double lossSum = 0;
-            var batches = 0;
-            foreach (var batch in Batches(data, random))
-            {
-                using var scope = NewDisposeScope();
-                SetLearningRate(step, totalSteps);
-                _optimizer.zero_grad();
-                var (logProbs, mask) = SequenceScorer.TokenLogProbs(model, batch);
-                var loss = -logProbs.sum() / mask.sum().clamp_min(1);
-                loss.backward();
-                nn.utils.clip_grad_norm_(model.parameters(), options.MaxGradNorm);
-                _optimizer.step();
-                lossSum += loss.item<float>();
-                batches++;
-                onStep?.Invoke(++step, totalSteps);
-            }
-            stats.Add(new EpochStats(epoch, lossSum / Math.Max(1, batches), data.Count));
-        }
-        model.eval();
-        return stats;
+            var (logProbs, mask) = SequenceScorer.TokenLogProbs(model, batch);
+            var loss = -logProbs.sum() / mask.sum().clamp_min(1);
+            return (loss, new BatchMetrics(loss.item<float>() * batch.Count, batch.Count, 0, 0, 0, 0, 0, 0));
+        }, onStep, pairwise: false);
     }
 
-    /// <param name="sftWeight">weight α of an SFT term on the chosen completions (token-mean NLL), as in RPO;
-    /// 0 is plain DPO. It keeps the chosen steps' likelihood from falling along with the rejected ones'.</param>
-    public IReadOnlyList<EpochStats> TrainDpo(IReadOnlyList<DpoPair> pairs, int epochs, double beta, Random random,
-        Action<int, int>? onStep = null, double sftWeight = 0)
+    /// <summary>Any loss of <see cref="PreferenceObjective"/> on prepared examples.</summary>
+    public IReadOnlyList<EpochStats> TrainPreferences(IReadOnlyList<PreparedExample> data, int epochs, LossOptions loss, Random random,
+        Action<int, int>? onStep = null) =>
+        Train(data, epochs, random, batch => PreferenceObjective.Compute(model, batch, loss), onStep, pairwise: loss.Name != "ppo-clip");
+
+    IReadOnlyList<EpochStats> Train<T>(IReadOnlyList<T> data, int epochs, Random random, Func<List<T>, (Tensor Loss, BatchMetrics Metrics)> lossOf,
+        Action<int, int>? onStep, bool pairwise)
     {
-        var stats = new List<EpochStats>();
+        var batchesPerEpoch = (data.Count + options.BatchSize - 1) / options.BatchSize;
+        var accumulation = Math.Max(1, options.GradientAccumulation);
+        var stepsPerEpoch = (batchesPerEpoch + accumulation - 1) / accumulation;
+        var totalSteps = epochs * stepsPerEpoch;
+        var state = _resume ?? new TrainerState(0, 0, 0, totalSteps, [], new double[8]);
+        _resume = null;
+        if (state.TotalSteps != totalSteps) throw new InvalidDataException($"the checkpoint was written for {state.TotalSteps} steps, this run has {totalSteps}");
+        var step = state.Step;
+        var stats = new List<EpochStats>(state.Completed);
         model.train();
-        var totalSteps = epochs * ((pairs.Count + options.BatchSize - 1) / options.BatchSize);
-        var step = 0;
         for (var epoch = 0; epoch < epochs; epoch++)
         {
-            double lossSum = 0, accuracySum = 0, marginSum = 0;
-            foreach (var batch in Batches(pairs, random))
+            // Always draw the epoch's order, so a resumed run's random stream is where the interrupted one left it.
+            var order = Enumerable.Range(0, data.Count).ToArray();
+            random.Shuffle(order);
+            if (epoch < state.Epoch) continue;
+            var sums = epoch == state.Epoch ? (double[])state.EpochSums.Clone() : new double[8];
+            var cursor = epoch == state.Epoch ? state.Cursor : 0;
+            while (cursor < batchesPerEpoch)
             {
-                using var scope = NewDisposeScope();
-                SetLearningRate(step, totalSteps);
+                var group = Math.Min(accumulation, batchesPerEpoch - cursor);
+                var learningRate = options.LearningRateAt(step, totalSteps);
+                foreach (var g in _optimizer.ParamGroups) g.LearningRate = learningRate;
                 _optimizer.zero_grad();
-                // Chosen and rejected in one forward pass, as TRL does.
-                var (logProbs, mask) = SequenceScorer.TokenLogProbs(model, [.. batch.Select(p => p.Chosen), .. batch.Select(p => p.Rejected)]);
-                var sums = logProbs.sum(1);
-                var n = batch.Count;
-                var policyChosen = sums[..n];
-                var policyRejected = sums[n..];
-                var refChosen = tensor(batch.Select(p => p.RefChosen).ToArray(), device: sums.device);
-                var refRejected = tensor(batch.Select(p => p.RefRejected).ToArray(), device: sums.device);
-                var smoothing = batch.Any(p => p.LabelSmoothing > 0)
-                    ? tensor(batch.Select(p => p.LabelSmoothing).ToArray(), device: sums.device) : null;
-                var margin = PreferenceLosses.Margin(policyChosen, policyRejected, refChosen, refRejected);
-                var loss = PreferenceLosses.Dpo(margin, beta, smoothing).mean();
-                if (sftWeight > 0) loss = loss - sftWeight * policyChosen.sum() / mask[..n].sum().clamp_min(1);
-                loss.backward();
-                nn.utils.clip_grad_norm_(model.parameters(), options.MaxGradNorm);
-                _optimizer.step();
-                lossSum += loss.item<float>() * n;
-                using (no_grad())
+                double stepLoss = 0;
+                int stepExamples = 0;
+                for (var micro = 0; micro < group; micro++, cursor++)
                 {
-                    accuracySum += (margin > 0).to(ScalarType.Float32).sum().item<float>();
-                    marginSum += (margin * beta).sum().item<float>();
+                    using var scope = NewDisposeScope();
+                    var batch = order.Skip(cursor * options.BatchSize).Take(options.BatchSize).Select(i => data[i]).ToList();
+                    var (loss, m) = lossOf(batch);
+                    (loss / group).backward();
+                    Add(sums, m);
+                    stepLoss += m.Loss;
+                    stepExamples += m.Examples;
                 }
-                onStep?.Invoke(++step, totalSteps);
+                using (NewDisposeScope())
+                {
+                    nn.utils.clip_grad_norm_(model.parameters(), options.MaxGradNorm);
+                    _optimizer.step();
+                }
+                step++;
+                OnStep?.Invoke(new StepReport(step, totalSteps, epoch, learningRate, stepLoss / Math.Max(1, stepExamples)));
+                onStep?.Invoke(step, totalSteps);
+                var epochDone = cursor >= batchesPerEpoch;
+                var next = epochDone ? new TrainerState(step, epoch + 1, 0, totalSteps, [.. stats, Stats(epoch, sums, pairwise)], new double[8])
+                    : new TrainerState(step, epoch, cursor, totalSteps, stats, sums);
+                if (options.CheckpointDir is { } dir && ((options.CheckpointEvery > 0 && step % options.CheckpointEvery == 0) || step == totalSteps))
+                    Save(dir, next);
+                if (options.EvalEvery > 0 && step % options.EvalEvery == 0 && OnEval is { } eval)
+                {
+                    model.eval();
+                    eval(step);
+                    model.train();
+                }
             }
-            var count = Math.Max(1, pairs.Count);
-            stats.Add(new EpochStats(epoch, lossSum / count, pairs.Count, accuracySum / count, marginSum / count));
+            stats.Add(Stats(epoch, sums, pairwise));
         }
         model.eval();
         return stats;
     }
 
-    void SetLearningRate(int step, int totalSteps)
+    void Save(string directory, TrainerState state)
     {
-        foreach (var group in _optimizer.ParamGroups) group.LearningRate = options.LearningRateAt(step, totalSteps);
+        Directory.CreateDirectory(directory);
+        // Write beside, then move into place: an interruption mid-write leaves the previous checkpoint intact.
+        var tmp = directory + ".tmp";
+        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
+        Directory.CreateDirectory(tmp);
+        model.save(Path.Combine(tmp, ModelFile));
+        _optimizer.save_state_dict(Path.Combine(tmp, OptimizerFile));
+        File.WriteAllText(Path.Combine(tmp, TrainerState.FileName), JsonSerializer.Serialize(state));
+        foreach (var file in Directory.GetFiles(tmp)) File.Move(file, Path.Combine(directory, Path.GetFileName(file)), overwrite: true);
+        Directory.Delete(tmp, true);
     }
 
-    IEnumerable<List<T>> Batches<T>(IReadOnlyList<T> data, Random random)
+    static void Add(double[] sums, BatchMetrics m)
     {
-        var order = Enumerable.Range(0, data.Count).ToArray();
-        random.Shuffle(order);
-        for (var i = 0; i < order.Length; i += options.BatchSize)
-            yield return order.Skip(i).Take(options.BatchSize).Select(j => data[j]).ToList();
+        sums[0] += m.Loss; sums[1] += m.Examples; sums[2] += m.RewardCorrect; sums[3] += m.MarginSum;
+        sums[4] += m.ChosenLogProbSum; sums[5] += m.RejectedLogProbSum; sums[6] += m.RankCorrect; sums[7] += m.RankNormalizedCorrect;
+    }
+
+    static EpochStats Stats(int epoch, double[] s, bool pairwise)
+    {
+        var n = Math.Max(1, s[1]);
+        return pairwise
+            ? new EpochStats(epoch, s[0] / n, (int)s[1], s[2] / n, s[3] / n, s[4] / n, s[5] / n, s[6] / n, s[7] / n)
+            : new EpochStats(epoch, s[0] / n, (int)s[1]);
     }
 
     public void Dispose() => _optimizer.Dispose();

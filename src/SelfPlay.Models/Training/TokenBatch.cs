@@ -27,6 +27,19 @@ public static class SequenceScorer
     /// </summary>
     public static (Tensor LogProbs, Tensor Mask) TokenLogProbs(LlamaForCausalLM model, IReadOnlyList<ScoredSequence> sequences)
     {
+        var (logProbs, _, mask) = Score(model, sequences);
+        return (logProbs, mask);
+    }
+
+    /// <summary>Per-token log-probs [B, L-1] (zero where not scored) and the logits [B, L, V] they came from.</summary>
+    public static (Tensor LogProbs, Tensor Logits) TokenLogProbsAndLogits(LlamaForCausalLM model, IReadOnlyList<ScoredSequence> sequences)
+    {
+        var (logProbs, logits, _) = Score(model, sequences);
+        return (logProbs, logits);
+    }
+
+    static (Tensor MaskedLogProbs, Tensor Logits, Tensor Mask) Score(LlamaForCausalLM model, IReadOnlyList<ScoredSequence> sequences)
+    {
         var device = model.parameters().First().device;
         var length = sequences.Max(s => s.Ids.Length);
         if (length < 2) throw new ArgumentException("sequences need at least two tokens (a prompt token and a scored token)");
@@ -44,7 +57,7 @@ public static class SequenceScorer
         var logits = model.Forward(input);
         var logProbs = logits[.., ..^1, ..].log_softmax(-1).gather(2, input[.., 1..].unsqueeze(2)).squeeze(2);
         var maskTensor = tensor(mask, [sequences.Count, length - 1], device: device);
-        return (logProbs * maskTensor, maskTensor);
+        return (logProbs * maskTensor, logits, maskTensor);
     }
 
     /// <summary>Summed log-prob of the scored tokens of each sequence, without gradients.</summary>
@@ -59,5 +72,31 @@ public static class SequenceScorer
             sums.AddRange(logProbs.sum(1).cpu().data<float>().ToArray());
         }
         return [.. sums];
+    }
+}
+
+/// <summary>Per-token log-probs of the scored tokens only, one array per sequence (no gradients).</summary>
+public static class ScoredTokenLogProbs
+{
+    public static float[][] Compute(LlamaForCausalLM model, IReadOnlyList<ScoredSequence> sequences, int batchSize = 64)
+    {
+        var result = new List<float[]>();
+        using var noGrad = no_grad();
+        for (var i = 0; i < sequences.Count; i += batchSize)
+        {
+            using var scope = NewDisposeScope();
+            var batch = sequences.Skip(i).Take(batchSize).ToList();
+            var (logProbs, _) = SequenceScorer.TokenLogProbs(model, batch);
+            var width = (int)logProbs.shape[1];
+            var data = logProbs.cpu().data<float>().ToArray();
+            for (var b = 0; b < batch.Count; b++)
+            {
+                var values = new List<float>();
+                for (var t = 1; t < batch[b].Ids.Length; t++)
+                    if (batch[b].Scored[t]) values.Add(data[b * width + t - 1]);
+                result.Add([.. values]);
+            }
+        }
+        return [.. result];
     }
 }

@@ -1,0 +1,50 @@
+using SelfPlay.Core.Config;
+using SelfPlay.Core.Preferences;
+using SelfPlay.Models.Training;
+
+namespace SelfPlay.Actors.Learning;
+
+/// <summary>The preferences.* and learner.* settings as the extractors, losses and trainer take them, and their validation.</summary>
+public static class LearnerSettings
+{
+    public static ExtractorOptions Extractor(PreferenceConfig p) =>
+        new(p.MinQGap, p.Rejected, p.MaxPerTree, p.Margin, p.QThreshold, p.CriticWeight, p.QCenter, p.MinListSize, p.AdvantageStd, p.TreePoWeighting);
+
+    public static LossOptions Loss(LearnerConfig l) =>
+        new(l.Loss, l.Beta, l.LabelSmoothing, l.Alpha, l.Gamma, l.SftWeight, StepWeights(l.StepWeights), l.ClipLow, l.ClipHigh);
+
+    public static TrainerOptions Trainer(LearnerConfig l, string? checkpointDir) =>
+        new(l.LearningRate, l.WeightDecay, l.MaxGradNorm, l.BatchSize, l.WarmupShare, GradientAccumulation: l.GradientAccumulation,
+            CheckpointEvery: l.CheckpointEvery, CheckpointDir: l.CheckpointEvery > 0 ? checkpointDir : null);
+
+    public static StepWeighting StepWeights(string name) => name switch
+    {
+        "dissimilar" => StepWeighting.Dissimilar,
+        "similar" => StepWeighting.Similar,
+        "none" => StepWeighting.None,
+        _ => throw new ArgumentException($"step-weights must be dissimilar, similar or none, got '{name}'"),
+    };
+
+    public static void Validate(PreferenceConfig p, LearnerConfig l, Action<bool, string> check)
+    {
+        var extractor = Extractors.All.FirstOrDefault(e => e.Name == p.Extractor);
+        check(extractor is not null, $"selfplay.preferences.extractor '{p.Extractor}' is not implemented (implemented: {string.Join(", ", Extractors.All.Select(e => e.Name))})");
+        check(PreferenceObjective.Losses.Contains(l.Loss), $"selfplay.learner.loss '{l.Loss}' is not implemented (implemented: {string.Join(", ", PreferenceObjective.Losses)})");
+        check(extractor is null || !PreferenceObjective.Losses.Contains(l.Loss) || PreferenceObjective.Accepts(l.Loss).Contains(extractor.Kind),
+            $"selfplay.learner.loss '{l.Loss}' cannot train on the {extractor?.Kind.ToString().ToLowerInvariant()} examples of preferences.extractor '{p.Extractor}'");
+        check(p.Rejected is "worst" or "random", $"selfplay.preferences.rejected must be worst or random, got '{p.Rejected}'");
+        check(p.MaxPerTree >= 0 && p.Margin >= 0 && p.QThreshold >= 0 && p.MinQGap >= 0, "selfplay.preferences: max-per-tree, margin, q-threshold and min-q-gap must be non-negative");
+        check(p.CriticWeight is >= 0 and <= 1, $"selfplay.preferences.critic-weight must be in [0, 1], got {p.CriticWeight}");
+        check(p.MinListSize >= 2, $"selfplay.preferences.min-list-size must be at least 2, got {p.MinListSize}");
+        check(p.TreePoWeighting is "average" or "group-size", $"selfplay.preferences.treepo-weighting must be average or group-size, got '{p.TreePoWeighting}'");
+        check(l.LabelSmoothing is >= 0 and < 0.5, $"selfplay.learner.label-smoothing must be in [0, 0.5), got {l.LabelSmoothing}");
+        check(l.Alpha >= 0 && l.Gamma >= 0 && l.ClipLow is >= 0 and < 1 && l.ClipHigh >= 0, "selfplay.learner: alpha, gamma and clip-high must be non-negative, clip-low in [0, 1)");
+        check(l.StepWeights is "dissimilar" or "similar" or "none", $"selfplay.learner.step-weights must be dissimilar, similar or none, got '{l.StepWeights}'");
+        check(l.GradientAccumulation >= 1 && l.CheckpointEvery >= 0, "selfplay.learner: gradient-accumulation must be at least 1, checkpoint-every non-negative");
+        check(l.WeightDecay >= 0 && l.MaxGradNorm > 0 && l.WarmupShare is >= 0 and <= 1,
+            "selfplay.learner: weight-decay must be non-negative, max-grad-norm positive, warmup-share in [0, 1]");
+        check(PreferenceFormats.Names.Contains(l.ImportFormat), $"selfplay.learner.import-format must be one of {string.Join(", ", PreferenceFormats.Names)}, got '{l.ImportFormat}'");
+        check(l.ImportErrors is "skip" or "reject", $"selfplay.learner.import-errors must be skip or reject, got '{l.ImportErrors}'");
+        check(l.Import.Length == 0 || File.Exists(l.Import), $"selfplay.learner.import: file not found: {l.Import}");
+    }
+}

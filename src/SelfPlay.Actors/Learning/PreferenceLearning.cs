@@ -1,0 +1,55 @@
+using SelfPlay.Core.Config;
+using SelfPlay.Core.Preferences;
+using SelfPlay.Core.Trees;
+using SelfPlay.Models.Llama;
+using SelfPlay.Models.Tokenization;
+using SelfPlay.Models.Training;
+
+namespace SelfPlay.Actors.Learning;
+
+/// <summary>
+/// One learner iteration without the actor: extract examples from trees (preferences.extractor), add imported data
+/// (learner.import), compute reference log-probs once, train with learner.loss, and measure the diagnostics.
+/// </summary>
+public static class PreferenceLearning
+{
+    public static List<PreferenceExample> Extract(IEnumerable<PreferenceTree> trees, PreferenceConfig p, int seed) =>
+        Extractors.ExtractAll(Extractors.Get(p.Extractor), trees, LearnerSettings.Extractor(p), seed);
+
+    /// <summary>learner.import: the file's pairs; malformed records are reported through <paramref name="report"/> (or reject the file).</summary>
+    public static List<PreferenceExample> Import(LearnerConfig l, Action<string> report)
+    {
+        if (l.Import.Length == 0) return [];
+        var (examples, errors) = PreferenceFormats.Import(File.ReadLines(l.Import), l.ImportFormat, l.Import, l.ImportErrors == "reject");
+        foreach (var e in errors) report($"{l.Import}:{e.Line}: skipped: {e.Reason}");
+        return examples;
+    }
+
+    /// <summary>Where the reference log-probs of this loss and setting come from.</summary>
+    public static ReferenceSource ReferenceOf(LearnerConfig l) =>
+        PreferenceObjective.ReferenceFree(l.Loss) ? ReferenceSource.None : l.Reference == "behaviour" ? ReferenceSource.Behaviour : ReferenceSource.Model;
+
+    /// <param name="reference">the reference model when <see cref="ReferenceOf"/> is Model (else unused)</param>
+    /// <param name="checkpointDir">where learner.checkpoint-every writes the training state; an existing state there is resumed</param>
+    public static (IReadOnlyList<EpochStats> Stats, LearnerDiagnostics Diagnostics) Train(LlamaForCausalLM policy, LlamaForCausalLM? reference,
+        IReadOnlyList<PreferenceExample> examples, CampaignConfig c, int iteration, CharTokenizer tokenizer, string checkpointDir,
+        Action<int, int>? progress = null)
+    {
+        var source = ReferenceOf(c.Learner);
+        // Advantage examples need the behaviour log-probs as π_old whatever the reference.
+        var data = PreferenceData.Prepare(examples, tokenizer, source, reference);
+        var loss = LearnerSettings.Loss(c.Learner);
+        var before = LearnerDiagnostics.Score(policy, data);
+        var steps = new List<LearnerStepLog>();
+        IReadOnlyList<EpochStats> stats = [];
+        if (data.Count > 0)
+        {
+            using var trainer = new PolicyTrainer(policy, LearnerSettings.Trainer(c.Learner, checkpointDir));
+            trainer.OnStep = s => steps.Add(new LearnerStepLog(s.Step, s.LearningRate, Math.Round(s.Loss, 6)));
+            if (c.Learner.CheckpointEvery > 0 && File.Exists(Path.Combine(checkpointDir, TrainerState.FileName))) trainer.Resume(checkpointDir);
+            stats = trainer.TrainPreferences(data, c.Learner.Epochs, loss, new Random(c.Seed + iteration), progress);
+        }
+        var after = LearnerDiagnostics.Score(policy, data);
+        return (stats, LearnerDiagnostics.Compute(data, before, after, c.Learner.Beta, steps));
+    }
+}

@@ -1,0 +1,222 @@
+using System.Diagnostics;
+using SelfPlay.Core.Environments;
+using SelfPlay.Core.Trees;
+
+namespace SelfPlay.Core.Search;
+
+/// <summary>A proposal that survived duplicate merging, with what the environment made of it.</summary>
+public readonly record struct Candidate(ProposedStep Step, StepOutcome Outcome);
+
+/// <summary>
+/// What every tree search shares: one tree under construction and its task, timed calls to the proposer, the critic
+/// and the environment (the tree's <see cref="SearchStats"/>), duplicate merging on the text the environment writes,
+/// node creation with provenance, and batched lock-step rollouts. Algorithms keep only their own rules.
+/// </summary>
+public sealed class SearchRun
+{
+    readonly IEnvironment _environment;
+    readonly IStepProposer _proposer;
+    readonly INodeEvaluator _evaluator;
+    readonly Stopwatch _clock = Stopwatch.StartNew();
+    readonly List<string?> _states = [];
+
+    public SearchRun(string treeId, EnvTask task, string algorithm, IEnvironment environment, IStepProposer proposer,
+        INodeEvaluator evaluator, int policyVersion)
+    {
+        _environment = environment;
+        _proposer = proposer;
+        _evaluator = evaluator;
+        Task = task;
+        PolicyVersion = policyVersion;
+        Tree = PreferenceTree.Create(treeId, environment.InitialState(task));
+        Tree.TaskId = task.Id;
+        Tree.TaskInput = task.Input;
+        Tree.Environment = environment.Name;
+        Tree.Algorithm = algorithm;
+        Tree.PolicyVersion = policyVersion;
+        Tree.Critic = evaluator.Name;
+        Tree.CreatedAtUtc = DateTime.UtcNow;
+        Tree.Root.PolicyVersion = policyVersion;
+        _states.Add(Tree.Root.StepText);
+    }
+
+    public PreferenceTree Tree { get; }
+    public EnvTask Task { get; }
+    public int PolicyVersion { get; }
+    public string CriticName => _evaluator.Name;
+    public SearchStats Stats => Tree.Stats;
+    public double ElapsedMs => _clock.Elapsed.TotalMilliseconds;
+
+    /// <summary>The full text state at a node, cached (states are immutable once a node exists).</summary>
+    public string StateOf(int index)
+    {
+        while (_states.Count < Tree.Nodes.Count) _states.Add(null);
+        return _states[index] ??= StateOf(Tree.Nodes[index].Parent) + Tree.Nodes[index].StepText;
+    }
+
+    /// <summary>The search is over: record its wall time and hand out the tree.</summary>
+    public PreferenceTree Finish()
+    {
+        Stats.WallMs = ElapsedMs;
+        return Tree;
+    }
+
+    /// <summary>One batched proposer call; its time and generated tokens go to the stats.</summary>
+    public async Task<IReadOnlyList<IReadOnlyList<ProposedStep>>> ProposeAsync(IReadOnlyList<ProposalRequest> requests, CancellationToken ct)
+    {
+        if (requests.Count == 0) return [];
+        var start = Stopwatch.GetTimestamp();
+        var answers = await _proposer.ProposeAsync(requests, ct);
+        Stats.ProposerMs += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        Stats.ProposerCalls++;
+        foreach (var list in answers)
+            foreach (var step in list) Stats.GeneratedTokens += step.TokenIds.Length;
+        return answers;
+    }
+
+    /// <summary>One batched critic call.</summary>
+    public async Task<IReadOnlyList<double>> EvaluateAsync(IReadOnlyList<NodeToScore> nodes, CancellationToken ct)
+    {
+        if (nodes.Count == 0) return [];
+        var start = Stopwatch.GetTimestamp();
+        var values = await _evaluator.EvaluateAsync(Task, nodes, ct);
+        Stats.EvaluatorMs += Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+        Stats.EvaluatorCalls++;
+        if (values.Count != nodes.Count) throw new InvalidOperationException($"critic '{_evaluator.Name}' returned {values.Count} values for {nodes.Count} nodes");
+        return values;
+    }
+
+    /// <summary>Applies a step; an exception inside the environment ends that branch with reward 0, never the search.</summary>
+    public StepOutcome Apply(string state, string action)
+    {
+        var start = Stopwatch.GetTimestamp();
+        try { return ApplySafely(_environment, Task, state, action); }
+        finally { Stats.EnvironmentMs += Stopwatch.GetElapsedTime(start).TotalMilliseconds; }
+    }
+
+    /// <summary>Environment.Step, with an exception turned into a terminal step with reward 0 and a one-line reason.</summary>
+    public static StepOutcome ApplySafely(IEnvironment environment, EnvTask task, string state, string action)
+    {
+        try { return environment.Step(task, state, action); }
+        catch (Exception e)
+        {
+            return StepOutcome.End(action.ReplaceLineEndings(" ") + "\n", 0, $"environment error: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
+        }
+    }
+
+    /// <summary>
+    /// The proposals applied to the state, duplicates merged into the first (same resulting text = same step, however
+    /// it was spelled), at most <paramref name="breadthLimit"/> kept (0 = all).
+    /// </summary>
+    public List<Candidate> Distinct(string state, IReadOnlyList<ProposedStep> proposals, int breadthLimit = 0)
+    {
+        var seen = new HashSet<string>();
+        var kept = new List<Candidate>();
+        foreach (var step in proposals)
+        {
+            if (breadthLimit > 0 && kept.Count >= breadthLimit) break;
+            var outcome = Apply(state, step.Action);
+            if (seen.Add(outcome.Appended)) kept.Add(new Candidate(step, outcome));
+        }
+        return kept;
+    }
+
+    /// <summary>Scores candidates of one or more parents in one critic call.</summary>
+    public Task<IReadOnlyList<double>> EvaluateAsync(IReadOnlyList<(int Parent, Candidate Candidate)> candidates, CancellationToken ct) =>
+        EvaluateAsync(candidates.Select(c =>
+        {
+            var state = StateOf(c.Parent);
+            return new NodeToScore(state, state + c.Candidate.Outcome.Appended, c.Candidate.Outcome);
+        }).ToList(), ct);
+
+    /// <summary>Adds a child for a candidate; the critic's value is its Value (and its terminal reward when terminal).</summary>
+    public TreeNode AddChild(int parent, Candidate candidate, double value, double prior, double wallMs)
+    {
+        var (step, outcome) = candidate;
+        return Tree.AddChild(parent, new TreeNode
+        {
+            Action = step.Action,
+            StepText = outcome.Appended,
+            TokenIds = step.TokenIds,
+            LogProbs = step.LogProbs,
+            Prior = prior,
+            IsTerminal = outcome.IsTerminal,
+            TerminalReward = outcome.IsTerminal ? value : null,
+            TerminalReason = outcome.IsTerminal ? outcome.Reason : null,
+            Value = value,
+            CriticScores = { [CriticName] = value },
+            Critic = CriticName,
+            PolicyVersion = PolicyVersion,
+            CreatedAtMs = ElapsedMs,
+            WallMs = wallMs,
+            GeneratedTokens = step.TokenIds.Length,
+        });
+    }
+
+    /// <summary>Marks a node where the policy proposed nothing usable: a terminal with reward 0.</summary>
+    public static void MarkDeadEnd(TreeNode node)
+    {
+        node.IsTerminal = true;
+        node.TerminalReward = 0;
+        node.TerminalReason = "the policy proposed no step";
+    }
+
+    /// <summary>
+    /// Lock-step rollouts from the given states (one batched proposer call per step, see <see cref="Rollouts"/>); the
+    /// critic scores the final states in one call. Returns each rollout's value (0 where it was cut off at the depth
+    /// limit or the policy proposed nothing) and the tokens it generated.
+    /// </summary>
+    public async Task<(double[] Values, int[] Tokens)> RolloutAsync(IReadOnlyList<(string State, int Depth)> starts, int depthLimit,
+        double temperature, long seed, CancellationToken ct)
+    {
+        var episodes = await Rollouts.PlayAsync(starts, depthLimit, temperature, seed, ProposeAsync, Apply, ct);
+        var ended = episodes.Select((e, i) => (e, i)).Where(x => x.e.Last is not null).ToList();
+        var scored = await EvaluateAsync(ended.Select(x => x.e.Last!).ToList(), ct);
+        var values = new double[starts.Count];
+        for (var j = 0; j < ended.Count; j++) values[ended[j].i] = scored[j];
+        return (values, episodes.Select(e => e.Tokens).ToArray());
+    }
+}
+
+/// <summary>An episode played on from a start state: its final state, the steps it appended, the last step when terminal.</summary>
+public sealed record Episode(string State, IReadOnlyList<string> Steps, NodeToScore? Last, int Tokens);
+
+public static class Rollouts
+{
+    /// <summary>
+    /// Plays every start state on with one sampled step at a time until a terminal step or <paramref name="depthLimit"/>;
+    /// all unfinished episodes share one batched proposer call per step. Seeds depend only on (seed, episode, step).
+    /// </summary>
+    public static async Task<Episode[]> PlayAsync(IReadOnlyList<(string State, int Depth)> starts, int depthLimit, double temperature, long seed,
+        Func<IReadOnlyList<ProposalRequest>, CancellationToken, Task<IReadOnlyList<IReadOnlyList<ProposedStep>>>> propose,
+        Func<string, string, StepOutcome> apply, CancellationToken ct)
+    {
+        var states = starts.Select(s => s.State).ToArray();
+        var depths = starts.Select(s => s.Depth).ToArray();
+        var steps = starts.Select(_ => new List<string>()).ToArray();
+        var last = new NodeToScore?[starts.Count];
+        var tokens = new int[starts.Count];
+        var open = Enumerable.Range(0, starts.Count).Where(i => depths[i] < depthLimit).ToList();
+        for (var round = 0; open.Count > 0; round++)
+        {
+            var answers = await propose(open.Select(i => new ProposalRequest(states[i], 1, temperature, Seeds.Mix(seed, i, round))).ToList(), ct);
+            var next = new List<int>();
+            for (var j = 0; j < open.Count; j++)
+            {
+                var i = open[j];
+                if (answers[j].Count == 0) continue; // nothing proposed: the episode stops unfinished
+                var step = answers[j][0];
+                tokens[i] += step.TokenIds.Length;
+                var outcome = apply(states[i], step.Action);
+                var before = states[i];
+                states[i] += outcome.Appended;
+                steps[i].Add(outcome.Appended);
+                depths[i]++;
+                if (outcome.IsTerminal) last[i] = new NodeToScore(before, states[i], outcome);
+                else if (depths[i] < depthLimit) next.Add(i);
+            }
+            open = next;
+        }
+        return Enumerable.Range(0, starts.Count).Select(i => new Episode(states[i], steps[i], last[i], tokens[i])).ToArray();
+    }
+}

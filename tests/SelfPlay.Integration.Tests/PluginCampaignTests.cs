@@ -1,0 +1,130 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using SelfPlay.Core.Config;
+using SelfPlay.Core.Environments;
+
+namespace SelfPlay.Integration.Tests;
+
+/// <summary>Environments as plug-ins through the real CLI: the README walk-through, and a broken plug-in.</summary>
+public class PluginCampaignTests
+{
+    // The tiny model and budget of the quick campaigns; everything else comes from the config file as written.
+    static readonly string[] Quick =
+    [
+        "--set", "model.hidden-size=32", "--set", "model.intermediate-size=64", "--set", "model.layers=1", "--set", "model.heads=2",
+        "--set", "model.kv-heads=1", "--set", "warmup.epochs=1", "--set", "iterations.count=1", "--set", "iterations.trees=12",
+        "--set", "search.simulations=4", "--set", "search.expansions=3", "--set", "learner.epochs=1", "--set", "actors.search-workers=4",
+        "--set", "environment.held-out=20", "--set", "environment.train-tasks=100",
+    ];
+
+    /// <summary>The sample's build output for the configuration these tests were built in (Debug or Release).</summary>
+    static string AdditionBin => Path.Combine(CliRunner.RepoRoot, "samples", "Addition", "bin",
+        new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name, "net10.0");
+
+    [Fact]
+    public async Task Write_your_own_environment_runs_as_written()
+    {
+        var sample = Path.Combine(CliRunner.RepoRoot, "samples", "Addition");
+        var page = File.ReadAllText(Path.Combine(sample, "README.md"));
+        foreach (var file in new[] { "Addition.csproj", "AdditionEnvironment.cs", "AdditionProvider.cs", "addition.conf" })
+            Assert.True(page.Contains(File.ReadAllText(Path.Combine(sample, file))), $"README.md does not show {file} as it is");
+        Assert.Contains("Write your own environment", File.ReadAllText(Path.Combine(CliRunner.RepoRoot, "README.md")));
+
+        var runDir = Path.Combine(Path.GetTempPath(), "selfplay-addition-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var result = await CliRunner.RunAsync(["run", "--config", "samples/Addition/addition.conf",
+                "--set", $"environment.plugin-folder={AdditionBin}", .. Quick, "--run-dir", runDir]);
+            Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+            using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, "summary.json")));
+            Assert.Equal("addition", summary.RootElement.GetProperty("environment").GetString());
+            Assert.Equal("completed", summary.RootElement.GetProperty("status").GetString());
+            var rows = summary.RootElement.GetProperty("iterations");
+            Assert.Equal(2, rows.GetArrayLength());
+            Assert.Equal(12, rows[1].GetProperty("trees").GetInt32());
+            Assert.Equal(20, rows[1].GetProperty("heldOut").GetProperty("total").GetInt32());
+        }
+        finally
+        {
+            if (Directory.Exists(runDir)) Directory.Delete(runDir, true);
+        }
+    }
+
+    [Fact]
+    public async Task A_throwing_and_hanging_plugin_fails_its_tasks_and_the_campaign_completes()
+    {
+        var runDir = Path.Combine(Path.GetTempPath(), "selfplay-faulty-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var result = await CliRunner.RunAsync(["run", "--config", "samples/Addition/addition.conf",
+                "--set", $"environment.type={typeof(FaultyAdditionProvider).FullName}, {typeof(FaultyAdditionProvider).Assembly.GetName().Name}",
+                "--set", $"environment.plugin-folder={AdditionBin}", "--set", "environment.step-timeout-seconds=0.3", "--set", "name=faulty",
+                .. Quick, "--run-dir", runDir]);
+            Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+            using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, "summary.json")));
+            Assert.Equal("completed", summary.RootElement.GetProperty("status").GetString());
+            var row = summary.RootElement.GetProperty("iterations")[1];
+            Assert.True(row.GetProperty("failedTasks").GetInt32() > 0, row.ToString()); // the tasks whose initial state throws
+            Assert.True(row.GetProperty("trees").GetInt32() > 0, row.ToString());       // the others were searched and stored
+            var log = File.ReadAllText(Path.Combine(runDir, "selfplay.log"));
+            Assert.Matches(new Regex("initial state of task [^ ]*3: InvalidOperationException: broken plug-in"), log);
+        }
+        finally
+        {
+            if (Directory.Exists(runDir)) Directory.Delete(runDir, true);
+        }
+    }
+
+    [Fact]
+    public async Task Unknown_plugin_types_and_folders_are_one_line_errors()
+    {
+        foreach (var (set, expected) in new[]
+                 {
+                     ("environment.type=Nope.Provider, Nope", "assembly 'Nope' not found"),
+                     ("environment.plugin-folder=/no/such/folder", "environment.plugin-folder not found: /no/such/folder"),
+                     ("environment.settings.min-numbers=x", "environment.settings.min-numbers must be an integer in 3..8, got 'x'"),
+                 })
+        {
+            var args = set.Contains("min-numbers") ? new[] { "run", "--set", "environment.type=countdown", "--set", set } : new[] { "run", "--set", set };
+            var result = await CliRunner.RunAsync(args);
+            Assert.Equal(1, result.ExitCode);
+            Assert.Contains(expected, result.Stderr);
+            Assert.Single(result.Stderr.Trim().Split('\n'));
+        }
+    }
+}
+
+/// <summary>A broken plug-in: tasks ending in 3 cannot start, in 5 hang on every step, in 7 throw on every step.</summary>
+public sealed class FaultyAdditionProvider : IEnvironmentProvider
+{
+    public string Name => "faulty-addition";
+
+    public EnvironmentSetup Create(EnvironmentConfig config)
+    {
+        // The Addition sample was loaded from the plug-in folder (environment.plugin-folder).
+        var addition = AppDomain.CurrentDomain.GetAssemblies().FirstOrDefault(a => a.GetName().Name == "SelfPlay.Samples.Addition")
+            ?? throw new InvalidOperationException("the Addition sample is not loaded");
+        var inner = (IEnvironmentProvider)Activator.CreateInstance(addition.GetType("SelfPlay.Samples.Addition.AdditionProvider", throwOnError: true)!)!;
+        var setup = inner.Create(config);
+        return setup with { Environment = new Faulty(setup.Environment) };
+    }
+
+    sealed class Faulty(IEnvironment inner) : IEnvironment
+    {
+        public string Name => "faulty-addition";
+        public string StepStop => inner.StepStop;
+
+        public string InitialState(EnvTask task) =>
+            task.Id.EndsWith('3') ? throw new InvalidOperationException("broken plug-in") : inner.InitialState(task);
+
+        public StepOutcome Step(EnvTask task, string state, string action)
+        {
+            if (task.Id.EndsWith('5')) Thread.Sleep(TimeSpan.FromSeconds(3));
+            if (task.Id.EndsWith('7')) throw new InvalidOperationException("broken step");
+            return inner.Step(task, state, action);
+        }
+
+        public (double Reward, string Reason) Verify(EnvTask task, string finalState) => inner.Verify(task, finalState);
+        public IReadOnlyList<string>? ReferenceActions(EnvTask task, Random random) => inner.ReferenceActions(task, random);
+    }
+}

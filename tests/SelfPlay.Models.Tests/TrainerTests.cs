@@ -1,0 +1,159 @@
+using SelfPlay.Core.Preferences;
+using SelfPlay.Models.Llama;
+using SelfPlay.Models.Tokenization;
+using SelfPlay.Models.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SelfPlay.Models.Tests;
+
+public class TrainerTests
+{
+    static readonly CharTokenizer Tok = new();
+
+    static LlamaForCausalLM Tiny(long seed = 1) => new(new LlamaConfig(Tok.VocabSize, 32, 64, 2, 4, 2), seed);
+
+    static CompletionStep Step(string text, int policyChars)
+    {
+        var ids = Tok.Encode(text[..policyChars]);
+        return new CompletionStep(text, ids, [.. ids.Select(_ => -0.5f)]);
+    }
+
+    /// <summary>Separable synthetic preferences: the chosen answer repeats the prompt's letter, the rejected one does not.</summary>
+    static List<PreferenceExample> Synthetic(int count, int seed = 0)
+    {
+        var random = new Random(seed);
+        var letters = "abcdefgh";
+        return [.. Enumerable.Range(0, count).Select(i =>
+        {
+            var a = letters[random.Next(letters.Length)];
+            var b = letters[(letters.IndexOf(a) + 1 + random.Next(letters.Length - 1)) % letters.Length];
+            return PreferenceExample.Pair($"s{i}", $"Q {a}:", new Candidate([Step($"{a}{a}\n", 2)], 1, 3), new Candidate([Step($"{b}{a}\n", 2)], 0, 1));
+        })];
+    }
+
+    static List<PreferenceExample> Lists(int count) =>
+        [.. Enumerable.Range(0, count).Select(i => new PreferenceExample(ExampleKind.List, $"l{i}", $"P{i % 3}:",
+            [new Candidate([Step("ab =1\n", 4), Step("cd =2\n", 4)], 1.0, 4), new Candidate([Step("ab =1\n", 4), Step("dc =0\n", 4)], 0.5, 2),
+             new Candidate([Step("ba =0\n", 4)], 0.0, 1)]))];
+
+    [Fact]
+    public void Encoding_scores_the_policys_tokens_and_leaves_the_environments_text_unscored()
+    {
+        var candidate = new Candidate([Step("4 * 5 = 20 (left: 6 20)\n", 7), CompletionStep.FromText("xy")], 1);
+        var (sequence, stepOf) = PreferenceData.Encode(Tok, "In:", candidate);
+        var text = Tok.Decode(sequence.Ids.Skip(1));
+        Assert.Equal("In:4 * 5 = 20 (left: 6 20)\nxy", text);
+        var scored = Tok.Decode(sequence.Ids.Where((_, i) => sequence.Scored[i]));
+        Assert.Equal("4 * 5 =xy", scored);
+        Assert.Equal(new[] { 0, 0, 0, 0, 0, 0, 0, 1, 1 }, stepOf);
+    }
+
+    [Fact]
+    public void Reference_log_probs_are_computed_once_and_travel_with_the_data()
+    {
+        using var reference = Tiny(seed: 2);
+        var data = PreferenceData.Prepare(Synthetic(4), Tok, ReferenceSource.Model, reference);
+        var expected = SequenceScorer.SumLogProbs(reference, data.Select(e => e.Candidates[0].Sequence).ToList());
+        for (var i = 0; i < data.Count; i++) Assert.Equal(expected[i], data[i].Candidates[0].ReferenceSum, 4);
+        var behaviour = PreferenceData.Prepare(Synthetic(4), Tok, ReferenceSource.Behaviour);
+        Assert.All(behaviour, e => Assert.Equal(-1.0f, e.Candidates[0].ReferenceSum, 5)); // two tokens of −0.5 stored at generation
+        var imported = PreferenceExample.Pair("x", "p", new Candidate([CompletionStep.FromText("a")], 1), new Candidate([CompletionStep.FromText("b")], 0));
+        Assert.Throws<InvalidDataException>(() => PreferenceData.Prepare([imported], Tok, ReferenceSource.Behaviour));
+    }
+
+    [Fact]
+    public void Objective_gradients_agree_with_finite_differences_on_a_tiny_model()
+    {
+        using var model = Tiny(seed: 5);
+        model.to(ScalarType.Float64);
+        using var reference = Tiny(seed: 6);
+        var pairs = PreferenceData.Prepare(Synthetic(3), Tok, ReferenceSource.Model, reference);
+        var lists = PreferenceData.Prepare(Lists(2), Tok, ReferenceSource.Model, reference);
+        var advantages = PreferenceData.Prepare([.. Synthetic(2).Select(e => new PreferenceExample(ExampleKind.Advantage, e.Source, e.Prompt, [e.Candidates[0] with { Score = 0.7 }]))],
+            Tok, ReferenceSource.Behaviour);
+        var parameter = model.parameters().First(p => p.dim() == 2 && p.shape[0] > 8);
+        foreach (var (loss, data) in new[] { ("dpo", pairs), ("step-apo", pairs), ("tpo", lists), ("pro", lists), ("verifier", lists), ("ppo-clip", advantages) })
+        {
+            // TPO's step weights come from the model's own (detached) outputs, so finite differences would see them move: none here.
+            var options = new LossOptions(loss, Beta: 0.5, SftWeight: 0.1, StepWeights: StepWeighting.None);
+            model.zero_grad();
+            using (var scope = NewDisposeScope()) PreferenceObjective.Compute(model, data, options).Loss.backward();
+            var grad = parameter.grad!.clone();
+            foreach (var index in new long[] { 3, 40, 77 })
+            {
+                double At(double delta)
+                {
+                    using var _ = no_grad();
+                    using var scope = NewDisposeScope();
+                    var flat = parameter.view(-1);
+                    var saved = flat[index].ToDouble();
+                    flat[index] = saved + delta;
+                    var value = PreferenceObjective.Compute(model, data, options).Loss.ToDouble();
+                    flat[index] = saved;
+                    return value;
+                }
+                var numeric = (At(1e-5) - At(-1e-5)) / 2e-5;
+                var analytic = grad.view(-1)[index].ToDouble();
+                Assert.True(Math.Abs(numeric - analytic) < 1e-6 + 1e-4 * Math.Abs(numeric), $"{loss}[{index}]: autograd {analytic}, finite difference {numeric}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Preference_training_on_a_separable_set_raises_ranking_accuracy()
+    {
+        using var model = Tiny(seed: 7);
+        var examples = Synthetic(48);
+        // Start from a policy that prefers the rejected answers, so there is something to flip.
+        using (var sft = new PolicyTrainer(model, new TrainerOptions(LearningRate: 5e-3, BatchSize: 16)))
+            sft.TrainSft([.. examples.Select(e => PreferenceData.Encode(Tok, e.Prompt, e.Candidates[1]).Sequence)], 6, new Random(0));
+        var data = PreferenceData.Prepare(examples, Tok, ReferenceSource.Model, model);
+        var before = LearnerDiagnostics.Score(model, data);
+        using var trainer = new PolicyTrainer(model, new TrainerOptions(LearningRate: 5e-3, BatchSize: 16));
+        var stats = trainer.TrainPreferences(data, 8, new LossOptions("dpo", 0.1), new Random(1));
+        var diagnostics = LearnerDiagnostics.Compute(data, before, LearnerDiagnostics.Score(model, data), 0.1, []);
+        Assert.True(diagnostics.RankingAccuracy >= 0.9 && diagnostics.RankingAccuracy > diagnostics.RankingAccuracyBefore + 0.2,
+            $"ranking accuracy {diagnostics.RankingAccuracyBefore} -> {diagnostics.RankingAccuracy}");
+        Assert.True(diagnostics.FlippedToCorrect > 0);
+        Assert.True(stats[^1].Loss < stats[0].Loss);
+        Assert.Equal(1.0, diagnostics.IdealizedRankingAccuracy); // α = 3/4 from the visits: log 3 / 0.1 outweighs the reference
+    }
+
+    static float[] Weights(LlamaForCausalLM model) => [.. model.parameters().SelectMany(p => p.detach().cpu().to(ScalarType.Float32).data<float>().ToArray())];
+
+    static (float[] Weights, IReadOnlyList<EpochStats> Stats) Run(List<PreparedExample> data, string? dir, int every, int? killAt, bool resume)
+    {
+        using var model = Tiny(seed: 11);
+        using var trainer = new PolicyTrainer(model, new TrainerOptions(LearningRate: 3e-3, BatchSize: 2, GradientAccumulation: 2,
+            CheckpointEvery: every, CheckpointDir: dir, WeightDecay: 0.01));
+        if (killAt is { } k) trainer.OnStep = s => { if (s.Step == k) throw new OperationCanceledException("killed"); };
+        if (resume) trainer.Resume(dir!);
+        var stats = trainer.TrainPreferences(data, 3, new LossOptions("dpo", 0.1, SftWeight: 0.5), new Random(5));
+        return (Weights(model), stats);
+    }
+
+    [Theory]
+    [InlineData(1, 5)]  // checkpoint at step 4: epoch 1, half-way (3 steps per epoch)
+    [InlineData(3, 5)]  // checkpoint at step 3: the epoch boundary; the remaining two epochs still train
+    public void Resuming_from_a_checkpoint_matches_an_uninterrupted_run(int every, int killAt)
+    {
+        using var reference = Tiny(seed: 12);
+        var data = PreferenceData.Prepare(Synthetic(11), Tok, ReferenceSource.Model, reference); // 6 batches of ≤2, 3 optimizer steps per epoch
+        var dir = Path.Combine(Path.GetTempPath(), "selfplay-resume-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var (expected, expectedStats) = Run(data, null, 0, null, false);
+            Assert.Throws<OperationCanceledException>(() => Run(data, dir, every, killAt, false));
+            var (resumed, stats) = Run(data, dir, every, null, true);
+            Assert.Equal(3, stats.Count);
+            for (var i = 0; i < expected.Length; i++) Assert.True(Math.Abs(expected[i] - resumed[i]) <= 1e-6, $"weight {i}: {expected[i]} vs {resumed[i]}");
+            for (var e = 0; e < 3; e++) Assert.Equal(expectedStats[e].Loss, stats[e].Loss, 5);
+            Assert.NotEqual(Weights(Tiny(seed: 11)), resumed); // it trained
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        }
+    }
+}
