@@ -64,5 +64,13 @@ public sealed class CampaignSession : IAsyncDisposable
         return events > 0;
     }
 
+    /// <summary>The campaign's end, or "interrupted" when the ActorSystem stops first (SIGTERM runs its coordinated shutdown).</summary>
+    public async Task<CampaignFinished> WaitAsync(CancellationToken cancel)
+    {
+        var finished = Coordinator.Ask<CampaignFinished>(WaitForCompletion.Instance, Timeout.InfiniteTimeSpan, cancel);
+        var first = await Task.WhenAny(finished, System.WhenTerminated);
+        return first == finished ? await finished : new CampaignFinished("interrupted", "the actor system stopped before the campaign ended");
+    }
+
     public async ValueTask DisposeAsync() => await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance);
 }

@@ -105,7 +105,7 @@ namespace SelfPlay.Cli
                 CampaignFinished finished;
                 try
                 {
-                    finished = await actors.Coordinator.Ask<CampaignFinished>(WaitForCompletion.Instance, Timeout.InfiniteTimeSpan, cancel.Token);
+                    finished = await actors.WaitAsync(cancel.Token);
                 }
                 catch (TaskCanceledException)
                 {
