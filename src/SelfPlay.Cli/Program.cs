@@ -53,6 +53,7 @@ namespace SelfPlay.Cli
                     "eval" => await EvalAsync(args[1..]),
                     "inspect" => await InspectCommand.RunAsync(args[1..]),
                     "node" => await NodeCommand.RunAsync(args[1..]),
+                    "bench" when args.Length > 1 && args[1] == "persistence" => await BenchPersistence.RunAsync(args[2..]),
                     "export" or "model" or "bench" or "report" =>
                         throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
                     _ => throw new UsageException($"unknown command '{args[0]}' (see selfplay --help)"),
