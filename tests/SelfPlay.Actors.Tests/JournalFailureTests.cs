@@ -40,6 +40,7 @@ public sealed class JournalFailureTests() : Akka.TestKit.Xunit2.TestKit(Config, 
         await Journal.OnWrite.Fail();
         var failed = await Assert.ThrowsAnyAsync<Exception>(() => replay.Ask<StoreTreeAck>(new StoreTree(Tree("a")), Timeout));
         Assert.Contains("did not store tree", failed.Message);
+        await StoppedAsync(Tree("a").TreeId); // a failed write stops the entity; the next command recreates it
 
         await Journal.OnWrite.Reject();
         var rejected = await Assert.ThrowsAnyAsync<Exception>(() => replay.Ask<StoreTreeAck>(new StoreTree(Tree("a")), Timeout));
@@ -50,6 +51,16 @@ public sealed class JournalFailureTests() : Akka.TestKit.Xunit2.TestKit(Config, 
         var ack = await replay.Ask<StoreTreeAck>(new StoreTree(Tree("a")), Timeout); // the retry of the search worker
         Assert.Equal(1, ack.Nodes);
         Assert.NotNull((await replay.Ask<TreeReply>(new GetTree(Tree("a").TreeId), Timeout)).Tree);
+    }
+
+    async Task StoppedAsync(string treeId)
+    {
+        var path = $"/user/replay/{Uri.EscapeDataString(treeId)}";
+        await AwaitConditionAsync(async () =>
+        {
+            try { await Sys.ActorSelection(path).ResolveOne(TimeSpan.FromMilliseconds(200)); return false; }
+            catch (ActorNotFoundException) { return true; }
+        }, Timeout);
     }
 
     [Fact]

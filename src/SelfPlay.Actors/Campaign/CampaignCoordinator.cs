@@ -126,7 +126,10 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             if (_finished is not null) Sender.Tell(_finished);
             else _waiters.Add(Sender);
         });
-        Command<WatchProgress>(_ => _watchers.Add(Sender));
+        Command<WatchProgress>(_ =>
+        {
+            if (!_watchers.Contains(Sender)) _watchers.Add(Sender);
+        });
         Command<Status.Failure>(f =>
         {
             var reason = f.Cause.GetBaseException().Message.ReplaceLineEndings(" ");
