@@ -71,8 +71,19 @@ public sealed class SearchWorker : ReceiveActor
 
     protected override bool AroundReceive(Receive receive, object message)
     {
-        if (message is SearchTask) _idle = false;
-        return base.AroundReceive(receive, message);
+        if (message is not SearchTask task) return base.AroundReceive(receive, message);
+        _idle = false;
+        try
+        {
+            return base.AroundReceive(receive, message);
+        }
+        catch (Exception e)
+        {
+            // A search that fails before its first await (an environment whose initial state throws) fails its task;
+            // letting it escape would restart this worker and leave the task leased until the lease expires.
+            Report(new TaskFailed(task.TaskId, task.LeaseId, $"search failed: {OneLine(e)}"));
+            return true;
+        }
     }
 
     void Report(object outcome)
