@@ -28,7 +28,13 @@ namespace SelfPlay.Cli
               selfplay node    --config FILE --roles ROLE[,ROLE...] [--seed HOST:PORT]... [--port N] [--hostname H] [--run-dir DIR] [--set key=value]...
               selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N] [--show]
               selfplay inspect --run-dir DIR [--tree ID] [--format text|json|dot]
-            (export, model, bench, report: not implemented yet; see README Status)
+              selfplay export  --run-dir DIR --format trl-preference|trl-stepwise|ultrainteract --out FILE [--extractor NAME] [--iteration N]
+              selfplay bench   search [--config FILE] [--set key=value]... [--simulations N] [--skip-campaign]
+              selfplay bench   learner [--pairs N] [--steps N] [--losses dpo,tpo]
+              selfplay model   info --checkpoint DIR | score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2 --completion-ids 3,4)
+              selfplay bench   models [--checkpoint DIR] [--puzzles N]
+              selfplay bench   persistence [options: see README]
+            (report and other bench targets: not implemented yet; see README Status)
             """;
 
         const string ConfigFileName = "config.conf";
@@ -36,7 +42,9 @@ namespace SelfPlay.Cli
         public static EnvironmentRegistry Environments() => new EnvironmentRegistry().Register(new Game24Provider())
             .Register(new SelfPlay.Samples.Countdown.CountdownProvider())
             .Register(new SelfPlay.Samples.WordProblems.WordProblemsProvider())
-            .Register(new SelfPlay.Samples.ToolUse.ToolUseProvider());
+            .Register(new SelfPlay.Samples.ToolUse.ToolUseProvider())
+            .Register(new SelfPlay.Samples.WebShop.WebShopProvider())
+            .Register(new SelfPlay.Samples.Instructions.InstructionsProvider());
 
         public static async Task<int> MainAsync(string[] args)
         {
@@ -53,8 +61,13 @@ namespace SelfPlay.Cli
                     "eval" => await EvalAsync(args[1..]),
                     "inspect" => await InspectCommand.RunAsync(args[1..]),
                     "node" => await NodeCommand.RunAsync(args[1..]),
+                    "export" => await ExportCommand.RunAsync(args[1..]),
+                    "bench" when args.Length > 1 && args[1] == "search" => await BenchSearch.RunAsync(args[2..]),
+                    "bench" when args.Length > 1 && args[1] == "learner" => BenchLearner.Run(args[2..]),
+                    "model" => ModelCommand.Run(args[1..]),
+                    "bench" when args.Length > 1 && args[1] == "models" => BenchModels.Run(args[2..]),
                     "bench" when args.Length > 1 && args[1] == "persistence" => await BenchPersistence.RunAsync(args[2..]),
-                    "export" or "model" or "bench" or "report" =>
+                    "bench" or "report" =>
                         throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
                     _ => throw new UsageException($"unknown command '{args[0]}' (see selfplay --help)"),
                 };

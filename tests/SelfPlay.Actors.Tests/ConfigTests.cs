@@ -11,6 +11,12 @@ public class ConfigTests
         Assert.Equal("game24", defaults.Name);
         Assert.Equal("operation", defaults.Environment.StepMode);
         Assert.True(defaults.Environment.HeldOut >= 200);
+        // The per-algorithm search settings of reference.conf are the records' documented defaults.
+        Assert.Equal((new SelfPlay.Core.Config.MctsConfig(), new SelfPlay.Core.Config.BestFirstConfig(), new SelfPlay.Core.Config.BeamConfig(), new SelfPlay.Core.Config.DfsdtConfig(),
+                new SelfPlay.Core.Config.SparConfig(), new SelfPlay.Core.Config.TreeRolloutConfig()),
+            (defaults.Search.Mcts, defaults.Search.BestFirst, defaults.Search.Beam, defaults.Search.Dfsdt, defaults.Search.Spar, defaults.Search.TreeRollout));
+        var spar = ConfigLoader.Parse(ConfigLoader.Build(null, ["search.algorithm=spar", "search.spar.mode=dfs", "search.mcts.commit-and-reuse=true"]));
+        Assert.Equal(("spar", "dfs", true), (spar.Search.Algorithm, spar.Search.Spar!.Mode, spar.Search.Mcts!.CommitAndReuse));
 
         var file = Path.GetTempFileName();
         try
@@ -34,7 +40,11 @@ public class ConfigTests
     [InlineData("nonsense", "--set expects key=value")]
     [InlineData("search.simulations=many", "selfplay.search.simulations")]
     [InlineData("environment.step-mode=telepathy", "step-mode must be operation or whole-step")]
-    [InlineData("search.algorithm=alphago", "not implemented")]
+    [InlineData("search.algorithm=alphago", "search.algorithm must be one of mcts, best-first, spar, beam, dfsdt, tree-rollout")]
+    [InlineData("search.mcts.value=magic", "search.mcts.value must be critic, mcts-dpo, signed-outcome or agent-q")]
+    [InlineData("search.mcts.commit-and-reuse=maybe", "selfplay.search.mcts.commit-and-reuse")]
+    [InlineData("search.spar.end-gate=1", "search.spar.end-gate must be in [0, 1)")]
+    [InlineData("search.tree-rollout.branch-depths=a", "branch-depths must be comma-separated depths")]
     [InlineData("persistence.provider=oracle", "provider must be sqlite or postgres")]
     public void Bad_overrides_fail_with_one_line(string set, string expected)
     {

@@ -27,9 +27,11 @@ public sealed class SearchWorker : ReceiveActor
         Receive<SearchTask>(task =>
         {
             var clock = Stopwatch.StartNew();
-            var search = SearchAlgorithms.Create(context.Config.Search, context.Setup.Environment, proposer, evaluator,
-                context.Config.Environment.MaxSteps, task.PolicyVersion, task.Seed);
-            search.SearchAsync(task.TreeId, new EnvTask(task.TaskId, task.Input)).ContinueWith(t => t.IsCompletedSuccessfully
+            // Started on the thread pool so that an exception thrown before the search's first await (an environment
+            // whose initial state throws) faults the task and fails it, instead of crashing this worker.
+            Task.Run(() => SearchAlgorithms.Create(context.Config.Search, context.Setup.Environment, proposer, evaluator,
+                    context.Config.Environment.MaxSteps, task.PolicyVersion, task.Seed)
+                .SearchAsync(task.TreeId, new EnvTask(task.TaskId, task.Input))).ContinueWith(t => t.IsCompletedSuccessfully
                     ? new SearchDone(task, t.Result, null, clock.Elapsed.TotalSeconds)
                     : new SearchDone(task, null, OneLine(t.Exception), clock.Elapsed.TotalSeconds))
                 .PipeTo(Self);

@@ -92,15 +92,9 @@ public sealed record AgentQBackup(double Alpha) : IBackupRule
 
     public void Backup(PreferenceTree tree, IReadOnlyList<TreeNode> path)
     {
-        var value = path[^1].Value;
-        for (var i = 0; i < path.Count; i++)
-        {
-            var n = path[i];
-            n.Visits++;
-            n.ValueSum += value;
-            n.V = n.ValueSum / n.Visits;
-            n.Q = i == 0 && n.Parent < 0 ? n.V : Mix(Alpha, n.V, RankValue(n));
-        }
+        MeanValueBackup.Instance.Backup(tree, path); // V = Q̃ = W/N
+        foreach (var n in path)
+            if (n.Parent >= 0) n.Q = Mix(Alpha, n.V, RankValue(n));
     }
 
     /// <summary>Q = α·Q̃ + (1−α)·Q̂.</summary>
