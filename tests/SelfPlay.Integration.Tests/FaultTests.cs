@@ -23,7 +23,7 @@ public sealed class FaultTests : IDisposable
     [Fact]
     public async Task A_campaign_stopped_mid_iteration_resumes_at_that_iteration_and_stores_every_tree_once()
     {
-        await using (var run = CliProcess.Start("run", "run", "--config", QuickConfig, "--set", "iterations.count=2",
+        await using (var run = CliProcess.Start("run", "run", "--config", QuickConfig, "--set", "iterations.count=1",
                          "--set", "iterations.trees=24", "--set", "actors.search-workers=2", "--run-dir", _dir))
         {
             await run.WaitForAsync(SearchAt(1, 3, 24), Long);
@@ -39,15 +39,15 @@ public sealed class FaultTests : IDisposable
         var summary = Summary();
         Assert.Equal("completed", summary.GetProperty("status").GetString());
         var rows = summary.GetProperty("iterations").EnumerateArray().ToList();
-        Assert.Equal([0, 1, 2], rows.Select(r => r.GetProperty("iteration").GetInt32()));
-        Assert.Equal([0, 24, 24], rows.Select(r => r.GetProperty("trees").GetInt32()));
+        Assert.Equal([0, 1], rows.Select(r => r.GetProperty("iteration").GetInt32()));
+        Assert.Equal([0, 24], rows.Select(r => r.GetProperty("trees").GetInt32()));
         // The same tree count as an uninterrupted run of this configuration: one tree per task and iteration.
-        await AssertOneTreePerTask(new PersistenceConfig("sqlite", ""), "game24-quick", 24, 2);
+        await AssertOneTreePerTask(new PersistenceConfig("sqlite", ""), "game24-quick", 24, 1);
 
         // A completed campaign resumed again reports completion and changes nothing.
         var again = await CliRunner.RunAsync("run", "--resume", "--run-dir", _dir);
         Assert.True(again.ExitCode == 0, again.Stderr);
-        await AssertOneTreePerTask(new PersistenceConfig("sqlite", ""), "game24-quick", 24, 2);
+        await AssertOneTreePerTask(new PersistenceConfig("sqlite", ""), "game24-quick", 24, 1);
     }
 
     [Fact]
@@ -66,7 +66,7 @@ public sealed class FaultTests : IDisposable
     {
         var database = await TestPostgres.NewDatabaseAsync();
         string[] sets = ["--config", QuickConfig, "--run-dir", _dir, "--set", "persistence.provider=postgres",
-            "--set", $"persistence.connection-string={database}", "--set", "iterations.count=2", "--set", "iterations.trees=24",
+            "--set", $"persistence.connection-string={database}", "--set", "iterations.count=2", "--set", "iterations.trees=16",
             "--set", "actors.search-workers=2", "--set", "actors.lease-seconds=120"];
         var seedPort = CliProcess.FreePort();
         var seed = $"127.0.0.1:{seedPort}";
@@ -88,10 +88,10 @@ public sealed class FaultTests : IDisposable
             foreach (var node in new[] { searchA, searchB, learner }) await node.WaitForAsync("node up", Long);
 
             var run = Add(CliProcess.Start("run", ["run", .. sets, "--seed", seed]));
-            await run.WaitForAsync(SearchAt(1, 4, 24), Long);
+            await run.WaitForAsync(SearchAt(1, 3, 16), Long);
             searchA.Kill(); // mid-iteration: its leased tasks are handed out again once the cluster downs the node
 
-            await run.WaitForAsync(SearchAt(1, 24, 24), Long);
+            await run.WaitForAsync(@"\[iteration 1\] search +16/16\b", Long);
             learner.Kill(); // as iteration 1's training starts
             var restarted = Node("learner-2", "learner", CliProcess.FreePort());
 
@@ -101,9 +101,9 @@ public sealed class FaultTests : IDisposable
             Assert.Matches(@"learner resumed from policy v[01]", logs); // the restarted learner loaded its last checkpoint
             var summary = Summary();
             Assert.Equal("completed", summary.GetProperty("status").GetString());
-            Assert.Equal([0, 24, 24], summary.GetProperty("iterations").EnumerateArray().Select(r => r.GetProperty("trees").GetInt32()));
+            Assert.Equal([0, 16, 16], summary.GetProperty("iterations").EnumerateArray().Select(r => r.GetProperty("trees").GetInt32()));
             Assert.All(summary.GetProperty("iterations").EnumerateArray(), r => Assert.Equal(0, r.GetProperty("failedTasks").GetInt32()));
-            await AssertOneTreePerTask(new PersistenceConfig("postgres", database), "game24-quick", 24, 2);
+            await AssertOneTreePerTask(new PersistenceConfig("postgres", database), "game24-quick", 16, 2);
         }
         finally
         {
