@@ -48,7 +48,7 @@ public static class BenchModels
                 kvHeads = model.Config.NumKeyValueHeads, vocab = model.Config.VocabSize, parameters = model.ParameterCount() },
             ["warmupSeconds"] = Math.Round(warmupSeconds, 1),
             ["kvCache"] = Timed("KV cache", () => KvCache(model, tokenizer, setup)),
-            ["prefixCache"] = Timed("prefix cache", () => PrefixCacheSearch(model, tokenizer, context, int.Parse(a.Get("--puzzles") ?? "4"))),
+            ["prefixCache"] = Timed("prefix cache", () => PrefixCacheSearch(model, tokenizer, context, int.Parse(a.Get("--puzzles") ?? "6"))),
             ["batching"] = Timed("batching", () => Batching(model, tokenizer, setup)),
             ["training"] = Timed("training", () => Training(model.Config)),
         };
