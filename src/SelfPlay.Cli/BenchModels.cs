@@ -48,7 +48,7 @@ public static class BenchModels
                 kvHeads = model.Config.NumKeyValueHeads, vocab = model.Config.VocabSize, parameters = model.ParameterCount() },
             ["warmupSeconds"] = Math.Round(warmupSeconds, 1),
             ["kvCache"] = Timed("KV cache", () => KvCache(model, tokenizer, setup)),
-            ["prefixCache"] = Timed("prefix cache", () => PrefixCacheSearch(model, tokenizer, context, int.Parse(a.Get("--puzzles") ?? "4"))),
+            ["prefixCache"] = Timed("prefix cache", () => PrefixCacheSearch(model, tokenizer, context, int.Parse(a.Get("--puzzles") ?? "6"))),
             ["batching"] = Timed("batching", () => Batching(model, tokenizer, setup)),
             ["training"] = Timed("training", () => Training(model.Config)),
         };
@@ -67,7 +67,7 @@ public static class BenchModels
             .Select(t => PolicyEncoding.Trace(tokenizer, t)).ToList();
         var model = new LlamaForCausalLM(context.ModelConfig(tokenizer), initSeed: 1);
         using var trainer = new PolicyTrainer(model, new TrainerOptions(3e-3, BatchSize: 32));
-        trainer.TrainSft(traces, 12, random);
+        trainer.TrainSft(traces, 6, random, (step, total) => { if (step % 16 == 0) Console.Error.WriteLine($"bench models: warm-up step {step}/{total}"); });
         return model;
     }
 
