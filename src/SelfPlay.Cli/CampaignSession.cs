@@ -6,6 +6,7 @@ using Akka.Streams.Dsl;
 using SelfPlay.Actors.Campaign;
 using SelfPlay.Actors.Hosting;
 using SelfPlay.Actors.Protocol;
+using SelfPlay.Actors.Replay;
 
 namespace SelfPlay.Cli;
 
@@ -18,7 +19,8 @@ public sealed class CampaignSession : IAsyncDisposable
     public required ActorSystem System { get; init; }
     public required IActorRef Coordinator { get; init; }
 
-    public static async Task<CampaignSession> StartAsync(CampaignContext context, IReadOnlyList<string> seeds, bool resume)
+    /// <param name="hostname">the address this process advertises when it attaches to a cluster (--seed)</param>
+    public static async Task<CampaignSession> StartAsync(CampaignContext context, IReadOnlyList<string> seeds, bool resume, string hostname)
     {
         ActorSystem system;
         IActorRef coordinator;
@@ -29,7 +31,7 @@ public sealed class CampaignSession : IAsyncDisposable
         }
         else
         {
-            system = SelfPlayHost.CreateNode(context.Config.Persistence, context.RunDir, new NodeOptions([], seeds));
+            system = SelfPlayHost.CreateNode(context.Config.Persistence, context.RunDir, new NodeOptions([], seeds, hostname));
             coordinator = SelfPlayHost.CoordinatorProxy(system);
         }
         var session = new CampaignSession { System = system, Coordinator = coordinator };
@@ -47,7 +49,8 @@ public sealed class CampaignSession : IAsyncDisposable
         }
         var printer = system.ActorOf(Props.Create(() => new ProgressPrinter()), "progress");
         system.EventStream.Subscribe(printer, typeof(CampaignProgress));
-        if (seeds.Count > 0) coordinator.Tell(WatchProgress.Instance, printer);
+        if (seeds.Count > 0) // repeated for the same reason as the wait below; the coordinator keeps each watcher once
+            system.Scheduler.ScheduleTellRepeatedly(TimeSpan.Zero, TimeSpan.FromSeconds(10), coordinator, WatchProgress.Instance, printer);
         // Repeated: a coordinator that restarted before its first journal entry waits for it again. A recovered,
         // unfinished campaign resumes by itself; then this changes nothing.
         system.Scheduler.ScheduleTellRepeatedly(TimeSpan.Zero, TimeSpan.FromSeconds(10), coordinator, StartCampaign.Instance, ActorRefs.NoSender);
@@ -57,10 +60,26 @@ public sealed class CampaignSession : IAsyncDisposable
     /// <summary>Whether the coordinator's journal has events for the campaign (Persistence.Query, by persistence id).</summary>
     static async Task<bool> JournalHoldsAsync(ActorSystem system, string campaign)
     {
-        var journal = PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
+        var journal = TreeQueries.ReadJournal(system);
         var events = await journal.CurrentEventsByPersistenceId(CampaignCoordinator.PersistenceIdFor(campaign), 0, long.MaxValue)
             .Take(1).RunAggregate(0, (n, _) => n + 1, system.Materializer());
         return events > 0;
+    }
+
+    /// <summary>The campaign's end, or "interrupted" when the ActorSystem stops first (SIGTERM runs its coordinated shutdown).</summary>
+    /// <remarks> The question is asked again every few seconds: a coordinator that restarted (journal outage) or moved to another
+    /// node does not know the earlier askers.</remarks>
+    public async Task<CampaignFinished> WaitAsync(CancellationToken cancel)
+    {
+        while (true)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var finished = Coordinator.Ask<CampaignFinished>(WaitForCompletion.Instance, TimeSpan.FromSeconds(5), cancel);
+            var first = await Task.WhenAny(finished, System.WhenTerminated);
+            if (first != finished) return new CampaignFinished("interrupted", "the actor system stopped before the campaign ended");
+            try { return await finished; }
+            catch (AskTimeoutException) { }
+        }
     }
 
     public async ValueTask DisposeAsync() => await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance);

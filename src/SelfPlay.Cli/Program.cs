@@ -23,13 +23,18 @@ namespace SelfPlay.Cli
     {
         const string Usage = """
             usage:
-              selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR] [--seed HOST:PORT]...
-              selfplay run     --resume --run-dir DIR [--seed HOST:PORT]...
+              selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR] [--seed HOST:PORT]... [--hostname H]
+              selfplay run     --resume --run-dir DIR [--seed HOST:PORT]... [--hostname H]
               selfplay node    --config FILE --roles ROLE[,ROLE...] [--seed HOST:PORT]... [--port N] [--hostname H] [--run-dir DIR] [--set key=value]...
               selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N] [--show]
               selfplay inspect --run-dir DIR [--tree ID] [--format text|json|dot]
+              selfplay export  --run-dir DIR --format trl-preference|trl-stepwise|ultrainteract --out FILE [--extractor NAME] [--iteration N]
               selfplay bench   search [--config FILE] [--set key=value]... [--simulations N] [--skip-campaign]
-            (export, model, bench models|learner|persistence, report: not implemented yet; see README Status)
+              selfplay bench   learner [--pairs N] [--steps N] [--losses dpo,tpo]
+              selfplay model   info --checkpoint DIR | score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2 --completion-ids 3,4)
+              selfplay bench   models [--checkpoint DIR] [--puzzles N]
+              selfplay bench   persistence [options: see README]
+            (report and other bench targets: not implemented yet; see README Status)
             """;
 
         const string ConfigFileName = "config.conf";
@@ -37,7 +42,9 @@ namespace SelfPlay.Cli
         public static EnvironmentRegistry Environments() => new EnvironmentRegistry().Register(new Game24Provider())
             .Register(new SelfPlay.Samples.Countdown.CountdownProvider())
             .Register(new SelfPlay.Samples.WordProblems.WordProblemsProvider())
-            .Register(new SelfPlay.Samples.ToolUse.ToolUseProvider());
+            .Register(new SelfPlay.Samples.ToolUse.ToolUseProvider())
+            .Register(new SelfPlay.Samples.WebShop.WebShopProvider())
+            .Register(new SelfPlay.Samples.Instructions.InstructionsProvider());
 
         public static async Task<int> MainAsync(string[] args)
         {
@@ -54,8 +61,13 @@ namespace SelfPlay.Cli
                     "eval" => await EvalAsync(args[1..]),
                     "inspect" => await InspectCommand.RunAsync(args[1..]),
                     "node" => await NodeCommand.RunAsync(args[1..]),
+                    "export" => await ExportCommand.RunAsync(args[1..]),
                     "bench" when args.Length > 1 && args[1] == "search" => await BenchSearch.RunAsync(args[2..]),
-                    "export" or "model" or "bench" or "report" =>
+                    "bench" when args.Length > 1 && args[1] == "learner" => BenchLearner.Run(args[2..]),
+                    "model" => ModelCommand.Run(args[1..]),
+                    "bench" when args.Length > 1 && args[1] == "models" => BenchModels.Run(args[2..]),
+                    "bench" when args.Length > 1 && args[1] == "persistence" => await BenchPersistence.RunAsync(args[2..]),
+                    "bench" or "report" =>
                         throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
                     _ => throw new UsageException($"unknown command '{args[0]}' (see selfplay --help)"),
                 };
@@ -75,7 +87,7 @@ namespace SelfPlay.Cli
 
         static async Task<int> RunAsync(string[] args)
         {
-            var a = new CliArgs(args, ["--config", "--set", "--run-dir", "--seed"], ["--resume"]);
+            var a = new CliArgs(args, ["--config", "--set", "--run-dir", "--seed", "--hostname"], ["--resume"]);
             var resume = a.Has("--resume");
             if (resume && (a.Get("--config") is not null || a.All("--set").Count > 0))
                 throw new UsageException("--resume continues with the run folder's config.conf; --config and --set are not allowed with it");
@@ -101,13 +113,13 @@ namespace SelfPlay.Cli
                                   $"{config.Iterations.Count} iterations of {config.Iterations.Trees} trees; run folder {Path.GetFullPath(runDir)}");
                 var context = new CampaignContext(config, setup, runDir);
                 var clock = Stopwatch.StartNew();
-                var actors = await CampaignSession.StartAsync(context, a.All("--seed"), resume);
+                var actors = await CampaignSession.StartAsync(context, a.All("--seed"), resume, a.Get("--hostname") ?? "127.0.0.1");
                 using var cancel = new CancellationTokenSource();
                 Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
                 CampaignFinished finished;
                 try
                 {
-                    finished = await actors.Coordinator.Ask<CampaignFinished>(WaitForCompletion.Instance, Timeout.InfiniteTimeSpan, cancel.Token);
+                    finished = await actors.WaitAsync(cancel.Token);
                 }
                 catch (TaskCanceledException)
                 {

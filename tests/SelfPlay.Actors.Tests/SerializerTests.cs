@@ -33,7 +33,7 @@ public sealed class SerializerTests : IDisposable
         new CampaignProgress("search", 1, 3, 10), new CampaignFinished("completed", null),
         WaitForCompletion.Instance,
         new IterationStarted(2, 1, 16), new TaskRecorded(2, "1-2-3-4", 17, true, false), StartCampaign.Instance,
-        RegisterInference.Instance, WatchProgress.Instance,
+        RegisterInference.Instance, WatchProgress.Instance, GetInferenceStats.Instance, new InferenceStats(3, 40, 128, 900, 1.5),
         new IterationEvaluated(new SelfPlay.Actors.Campaign.IterationSummary(1, "selfplay", 1, 16, 40, new(3, 40, 0.075), 12.5, 5, 4, 3.5,
             300, 3, 0, 0.69, 0.6, 0.7)),
     }.Select(m => new[] { m });

@@ -16,8 +16,10 @@ public class CliErrorTests
     [Fact] public Task Unknown_set_key() => AssertFails("unknown setting selfplay.search.simulatons", "run", "--set", "search.simulatons=3");
     [Fact] public Task Missing_config_file() => AssertFails("config file not found", "run", "--config", "/no/such.conf");
     [Fact] public Task Unknown_option() => AssertFails("unknown option '--bogus'", "run", "--bogus", "1");
-    [Fact] public Task Unknown_environment() => AssertFails("unknown environment 'chess' (known: game24)", "run", "--set", "environment.type=chess");
-    [Fact] public Task Resume_is_not_silently_ignored() => AssertFails("--resume is not implemented yet", "run", "--resume");
+    [Fact] public Task Unknown_environment() => AssertFails("unknown environment 'chess' (known: ", "run", "--set", "environment.type=chess");
+    [Fact] public Task Resume_needs_a_run_folder() => AssertFails("--resume needs --run-dir DIR", "run", "--resume");
+    [Fact] public Task Node_rejects_unknown_roles() => AssertFails("unknown role 'chef'", "node", "--config", "hocon/campaigns/game24-quick.conf", "--roles", "search,chef");
+    [Fact] public Task Node_needs_a_config() => AssertFails("node needs --config FILE", "node", "--roles", "search,inference");
     [Fact] public Task Unknown_command() => AssertFails("unknown command 'fly'", "fly");
     [Fact] public Task Unreadable_checkpoint() => AssertFails("checkpoint folder not found", "eval", "--checkpoint", "/no/such/checkpoint");
     [Fact] public Task Bad_search_spec() => AssertFails("--search must be greedy or mcts:N", "eval", "--checkpoint", "/tmp", "--search", "mcts:x");

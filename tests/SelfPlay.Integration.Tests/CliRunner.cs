@@ -25,7 +25,16 @@ public static class CliRunner
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await process.WaitForExitAsync(timeout.Token);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            // A hung run must not outlive the test (it would hold the test run's files and locks).
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"selfplay {string.Join(' ', args)} did not finish in 5 minutes");
+        }
         return new CliResult(process.ExitCode, await stdout, await stderr);
     }
 }

@@ -9,6 +9,8 @@ public class EnvironmentCampaignTests
     [InlineData("countdown")]
     [InlineData("word-problems")]
     [InlineData("tool-use")]
+    [InlineData("webshop")]
+    [InlineData("instructions")]
     public async Task Quick_campaign_completes(string environment)
     {
         var runDir = Path.Combine(Path.GetTempPath(), $"selfplay-{environment}-" + Guid.NewGuid().ToString("N"));

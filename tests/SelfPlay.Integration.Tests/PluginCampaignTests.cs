@@ -59,6 +59,7 @@ public class PluginCampaignTests
             var result = await CliRunner.RunAsync(["run", "--config", "samples/Addition/addition.conf",
                 "--set", $"environment.type={typeof(FaultyAdditionProvider).FullName}, {typeof(FaultyAdditionProvider).Assembly.GetName().Name}",
                 "--set", $"environment.plugin-folder={AdditionBin}", "--set", "environment.step-timeout-seconds=0.3", "--set", "name=faulty",
+                "--set", "actors.lease-seconds=60", // a lost task would otherwise hold the campaign for 5 minutes
                 .. Quick, "--run-dir", runDir]);
             Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
             using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, "summary.json")));

@@ -48,7 +48,9 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     int _iteration, _taskCount, _nodes, _solvedTrees, _failedTasks, _policyVersion = -1, _trainingFailures;
     long _nextLease;
     double _searchSeconds, _trainSeconds;
-    bool _started, _evaluating;
+    bool _started, _evaluating, _collectingStats;
+    int _treesSearched, _nodesSearched;
+    InferenceStats _inferenceStats = new(0, 0, 0, 0, 0);
     object? _training; // the training command awaiting its PolicyPublished
     PolicyPublished? _published;
     CampaignFinished? _finished;
@@ -73,6 +75,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         Recover<CampaignFinished>(e => _finished = e);
         Recover<RecoveryCompleted>(_ =>
         {
+            if (LastSequenceNr > 0) _log.Info("coordinator (re)started: recovered {0} journal events, iteration {1}", LastSequenceNr, _iteration);
             if (LastSequenceNr > 0 && _finished is null) Self.Tell(StartCampaign.Instance); // resume by itself
         });
 
@@ -111,13 +114,22 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         });
         Command<LeaseTick>(_ => ExpireLeases());
         Command<Terminated>(t => OnTerminated(t.ActorRef));
+        Command<InferenceStats>(s =>
+        {
+            if (!_collectingStats) return; // the answer to the reset at the start of the search
+            _inferenceStats = new InferenceStats(_inferenceStats.Batches + s.Batches, _inferenceStats.Rows + s.Rows,
+                Math.Max(_inferenceStats.MaxRows, s.MaxRows), _inferenceStats.Tokens + s.Tokens, _inferenceStats.BusySeconds + s.BusySeconds);
+        });
 
         Command<WaitForCompletion>(_ =>
         {
             if (_finished is not null) Sender.Tell(_finished);
             else _waiters.Add(Sender);
         });
-        Command<WatchProgress>(_ => _watchers.Add(Sender));
+        Command<WatchProgress>(_ =>
+        {
+            if (!_watchers.Contains(Sender)) _watchers.Add(Sender);
+        });
         Command<Status.Failure>(f =>
         {
             var reason = f.Cause.GetBaseException().Message.ReplaceLineEndings(" ");
@@ -235,7 +247,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         var row = new IterationSummary(_policyVersion, _policyVersion == 0 ? "sft" : "selfplay", _policyVersion,
             _policyVersion == 0 ? 0 : _taskCount, report.Pairs, held, Math.Round(_phaseClock.Elapsed.TotalSeconds, 1),
             Math.Round(_searchSeconds, 1), Math.Round(_trainSeconds, 1), Math.Round(e.Seconds, 1), _nodes, _solvedTrees, _failedTasks,
-            Finite(report.FirstLoss), Finite(report.LastLoss), Finite(report.RewardAccuracy), report.Learner);
+            Finite(report.FirstLoss), Finite(report.LastLoss), Finite(report.RewardAccuracy), report.Learner,
+            _policyVersion == 0 ? null : Throughput());
         Persist(new IterationEvaluated(row), ev =>
         {
             _rows.Add(ev.Row);
@@ -243,6 +256,19 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             WriteSummary("running", null);
             NextIteration();
         });
+    }
+
+    /// <summary>This iteration's search throughput (for a resumed iteration: of the part searched since the resume).</summary>
+    RoleThroughput Throughput()
+    {
+        var seconds = Math.Max(_searchSeconds, 1e-9);
+        var s = _inferenceStats;
+        var throughput = new RoleThroughput(Math.Round(_treesSearched / seconds, 3), Math.Round(_nodesSearched / seconds, 1),
+            Math.Round(s.Tokens / seconds, 1), s.Batches == 0 ? 0 : Math.Round(s.Rows / (double)(s.Batches * (long)s.MaxRows), 4),
+            s.Batches, Math.Round(s.BusySeconds, 2));
+        _log.Info("iteration {0}: throughput search {1} trees/s ({2} nodes/s), inference {3} tokens/s in {4} batches, batch fill {5:P1}",
+            _iteration, throughput.TreesPerSecond, throughput.NodesPerSecond, throughput.InferenceTokensPerSecond, s.Batches, throughput.BatchFill);
+        return throughput;
     }
 
     static double? Finite(double x) => double.IsFinite(x) ? Math.Round(x, 5) : null;
@@ -266,6 +292,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     void ResumeIteration()
     {
         _phaseClock = Stopwatch.StartNew();
+        (_collectingStats, _inferenceStats, _treesSearched, _nodesSearched) = (false, new InferenceStats(0, 0, 0, 0, 0), 0, 0);
+        foreach (var inference in _inferenceVersions.Keys) inference.Tell(GetInferenceStats.Instance); // resets their counters
         foreach (var task in TasksOf(_iteration).Where(t => !_done.Contains(t.TaskId))) _pending.Enqueue(task);
         Publish("search", _done.Count, _taskCount);
         if (_done.Count >= _taskCount) StartTraining();
@@ -318,6 +346,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             if (_done.Contains(e.TaskId)) return;
             ApplyTask(e);
             _leased.Remove(e.TaskId);
+            (_treesSearched, _nodesSearched) = (_treesSearched + 1, _nodesSearched + e.Nodes);
             AfterTask();
         });
     }
@@ -384,6 +413,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         _searchSeconds = _phaseClock.Elapsed.TotalSeconds;
         _log.Info("iteration {0}: search done, {1} trees, {2} solved, {3:F2} trees/s; phase train", _iteration, _done.Count - _failedTasks,
             _solvedTrees, _searchSeconds > 0 ? (_done.Count - _failedTasks) / _searchSeconds : 0);
+        _collectingStats = true;
+        foreach (var inference in _inferenceVersions.Keys) inference.Tell(GetInferenceStats.Instance);
         Train(new TrainIteration(_iteration));
     }
 

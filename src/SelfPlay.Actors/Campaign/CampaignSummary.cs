@@ -9,7 +9,13 @@ public sealed record HeldOutResult(int Solved, int Total, double Rate);
 public sealed record IterationSummary(
     int Iteration, string Phase, int PolicyVersion, int Trees, int Pairs, HeldOutResult? HeldOut, double WallSeconds,
     double SearchSeconds, double TrainSeconds, double EvalSeconds, int Nodes, int SolvedTrees, int FailedTasks,
-    double? TrainLossFirst, double? TrainLossLast, double? RewardAccuracy, SelfPlay.Models.Training.LearnerDiagnostics? Learner = null);
+    double? TrainLossFirst, double? TrainLossLast, double? RewardAccuracy, SelfPlay.Models.Training.LearnerDiagnostics? Learner = null,
+    RoleThroughput? Throughput = null);
+
+/// <summary>Per-role throughput of one iteration's search phase: the search workers (trees, nodes per second of search
+/// wall time) and the inference actors (generated tokens per second, and how full their batches were).</summary>
+public sealed record RoleThroughput(double TreesPerSecond, double NodesPerSecond, double InferenceTokensPerSecond, double BatchFill,
+    long InferenceBatches, double InferenceBusySeconds);
 
 /// <summary>RUN_DIR/summary.json, in the schema of DESIGN.md (plus per-phase timings and training diagnostics).</summary>
 public sealed record CampaignSummary(string Name, string Environment, string Status, IReadOnlyList<IterationSummary> Iterations,

@@ -100,7 +100,8 @@ public static class ConfigLoader
             S("name"), I("seed"),
             new EnvironmentConfig(S("environment.type"), S("environment.step-mode"), I("environment.held-out"),
                 I("environment.split-seed"), I("environment.max-steps"), D("environment.wrong-answer-reward"),
-                S("environment.plugin-folder"), D("environment.step-timeout-seconds"), I("environment.train-tasks"), ReadEnvironmentSettings(c)),
+                S("environment.plugin-folder"), D("environment.step-timeout-seconds"), I("environment.train-tasks"), ReadEnvironmentSettings(c),
+                new LlmConfig(S("llm.endpoint"), S("llm.model"), S("llm.api-key"), S("llm.api-key-env"), D("llm.timeout-seconds"), I("llm.max-retries"))),
             new ModelConfig(I("model.hidden-size"), I("model.intermediate-size"), I("model.layers"), I("model.heads"),
                 I("model.kv-heads"), D("model.rope-theta"), I("model.max-positions"), S("model.device"), I("model.threads"),
                 I("model.max-step-tokens"), S("model.dtype"), I("model.prefix-cache-mb")),
@@ -142,6 +143,8 @@ public static class ConfigLoader
         Check(c.Environment.StepMode is "operation" or "whole-step", $"selfplay.environment.step-mode must be operation or whole-step, got '{c.Environment.StepMode}'");
         Check(c.Environment.HeldOut > 0, $"selfplay.environment.held-out must be positive, got {c.Environment.HeldOut}");
         Check(c.Environment.StepTimeoutSeconds >= 0, $"selfplay.environment.step-timeout-seconds must be non-negative, got {c.Environment.StepTimeoutSeconds}");
+        Check(c.Environment.Llm is not { } llm || (llm.TimeoutSeconds > 0 && llm.MaxRetries >= 0),
+            "selfplay.llm.timeout-seconds must be positive and max-retries non-negative");
         Check(c.Environment.TrainTasks > 0, $"selfplay.environment.train-tasks must be positive, got {c.Environment.TrainTasks}");
         Check(c.Environment.MaxSteps > 0, "selfplay.environment.max-steps must be positive");
         Check(c.Environment.WrongAnswerReward is >= 0 and < 1, $"selfplay.environment.wrong-answer-reward must be in [0, 1), got {c.Environment.WrongAnswerReward}");

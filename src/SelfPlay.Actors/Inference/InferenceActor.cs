@@ -28,6 +28,8 @@ public sealed class InferenceActor : ReceiveActor
     readonly ILoggingAdapter _log = Context.GetLogger();
     PolicyStepProposer? _proposer;
     int _version = -1;
+    long _batches, _rows, _tokens; // throughput since the last GetInferenceStats
+    double _busySeconds;
 
     readonly string _dtype;
     readonly int _prefixCacheMb;
@@ -43,6 +45,11 @@ public sealed class InferenceActor : ReceiveActor
             Self.Tell(Flush.Instance);
         });
         Receive<Flush>(_ => RunBatch());
+        Receive<GetInferenceStats>(_ =>
+        {
+            Sender.Tell(new InferenceStats(_batches, _rows, _maxRows, _tokens, _busySeconds));
+            (_batches, _rows, _tokens, _busySeconds) = (0, 0, 0, 0);
+        });
     }
 
     void Load(LoadPolicy load)
@@ -83,7 +90,10 @@ public sealed class InferenceActor : ReceiveActor
         try
         {
             var requests = batch.SelectMany(b => b.Request.Requests).ToList();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             var results = _proposer.Propose(requests);
+            (_batches, _rows, _busySeconds) = (_batches + 1, _rows + requests.Sum(r => r.Count), _busySeconds + clock.Elapsed.TotalSeconds);
+            _tokens += results.Sum(r => r.Sum(step => (long)step.TokenIds.Length));
             var offset = 0;
             foreach (var (request, replyTo) in batch)
             {

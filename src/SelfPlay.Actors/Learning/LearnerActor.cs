@@ -168,7 +168,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
         using (reference)
             (stats, diagnostics) = PreferenceLearning.Train(_policy, reference, examples, c, iteration, _tokenizer,
                 Path.Combine(_context.RunDir, "learner", $"iteration-{iteration}"),
-                (done, total) => { if (done % 5 == 0 || done == total) Progress("train", iteration, done, total); });
+                (done, total) => { if (done % 5 == 0 || done == total) Progress("train", iteration, done, total); }, message => _log.Info(message));
         foreach (var s in stats)
             _log.Info($"iteration {iteration} epoch {s.Epoch}: loss {s.Loss:F4}, reward accuracy {s.RewardAccuracy:F3}, margin {s.RewardMargin:F3}, " +
                       $"ranking accuracy {s.RankingAccuracy:F3} (length-normalised {s.RankingAccuracyNormalized:F3})");

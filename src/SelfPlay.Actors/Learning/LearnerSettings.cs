@@ -46,5 +46,6 @@ public static class LearnerSettings
         check(PreferenceFormats.Names.Contains(l.ImportFormat), $"selfplay.learner.import-format must be one of {string.Join(", ", PreferenceFormats.Names)}, got '{l.ImportFormat}'");
         check(l.ImportErrors is "skip" or "reject", $"selfplay.learner.import-errors must be skip or reject, got '{l.ImportErrors}'");
         check(l.Import.Length == 0 || File.Exists(l.Import), $"selfplay.learner.import: file not found: {l.Import}");
+        check(l.Import.Length == 0 || l.Loss != "ppo-clip", "selfplay.learner.import holds pairs, which ppo-clip cannot train on");
     }
 }

@@ -31,9 +31,10 @@ public static class PreferenceLearning
 
     /// <param name="reference">the reference model when <see cref="ReferenceOf"/> is Model (else unused)</param>
     /// <param name="checkpointDir">where learner.checkpoint-every writes the training state; an existing state there is resumed</param>
+    /// <param name="log">receives one line per optimizer step (the step's diagnostics)</param>
     public static (IReadOnlyList<EpochStats> Stats, LearnerDiagnostics Diagnostics) Train(LlamaForCausalLM policy, LlamaForCausalLM? reference,
         IReadOnlyList<PreferenceExample> examples, CampaignConfig c, int iteration, CharTokenizer tokenizer, string checkpointDir,
-        Action<int, int>? progress = null)
+        Action<int, int>? progress = null, Action<string>? log = null)
     {
         var source = ReferenceOf(c.Learner);
         // Advantage examples need the behaviour log-probs as π_old whatever the reference.
@@ -45,7 +46,13 @@ public static class PreferenceLearning
         if (data.Count > 0)
         {
             using var trainer = new PolicyTrainer(policy, LearnerSettings.Trainer(c.Learner, checkpointDir));
-            trainer.OnStep = s => steps.Add(new LearnerStepLog(s.Step, s.LearningRate, Math.Round(s.Loss, 6)));
+            trainer.OnStep = s =>
+            {
+                steps.Add(LearnerStepLog.Of(s));
+                log?.Invoke($"iteration {iteration} step {s.Step}/{s.TotalSteps}: lr {s.LearningRate:G3}, loss {s.Metrics.Loss:F4}, reward accuracy {s.Metrics.RewardAccuracy:F3}, " +
+                            $"margin {s.Metrics.RewardMargin:F3}, log-probs {s.Metrics.ChosenLogProb:F2} / {s.Metrics.RejectedLogProb:F2}, " +
+                            $"ranking accuracy {s.Metrics.RankingAccuracy:F3} (length-normalised {s.Metrics.RankingAccuracyNormalized:F3})");
+            };
             if (c.Learner.CheckpointEvery > 0 && File.Exists(Path.Combine(checkpointDir, TrainerState.FileName))) trainer.Resume(checkpointDir);
             stats = trainer.TrainPreferences(data, c.Learner.Epochs, loss, new Random(c.Seed + iteration), progress);
         }

@@ -15,3 +15,8 @@ public sealed record StartCampaign : ISelfPlayMessage { public static readonly S
 public sealed record RegisterInference : ISelfPlayMessage { public static readonly RegisterInference Instance = new(); }
 /// <summary>The sender gets every CampaignProgress and the CampaignFinished (a `selfplay run` attached to a cluster).</summary>
 public sealed record WatchProgress : ISelfPlayMessage { public static readonly WatchProgress Instance = new(); }
+
+// Throughput of an inference actor since the last GetInferenceStats (which resets the counters).
+public sealed record GetInferenceStats : ISelfPlayMessage { public static readonly GetInferenceStats Instance = new(); }
+/// <param name="Rows">sequences generated, over <paramref name="Batches"/> forward-pass batches of at most <paramref name="MaxRows"/> each</param>
+public sealed record InferenceStats(long Batches, long Rows, int MaxRows, long Tokens, double BusySeconds) : ISelfPlayMessage;

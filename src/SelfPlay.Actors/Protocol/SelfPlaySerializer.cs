@@ -40,6 +40,8 @@ public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerW
         [typeof(StartCampaign)] = "start-campaign.v1",
         [typeof(RegisterInference)] = "register-inference.v1",
         [typeof(WatchProgress)] = "watch-progress.v1",
+        [typeof(GetInferenceStats)] = "get-inference-stats.v1",
+        [typeof(InferenceStats)] = "inference-stats.v1",
     };
 
     static readonly Dictionary<string, Type> Types = Manifests.ToDictionary(kv => kv.Value, kv => kv.Key);

@@ -54,6 +54,13 @@ public sealed class TreeEntity : ReceivePersistentActor
         _storing.Tell(new Status.Failure(new IOException($"the journal did not store tree {PersistenceId}: {cause.Message}")));
         base.OnPersistFailure(cause, @event, sequenceNr);
     }
+
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        // The journal refused the event (the entity keeps running with its previous tree): the sender hears so too.
+        Context.GetLogger().Error(cause, "the journal rejected tree {0}", PersistenceId);
+        _storing.Tell(new Status.Failure(new IOException($"the journal rejected tree {PersistenceId}: {cause.Message}")));
+    }
 }
 
 /// <summary>Routes replay commands to the entity of their tree, creating it (and so recovering it) on demand.</summary>

@@ -13,7 +13,7 @@ public static class TreeQueries
     /// <summary>The latest version of every tree stored under the tag, in journal order.</summary>
     public static async Task<IReadOnlyList<PreferenceTree>> CurrentTreesAsync(ActorSystem system, string tag, CancellationToken ct = default)
     {
-        var journal = PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
+        var journal = ReadJournal(system);
         var latest = new Dictionary<string, (long Seq, PreferenceTree Tree)>();
         var order = new List<string>();
         await journal.CurrentEventsByTag(tag, Offset.NoOffset())
@@ -25,6 +25,22 @@ public static class TreeQueries
             }, system.Materializer());
         ct.ThrowIfCancellationRequested();
         return order.Select(id => latest[id].Tree).ToList();
+    }
+
+    /// <summary>
+    /// The SQL read journal. Its constructor asks the journal for its settings with a 5 s time-out, which a cold journal
+    /// (schema creation, first connection) on a busy machine can miss: the request is repeated for up to two minutes.
+    /// </summary>
+    public static SqlReadJournal ReadJournal(ActorSystem system)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(SqlReadJournal.Identifier);
+            }
+            catch (Exception e) when (attempt < 24 && e.GetBaseException() is AskTimeoutException) { }
+        }
     }
 
     public static Task<IReadOnlyList<PreferenceTree>> IterationTreesAsync(ActorSystem system, string campaign, int iteration, CancellationToken ct = default) =>

@@ -27,9 +27,11 @@ public sealed class SearchWorker : ReceiveActor
         Receive<SearchTask>(task =>
         {
             var clock = Stopwatch.StartNew();
-            var search = SearchAlgorithms.Create(context.Config.Search, context.Setup.Environment, proposer, evaluator,
-                context.Config.Environment.MaxSteps, task.PolicyVersion, task.Seed);
-            search.SearchAsync(task.TreeId, new EnvTask(task.TaskId, task.Input)).ContinueWith(t => t.IsCompletedSuccessfully
+            // Started on the thread pool so that an exception thrown before the search's first await (an environment
+            // whose initial state throws) faults the task and fails it, instead of crashing this worker.
+            Task.Run(() => SearchAlgorithms.Create(context.Config.Search, context.Setup.Environment, proposer, evaluator,
+                    context.Config.Environment.MaxSteps, task.PolicyVersion, task.Seed)
+                .SearchAsync(task.TreeId, new EnvTask(task.TaskId, task.Input))).ContinueWith(t => t.IsCompletedSuccessfully
                     ? new SearchDone(task, t.Result, null, clock.Elapsed.TotalSeconds)
                     : new SearchDone(task, null, OneLine(t.Exception), clock.Elapsed.TotalSeconds))
                 .PipeTo(Self);
@@ -69,8 +71,19 @@ public sealed class SearchWorker : ReceiveActor
 
     protected override bool AroundReceive(Receive receive, object message)
     {
-        if (message is SearchTask) _idle = false;
-        return base.AroundReceive(receive, message);
+        if (message is not SearchTask task) return base.AroundReceive(receive, message);
+        _idle = false;
+        try
+        {
+            return base.AroundReceive(receive, message);
+        }
+        catch (Exception e)
+        {
+            // A search that fails before its first await (an environment whose initial state throws) fails its task;
+            // letting it escape would restart this worker and leave the task leased until the lease expires.
+            Report(new TaskFailed(task.TaskId, task.LeaseId, $"search failed: {OneLine(e)}"));
+            return true;
+        }
     }
 
     void Report(object outcome)

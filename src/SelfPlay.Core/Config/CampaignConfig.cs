@@ -16,7 +16,12 @@ public sealed record CampaignConfig(
     PersistenceConfig Persistence);
 
 public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut, int SplitSeed, int MaxSteps, double WrongAnswerReward = 0,
-    string PluginFolder = "", double StepTimeoutSeconds = 10, int TrainTasks = 2000, IReadOnlyDictionary<string, string>? Settings = null);
+    string PluginFolder = "", double StepTimeoutSeconds = 10, int TrainTasks = 2000, IReadOnlyDictionary<string, string>? Settings = null,
+    LlmConfig? Llm = null);
+
+/// <summary>An OpenAI-compatible chat completions endpoint for LLM judges and critics (the campaign's llm section).</summary>
+public sealed record LlmConfig(string Endpoint = "", string Model = "", string ApiKey = "", string ApiKeyEnv = "OPENAI_API_KEY",
+    double TimeoutSeconds = 60, int MaxRetries = 3);
 
 public sealed record ModelConfig(int HiddenSize, int IntermediateSize, int Layers, int Heads, int KvHeads, double RopeTheta,
     int MaxPositions, string Device, int Threads, int MaxStepTokens, string DType = "float32", int PrefixCacheMb = 256);

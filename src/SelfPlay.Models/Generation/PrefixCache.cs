@@ -30,6 +30,23 @@ public sealed class PrefixCache(long budgetBytes) : IDisposable
     public long CachedTokens { get; private set; }
     public int Evictions { get; private set; }
 
+    /// <summary>Tensors the cache holds (K and V per layer per edge), for memory accounting.</summary>
+    public int TensorCount
+    {
+        get
+        {
+            var count = 0;
+            var stack = new Stack<Node>([_root]);
+            while (stack.Count > 0)
+            {
+                var n = stack.Pop();
+                count += n.Keys.Length + n.Values.Length;
+                foreach (var c in n.Children.Values) stack.Push(c);
+            }
+            return count;
+        }
+    }
+
     /// <summary>
     /// The longest cached prefix of <paramref name="tokens"/>, at most <paramref name="maxLength"/> long: its length and
     /// its KV per layer [kvHeads, length, headDim] (new tensors owned by the caller's dispose scope); null when nothing matches.

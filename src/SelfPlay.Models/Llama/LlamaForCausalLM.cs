@@ -31,9 +31,9 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        // In float32 whatever the weights' dtype, as Hugging Face does.
+        // In at least float32 whatever the weights' dtype, as Hugging Face does (float64 stays float64: gradient checks).
         using var scope = NewDisposeScope();
-        var x32 = x.to(ScalarType.Float32);
+        var x32 = x.to(LlamaForCausalLM.AtLeastFloat32(x.dtype));
         var normed = (x32 * rsqrt(x32.pow(2).mean([-1], keepdim: true) + _eps)).to(x.dtype);
         return (normed * weight).MoveToOuterDisposeScope();
     }
@@ -205,7 +205,9 @@ public sealed class LlamaForCausalLM : nn.Module
 
     /// <summary>Logits [.., V] of hidden states; computed in float32 whatever the weights' dtype.</summary>
     public Tensor Logits(Tensor hidden) =>
-        (lm_head is null ? F.linear(hidden, model.embed_tokens.weight!) : lm_head.call(hidden)).to(ScalarType.Float32);
+        (lm_head is null ? F.linear(hidden, model.embed_tokens.weight!) : lm_head.call(hidden)).to(AtLeastFloat32(hidden.dtype));
+
+    internal static ScalarType AtLeastFloat32(ScalarType type) => type == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
 
     public KvCache NewCache() => new(Config.NumHiddenLayers);
 

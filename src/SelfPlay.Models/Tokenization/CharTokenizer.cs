@@ -6,7 +6,7 @@ namespace SelfPlay.Models.Tokenization;
 /// Character-level tokenizer for the small sample models: one id per character of a fixed alphabet,
 /// plus PAD/BOS/EOS/UNK. The alphabet is stored with the checkpoint so ids never shift between versions.
 /// </summary>
-public sealed class CharTokenizer
+public sealed class CharTokenizer : ITokenizer
 {
     public const int Pad = 0, Bos = 1, Eos = 2, Unk = 3;
     const int FirstChar = 4;
@@ -19,6 +19,8 @@ public sealed class CharTokenizer
 
     public string Alphabet { get; }
     public int VocabSize => FirstChar + Alphabet.Length;
+    public int? BosId => Bos;
+    public IReadOnlyList<int> EosIds => [Eos];
 
     public CharTokenizer(string? alphabet = null)
     {

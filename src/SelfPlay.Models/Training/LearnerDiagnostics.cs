@@ -3,8 +3,15 @@ using SelfPlay.Models.Llama;
 
 namespace SelfPlay.Models.Training;
 
-/// <summary>One optimizer step of a learner iteration: learning rate and loss.</summary>
-public sealed record LearnerStepLog(int Step, double LearningRate, double Loss);
+/// <summary>One optimizer step of a learner iteration: learning rate, loss and the pair diagnostics of its batches.</summary>
+public sealed record LearnerStepLog(int Step, double LearningRate, double Loss, double RewardAccuracy, double RewardMargin,
+    double ChosenLogProb, double RejectedLogProb, double RankingAccuracy, double RankingAccuracyNormalized)
+{
+    public static LearnerStepLog Of(StepReport s) => new(s.Step, s.LearningRate, R(s.Metrics.Loss), R(s.Metrics.RewardAccuracy), R(s.Metrics.RewardMargin),
+        R(s.Metrics.ChosenLogProb), R(s.Metrics.RejectedLogProb), R(s.Metrics.RankingAccuracy), R(s.Metrics.RankingAccuracyNormalized));
+
+    static double R(double x) => Math.Round(x, 6);
+}
 
 /// <summary>
 /// One iteration's learner diagnostics (algorithms.md §12), over the pairs of the training data (lists: best vs worst):

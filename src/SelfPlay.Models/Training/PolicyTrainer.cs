@@ -29,8 +29,8 @@ public sealed record EpochStats(int Epoch, double Loss, int Examples, double Rew
     double ChosenLogProb = double.NaN, double RejectedLogProb = double.NaN, double RankingAccuracy = double.NaN,
     double RankingAccuracyNormalized = double.NaN);
 
-/// <summary>One optimizer step, as reported to the step callback.</summary>
-public sealed record StepReport(int Step, int TotalSteps, int Epoch, double LearningRate, double Loss);
+/// <summary>One optimizer step, as reported to the step callback: its batches' means (same fields as an epoch's).</summary>
+public sealed record StepReport(int Step, int TotalSteps, int Epoch, double LearningRate, EpochStats Metrics);
 
 /// <summary>Where a training run stands: enough, with the model and optimizer files beside it, to resume it exactly.</summary>
 public sealed record TrainerState(int Step, int Epoch, int Cursor, int TotalSteps, List<EpochStats> Completed, double[] EpochSums)
@@ -47,6 +47,7 @@ public sealed record TrainerState(int Step, int Epoch, int Cursor, int TotalStep
 public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options) : IDisposable
 {
     const string ModelFile = "model.bin", OptimizerFile = "optimizer.bin";
+    static readonly JsonSerializerOptions StateJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
     readonly TorchSharp.Modules.AdamW _optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
     TrainerState? _resume;
 
@@ -60,7 +61,7 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
     {
         var statePath = Path.Combine(directory, TrainerState.FileName);
         if (!File.Exists(statePath)) throw new FileNotFoundException($"no trainer checkpoint in {directory}");
-        _resume = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(statePath))
+        _resume = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(statePath), StateJson)
                   ?? throw new InvalidDataException($"{statePath}: empty trainer state");
         model.load(Path.Combine(directory, ModelFile));
         _optimizer.load_state_dict(Path.Combine(directory, OptimizerFile));
@@ -109,8 +110,7 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
                 var learningRate = options.LearningRateAt(step, totalSteps);
                 foreach (var g in _optimizer.ParamGroups) g.LearningRate = learningRate;
                 _optimizer.zero_grad();
-                double stepLoss = 0;
-                int stepExamples = 0;
+                var stepSums = new double[8];
                 for (var micro = 0; micro < group; micro++, cursor++)
                 {
                     using var scope = NewDisposeScope();
@@ -118,8 +118,7 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
                     var (loss, m) = lossOf(batch);
                     (loss / group).backward();
                     Add(sums, m);
-                    stepLoss += m.Loss;
-                    stepExamples += m.Examples;
+                    Add(stepSums, m);
                 }
                 using (NewDisposeScope())
                 {
@@ -127,7 +126,7 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
                     _optimizer.step();
                 }
                 step++;
-                OnStep?.Invoke(new StepReport(step, totalSteps, epoch, learningRate, stepLoss / Math.Max(1, stepExamples)));
+                OnStep?.Invoke(new StepReport(step, totalSteps, epoch, learningRate, Stats(epoch, stepSums, pairwise)));
                 onStep?.Invoke(step, totalSteps);
                 var epochDone = cursor >= batchesPerEpoch;
                 var next = epochDone ? new TrainerState(step, epoch + 1, 0, totalSteps, [.. stats, Stats(epoch, sums, pairwise)], new double[8])
@@ -156,7 +155,7 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
         Directory.CreateDirectory(tmp);
         model.save(Path.Combine(tmp, ModelFile));
         _optimizer.save_state_dict(Path.Combine(tmp, OptimizerFile));
-        File.WriteAllText(Path.Combine(tmp, TrainerState.FileName), JsonSerializer.Serialize(state));
+        File.WriteAllText(Path.Combine(tmp, TrainerState.FileName), JsonSerializer.Serialize(state, StateJson));
         foreach (var file in Directory.GetFiles(tmp)) File.Move(file, Path.Combine(directory, Path.GetFileName(file)), overwrite: true);
         Directory.Delete(tmp, true);
     }

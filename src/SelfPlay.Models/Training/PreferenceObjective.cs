@@ -41,6 +41,8 @@ public static class PreferenceObjective
     /// <summary>The batch loss (mean over examples) with gradients, and the batch's diagnostic sums.</summary>
     public static (Tensor Loss, BatchMetrics Metrics) Compute(LlamaForCausalLM model, IReadOnlyList<PreparedExample> batch, LossOptions o)
     {
+        if (o.Name == "ppo-clip" && batch.Any(e => e.Candidates.Count != 1 || e.Candidates[0].Behaviour.Length == 0))
+            throw new InvalidDataException("ppo-clip trains one completion per example and needs the behaviour log-probs stored with its steps");
         var t = Tensorize(model, batch, o.Name == "tpo" && o.StepWeights != StepWeighting.None);
         var b = batch.Count;
         var first = t.Sum[.., 0];

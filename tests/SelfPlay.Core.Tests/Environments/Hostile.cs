@@ -53,7 +53,7 @@ public static class Hostile
             var last = steps[^1].Outcome;
             Assert.True(last.IsTerminal && last.Reward == 1, $"{task.Input}: {last.Reason}");
             var final = steps[^1].StateBefore + last.Appended;
-            Assert.Equal((1.0, "solved"), (env.Verify(task, final).Reward, "solved"));
+            Assert.Equal(1.0, env.Verify(task, final).Reward);
         }
     }
 }

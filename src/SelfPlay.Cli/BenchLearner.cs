@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.Text.Json;
+using SelfPlay.Actors.Configuration;
+using SelfPlay.Core.Preferences;
+using SelfPlay.Models.Llama;
+using SelfPlay.Models.Tokenization;
+using SelfPlay.Models.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace SelfPlay.Cli;
+
+/// <summary>
+/// `selfplay bench learner`: preference-training throughput against the raw forward + backward + AdamW step of the same
+/// model on the same token batch, in one run, alternating so both see the same machine state. Prints JSON.
+/// </summary>
+public static class BenchLearner
+{
+    public static int Run(string[] args)
+    {
+        var a = new CliArgs(args, ["--pairs", "--steps", "--losses", "--config", "--set"], []);
+        int Positive(string name, int fallback) => a.Get(name) is { } v ? int.TryParse(v, out var n) && n > 0 ? n : throw new UsageException($"{name} must be a positive number, got '{v}'") : fallback;
+        var pairs = Positive("--pairs", 32);
+        var steps = Positive("--steps", 20);
+        var losses = (a.Get("--losses") ?? "dpo,step-apo,tpo").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        foreach (var l in losses)
+            if (!PreferenceObjective.Losses.Contains(l) || l == "ppo-clip") throw new UsageException($"--losses: '{l}' is not a pair or list loss");
+        var config = ConfigLoader.Parse(ConfigLoader.Build(a.Get("--config"), a.All("--set")));
+        set_num_threads(config.Model.Threads);
+        var tokenizer = new CharTokenizer();
+        var m = config.Model;
+        using var model = new LlamaForCausalLM(new LlamaConfig(tokenizer.VocabSize, m.HiddenSize, m.IntermediateSize, m.Layers, m.Heads, m.KvHeads,
+            RopeTheta: m.RopeTheta, MaxPositionEmbeddings: m.MaxPositions), initSeed: 1);
+        model.to(m.Device);
+
+        // Game-of-24-shaped lists: a prompt with a step or two of history, three candidates of two operations each.
+        var random = new Random(7);
+        string Op() => $"{random.Next(1, 14)} {"+-*/"[random.Next(4)]} {random.Next(1, 14)} =";
+        CompletionStep Step()
+        {
+            var op = Op();
+            var ids = tokenizer.Encode(op);
+            return new CompletionStep($"{op} {random.Next(1, 60)} (left: {random.Next(1, 14)} {random.Next(1, 60)})\n", ids, new float[ids.Length]);
+        }
+        var examples = Enumerable.Range(0, pairs).Select(i => new PreferenceExample(ExampleKind.List, $"b{i}",
+            $"Input: {random.Next(1, 14)} {random.Next(1, 14)} {random.Next(1, 14)} {random.Next(1, 14)}\n{Step().Text}",
+            [.. Enumerable.Range(0, 3).Select(k => new Candidate([Step(), Step()], 1 - k * 0.4, 3 - k))])).ToList();
+        var data = PreferenceData.Prepare(examples, tokenizer, ReferenceSource.Model, model);
+        var sequences = data.SelectMany(e => e.Candidates.Select(c => c.Sequence)).ToList();
+        var tokens = sequences.Sum(s => s.Ids.Length);
+        var pairData = data.Select(e => e with { Kind = ExampleKind.Pair, Candidates = [e.Candidates[0], e.Candidates[^1]] }).ToList();
+        var pairTokens = pairData.Sum(e => e.Candidates.Sum(c => c.Sequence.Ids.Length));
+
+        using var optimizer = optim.AdamW(model.parameters(), 1e-4);
+        double Time(Action step)
+        {
+            var clock = Stopwatch.StartNew();
+            step();
+            return clock.Elapsed.TotalSeconds;
+        }
+        void Update(Func<Tensor> loss)
+        {
+            using var scope = NewDisposeScope();
+            optimizer.zero_grad();
+            loss().backward();
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0);
+            optimizer.step();
+        }
+        Tensor Raw(IReadOnlyList<ScoredSequence> batch)
+        {
+            var (logProbs, mask) = SequenceScorer.TokenLogProbs(model, batch);
+            return -logProbs.sum() / mask.sum();
+        }
+        var pairSequences = pairData.SelectMany(e => e.Candidates.Select(c => c.Sequence)).ToList();
+        model.train();
+        var results = new List<object>();
+        foreach (var loss in losses)
+        {
+            var lists = loss is "tpo" or "pro";
+            var batch = lists ? data : pairData;
+            var rawBatch = lists ? sequences : pairSequences;
+            var batchTokens = lists ? tokens : pairTokens;
+            var options = new LossOptions(loss, SftWeight: 1.0);
+            for (var w = 0; w < 3; w++) { Update(() => Raw(rawBatch)); Update(() => PreferenceObjective.Compute(model, batch, options).Loss); }
+            // Alternating steps, medians: robust to the other processes of a shared machine.
+            var rawTimes = new List<double>();
+            var preferenceTimes = new List<double>();
+            for (var s = 0; s < steps; s++)
+            {
+                rawTimes.Add(Time(() => Update(() => Raw(rawBatch))));
+                preferenceTimes.Add(Time(() => Update(() => PreferenceObjective.Compute(model, batch, options).Loss)));
+            }
+            var raw = Median(rawTimes);
+            var preference = Median(preferenceTimes);
+            results.Add(new
+            {
+                loss, examples = batch.Count, sequences = rawBatch.Count, tokensPerStep = batchTokens,
+                rawTokensPerSecond = Math.Round(batchTokens / raw), preferenceTokensPerSecond = Math.Round(batchTokens / preference),
+                ratio = Math.Round(raw / preference, 3),
+            });
+        }
+        Console.WriteLine(JsonSerializer.Serialize(new
+        {
+            bench = "learner", device = m.Device, threads = m.Threads, parameters = model.ParameterCount(), steps,
+            note = "median step times; ratio: preference-training tokens/s over raw forward, backward and AdamW tokens/s on the same model and batch; target 0.85 or more",
+            results,
+        }, new JsonSerializerOptions { WriteIndented = true }));
+        return 0;
+    }
+
+    static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+}

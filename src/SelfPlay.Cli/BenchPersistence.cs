@@ -1,0 +1,203 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+using SelfPlay.Actors.Hosting;
+using SelfPlay.Actors.Protocol;
+using SelfPlay.Actors.Replay;
+using SelfPlay.Core.Config;
+using SelfPlay.Core.Trees;
+
+namespace SelfPlay.Cli;
+
+/// <summary>
+/// `selfplay bench persistence`: tree events per second through the replay (sharded tree entities, as in a campaign)
+/// against a raw batched INSERT of the same serialized rows into the same database, in the same run; and the recovery
+/// time of one large tree. SQLite always; PostgreSQL when --postgres or SELFPLAY_TEST_POSTGRES names a server (a
+/// database of its own is created). JSON on stdout.
+/// </summary>
+public static class BenchPersistence
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var a = new CliArgs(args, ["--trees", "--nodes", "--recovery-nodes", "--postgres"], []);
+        var trees = PositiveInt(a, "--trees", 300);
+        var nodes = PositiveInt(a, "--nodes", 40);
+        var recoveryNodes = PositiveInt(a, "--recovery-nodes", 10_000);
+        var postgres = a.Get("--postgres") ?? Environment.GetEnvironmentVariable("SELFPLAY_TEST_POSTGRES");
+
+        var results = new List<object>();
+        var dir = Path.Combine(Path.GetTempPath(), "selfplay-bench-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            results.Add(await MeasureAsync("sqlite", new PersistenceConfig("sqlite", ""), dir, trees, nodes, recoveryNodes));
+            if (postgres is { Length: > 0 })
+                results.Add(await MeasureAsync("postgres", new PersistenceConfig("postgres", await NewPostgresDatabaseAsync(postgres)), dir, trees, nodes, recoveryNodes));
+        }
+        finally
+        {
+            try { Directory.Delete(dir, true); } catch (IOException) { }
+        }
+        Console.WriteLine(JsonSerializer.Serialize(new
+        {
+            bench = "persistence",
+            trees,
+            nodesPerTree = nodes,
+            recoveryTreeNodes = recoveryNodes,
+            postgres = postgres is { Length: > 0 } ? "measured" : "skipped: no --postgres and no SELFPLAY_TEST_POSTGRES",
+            stores = results,
+        }, new JsonSerializerOptions { WriteIndented = true }));
+        return 0;
+    }
+
+    static int PositiveInt(CliArgs a, string name, int fallback) =>
+        a.Get(name) is not { } s ? fallback : int.TryParse(s, out var n) && n > 0 ? n : throw new UsageException($"{name} must be a positive integer, got '{s}'");
+
+    static async Task<object> MeasureAsync(string name, PersistenceConfig store, string dir, int treeCount, int nodes, int recoveryNodes)
+    {
+        var system = SelfPlayHost.CreateNode(store, dir, new NodeOptions(["replay"], []), serilog: false);
+        try
+        {
+            var replay = ClusterSharding.Get(system).Start("tree", id => Props.Create(() => new TreeEntity(id)),
+                ClusterShardingSettings.Create(system).WithRole("replay").WithRememberEntities(true), new TreeMessageExtractor());
+            var timeout = TimeSpan.FromMinutes(2);
+            // Warm-up: schema creation and the first connection are not part of the rate.
+            await replay.Ask<StoreTreeAck>(new StoreTree(Tree($"warm-{name}", 0, nodes)), timeout);
+
+            var batch = Enumerable.Range(0, treeCount).Select(i => Tree(name, i, nodes)).ToList();
+            var clock = Stopwatch.StartNew();
+            await Task.WhenAll(batch.Select(t => replay.Ask<StoreTreeAck>(new StoreTree(t), timeout)));
+            var replaySeconds = clock.Elapsed.TotalSeconds;
+
+            // The same number of new trees through plain (unsharded) entities: what sharding with remember-entities adds.
+            var local = system.ActorOf(Props.Create(() => new ReplayActor()), "local-replay");
+            var unsharded = Enumerable.Range(0, treeCount).Select(i => Tree(name + "-unsharded", i, nodes)).ToList();
+            clock.Restart();
+            await Task.WhenAll(unsharded.Select(t => local.Ask<StoreTreeAck>(new StoreTree(t), timeout)));
+            var unshardedSeconds = clock.Elapsed.TotalSeconds;
+
+            // The same rows (the serialized TreeStored events with their ids and tags), batched into a plain table.
+            var serializer = system.Serialization.FindSerializerForType(typeof(TreeStored));
+            var rows = batch.Select((t, i) => (Id: TreeEntity.PersistenceIdFor(t.TreeId), Payload: serializer.ToBinary(new TreeStored(t)),
+                Tags: $"{TreeEntity.CampaignTag(t.Campaign)};{TreeEntity.IterationTag(t.Campaign, t.Iteration)}")).ToList();
+            var bytes = rows.Sum(r => (long)r.Payload.Length);
+            clock.Restart();
+            await RawInsertAsync(store, SelfPlayHost.ConnectionString(store, dir), rows);
+            var rawSeconds = clock.Elapsed.TotalSeconds;
+
+            // Recovery of one large tree: store it, stop its entity, time the first query (which replays the journal).
+            var big = Tree($"big-{name}", 0, recoveryNodes);
+            await replay.Ask<StoreTreeAck>(new StoreTree(big), timeout);
+            var recoveries = new List<double>();
+            for (var i = 0; i < 3; i++)
+            {
+                var entity = await system.ActorSelection($"/user/local-replay/{Uri.EscapeDataString(big.TreeId)}").ResolveOne(timeout)
+                    .ContinueWith(t => t.IsCompletedSuccessfully ? t.Result : null);
+                if (entity is not null) await entity.GracefulStop(timeout);
+                clock.Restart();
+                var reply = await local.Ask<TreeReply>(new GetTree(big.TreeId), timeout);
+                recoveries.Add(clock.Elapsed.TotalMilliseconds);
+                if (reply.Tree?.Nodes.Count != recoveryNodes) throw new InvalidDataException($"recovered {reply.Tree?.Nodes.Count} of {recoveryNodes} nodes");
+            }
+
+            return new
+            {
+                store = name,
+                replayEventsPerSecond = Math.Round(treeCount / replaySeconds, 1),
+                unshardedEntityEventsPerSecond = Math.Round(treeCount / unshardedSeconds, 1),
+                rawInsertRowsPerSecond = Math.Round(treeCount / rawSeconds, 1),
+                replayOverRaw = Math.Round(rawSeconds / replaySeconds, 3),
+                meanEventBytes = bytes / treeCount,
+                replayMegabytesPerSecond = Math.Round(bytes / replaySeconds / 1e6, 2),
+                recoveryMs = recoveries.Select(r => Math.Round(r, 1)).ToList(),
+                recoveryTreeBytes = serializer.ToBinary(new TreeStored(big)).Length,
+            };
+        }
+        finally
+        {
+            await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
+        }
+    }
+
+    static PreferenceTree Tree(string campaign, int index, int nodes)
+    {
+        var random = new Random(index);
+        var tree = PreferenceTree.Create(PreferenceTree.MakeId("bench-" + campaign, 1, $"t{index}"), "Input: 4 5 6 10\n");
+        (tree.Campaign, tree.Iteration, tree.TaskId) = ("bench-" + campaign, 1, $"t{index}");
+        for (var n = 1; n < nodes; n++)
+        {
+            var parent = random.Next(n);
+            tree.AddChild(parent, new TreeNode
+            {
+                Action = "5 * 4", StepText = "5 * 4 = 20 (left: 6 10 20)\n", TokenIds = [.. Enumerable.Range(0, 8).Select(_ => random.Next(40))],
+                LogProbs = [.. Enumerable.Range(0, 8).Select(_ => -(float)random.NextDouble())], Visits = random.Next(10), Q = random.NextDouble(),
+            });
+        }
+        return tree;
+    }
+
+    const int RawBatch = 100;
+
+    static async Task RawInsertAsync(PersistenceConfig store, string connectionString, IReadOnlyList<(string Id, byte[] Payload, string Tags)> rows)
+    {
+        if (store.Provider == "postgres")
+        {
+            await using var connection = new NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            await using (var create = new NpgsqlCommand("CREATE TABLE IF NOT EXISTS bench_raw (persistence_id text, sequence_nr bigint, manifest text, payload bytea, tags text)", connection))
+                await create.ExecuteNonQueryAsync();
+            await using var tx = await connection.BeginTransactionAsync();
+            foreach (var chunk in rows.Chunk(RawBatch))
+            {
+                await using var batch = new NpgsqlBatch(connection, tx);
+                foreach (var r in chunk)
+                {
+                    var command = new NpgsqlBatchCommand("INSERT INTO bench_raw VALUES ($1, 1, 'tree-stored.v1', $2, $3)");
+                    command.Parameters.Add(new NpgsqlParameter { Value = r.Id });
+                    command.Parameters.Add(new NpgsqlParameter { Value = r.Payload });
+                    command.Parameters.Add(new NpgsqlParameter { Value = r.Tags });
+                    batch.BatchCommands.Add(command);
+                }
+                await batch.ExecuteNonQueryAsync();
+            }
+            await tx.CommitAsync();
+            return;
+        }
+        await using var sqlite = new SqliteConnection(connectionString);
+        await sqlite.OpenAsync();
+        await using (var create = sqlite.CreateCommand())
+        {
+            create.CommandText = "CREATE TABLE IF NOT EXISTS bench_raw (persistence_id TEXT, sequence_nr INTEGER, manifest TEXT, payload BLOB, tags TEXT)";
+            await create.ExecuteNonQueryAsync();
+        }
+        foreach (var chunk in rows.Chunk(RawBatch))
+        {
+            await using var tx = (SqliteTransaction)await sqlite.BeginTransactionAsync();
+            await using var insert = sqlite.CreateCommand();
+            insert.Transaction = tx;
+            insert.CommandText = "INSERT INTO bench_raw VALUES ($id, 1, 'tree-stored.v1', $payload, $tags)";
+            var id = insert.Parameters.Add("$id", SqliteType.Text);
+            var payload = insert.Parameters.Add("$payload", SqliteType.Blob);
+            var tags = insert.Parameters.Add("$tags", SqliteType.Text);
+            foreach (var r in chunk)
+            {
+                (id.Value, payload.Value, tags.Value) = (r.Id, r.Payload, r.Tags);
+                await insert.ExecuteNonQueryAsync();
+            }
+            await tx.CommitAsync();
+        }
+    }
+
+    static async Task<string> NewPostgresDatabaseAsync(string server)
+    {
+        var name = "selfplay_bench_" + Guid.NewGuid().ToString("N")[..8];
+        await using var connection = new NpgsqlConnection(server);
+        await connection.OpenAsync();
+        await using var create = new NpgsqlCommand($"CREATE DATABASE {name}", connection);
+        await create.ExecuteNonQueryAsync();
+        return new NpgsqlConnectionStringBuilder(server) { Database = name }.ConnectionString;
+    }
+}

@@ -1,0 +1,50 @@
+using System.Text.Json;
+using Akka.Actor;
+using SelfPlay.Actors.Configuration;
+using SelfPlay.Actors.Hosting;
+using SelfPlay.Actors.Learning;
+using SelfPlay.Actors.Replay;
+using SelfPlay.Core.Preferences;
+
+namespace SelfPlay.Cli;
+
+/// <summary>
+/// `selfplay export`: a run's trees, read back from its journal, as JSONL preference data for Python tools
+/// (trl-preference, trl-stepwise, ultrainteract), extracted with the run's preferences.* settings (or --extractor).
+/// The same files train here through learner.import.
+/// </summary>
+public static class ExportCommand
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var a = new CliArgs(args, ["--run-dir", "--format", "--out", "--extractor", "--iteration"], []);
+        var runDir = a.Get("--run-dir") ?? throw new UsageException("export needs --run-dir DIR");
+        var format = a.Get("--format") ?? throw new UsageException($"export needs --format ({string.Join("|", PreferenceFormats.Names)})");
+        if (!PreferenceFormats.Names.Contains(format)) throw new UsageException($"--format must be one of {string.Join(", ", PreferenceFormats.Names)}, got '{format}'");
+        var output = a.Get("--out") ?? throw new UsageException("export needs --out FILE");
+        int? iteration = a.Get("--iteration") is { } it ? int.TryParse(it, out var i) && i > 0 ? i : throw new UsageException($"--iteration must be a positive number, got '{it}'") : null;
+        var configFile = Path.Combine(runDir, "config.conf");
+        if (!File.Exists(configFile)) throw new UsageException($"{runDir} is not a run folder (no config.conf)");
+        var config = ConfigLoader.Parse(ConfigLoader.Build(configFile, []));
+        var preferences = a.Get("--extractor") is { } name ? config.Preferences with { Extractor = name } : config.Preferences;
+        if (Extractors.All.All(e => e.Name != preferences.Extractor))
+            throw new UsageException($"--extractor must be one of {string.Join(", ", Extractors.All.Select(e => e.Name))}, got '{preferences.Extractor}'");
+
+        var system = ActorSystem.Create("export", SelfPlayHost.AkkaConfig(config.Persistence, runDir, serilog: false));
+        try
+        {
+            var trees = iteration is { } n ? await TreeQueries.IterationTreesAsync(system, config.Name, n) : await TreeQueries.CampaignTreesAsync(system, config.Name);
+            var examples = PreferenceLearning.Extract(trees, preferences, config.Seed);
+            var lines = PreferenceFormats.Export(examples, format, config.Environment.Type, config.Name).ToList();
+            var directory = Path.GetDirectoryName(Path.GetFullPath(output));
+            if (directory is not null) Directory.CreateDirectory(directory);
+            await File.WriteAllLinesAsync(output, lines);
+            Console.WriteLine(JsonSerializer.Serialize(new { trees = trees.Count, examples = examples.Count, records = lines.Count, format, output }));
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+        return 0;
+    }
+}

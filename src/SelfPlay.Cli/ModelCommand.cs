@@ -1,0 +1,99 @@
+using System.Text.Json;
+using SelfPlay.Models.Checkpoints;
+using SelfPlay.Models.Scoring;
+using SelfPlay.Models.Tokenization;
+
+namespace SelfPlay.Cli;
+
+/// <summary><c>selfplay model info|score</c>: look into a checkpoint folder and score completions with it (JSON on stdout).</summary>
+public static class ModelCommand
+{
+    const string Usage = "model info --checkpoint DIR | model score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2,3 --completion-ids 4,5) [--device cpu|cuda] [--dtype float32|bfloat16]";
+
+    static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
+
+    public static int Run(string[] args)
+    {
+        if (args.Length == 0) throw new UsageException($"usage: selfplay {Usage}");
+        return args[0] switch
+        {
+            "info" => Info(new CliArgs(args[1..], ["--checkpoint"], [])),
+            "score" => Score(new CliArgs(args[1..], ["--checkpoint", "--prompt", "--completion", "--prompt-ids", "--completion-ids", "--device", "--dtype"], [])),
+            _ => throw new UsageException($"unknown model command '{args[0]}' (usage: selfplay {Usage})"),
+        };
+    }
+
+    static string CheckpointOf(CliArgs a) => a.Get("--checkpoint") ?? throw new UsageException("model needs --checkpoint DIR");
+
+    static int Info(CliArgs a)
+    {
+        var dir = CheckpointOf(a);
+        var config = Checkpoint.ReadConfig(dir);
+        using var model = Checkpoint.LoadModel(dir);
+        var tokenizer = TokenizerFiles.Load(dir);
+        Console.WriteLine(JsonSerializer.Serialize(new
+        {
+            architecture = config.Architecture,
+            parameters = model.ParameterCount(),
+            vocabSize = config.VocabSize,
+            hiddenSize = config.HiddenSize,
+            intermediateSize = config.IntermediateSize,
+            layers = config.NumHiddenLayers,
+            heads = config.NumAttentionHeads,
+            kvHeads = config.NumKeyValueHeads,
+            headDim = config.HeadDim,
+            ropeTheta = config.RopeTheta,
+            ropeScaling = config.RopeScaling?.Type,
+            tiedEmbeddings = config.TieWordEmbeddings,
+            attentionBias = config.AttentionBias,
+            weightFiles = ModelWeights.Files(dir).Select(Path.GetFileName).ToArray(),
+            tokenizer = tokenizer?.GetType().Name,
+        }, Json));
+        return 0;
+    }
+
+    static int[] Ids(string text, string option)
+    {
+        try { return text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray(); }
+        catch (FormatException) { throw new UsageException($"{option} must be comma-separated token ids, got '{text}'"); }
+        catch (OverflowException) { throw new UsageException($"{option} must be comma-separated token ids, got '{text}'"); }
+    }
+
+    static int Score(CliArgs a)
+    {
+        var dir = CheckpointOf(a);
+        var byText = a.Get("--prompt") is not null || a.Get("--completion") is not null;
+        var byIds = a.Get("--prompt-ids") is not null || a.Get("--completion-ids") is not null;
+        if (byText == byIds) throw new UsageException("model score needs --prompt and --completion, or --prompt-ids and --completion-ids");
+        ITokenizer? tokenizer = null;
+        int[] prompt, completion;
+        if (byText)
+        {
+            var promptText = a.Get("--prompt") ?? throw new UsageException("--completion needs --prompt");
+            var completionText = a.Get("--completion") ?? throw new UsageException("--prompt needs --completion");
+            Checkpoint.ReadConfig(dir);
+            tokenizer = TokenizerFiles.Load(dir) ?? throw new InvalidDataException(
+                $"checkpoint has no tokenizer ({CharTokenizer.FileName} or {HfTokenizer.FileName}): {dir}; use --prompt-ids/--completion-ids");
+            prompt = tokenizer.EncodePrompt(promptText);
+            completion = tokenizer.Encode(completionText);
+        }
+        else
+        {
+            prompt = Ids(a.Get("--prompt-ids") ?? throw new UsageException("--completion-ids needs --prompt-ids"), "--prompt-ids");
+            completion = Ids(a.Get("--completion-ids") ?? throw new UsageException("--prompt-ids needs --completion-ids"), "--completion-ids");
+        }
+        if (prompt.Length == 0) throw new UsageException("the prompt has no tokens");
+        if (completion.Length == 0) throw new UsageException("the completion has no tokens");
+        using var model = Checkpoint.LoadModel(dir, a.Get("--device") ?? "cpu", a.Get("--dtype") ?? "float32");
+        var score = CompletionScorer.Score(model, [new ScoreRequest(prompt, completion)])[0];
+        Console.WriteLine(JsonSerializer.Serialize(new
+        {
+            promptIds = prompt,
+            completionIds = completion,
+            tokens = completion.Select((id, i) => new { id, text = tokenizer?.Decode([id]), logprob = Math.Round(score.TokenLogProbs[i], 6) }).ToArray(),
+            sum = Math.Round(score.Sum, 6),
+            mean = Math.Round(score.Mean, 6),
+        }, Json));
+        return 0;
+    }
+}

@@ -1,0 +1,124 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SelfPlay.Core.Config;
+
+namespace SelfPlay.Core.Llm;
+
+/// <summary>A chat completions call that failed for good (after retries, or a refusal such as HTTP 401); one line.</summary>
+public sealed class LlmException(string message, Exception? inner = null) : Exception(message, inner);
+
+public sealed record ChatMessage(string Role, string Content)
+{
+    public static ChatMessage System(string content) => new("system", content);
+    public static ChatMessage User(string content) => new("user", content);
+}
+
+/// <summary>
+/// A client of an OpenAI-compatible chat completions endpoint (POST {endpoint}/chat/completions): the model, the key
+/// from llm.api-key or the environment variable llm.api-key-env, a time-out per attempt, and retries with exponential
+/// backoff (honouring Retry-After) on connection failures, time-outs, HTTP 429 and 5xx. Other HTTP errors fail at once.
+/// </summary>
+public sealed class ChatCompletionsClient : IDisposable
+{
+    readonly HttpClient _http;
+    readonly LlmConfig _config;
+    readonly TimeSpan _backoff;
+    readonly string? _key;
+
+    /// <param name="backoff">first retry delay, doubled per attempt (tests shorten it).</param>
+    public ChatCompletionsClient(LlmConfig config, TimeSpan? backoff = null, HttpMessageHandler? handler = null)
+    {
+        if (string.IsNullOrWhiteSpace(config.Endpoint) || string.IsNullOrWhiteSpace(config.Model))
+            throw new ArgumentException("an LLM judge or critic needs llm.endpoint and llm.model");
+        if (!Uri.TryCreate(config.Endpoint.TrimEnd('/') + "/", UriKind.Absolute, out var endpoint) || endpoint.Scheme is not ("http" or "https"))
+            throw new ArgumentException($"llm.endpoint must be an http(s) URL, got '{config.Endpoint}'");
+        _config = config;
+        _backoff = backoff ?? TimeSpan.FromSeconds(1);
+        _key = config.ApiKey.Length > 0 ? config.ApiKey
+            : config.ApiKeyEnv.Length > 0 ? Environment.GetEnvironmentVariable(config.ApiKeyEnv) : null;
+        _http = new HttpClient(handler ?? new SocketsHttpHandler()) { BaseAddress = endpoint, Timeout = Timeout.InfiniteTimeSpan };
+    }
+
+    public string Model => _config.Model;
+
+    /// <summary>The first choice's message content.</summary>
+    public async Task<string> CompleteAsync(IReadOnlyList<ChatMessage> messages, double temperature = 0, int maxTokens = 256,
+        long? seed = null, CancellationToken cancellationToken = default) =>
+        (await CompleteManyAsync(messages, 1, temperature, maxTokens, seed, cancellationToken))[0];
+
+    /// <summary>n choices (asked as "n"; servers that return fewer are asked again until there are n).</summary>
+    public async Task<IReadOnlyList<string>> CompleteManyAsync(IReadOnlyList<ChatMessage> messages, int n, double temperature = 0.7,
+        int maxTokens = 256, long? seed = null, CancellationToken cancellationToken = default)
+    {
+        var answers = new List<string>();
+        for (var round = 0; answers.Count < n; round++)
+        {
+            if (round >= n) throw new LlmException($"chat completions: asked for {n} choices, got {answers.Count}");
+            var body = new JsonObject
+            {
+                ["model"] = _config.Model,
+                ["messages"] = new JsonArray(messages.Select(m => (JsonNode)new JsonObject { ["role"] = m.Role, ["content"] = m.Content }).ToArray()),
+                ["temperature"] = temperature,
+                ["max_tokens"] = maxTokens,
+                ["n"] = n - answers.Count,
+            };
+            if (seed is { } s) body["seed"] = s + round;
+            answers.AddRange(await PostAsync(body.ToJsonString(), cancellationToken));
+        }
+        return answers.Take(n).ToList();
+    }
+
+    async Task<IReadOnlyList<string>> PostAsync(string json, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(_config.TimeoutSeconds));
+            string problem;
+            TimeSpan? retryAfter = null;
+            try
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Post, "chat/completions") { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+                if (!string.IsNullOrEmpty(_key)) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _key);
+                using var response = await _http.SendAsync(request, timeout.Token);
+                var text = await response.Content.ReadAsStringAsync(timeout.Token);
+                if (response.IsSuccessStatusCode) return ParseChoices(text);
+                problem = $"HTTP {(int)response.StatusCode}{ErrorMessage(text)}";
+                if (response.StatusCode != HttpStatusCode.TooManyRequests && (int)response.StatusCode < 500)
+                    throw new LlmException($"chat completions at {_http.BaseAddress}: {problem}");
+                retryAfter = response.Headers.RetryAfter?.Delta;
+            }
+            catch (HttpRequestException e) { problem = $"cannot connect: {e.Message.ReplaceLineEndings(" ")}"; }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested) { problem = $"no answer within {_config.TimeoutSeconds} s"; }
+            if (attempt >= _config.MaxRetries)
+                throw new LlmException($"chat completions at {_http.BaseAddress}: {problem} (after {attempt + 1} attempts)");
+            var delay = retryAfter ?? TimeSpan.FromTicks(_backoff.Ticks * (1L << Math.Min(attempt, 10)));
+            await Task.Delay(delay, cancellationToken);
+        }
+    }
+
+    static IReadOnlyList<string> ParseChoices(string text)
+    {
+        try
+        {
+            var choices = JsonNode.Parse(text)?["choices"]?.AsArray() ?? throw new LlmException("chat completions: the answer has no \"choices\"");
+            return choices.Select(c => c?["message"]?["content"]?.GetValue<string>() ?? throw new LlmException("chat completions: a choice has no message content"))
+                .ToList();
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            throw new LlmException($"chat completions: the answer is not a chat completion ({e.Message.ReplaceLineEndings(" ")})", e);
+        }
+    }
+
+    static string ErrorMessage(string body)
+    {
+        try { return JsonNode.Parse(body)?["error"]?["message"]?.GetValue<string>() is { } m ? ": " + m.ReplaceLineEndings(" ") : ""; }
+        catch (Exception e) when (e is JsonException or InvalidOperationException) { return ""; }
+    }
+
+    public void Dispose() => _http.Dispose();
+}

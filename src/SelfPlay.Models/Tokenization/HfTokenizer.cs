@@ -1,0 +1,88 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using SelfPlay.Models.Llama;
+
+namespace SelfPlay.Models.Tokenization;
+
+/// <summary>
+/// A Hugging Face <c>tokenizer.json</c> through the Rust tokenizers library (Tokenizers.DotNet), with the special
+/// tokens and chat template of the checkpoint's <c>tokenizer_config.json</c> (falling back to config.json's ids).
+/// </summary>
+public sealed class HfTokenizer : ITokenizer, IDisposable
+{
+    public const string FileName = "tokenizer.json", ConfigFileName = "tokenizer_config.json";
+
+    readonly global::Tokenizers.DotNet.Tokenizer _tokenizer;
+    readonly uint[] _addedPrefix;
+
+    public int VocabSize { get; }
+    public int? BosId { get; }
+    public IReadOnlyList<int> EosIds { get; }
+    public int? PadId { get; }
+    public ChatTemplate ChatTemplate { get; }
+
+    HfTokenizer(global::Tokenizers.DotNet.Tokenizer tokenizer, int vocabSize, int? bos, IReadOnlyList<int> eos, int? pad, ChatTemplate template)
+    {
+        _tokenizer = tokenizer;
+        // The post-processor's special tokens (e.g. Llama's BOS) come back from Encode(""): Encode strips them and
+        // EncodePrompt puts BOS back, so texts concatenate without stray BOS tokens in the middle.
+        _addedPrefix = tokenizer.Encode("");
+        (VocabSize, BosId, EosIds, PadId, ChatTemplate) = (vocabSize, bos, eos, pad, template);
+    }
+
+    public static HfTokenizer Load(string directory, LlamaConfig? modelConfig = null)
+    {
+        var path = Path.Combine(directory, FileName);
+        JsonObject json;
+        try { json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new InvalidDataException($"{path} is not a JSON object"); }
+        catch (JsonException e) { throw new InvalidDataException($"{path} is not valid JSON: {e.Message}"); }
+        var ids = new Dictionary<string, int>();
+        if (json["model"]?["vocab"] is JsonObject vocab)
+            foreach (var (token, id) in vocab) ids[token] = id!.GetValue<int>();
+        if (json["added_tokens"] is JsonArray added)
+            foreach (var t in added) ids[t!["content"]!.GetValue<string>()] = t["id"]!.GetValue<int>();
+
+        var configPath = Path.Combine(directory, ConfigFileName);
+        JsonObject? config = null;
+        if (File.Exists(configPath))
+        {
+            try { config = JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject; }
+            catch (JsonException e) { throw new InvalidDataException($"{configPath} is not valid JSON: {e.Message}"); }
+        }
+        int? Special(string key)
+        {
+            var node = config?[key];
+            var text = node is JsonObject o ? o["content"]?.GetValue<string>() : node is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+            if (text is null) return null;
+            return ids.TryGetValue(text, out var id) ? id : throw new InvalidDataException($"{configPath}: {key} \"{text}\" is not a token of {FileName}");
+        }
+        var bos = Special("bos_token") ?? modelConfig?.BosTokenId;
+        if (config?["add_bos_token"] is JsonValue addBos && addBos.TryGetValue<bool>(out var adds) && !adds) bos = null;
+        var eos = Special("eos_token") is { } eosId ? [eosId] : modelConfig is { } m ? [m.EosTokenId, .. m.ExtraEosTokenIds ?? []] : new List<int>();
+        var template = ChatTemplate.Detect(config?["chat_template"] is JsonValue tv && tv.TryGetValue<string>(out var tpl) ? tpl : null);
+
+        global::Tokenizers.DotNet.Tokenizer tokenizer;
+        try { tokenizer = new global::Tokenizers.DotNet.Tokenizer(path); }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            throw new InvalidDataException($"{path} cannot be loaded by the tokenizers library: {ex.Message.Split('\n')[0]}");
+        }
+        return new HfTokenizer(tokenizer, ids.Count == 0 ? 0 : ids.Values.Max() + 1, bos, eos, Special("pad_token"), template);
+    }
+
+    public int[] Encode(string text)
+    {
+        var ids = _tokenizer.Encode(text);
+        var skip = ids.AsSpan().StartsWith(_addedPrefix) ? _addedPrefix.Length : 0;
+        return ids.Skip(skip).Select(i => (int)i).ToArray();
+    }
+
+    /// <summary>Text of the ids, special tokens left out.</summary>
+    public string Decode(IEnumerable<int> ids) => _tokenizer.Decode(ids.Select(i => (uint)i).ToArray());
+
+    /// <summary>A conversation rendered with the checkpoint's chat template, BOS first, ready for generation.</summary>
+    public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) =>
+        this.EncodePrompt(ChatTemplate.Render(messages, addGenerationPrompt));
+
+    public void Dispose() => _tokenizer.Dispose();
+}
