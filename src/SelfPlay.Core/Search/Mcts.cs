@@ -104,12 +104,21 @@ public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INode
     public Task<PreferenceTree> SearchAsync(string treeId, EnvTask task, CancellationToken cancellationToken = default) =>
         SearchAsync(new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion), cancellationToken);
 
-    sealed class Simulation(int index, TreeNode root)
+    /// <summary>One simulation in flight; reused across waves so the hot loop allocates nothing per simulation.</summary>
+    sealed class Simulation
     {
-        public readonly int Index = index;
-        public readonly List<TreeNode> Path = [root];
+        public int Index;
+        public readonly List<TreeNode> Path = [];
         public bool Done;
         public TreeNode Leaf => Path[^1];
+
+        public void Start(int index, TreeNode root)
+        {
+            Index = index;
+            Path.Clear();
+            Path.Add(root);
+            Done = false;
+        }
     }
 
     async Task<PreferenceTree> SearchAsync(SearchRun run, CancellationToken ct)
@@ -121,19 +130,24 @@ public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INode
         var parallel = Math.Max(1, options.ParallelSimulations);
         var root = tree.Root;
         var simulation = 0;
+        var pool = Enumerable.Range(0, parallel).Select(_ => new Simulation()).ToArray();
+        var toExpand = new List<(TreeNode Node, int Simulation)>();
         for (var budget = options.Simulations * Math.Max(1, options.RootSimulationFactor); ; budget = options.Simulations)
         {
             for (var done = 0; done < budget;)
             {
                 ct.ThrowIfCancellationRequested();
-                var wave = Enumerable.Range(0, Math.Min(parallel, budget - done)).Select(i => new Simulation(simulation + i, root)).ToList();
-                Enter(inFlight, root, wave.Count);
+                var count = Math.Min(parallel, budget - done);
+                for (var i = 0; i < count; i++) pool[i].Start(simulation + i, root);
+                Enter(inFlight, root, count);
                 while (true)
                 {
                     // Descend every open simulation to a node that needs expanding; its path holds its virtual loss.
-                    var toExpand = new List<(TreeNode Node, int Simulation)>();
-                    foreach (var sim in wave.Where(s => !s.Done))
+                    toExpand.Clear();
+                    for (var i = 0; i < count; i++)
                     {
+                        var sim = pool[i];
+                        if (sim.Done) continue;
                         var node = sim.Leaf;
                         while (!node.IsTerminal && node.Depth < options.DepthLimit && node.Children.Count > 0)
                         {
@@ -142,19 +156,21 @@ public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INode
                             Enter(inFlight, node, 1);
                         }
                         if (node.IsTerminal || node.Depth >= options.DepthLimit) sim.Done = true;
-                        else if (!toExpand.Exists(e => e.Node == node)) toExpand.Add((node, sim.Index));
+                        else if (!Contains(toExpand, node)) toExpand.Add((node, sim.Index));
                     }
                     if (toExpand.Count == 0) break;
                     await ExpandAsync(run, toExpand, ct);
-                    foreach (var sim in wave.Where(s => !s.Done && s.Leaf.IsTerminal)) sim.Done = true; // dead ends
+                    for (var i = 0; i < count; i++)
+                        if (pool[i].Leaf.IsTerminal) pool[i].Done = true; // dead ends
                 }
-                foreach (var sim in wave)
+                for (var i = 0; i < count; i++)
                 {
-                    foreach (var n in sim.Path) inFlight[n.Index]--;
-                    backup.Backup(tree, sim.Path);
+                    var path = pool[i].Path;
+                    for (var j = 0; j < path.Count; j++) inFlight[path[j].Index]--;
+                    backup.Backup(tree, path);
                 }
-                done += wave.Count;
-                simulation += wave.Count;
+                done += count;
+                simulation += count;
             }
             if (!options.CommitAndReuse || root.Children.Count == 0) break;
             root.Committed = true;
@@ -163,6 +179,13 @@ public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INode
         }
         if (options.CommitAndReuse) root.Committed = true;
         return run.Finish();
+    }
+
+    static bool Contains(List<(TreeNode Node, int Simulation)> nodes, TreeNode node)
+    {
+        for (var i = 0; i < nodes.Count; i++)
+            if (nodes[i].Node == node) return true;
+        return false;
     }
 
     static void Enter(List<int> inFlight, TreeNode node, int count)
