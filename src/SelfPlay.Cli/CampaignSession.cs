@@ -22,22 +22,22 @@ public sealed class CampaignSession : IAsyncDisposable
     /// <param name="hostname">the address this process advertises when it attaches to a cluster (--seed)</param>
     public static async Task<CampaignSession> StartAsync(CampaignContext context, IReadOnlyList<string> seeds, bool resume, string hostname)
     {
-        ActorSystem system;
-        IActorRef coordinator;
-        if (seeds.Count == 0)
-        {
-            var actors = SelfPlayHost.Start(context);
-            (system, coordinator) = (actors.System, actors.Coordinator);
-        }
-        else
-        {
-            system = SelfPlayHost.CreateNode(context.Config.Persistence, context.RunDir, new NodeOptions([], seeds, hostname));
-            coordinator = SelfPlayHost.CoordinatorProxy(system);
-        }
+        var system = SelfPlayHost.CreateNode(context.Config.Persistence, context.RunDir,
+            seeds.Count == 0 ? NodeOptions.SingleProcess : new NodeOptions([], seeds, hostname));
+        // The start-up timeline in the log (actor system, member up, journal checked), next to the coordinator's
+        // phases and first lease: where a short campaign's seconds go.
+        Serilog.Log.Information("start-up: actor system created");
+        Akka.Cluster.Cluster.Get(system).RegisterOnMemberUp(() => Serilog.Log.Information("start-up: cluster member up"));
+        // The journal's first use (schema, first query: about a second of JIT) overlaps the start of the roles.
+        var journalHolds = Task.Run(() => JournalHoldsAsync(system, context.Config.Name));
+        var coordinator = seeds.Count == 0
+            ? SelfPlayHost.Start(context, system, NodeOptions.AllRoles).Coordinator
+            : SelfPlayHost.CoordinatorProxy(system);
         var session = new CampaignSession { System = system, Coordinator = coordinator };
         try
         {
-            var exists = await JournalHoldsAsync(system, context.Config.Name);
+            var exists = await journalHolds;
+            Serilog.Log.Information("start-up: journal checked");
             if (resume && !exists) throw new UsageException($"the journal holds no campaign '{context.Config.Name}' to resume");
             if (!resume && exists)
                 throw new UsageException($"the journal already holds a campaign '{context.Config.Name}': resume it (--resume) or choose another name");
@@ -82,5 +82,9 @@ public sealed class CampaignSession : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync() => await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance);
+    public async ValueTask DisposeAsync()
+    {
+        await CoordinatedShutdown.Get(System).Run(CoordinatedShutdown.ClrExitReason.Instance);
+        Serilog.Log.Information("shut-down: actor system terminated");
+    }
 }

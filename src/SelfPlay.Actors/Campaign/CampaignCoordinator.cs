@@ -325,6 +325,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             {
                 _idleWorkers.Remove(node);
                 var task = _pending.Dequeue() with { LeaseId = ++_nextLease };
+                if (_leased.Count == 0 && _done.Count == 0) _log.Info("iteration {0}: first task leased", _iteration);
                 _leased[task.TaskId] = new Lease(task, node.Value, DateTime.UtcNow.AddSeconds(_context.Config.Actors.LeaseSeconds));
                 node.Value.Tell(task);
             }
