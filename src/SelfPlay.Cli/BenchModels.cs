@@ -58,7 +58,7 @@ public static class BenchModels
     }
 
     /// <summary>A short supervised warm-up, so the search below writes well-formed steps and grows real trees.</summary>
-    static LlamaForCausalLM WarmedUp(CampaignContext context, CharTokenizer tokenizer)
+    internal static LlamaForCausalLM WarmedUp(CampaignContext context, CharTokenizer tokenizer, int epochs = 6)
     {
         var random = new Random(1);
         var env = context.Setup.Environment;
@@ -67,7 +67,7 @@ public static class BenchModels
             .Select(t => PolicyEncoding.Trace(tokenizer, t)).ToList();
         var model = new LlamaForCausalLM(context.ModelConfig(tokenizer), initSeed: 1);
         using var trainer = new PolicyTrainer(model, new TrainerOptions(3e-3, BatchSize: 32));
-        trainer.TrainSft(traces, 6, random, (step, total) => { if (step % 16 == 0) Console.Error.WriteLine($"bench models: warm-up step {step}/{total}"); });
+        trainer.TrainSft(traces, epochs, random, (step, total) => { if (step % 16 == 0) Console.Error.WriteLine($"bench models: warm-up step {step}/{total}"); });
         return model;
     }
 

@@ -23,9 +23,9 @@ public static class BenchPersistence
     public static async Task<int> RunAsync(string[] args)
     {
         var a = new CliArgs(args, ["--trees", "--nodes", "--recovery-nodes", "--postgres"], []);
-        var trees = PositiveInt(a, "--trees", 300);
-        var nodes = PositiveInt(a, "--nodes", 40);
-        var recoveryNodes = PositiveInt(a, "--recovery-nodes", 10_000);
+        var trees = a.PositiveInt("--trees", 300);
+        var nodes = a.PositiveInt("--nodes", 40);
+        var recoveryNodes = a.PositiveInt("--recovery-nodes", 10_000);
         var postgres = a.Get("--postgres") ?? Environment.GetEnvironmentVariable("SELFPLAY_TEST_POSTGRES");
 
         var results = new List<object>();
@@ -52,9 +52,6 @@ public static class BenchPersistence
         }, new JsonSerializerOptions { WriteIndented = true }));
         return 0;
     }
-
-    static int PositiveInt(CliArgs a, string name, int fallback) =>
-        a.Get(name) is not { } s ? fallback : int.TryParse(s, out var n) && n > 0 ? n : throw new UsageException($"{name} must be a positive integer, got '{s}'");
 
     static async Task<object> MeasureAsync(string name, PersistenceConfig store, string dir, int treeCount, int nodes, int recoveryNodes)
     {

@@ -27,4 +27,7 @@ public sealed class CliArgs
     public string? Get(string name) => _values.TryGetValue(name, out var v) ? v[^1] : null;
     public IReadOnlyList<string> All(string name) => _values.TryGetValue(name, out var v) ? v : [];
     public bool Has(string name) => _flags.Contains(name);
+
+    public int PositiveInt(string name, int fallback) =>
+        Get(name) is not { } s ? fallback : int.TryParse(s, out var n) && n > 0 ? n : throw new UsageException($"{name} must be a positive integer, got '{s}'");
 }

@@ -34,6 +34,7 @@ namespace SelfPlay.Cli
               selfplay model   info --checkpoint DIR | score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2 --completion-ids 3,4)
               selfplay bench   models [--checkpoint DIR] [--puzzles N]
               selfplay bench   persistence [options: see README]
+              selfplay bench   inference [--config FILE] [--set key=value]... [--trees N (32)] [--concurrency 1,16]
             (report and other bench targets: not implemented yet; see README Status)
             """;
 
@@ -67,6 +68,7 @@ namespace SelfPlay.Cli
                     "model" => ModelCommand.Run(args[1..]),
                     "bench" when args.Length > 1 && args[1] == "models" => BenchModels.Run(args[2..]),
                     "bench" when args.Length > 1 && args[1] == "persistence" => await BenchPersistence.RunAsync(args[2..]),
+                    "bench" when args.Length > 1 && args[1] == "inference" => await BenchInference.RunAsync(args[2..]),
                     "bench" or "report" =>
                         throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
                     _ => throw new UsageException($"unknown command '{args[0]}' (see selfplay --help)"),
