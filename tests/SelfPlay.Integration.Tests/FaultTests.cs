@@ -112,6 +112,57 @@ public sealed class FaultTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// The node running the coordinator singleton (the oldest coordinator node, also the first seed) is killed mid-iteration.
+    /// The other members are already in the cluster, so they need no seed; the four that are left (a second coordinator
+    /// node, the search and learner node, the `run` process) are a majority, so keep-majority downs the dead node, the
+    /// singleton starts on the second coordinator node, recovers the campaign from the journal and finishes it.
+    /// </summary>
+    [PostgresFact]
+    public async Task A_killed_coordinator_node_hands_the_campaign_to_another_coordinator_node()
+    {
+        var database = await TestPostgres.NewDatabaseAsync();
+        string[] sets = ["--config", QuickConfig, "--run-dir", _dir, "--set", "persistence.provider=postgres",
+            "--set", $"persistence.connection-string={database}", "--set", "iterations.count=1", "--set", "iterations.trees=16",
+            "--set", "actors.search-workers=2", "--set", "actors.lease-seconds=120"];
+        var seedPort = CliProcess.FreePort();
+        var seed = $"127.0.0.1:{seedPort}";
+        var processes = new List<CliProcess>();
+        CliProcess Start(string name, params string[] args)
+        {
+            var p = CliProcess.Start(name, args);
+            processes.Add(p);
+            return p;
+        }
+        CliProcess Node(string name, string roles, int port) => Start(name, ["node", .. sets, "--roles", roles, "--seed", seed, "--port", port.ToString()]);
+        try
+        {
+            var first = Node("coordinator-a", "coordinator,replay", seedPort);
+            await first.WaitForAsync("node up", Long); // the oldest coordinator node: the singleton starts here
+            var second = Node("coordinator-b", "coordinator,replay", CliProcess.FreePort());
+            var worker = Node("search-learner", "search,inference,learner", CliProcess.FreePort());
+            foreach (var node in new[] { second, worker }) await node.WaitForAsync("node up", Long);
+
+            var run = Start("run", ["run", .. sets, "--seed", seed]);
+            await run.WaitForAsync(SearchAt(1, 3, 16), Long);
+            first.Kill(); // the coordinator singleton, a replay region and the sharding coordinator go with it
+
+            Assert.True(await run.WaitForExitAsync(Long) == 0, run.Output + second.Output);
+            var secondLog = File.ReadAllText(Directory.GetFiles(_dir, $"node-*-{second.Pid}.log").Single());
+            Assert.Matches(@"coordinator \(re\)started: recovered \d+ journal events, iteration 1", secondLog);
+            Assert.Matches(@"resuming at iteration 1 \(policy v0, \d+ of 16 tasks done\)", secondLog);
+            var summary = Summary();
+            Assert.Equal("completed", summary.GetProperty("status").GetString());
+            Assert.Equal([0, 16], summary.GetProperty("iterations").EnumerateArray().Select(r => r.GetProperty("trees").GetInt32()));
+            Assert.Equal(0, summary.GetProperty("iterations")[1].GetProperty("failedTasks").GetInt32());
+            await AssertOneTreePerTask(new PersistenceConfig("postgres", database), "game24-quick", 16, 1);
+        }
+        finally
+        {
+            for (var i = processes.Count - 1; i >= 0; i--) await processes[i].DisposeAsync();
+        }
+    }
+
     [PostgresFact]
     public async Task When_PostgreSQL_stops_for_a_few_seconds_the_campaign_waits_and_continues()
     {
