@@ -88,16 +88,17 @@ public static class BenchPersistence
             // Recovery of one large tree: store it, stop its entity, time the first query (which replays the journal).
             var big = Tree($"big-{name}", 0, recoveryNodes);
             await replay.Ask<StoreTreeAck>(new StoreTree(big), timeout);
-            var recoveries = new List<double>();
-            for (var i = 0; i < 3; i++)
+            var recoveries = await RecoveriesAsync(system, local, "local-replay", big, timeout);
+
+            // The same tree stored 3 times (re-runs): recovered from its 3 events, or from the snapshot of its newest version.
+            var restored = new Dictionary<string, List<double>>();
+            foreach (var (label, snapshotNodes) in new[] { ("events", 0), ("snapshot", recoveryNodes) })
             {
-                var entity = await system.ActorSelection($"/user/local-replay/{Uri.EscapeDataString(big.TreeId)}").ResolveOne(timeout)
-                    .ContinueWith(t => t.IsCompletedSuccessfully ? t.Result : null);
-                if (entity is not null) await entity.GracefulStop(timeout);
-                clock.Restart();
-                var reply = await local.Ask<TreeReply>(new GetTree(big.TreeId), timeout);
-                recoveries.Add(clock.Elapsed.TotalMilliseconds);
-                if (reply.Tree?.Nodes.Count != recoveryNodes) throw new InvalidDataException($"recovered {reply.Tree?.Nodes.Count} of {recoveryNodes} nodes");
+                var replayOf = system.ActorOf(Props.Create(() => new ReplayActor(snapshotNodes)), "replay-" + label);
+                var tree = Tree($"big3-{label}-{name}", 0, recoveryNodes);
+                for (var i = 0; i < 3; i++) await replayOf.Ask<StoreTreeAck>(new StoreTree(tree), timeout);
+                if (snapshotNodes > 0) await SnapshotSavedAsync(system, TreeEntity.PersistenceIdFor(tree.TreeId), 3, timeout);
+                restored[label] = await RecoveriesAsync(system, replayOf, "replay-" + label, tree, timeout);
             }
 
             return new
@@ -110,12 +111,48 @@ public static class BenchPersistence
                 meanEventBytes = bytes / treeCount,
                 replayMegabytesPerSecond = Math.Round(bytes / replaySeconds / 1e6, 2),
                 recoveryMs = recoveries.Select(r => Math.Round(r, 1)).ToList(),
+                storedThriceRecoveryMs = restored.ToDictionary(kv => kv.Key, kv => kv.Value.Select(r => Math.Round(r, 1)).ToList()),
+                snapshotRecoverySpeedup = Math.Round(Median(restored["events"]) / Median(restored["snapshot"]), 2),
                 recoveryTreeBytes = serializer.ToBinary(new TreeStored(big)).Length,
             };
         }
         finally
         {
             await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
+        }
+    }
+
+    static double Median(List<double> xs) => xs.Order().ElementAt(xs.Count / 2);
+
+    /// <summary>Three recoveries of the tree: stop its entity, time the first query (which recovers it from the store).</summary>
+    static async Task<List<double>> RecoveriesAsync(ActorSystem system, IActorRef replay, string replayName, PreferenceTree tree, TimeSpan timeout)
+    {
+        var recoveries = new List<double>();
+        for (var i = 0; i < 3; i++)
+        {
+            var entity = await system.ActorSelection($"/user/{replayName}/{Uri.EscapeDataString(tree.TreeId)}").ResolveOne(timeout)
+                .ContinueWith(t => t.IsCompletedSuccessfully ? t.Result : null);
+            if (entity is not null) await entity.GracefulStop(timeout);
+            var clock = Stopwatch.StartNew();
+            var reply = await replay.Ask<TreeReply>(new GetTree(tree.TreeId), timeout);
+            recoveries.Add(clock.Elapsed.TotalMilliseconds);
+            if (reply.Tree?.Nodes.Count != tree.Nodes.Count) throw new InvalidDataException($"recovered {reply.Tree?.Nodes.Count} of {tree.Nodes.Count} nodes");
+        }
+        return recoveries;
+    }
+
+    /// <summary>Waits until the snapshot store holds the entity's snapshot at <paramref name="sequenceNr"/> (it is saved after the acknowledgement).</summary>
+    static async Task SnapshotSavedAsync(ActorSystem system, string persistenceId, long sequenceNr, TimeSpan timeout)
+    {
+        var store = Akka.Persistence.Persistence.Instance.Apply(system).SnapshotStoreFor(null);
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var loaded = await store.Ask<Akka.Persistence.LoadSnapshotResult>(
+                new Akka.Persistence.LoadSnapshot(persistenceId, Akka.Persistence.SnapshotSelectionCriteria.Latest, long.MaxValue), timeout);
+            if (loaded.Snapshot?.Metadata.SequenceNr == sequenceNr) return;
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"no snapshot of {persistenceId} at {sequenceNr}");
+            await Task.Delay(50);
         }
     }
 

@@ -46,6 +46,7 @@ public class ConfigTests
     [InlineData("search.spar.end-gate=1", "search.spar.end-gate must be in [0, 1)")]
     [InlineData("search.tree-rollout.branch-depths=a", "branch-depths must be comma-separated depths")]
     [InlineData("persistence.provider=oracle", "provider must be sqlite or postgres")]
+    [InlineData("persistence.snapshot-nodes=-1", "snapshot-nodes must be 0 (off) or more")]
     public void Bad_overrides_fail_with_one_line(string set, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(ConfigLoader.Build(null, [set])));

@@ -112,6 +112,69 @@ public sealed class ReplayTests : IDisposable
         }
     }
 
+    /// <summary>Rows of the tree's snapshots in the SQLite snapshot store: (count, newest sequence number).</summary>
+    (long Count, long Newest) Snapshots(string treeId)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection(SelfPlayHost.ConnectionString(_store, _dir));
+        connection.Open();
+        using var query = connection.CreateCommand();
+        query.CommandText = "SELECT COUNT(*), COALESCE(MAX(sequence_number), 0) FROM snapshot WHERE persistence_id = $id";
+        query.Parameters.AddWithValue("$id", TreeEntity.PersistenceIdFor(treeId));
+        using var reader = query.ExecuteReader();
+        reader.Read();
+        return (reader.GetInt64(0), reader.GetInt64(1));
+    }
+
+    [Fact]
+    public async Task A_large_tree_stored_again_recovers_from_its_newest_snapshot_and_queries_are_unchanged()
+    {
+        var small = Tree("c3", 1, "small", "1 + 2"); // 3 nodes: below a threshold of 4
+        var versions = new[] { "1 + 2", "4 - 1", "5 - 1" }.Select(step =>
+        {
+            var t = Tree("c3", 1, "large", step);
+            t.AddChild(1, new TreeNode { Action = "3 * 8", StepText = "3 * 8 = 24 (left: 24)\n", Visits = 1, Q = 1 }); // 4 nodes
+            return t;
+        }).ToList();
+        var system = NewSystem();
+        try
+        {
+            var replay = system.ActorOf(Props.Create(() => new ReplayActor(4)), "replay");
+            await replay.Ask<StoreTreeAck>(new StoreTree(versions[0]), Timeout);
+            await replay.Ask<StoreTreeAck>(new StoreTree(small), Timeout);
+            await replay.Ask<StoreTreeAck>(new StoreTree(small), Timeout);
+            foreach (var version in versions.Skip(1)) await replay.Ask<StoreTreeAck>(new StoreTree(version), Timeout);
+
+            // Saved after the second and third store; the second's is deleted once the third's is saved.
+            var deadline = DateTime.UtcNow + Timeout;
+            while (Snapshots(versions[0].TreeId) != (1, 3) && DateTime.UtcNow < deadline) await Task.Delay(50);
+            Assert.Equal((1L, 3L), Snapshots(versions[0].TreeId));
+            Assert.Equal((0L, 0L), Snapshots(small.TreeId)); // too small to pay
+
+            var entity = await system.ActorSelection($"/user/replay/{Uri.EscapeDataString(versions[0].TreeId)}").ResolveOne(Timeout);
+            await entity.GracefulStop(Timeout);
+            Assert.Equal(Json(versions[2]), Json((await replay.Ask<TreeReply>(new GetTree(versions[0].TreeId), Timeout)).Tree));
+            var trees = await TreeQueries.IterationTreesAsync(system, "c3", 1); // the events are all still there
+            Assert.Equal(2, trees.Count);
+            Assert.Equal("5 - 1", trees.Single(t => t.TaskId == "large").Nodes[1].Action);
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+
+        var restarted = NewSystem();
+        try
+        {
+            var replay = restarted.ActorOf(Props.Create(() => new ReplayActor(4)), "replay");
+            Assert.Equal(Json(versions[2]), Json((await replay.Ask<TreeReply>(new GetTree(versions[0].TreeId), Timeout)).Tree));
+            Assert.Equal(Json(small), Json((await replay.Ask<TreeReply>(new GetTree(small.TreeId), Timeout)).Tree));
+        }
+        finally
+        {
+            await restarted.Terminate();
+        }
+    }
+
     public void Dispose()
     {
         try { Directory.Delete(_dir, true); } catch (IOException) { }

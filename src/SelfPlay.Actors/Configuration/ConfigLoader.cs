@@ -121,7 +121,7 @@ public static class ConfigLoader
             new EvalConfig(B("eval.greedy")),
             new ActorsConfig(I("actors.search-workers"), I("actors.inference-batch-rows"),
                 I("actors.lease-seconds"), I("actors.ask-timeout-seconds")),
-            new PersistenceConfig(S("persistence.provider"), S("persistence.connection-string")));
+            new PersistenceConfig(S("persistence.provider"), S("persistence.connection-string"), I("persistence.snapshot-nodes")));
         Validate(config);
         return config;
     }
@@ -172,6 +172,7 @@ public static class ConfigLoader
             "selfplay.learner: beta, batch-size and learning-rate must be positive, epochs non-negative");
         Check(c.Actors.SearchWorkers > 0 && c.Actors.InferenceBatchRows > 0
               && c.Actors.LeaseSeconds > 0 && c.Actors.AskTimeoutSeconds > 0, "selfplay.actors settings must be positive");
+        Check(c.Persistence.SnapshotNodes >= 0, $"selfplay.persistence.snapshot-nodes must be 0 (off) or more, got {c.Persistence.SnapshotNodes}");
         Check(c.Persistence.Provider is "sqlite" or "postgres", $"selfplay.persistence.provider must be sqlite or postgres, got '{c.Persistence.Provider}'");
         Check(c.Persistence.Provider != "postgres" || c.Persistence.ConnectionString.Length > 0,
             "selfplay.persistence.connection-string is required for postgres");

@@ -178,7 +178,7 @@ public static class SelfPlayHost
         var sharding = ClusterSharding.Get(system);
         var extractor = new TreeMessageExtractor();
         var replay = roles.Contains("replay")
-            ? sharding.Start(TreeTypeName, treeId => Props.Create(() => new TreeEntity(treeId)),
+            ? sharding.Start(TreeTypeName, treeId => Props.Create(() => new TreeEntity(treeId, context.Config.Persistence.SnapshotNodes)),
                 ClusterShardingSettings.Create(system).WithRole("replay").WithRememberEntities(true), extractor)
             : sharding.StartProxy(TreeTypeName, "replay", extractor);
 

@@ -12,6 +12,8 @@ namespace SelfPlay.Actors.Replay;
 /// One persistent entity per tree. Storing a tree again (a re-run after a lost lease) persists a newer event
 /// for the same id, which replaces the old one in state and in every dataset query: trees are never duplicated.
 /// Events are tagged by campaign and by iteration, so datasets are built with Persistence.Query.
+/// A large tree stored again is also saved as a snapshot (the newest replaces the older ones): its recovery then reads
+/// one tree instead of every version of it. The events stay, so tag queries are unchanged.
 /// </summary>
 public sealed class TreeEntity : ReceivePersistentActor
 {
@@ -24,10 +26,14 @@ public sealed class TreeEntity : ReceivePersistentActor
 
     public override string PersistenceId { get; }
 
-    public TreeEntity(string treeId)
+    public TreeEntity(string treeId) : this(treeId, 0) { }
+
+    /// <param name="snapshotNodes">a re-stored tree of at least this many nodes is snapshotted; 0 = never</param>
+    public TreeEntity(string treeId, int snapshotNodes)
     {
         PersistenceId = PersistenceIdFor(treeId);
         Recover<TreeStored>(e => _tree = e.Tree);
+        Recover<SnapshotOffer>(o => _tree = ((TreeStored)o.Snapshot).Tree);
         Command<StoreTree>(cmd =>
         {
             var tree = cmd.Tree;
@@ -37,8 +43,15 @@ public sealed class TreeEntity : ReceivePersistentActor
             {
                 _tree = tree;
                 Sender.Tell(new StoreTreeAck(tree.TreeId, tree.Nodes.Count));
+                // Only a second or later version pays: a tree stored once recovers from its one event anyway.
+                if (snapshotNodes > 0 && LastSequenceNr >= 2 && tree.Nodes.Count >= snapshotNodes) SaveSnapshot(new TreeStored(tree));
             });
         });
+        Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
+        // Without the snapshot the tree still recovers, from its events.
+        Command<SaveSnapshotFailure>(f => Context.GetLogger().Warning("snapshot of {0} not saved: {1}", PersistenceId, f.Cause.Message));
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(f => Context.GetLogger().Warning("old snapshots of {0} not deleted: {1}", PersistenceId, f.Cause.Message));
         Command<GetTree>(q => Sender.Tell(new TreeReply(q.TreeId, _tree)));
         // Passivate idle trees (they recover on demand): through the parent, so that a sharded, remembered entity
         // is forgotten rather than restarted.
@@ -66,17 +79,23 @@ public sealed class TreeEntity : ReceivePersistentActor
 /// <summary>Routes replay commands to the entity of their tree, creating it (and so recovering it) on demand.</summary>
 public sealed class ReplayActor : ReceiveActor
 {
-    public ReplayActor()
+    readonly int _snapshotNodes;
+
+    public ReplayActor() : this(0) { }
+
+    public ReplayActor(int snapshotNodes)
     {
+        _snapshotNodes = snapshotNodes;
         Receive<StoreTree>(cmd => Entity(cmd.Tree.TreeId).Forward(cmd));
         Receive<GetTree>(q => Entity(q.TreeId).Forward(q));
         Receive<Passivate>(p => Sender.Tell(p.StopMessage));
     }
 
-    static IActorRef Entity(string treeId)
+    IActorRef Entity(string treeId)
     {
         var name = Uri.EscapeDataString(treeId);
         var existing = Context.Child(name);
-        return !existing.IsNobody() ? existing : Context.ActorOf(Props.Create(() => new TreeEntity(treeId)), name);
+        var snapshotNodes = _snapshotNodes;
+        return !existing.IsNobody() ? existing : Context.ActorOf(Props.Create(() => new TreeEntity(treeId, snapshotNodes)), name);
     }
 }

@@ -47,4 +47,5 @@ public sealed record EvalConfig(bool Greedy);
 
 public sealed record ActorsConfig(int SearchWorkers, int InferenceBatchRows, int LeaseSeconds, int AskTimeoutSeconds);
 
-public sealed record PersistenceConfig(string Provider, string ConnectionString);
+/// <param name="SnapshotNodes">a tree of at least this many nodes stored again is also saved as a snapshot (0 = never)</param>
+public sealed record PersistenceConfig(string Provider, string ConnectionString, int SnapshotNodes = 0);
