@@ -12,23 +12,24 @@ public static class SearchAlgorithms
     /// <summary>
     /// A search for one tree. <paramref name="depthLimit"/> is the environment's episode length (steps);
     /// <paramref name="seed"/> the task's seed. SPaR on a step environment uses the verifier as judge and the policy as
-    /// actor and refiner (<see cref="VerifierJudge"/>, <see cref="EpisodeRefiner"/>).
+    /// actor and refiner (<see cref="VerifierJudge"/>, <see cref="EpisodeRefiner"/>). <paramref name="steps"/> applies
+    /// the steps (default: in this process, through <paramref name="environment"/>).
     /// </summary>
     public static ITreeSearch Create(SearchConfig config, IEnvironment environment, IStepProposer proposer, INodeEvaluator evaluator,
-        int depthLimit, int policyVersion, long seed)
+        int depthLimit, int policyVersion, long seed, IEnvironmentSteps? steps = null)
     {
         var c = config;
         return c.Algorithm switch
         {
-            "mcts" => new Mcts(environment, proposer, evaluator, MctsOptions(c, depthLimit, policyVersion, seed)),
+            "mcts" => new Mcts(environment, proposer, evaluator, MctsOptions(c, depthLimit, policyVersion, seed), steps: steps),
             "best-first" => new BestFirstSearch(environment, proposer, evaluator, new BestFirstOptions(c.Expansions,
-                (c.BestFirst ?? new()).LookAhead, (c.BestFirst ?? new()).MaxExpansions, depthLimit, c.Temperature, c.LengthPenalty, seed, policyVersion)),
+                (c.BestFirst ?? new()).LookAhead, (c.BestFirst ?? new()).MaxExpansions, depthLimit, c.Temperature, c.LengthPenalty, seed, policyVersion), steps),
             "beam" => new BeamSearch(environment, proposer, evaluator, new BeamOptions(c.Expansions, (c.Beam ?? new()).Width, depthLimit,
-                c.Temperature, c.LengthPenalty, seed, policyVersion)),
+                c.Temperature, c.LengthPenalty, seed, policyVersion), steps),
             "dfsdt" => new DfsdtSearch(environment, proposer, evaluator, new DfsdtOptions(c.Expansions, (c.Dfsdt ?? new()).MaxExpansions, depthLimit,
-                c.Temperature, c.LengthPenalty, seed, policyVersion)),
-            "tree-rollout" => new TreeRolloutSearch(environment, proposer, evaluator, TreeRolloutOptions(c, depthLimit, policyVersion, seed)),
-            "spar" => new SparSearch(environment, new EpisodeRefiner(environment, proposer, depthLimit, c.Temperature), new VerifierJudge(environment),
+                c.Temperature, c.LengthPenalty, seed, policyVersion), steps),
+            "tree-rollout" => new TreeRolloutSearch(environment, proposer, evaluator, TreeRolloutOptions(c, depthLimit, policyVersion, seed), steps),
+            "spar" => new SparSearch(environment, new EpisodeRefiner(environment, proposer, depthLimit, c.Temperature, steps), new VerifierJudge(environment),
                 SparOptions(c, policyVersion, seed)),
             _ => throw new ArgumentException($"unknown search algorithm '{c.Algorithm}' (known: {string.Join(", ", Names)})"),
         };
