@@ -120,7 +120,7 @@ public static class ConfigLoader
                 S("learner.import"), S("learner.import-format"), S("learner.import-errors")),
             new EvalConfig(B("eval.greedy")),
             new ActorsConfig(I("actors.search-workers"), I("actors.inference-batch-rows"),
-                I("actors.lease-seconds"), I("actors.ask-timeout-seconds")),
+                I("actors.lease-seconds"), I("actors.ask-timeout-seconds"), I("actors.environment-actors"), S("actors.environment-placement")),
             new PersistenceConfig(S("persistence.provider"), S("persistence.connection-string")));
         Validate(config);
         return config;
@@ -171,7 +171,9 @@ public static class ConfigLoader
         Check(c.Learner.Beta > 0 && c.Learner.Epochs >= 0 && c.Learner.BatchSize > 0 && c.Learner.LearningRate > 0,
             "selfplay.learner: beta, batch-size and learning-rate must be positive, epochs non-negative");
         Check(c.Actors.SearchWorkers > 0 && c.Actors.InferenceBatchRows > 0
-              && c.Actors.LeaseSeconds > 0 && c.Actors.AskTimeoutSeconds > 0, "selfplay.actors settings must be positive");
+              && c.Actors.LeaseSeconds > 0 && c.Actors.AskTimeoutSeconds > 0 && c.Actors.EnvironmentActors > 0, "selfplay.actors settings must be positive");
+        Check(c.Actors.EnvironmentPlacement is "local" or "cluster",
+            $"selfplay.actors.environment-placement must be local or cluster, got '{c.Actors.EnvironmentPlacement}'");
         Check(c.Persistence.Provider is "sqlite" or "postgres", $"selfplay.persistence.provider must be sqlite or postgres, got '{c.Persistence.Provider}'");
         Check(c.Persistence.Provider != "postgres" || c.Persistence.ConnectionString.Length > 0,
             "selfplay.persistence.connection-string is required for postgres");

@@ -45,6 +45,7 @@ public sealed record LearnerConfig(string Loss, double Beta, double SftWeight, i
 
 public sealed record EvalConfig(bool Greedy);
 
-public sealed record ActorsConfig(int SearchWorkers, int InferenceBatchRows, int LeaseSeconds, int AskTimeoutSeconds);
+public sealed record ActorsConfig(int SearchWorkers, int InferenceBatchRows, int LeaseSeconds, int AskTimeoutSeconds,
+    int EnvironmentActors = 4, string EnvironmentPlacement = "local");
 
 public sealed record PersistenceConfig(string Provider, string ConnectionString);
