@@ -3,6 +3,7 @@ using Akka.Configuration;
 using Akka.Configuration.Hocon;
 using SelfPlay.Actors.Learning;
 using SelfPlay.Core.Config;
+using SelfPlay.Core.Llm;
 using SelfPlay.Core.Search;
 
 namespace SelfPlay.Actors.Configuration;
@@ -161,6 +162,7 @@ public static class ConfigLoader
         Check(c.Warmup.TracesPerPuzzle > 0 && c.Warmup.Epochs >= 0 && c.Warmup.BatchSize > 0 && c.Warmup.LearningRate > 0,
             "selfplay.warmup: traces-per-puzzle, batch-size and learning-rate must be positive, epochs non-negative");
         Check(SearchAlgorithms.Validate(c.Search) is null, SearchAlgorithms.Validate(c.Search) ?? "");
+        Check(LlmSelection.Validate(c.Search, c.Environment.Llm) is null, LlmSelection.Validate(c.Search, c.Environment.Llm) ?? "");
         Check(c.Search.Simulations > 0 && c.Search.Expansions > 0, "selfplay.search.simulations and expansions must be positive");
         Check(c.Search.Backup is "visit-weighted" or "mean-value", $"selfplay.search.backup must be visit-weighted or mean-value, got '{c.Search.Backup}'");
         Check(c.Iterations.Count >= 0 && c.Iterations.Trees > 0, "selfplay.iterations: count must be >= 0 and trees > 0");

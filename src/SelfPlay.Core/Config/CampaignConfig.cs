@@ -30,7 +30,7 @@ public sealed record WarmupConfig(string FromCheckpoint, double Share, int Trace
 
 public sealed record SearchConfig(string Algorithm, int Simulations, int Expansions, double CPuct, double LengthPenalty,
     double Temperature, string Backup, MctsConfig? Mcts = null, BestFirstConfig? BestFirst = null, BeamConfig? Beam = null,
-    DfsdtConfig? Dfsdt = null, SparConfig? Spar = null, TreeRolloutConfig? TreeRollout = null);
+    DfsdtConfig? Dfsdt = null, SparConfig? Spar = null, TreeRolloutConfig? TreeRollout = null, string Critic = "verifier");
 
 public sealed record IterationsConfig(int Count, int Trees);
 
