@@ -106,7 +106,8 @@ public sealed class SearchRun
     /// <summary>
     /// Each state's proposals applied to it (all states in one batched environment call), duplicates merged into the
     /// first (same resulting text = same step, however it was spelled), at most <paramref name="breadthLimit"/> kept
-    /// per state (0 = all).
+    /// per state (0 = all; every proposal is applied, those past the limit are dropped, so the batch needs no round trip
+    /// per proposal).
     /// </summary>
     public async Task<List<List<Candidate>>> DistinctAsync(IReadOnlyList<(string State, IReadOnlyList<ProposedStep> Proposals)> expansions,
         int breadthLimit, CancellationToken ct)
