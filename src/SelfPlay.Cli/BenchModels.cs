@@ -142,6 +142,12 @@ public static class BenchModels
             forwardedWithoutAnySharing = noSharing,
             ratio = Math.Round((double)with.ForwardedTokens / without.ForwardedTokens, 3),
             ratioVsNoSharing = Math.Round((double)with.ForwardedTokens / noSharing, 3),
+            // The decode steps are the same in both runs (same seeds, same trees); what the cache saves is prompt
+            // prefill, the path above each expanded node.
+            generatedTokens = with.GeneratedTokens,
+            prefilledWithPrefixCache = with.PrefilledTokens,
+            prefilledWithoutPrefixCache = without.PrefilledTokens,
+            prefillRatio = Math.Round((double)with.PrefilledTokens / Math.Max(1, without.PrefilledTokens), 3),
             promptTokensReused = with.ReusedPromptTokens,
             searchSecondsWithCache = Math.Round(timeWith.TotalSeconds, 1),
             searchSecondsWithoutCache = Math.Round(timeWithout.TotalSeconds, 1),

@@ -34,8 +34,8 @@ namespace SelfPlay.Cli
               selfplay model   info --checkpoint DIR | score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2 --completion-ids 3,4)
               selfplay bench   models [--checkpoint DIR] [--puzzles N]
               selfplay bench   persistence [options: see README]
-              selfplay bench   inference [--config FILE] [--set key=value]... [--trees N (32)] [--concurrency 1,16]
-            (report and other bench targets: not implemented yet; see README Status)
+              selfplay bench   inference [--config FILE] [--set key=value]... [--trees N (32)] [--concurrency 1,16] [--warmup-epochs N | --checkpoint DIR]
+              selfplay report  --run-dir DIR [--run-dir DIR]... [--format text|markdown|json]
             """;
 
         const string ConfigFileName = "config.conf";
@@ -69,7 +69,8 @@ namespace SelfPlay.Cli
                     "bench" when args.Length > 1 && args[1] == "models" => BenchModels.Run(args[2..]),
                     "bench" when args.Length > 1 && args[1] == "persistence" => await BenchPersistence.RunAsync(args[2..]),
                     "bench" when args.Length > 1 && args[1] == "inference" => await BenchInference.RunAsync(args[2..]),
-                    "bench" or "report" =>
+                    "report" => ReportCommand.Run(args[1..]),
+                    "bench" =>
                         throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
                     _ => throw new UsageException($"unknown command '{args[0]}' (see selfplay --help)"),
                 };
@@ -131,7 +132,8 @@ namespace SelfPlay.Cli
                 {
                     await actors.DisposeAsync();
                 }
-                PrintTable(CampaignSummary.Read(runDir));
+                Console.WriteLine();
+                Console.Write(ReportCommand.Table(CampaignSummary.Read(runDir)));
                 Console.WriteLine($"status: {finished.Status} after {clock.Elapsed:hh\\:mm\\:ss}; summary: {Path.Combine(runDir, CampaignSummary.FileName)}");
                 if (finished.Error is not null) Console.Error.WriteLine($"selfplay: {finished.Error}");
                 return finished.Status == "completed" ? 0 : 1;
@@ -140,18 +142,6 @@ namespace SelfPlay.Cli
             {
                 await Log.CloseAndFlushAsync();
             }
-        }
-
-        public static void PrintTable(CampaignSummary summary)
-        {
-            Console.WriteLine();
-            Console.WriteLine($"{"iter",4}  {"phase",-8}  {"policy",6}  {"trees",6}  {"pairs",6}  {"held-out",15}  {"search s",8}  {"train s",8}  {"wall s",7}");
-            foreach (var r in summary.Iterations)
-            {
-                var held = r.HeldOut is { } h ? $"{h.Solved}/{h.Total} {h.Rate * 100,5:F1}%" : "-";
-                Console.WriteLine($"{r.Iteration,4}  {r.Phase,-8}  {"v" + r.PolicyVersion,6}  {r.Trees,6}  {r.Pairs,6}  {held,15}  {r.SearchSeconds,8:F1}  {r.TrainSeconds,8:F1}  {r.WallSeconds,7:F1}");
-            }
-            Console.WriteLine();
         }
 
         static async Task<int> EvalAsync(string[] args)

@@ -47,6 +47,10 @@ public class ConfigTests
     [InlineData("search.tree-rollout.branch-depths=a", "branch-depths must be comma-separated depths")]
     [InlineData("persistence.provider=oracle", "provider must be sqlite or postgres")]
     [InlineData("persistence.snapshot-nodes=-1", "snapshot-nodes must be 0 (off) or more")]
+    [InlineData("model.dtype=float16", "selfplay.model.dtype must be float32 or bfloat16, got 'float16'")]
+    [InlineData("model.prefix-cache-mb=-1", "selfplay.model.prefix-cache-mb must be 0 (off) or positive, got -1")]
+    [InlineData("model.prefix-cache-mb=lots", "selfplay.model.prefix-cache-mb")]
+    [InlineData("learner.dtype=float64", "selfplay.learner.dtype must be float32 or bfloat16, got 'float64'")]
     public void Bad_overrides_fail_with_one_line(string set, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(ConfigLoader.Build(null, [set])));

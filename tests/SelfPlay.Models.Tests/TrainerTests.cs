@@ -126,11 +126,12 @@ public class TrainerTests
 
     static float[] Weights(LlamaForCausalLM model) => [.. model.parameters().SelectMany(p => p.detach().cpu().to(ScalarType.Float32).data<float>().ToArray())];
 
-    static (float[] Weights, IReadOnlyList<EpochStats> Stats) Run(List<PreparedExample> data, string? dir, int every, int? killAt, bool resume)
+    static (float[] Weights, IReadOnlyList<EpochStats> Stats) Run(List<PreparedExample> data, string? dir, int every, int? killAt, bool resume,
+        ScalarType compute)
     {
         using var model = Tiny(seed: 11);
         using var trainer = new PolicyTrainer(model, new TrainerOptions(LearningRate: 3e-3, BatchSize: 2, GradientAccumulation: 2,
-            CheckpointEvery: every, CheckpointDir: dir, WeightDecay: 0.01));
+            CheckpointEvery: every, CheckpointDir: dir, WeightDecay: 0.01, ComputeDType: compute));
         if (killAt is { } k) trainer.OnStep = s => { if (s.Step == k) throw new OperationCanceledException("killed"); };
         if (resume) trainer.Resume(dir!);
         var stats = trainer.TrainPreferences(data, 3, new LossOptions("dpo", 0.1, SftWeight: 0.5), new Random(5));
@@ -138,18 +139,20 @@ public class TrainerTests
     }
 
     [Theory]
-    [InlineData(1, 5)]  // checkpoint at step 4: epoch 1, half-way (3 steps per epoch)
-    [InlineData(3, 5)]  // checkpoint at step 3: the epoch boundary; the remaining two epochs still train
-    public void Resuming_from_a_checkpoint_matches_an_uninterrupted_run(int every, int killAt)
+    [InlineData(1, 5, false)]  // checkpoint at step 4: epoch 1, half-way (3 steps per epoch)
+    [InlineData(3, 5, false)]  // checkpoint at step 3: the epoch boundary; the remaining two epochs still train
+    [InlineData(1, 5, true)]   // mixed precision: the bfloat16 working copy is re-derived from the float32 weights
+    public void Resuming_from_a_checkpoint_matches_an_uninterrupted_run(int every, int killAt, bool bfloat16)
     {
+        var compute = bfloat16 ? ScalarType.BFloat16 : ScalarType.Float32;
         using var reference = Tiny(seed: 12);
         var data = PreferenceData.Prepare(Synthetic(11), Tok, ReferenceSource.Model, reference); // 6 batches of ≤2, 3 optimizer steps per epoch
         var dir = Path.Combine(Path.GetTempPath(), "selfplay-resume-" + Guid.NewGuid().ToString("N"));
         try
         {
-            var (expected, expectedStats) = Run(data, null, 0, null, false);
-            Assert.Throws<OperationCanceledException>(() => Run(data, dir, every, killAt, false));
-            var (resumed, stats) = Run(data, dir, every, null, true);
+            var (expected, expectedStats) = Run(data, null, 0, null, false, compute);
+            Assert.Throws<OperationCanceledException>(() => Run(data, dir, every, killAt, false, compute));
+            var (resumed, stats) = Run(data, dir, every, null, true, compute);
             Assert.Equal(3, stats.Count);
             for (var i = 0; i < expected.Length; i++) Assert.True(Math.Abs(expected[i] - resumed[i]) <= 1e-6, $"weight {i}: {expected[i]} vs {resumed[i]}");
             for (var e = 0; e < 3; e++) Assert.Equal(expectedStats[e].Loss, stats[e].Loss, 5);

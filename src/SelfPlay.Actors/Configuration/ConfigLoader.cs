@@ -3,6 +3,7 @@ using Akka.Configuration;
 using Akka.Configuration.Hocon;
 using SelfPlay.Actors.Learning;
 using SelfPlay.Core.Config;
+using SelfPlay.Core.Llm;
 using SelfPlay.Core.Search;
 
 namespace SelfPlay.Actors.Configuration;
@@ -117,10 +118,10 @@ public static class ConfigLoader
                 D("learner.learning-rate"), I("learner.window"), S("learner.reference"), D("learner.label-smoothing"), D("learner.alpha"),
                 D("learner.gamma"), S("learner.step-weights"), D("learner.clip-low"), D("learner.clip-high"), I("learner.gradient-accumulation"),
                 D("learner.weight-decay"), D("learner.max-grad-norm"), D("learner.warmup-share"), I("learner.checkpoint-every"),
-                S("learner.import"), S("learner.import-format"), S("learner.import-errors")),
+                S("learner.import"), S("learner.import-format"), S("learner.import-errors"), S("learner.dtype")),
             new EvalConfig(B("eval.greedy")),
             new ActorsConfig(I("actors.search-workers"), I("actors.inference-batch-rows"),
-                I("actors.lease-seconds"), I("actors.ask-timeout-seconds")),
+                I("actors.lease-seconds"), I("actors.ask-timeout-seconds"), I("actors.environment-actors"), S("actors.environment-placement")),
             new PersistenceConfig(S("persistence.provider"), S("persistence.connection-string"), I("persistence.snapshot-nodes")));
         Validate(config);
         return config;
@@ -161,6 +162,7 @@ public static class ConfigLoader
         Check(c.Warmup.TracesPerPuzzle > 0 && c.Warmup.Epochs >= 0 && c.Warmup.BatchSize > 0 && c.Warmup.LearningRate > 0,
             "selfplay.warmup: traces-per-puzzle, batch-size and learning-rate must be positive, epochs non-negative");
         Check(SearchAlgorithms.Validate(c.Search) is null, SearchAlgorithms.Validate(c.Search) ?? "");
+        Check(LlmSelection.Validate(c.Search, c.Environment.Llm) is null, LlmSelection.Validate(c.Search, c.Environment.Llm) ?? "");
         Check(c.Search.Simulations > 0 && c.Search.Expansions > 0, "selfplay.search.simulations and expansions must be positive");
         Check(c.Search.Backup is "visit-weighted" or "mean-value", $"selfplay.search.backup must be visit-weighted or mean-value, got '{c.Search.Backup}'");
         Check(c.Iterations.Count >= 0 && c.Iterations.Trees > 0, "selfplay.iterations: count must be >= 0 and trees > 0");
@@ -171,7 +173,9 @@ public static class ConfigLoader
         Check(c.Learner.Beta > 0 && c.Learner.Epochs >= 0 && c.Learner.BatchSize > 0 && c.Learner.LearningRate > 0,
             "selfplay.learner: beta, batch-size and learning-rate must be positive, epochs non-negative");
         Check(c.Actors.SearchWorkers > 0 && c.Actors.InferenceBatchRows > 0
-              && c.Actors.LeaseSeconds > 0 && c.Actors.AskTimeoutSeconds > 0, "selfplay.actors settings must be positive");
+              && c.Actors.LeaseSeconds > 0 && c.Actors.AskTimeoutSeconds > 0 && c.Actors.EnvironmentActors > 0, "selfplay.actors settings must be positive");
+        Check(c.Actors.EnvironmentPlacement is "local" or "cluster",
+            $"selfplay.actors.environment-placement must be local or cluster, got '{c.Actors.EnvironmentPlacement}'");
         Check(c.Persistence.SnapshotNodes >= 0, $"selfplay.persistence.snapshot-nodes must be 0 (off) or more, got {c.Persistence.SnapshotNodes}");
         Check(c.Persistence.Provider is "sqlite" or "postgres", $"selfplay.persistence.provider must be sqlite or postgres, got '{c.Persistence.Provider}'");
         Check(c.Persistence.Provider != "postgres" || c.Persistence.ConnectionString.Length > 0,

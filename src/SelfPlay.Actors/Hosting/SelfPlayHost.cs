@@ -6,12 +6,14 @@ using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
 using Akka.Persistence.Sql;
 using SelfPlay.Actors.Campaign;
+using SelfPlay.Actors.Environments;
 using SelfPlay.Actors.Inference;
 using SelfPlay.Actors.Learning;
 using SelfPlay.Actors.Protocol;
 using SelfPlay.Actors.Replay;
 using SelfPlay.Actors.Search;
 using SelfPlay.Core.Config;
+using SelfPlay.Core.Llm;
 using SelfPlay.Core.Search;
 
 namespace SelfPlay.Actors.Hosting;
@@ -22,7 +24,7 @@ public sealed record CampaignActors(ActorSystem System, IActorRef Coordinator, I
 /// <summary>Where a node listens, which roles it runs, which seed nodes it joins (none: it forms a cluster of its own).</summary>
 public sealed record NodeOptions(IReadOnlyCollection<string> Roles, IReadOnlyList<string> Seeds, string Hostname = "127.0.0.1", int Port = 0)
 {
-    public static readonly string[] AllRoles = ["coordinator", "search", "inference", "learner", "replay"];
+    public static readonly string[] AllRoles = ["coordinator", "search", "inference", "learner", "replay", EnvironmentPlacement.Role];
 
     /// <summary>Every role in one process, a one-node cluster on a free port (`selfplay run`).</summary>
     public static NodeOptions SingleProcess => new(AllRoles, []);
@@ -165,7 +167,8 @@ public static class SelfPlayHost
         Start(context, CreateNode(context.Config.Persistence, context.RunDir, NodeOptions.SingleProcess), NodeOptions.AllRoles);
 
     /// <summary>Starts this node's roles. The coordinator and the learner are cluster singletons (reached through
-    /// proxies on every node), the replay is sharded; search workers use their own node's inference and critic.</summary>
+    /// proxies on every node), the replay is sharded; search workers use their own node's inference and critic, and
+    /// the environment actors that actors.environment-placement names (their own node's, or the environment members').</summary>
     public static CampaignActors Start(CampaignContext context, ActorSystem system, IReadOnlyCollection<string> roles)
     {
         var unknown = roles.Except(NodeOptions.AllRoles).ToList();
@@ -206,15 +209,20 @@ public static class SelfPlayHost
         }
         var coordinator = CoordinatorProxy(system);
 
+        var actors = context.Config.Actors;
+        if (EnvironmentPlacement.Hosts(actors.EnvironmentPlacement, roles)) EnvironmentPlacement.StartActors(system, env, actors.EnvironmentActors);
+
         if (roles.Contains("search"))
         {
             // Registered again every few seconds: a restarted coordinator learns its search nodes this way.
             system.Scheduler.ScheduleTellRepeatedly(TimeSpan.Zero, TimeSpan.FromSeconds(5), coordinator, RegisterInference.Instance, inference);
-            var critic = system.ActorOf(Props.Create(() => new CriticActor(new VerifierEvaluator(env))), "critic");
+            var (criticEvaluator, judge) = LlmSelection.Create(context.Config.Search, context.Config.Environment.Llm, env);
+            var critic = system.ActorOf(Props.Create(() => new CriticActor(criticEvaluator)), "critic");
             var proposer = new ActorStepProposer(inference!, context.AskTimeout);
-            var evaluator = new ActorNodeEvaluator(critic, "verifier", context.AskTimeout);
+            var evaluator = new ActorNodeEvaluator(critic, criticEvaluator.Name, context.AskTimeout);
+            var steps = new ActorEnvironmentSteps(EnvironmentPlacement.Router(system, actors.EnvironmentPlacement, actors.EnvironmentActors), context.AskTimeout);
             for (var i = 0; i < context.Config.Actors.SearchWorkers; i++)
-                system.ActorOf(Props.Create(() => new SearchWorker(coordinator, replay, context, proposer, evaluator)), $"search-{i}");
+                system.ActorOf(Props.Create(() => new SearchWorker(coordinator, replay, context, proposer, evaluator, steps, judge)), $"search-{i}");
         }
         return new CampaignActors(system, coordinator, replay, inference, learner);
     }

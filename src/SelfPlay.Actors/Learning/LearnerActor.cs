@@ -125,7 +125,8 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
         _policy?.Dispose();
         _policy = new LlamaForCausalLM(_context.ModelConfig(_tokenizer), initSeed: c.Seed);
         _policy.to(c.Model.Device);
-        using var trainer = new PolicyTrainer(_policy, new TrainerOptions(c.Warmup.LearningRate, BatchSize: c.Warmup.BatchSize));
+        using var trainer = new PolicyTrainer(_policy, new TrainerOptions(c.Warmup.LearningRate, BatchSize: c.Warmup.BatchSize,
+            ComputeDType: LearnerSettings.ComputeDType(c.Learner)));
         var stats = trainer.TrainSft(sequences, c.Warmup.Epochs, random, (done, total) => { if (done % 10 == 0 || done == total) Progress("warmup", 0, done, total); });
         return Publish(0, new TrainingReport(sequences.Count, 0, stats.FirstOrDefault()?.Loss ?? double.NaN,
             stats.LastOrDefault()?.Loss ?? double.NaN, double.NaN, 0), clock);

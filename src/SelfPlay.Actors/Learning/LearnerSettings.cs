@@ -15,7 +15,10 @@ public static class LearnerSettings
 
     public static TrainerOptions Trainer(LearnerConfig l, string? checkpointDir) =>
         new(l.LearningRate, l.WeightDecay, l.MaxGradNorm, l.BatchSize, l.WarmupShare, GradientAccumulation: l.GradientAccumulation,
-            CheckpointEvery: l.CheckpointEvery, CheckpointDir: l.CheckpointEvery > 0 ? checkpointDir : null);
+            CheckpointEvery: l.CheckpointEvery, CheckpointDir: l.CheckpointEvery > 0 ? checkpointDir : null, ComputeDType: ComputeDType(l));
+
+    /// <summary>What forward and backward run in; the trained weights stay float32 (bfloat16 = mixed precision).</summary>
+    public static TorchSharp.torch.ScalarType ComputeDType(LearnerConfig l) => Models.Checkpoints.Checkpoint.ScalarTypeOf(l.DType);
 
     public static StepWeighting StepWeights(string name) => name switch
     {
@@ -44,6 +47,7 @@ public static class LearnerSettings
         check(l.WeightDecay >= 0 && l.MaxGradNorm > 0 && l.WarmupShare is >= 0 and <= 1,
             "selfplay.learner: weight-decay must be non-negative, max-grad-norm positive, warmup-share in [0, 1]");
         check(PreferenceFormats.Names.Contains(l.ImportFormat), $"selfplay.learner.import-format must be one of {string.Join(", ", PreferenceFormats.Names)}, got '{l.ImportFormat}'");
+        check(l.DType is "float32" or "bfloat16", $"selfplay.learner.dtype must be float32 or bfloat16, got '{l.DType}'");
         check(l.ImportErrors is "skip" or "reject", $"selfplay.learner.import-errors must be skip or reject, got '{l.ImportErrors}'");
         check(l.Import.Length == 0 || File.Exists(l.Import), $"selfplay.learner.import: file not found: {l.Import}");
         check(l.Import.Length == 0 || l.Loss != "ppo-clip", "selfplay.learner.import holds pairs, which ppo-clip cannot train on");

@@ -42,6 +42,8 @@ public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerW
         [typeof(WatchProgress)] = "watch-progress.v1",
         [typeof(GetInferenceStats)] = "get-inference-stats.v1",
         [typeof(InferenceStats)] = "inference-stats.v1",
+        [typeof(ApplySteps)] = "apply-steps.v1",
+        [typeof(StepsApplied)] = "steps-applied.v1",
     };
 
     static readonly Dictionary<string, Type> Types = Manifests.ToDictionary(kv => kv.Value, kv => kv.Key);

@@ -5,7 +5,7 @@ using SelfPlay.Core.Search;
 
 namespace SelfPlay.Actors.Search;
 
-/// <summary>Scores new nodes for the searches. For now the critic is the environment's verifier.</summary>
+/// <summary>Scores new nodes for the searches with the critic that search.critic names (the verifier, or an LLM).</summary>
 public sealed class CriticActor : ReceiveActor
 {
     public CriticActor(INodeEvaluator evaluator)

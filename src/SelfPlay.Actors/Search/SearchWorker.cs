@@ -21,7 +21,8 @@ public sealed class SearchWorker : ReceiveActor
     readonly IActorRef _coordinator;
     readonly ILoggingAdapter _log = Context.GetLogger();
 
-    public SearchWorker(IActorRef coordinator, IActorRef replay, CampaignContext context, IStepProposer proposer, INodeEvaluator evaluator)
+    public SearchWorker(IActorRef coordinator, IActorRef replay, CampaignContext context, IStepProposer proposer, INodeEvaluator evaluator,
+        IEnvironmentSteps? steps = null, IJudge? judge = null)
     {
         _coordinator = coordinator;
         Receive<SearchTask>(task =>
@@ -30,7 +31,7 @@ public sealed class SearchWorker : ReceiveActor
             // Started on the thread pool so that an exception thrown before the search's first await (an environment
             // whose initial state throws) faults the task and fails it, instead of crashing this worker.
             Task.Run(() => SearchAlgorithms.Create(context.Config.Search, context.Setup.Environment, proposer, evaluator,
-                    context.Config.Environment.MaxSteps, task.PolicyVersion, task.Seed)
+                    context.Config.Environment.MaxSteps, task.PolicyVersion, task.Seed, steps, judge)
                 .SearchAsync(task.TreeId, new EnvTask(task.TaskId, task.Input))).ContinueWith(t => t.IsCompletedSuccessfully
                     ? new SearchDone(task, t.Result, null, clock.Elapsed.TotalSeconds)
                     : new SearchDone(task, null, OneLine(t.Exception), clock.Elapsed.TotalSeconds))

@@ -30,7 +30,7 @@ public sealed record WarmupConfig(string FromCheckpoint, double Share, int Trace
 
 public sealed record SearchConfig(string Algorithm, int Simulations, int Expansions, double CPuct, double LengthPenalty,
     double Temperature, string Backup, MctsConfig? Mcts = null, BestFirstConfig? BestFirst = null, BeamConfig? Beam = null,
-    DfsdtConfig? Dfsdt = null, SparConfig? Spar = null, TreeRolloutConfig? TreeRollout = null);
+    DfsdtConfig? Dfsdt = null, SparConfig? Spar = null, TreeRolloutConfig? TreeRollout = null, string Critic = "verifier");
 
 public sealed record IterationsConfig(int Count, int Trees);
 
@@ -41,11 +41,12 @@ public sealed record PreferenceConfig(string Extractor, double MinQGap, string R
 public sealed record LearnerConfig(string Loss, double Beta, double SftWeight, int Epochs, int BatchSize, double LearningRate, int Window, string Reference,
     double LabelSmoothing = 0, double Alpha = 1.0, double Gamma = 1.0, string StepWeights = "dissimilar", double ClipLow = 0.2, double ClipHigh = 0.28,
     int GradientAccumulation = 1, double WeightDecay = 0, double MaxGradNorm = 1.0, double WarmupShare = 0.05, int CheckpointEvery = 0,
-    string Import = "", string ImportFormat = "trl-preference", string ImportErrors = "skip");
+    string Import = "", string ImportFormat = "trl-preference", string ImportErrors = "skip", string DType = "float32");
 
 public sealed record EvalConfig(bool Greedy);
 
-public sealed record ActorsConfig(int SearchWorkers, int InferenceBatchRows, int LeaseSeconds, int AskTimeoutSeconds);
+public sealed record ActorsConfig(int SearchWorkers, int InferenceBatchRows, int LeaseSeconds, int AskTimeoutSeconds,
+    int EnvironmentActors = 4, string EnvironmentPlacement = "local");
 
 /// <param name="SnapshotNodes">a tree of at least this many nodes stored again is also saved as a snapshot (0 = never)</param>
 public sealed record PersistenceConfig(string Provider, string ConnectionString, int SnapshotNodes = 0);

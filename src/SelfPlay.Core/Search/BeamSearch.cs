@@ -11,13 +11,14 @@ public sealed record BeamOptions(int Expansions = 4, int BeamWidth = 2, int Dept
 /// value every new step with the critic (one call), and keep the b best open states by (value, prior) for the next
 /// depth; terminal steps end their branch. Afterwards every node's Q is the mean of its descendant leaves.
 /// </summary>
-public sealed class BeamSearch(IEnvironment environment, IStepProposer proposer, INodeEvaluator evaluator, BeamOptions options) : ITreeSearch
+public sealed class BeamSearch(IEnvironment environment, IStepProposer proposer, INodeEvaluator evaluator, BeamOptions options,
+    IEnvironmentSteps? steps = null) : ITreeSearch
 {
     public string Algorithm => "beam";
 
     public async Task<PreferenceTree> SearchAsync(string treeId, EnvTask task, CancellationToken cancellationToken = default)
     {
-        var run = new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion);
+        var run = new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion, steps);
         var beam = new List<TreeNode> { run.Tree.Root };
         for (var depth = 0; depth < options.DepthLimit && beam.Count > 0; depth++)
         {

@@ -13,13 +13,14 @@ public sealed record BestFirstOptions(int Expansions = 4, int LookAhead = 8, int
 /// (terminal or at the depth limit) or after <see cref="BestFirstOptions.MaxExpansions"/> expansions.
 /// Node fields: Value = Q = V = R, Visits = completions behind R (1 for a terminal).
 /// </summary>
-public sealed class BestFirstSearch(IEnvironment environment, IStepProposer proposer, INodeEvaluator evaluator, BestFirstOptions options) : ITreeSearch
+public sealed class BestFirstSearch(IEnvironment environment, IStepProposer proposer, INodeEvaluator evaluator, BestFirstOptions options,
+    IEnvironmentSteps? steps = null) : ITreeSearch
 {
     public string Algorithm => "best-first";
 
     public async Task<PreferenceTree> SearchAsync(string treeId, EnvTask task, CancellationToken cancellationToken = default)
     {
-        var run = new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion);
+        var run = new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion, steps);
         var tree = run.Tree;
         var frontier = new List<TreeNode> { tree.Root };
         for (var expansions = 0; expansions < options.MaxExpansions && frontier.Count > 0; expansions++)

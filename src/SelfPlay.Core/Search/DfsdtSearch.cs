@@ -14,13 +14,14 @@ public sealed record DfsdtOptions(int Expansions = 4, int MaxExpansions = 16, in
 /// new child at a time (with the failed siblings in the prompt); here the k children of a node are proposed together.
 /// Afterwards every node's Q is the mean of its descendant leaves.
 /// </summary>
-public sealed class DfsdtSearch(IEnvironment environment, IStepProposer proposer, INodeEvaluator evaluator, DfsdtOptions options) : ITreeSearch
+public sealed class DfsdtSearch(IEnvironment environment, IStepProposer proposer, INodeEvaluator evaluator, DfsdtOptions options,
+    IEnvironmentSteps? steps = null) : ITreeSearch
 {
     public string Algorithm => "dfsdt";
 
     public async Task<PreferenceTree> SearchAsync(string treeId, EnvTask task, CancellationToken cancellationToken = default)
     {
-        var run = new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion);
+        var run = new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion, steps);
         var expansions = 0;
 
         async Task<bool> SolveAsync(TreeNode node)

@@ -28,8 +28,10 @@ public sealed class VerifierJudge(IEnvironment environment) : IJudge
 /// policy cannot); the judge's critique still travels with the tree. Refinements are not one contiguous policy
 /// completion, so their nodes carry no token ids. Keeps the steps of the episodes it produced (one instance per search).
 /// </summary>
-public sealed class EpisodeRefiner(IEnvironment environment, IStepProposer proposer, int depthLimit, double temperature) : IRefiner
+public sealed class EpisodeRefiner(IEnvironment environment, IStepProposer proposer, int depthLimit, double temperature,
+    IEnvironmentSteps? steps = null) : IRefiner
 {
+    readonly IEnvironmentSteps _apply = steps ?? new InlineEnvironmentSteps(environment);
     readonly Dictionary<string, IReadOnlyList<string>> _steps = [];
 
     public async Task<IReadOnlyList<Response>> SampleAsync(EnvTask task, int count, long seed, CancellationToken cancellationToken = default)
@@ -67,7 +69,7 @@ public sealed class EpisodeRefiner(IEnvironment environment, IStepProposer propo
     async Task<List<Response>> PlayAsync(EnvTask task, IReadOnlyList<(string State, int Depth, IReadOnlyList<string> Kept)> starts, long seed, CancellationToken ct)
     {
         var episodes = await Rollouts.PlayAsync(starts.Select(s => (s.State, s.Depth)).ToList(), depthLimit, temperature, seed,
-            proposer.ProposeAsync, (state, action) => SearchRun.ApplySafely(environment, task, state, action), ct);
+            proposer.ProposeAsync, (batch, token) => _apply.StepAsync(task, batch, token), ct);
         var responses = new List<Response>();
         for (var i = 0; i < starts.Count; i++)
         {

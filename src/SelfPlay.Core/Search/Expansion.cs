@@ -3,9 +3,9 @@ using SelfPlay.Core.Trees;
 namespace SelfPlay.Core.Search;
 
 /// <summary>
-/// The plain expansion every non-MCTS step search uses: one batched proposer call for several nodes (each with its
-/// own count and seed), duplicates merged, one critic call for all new children, which get the critic's value and
-/// the length-normalised prior. A node with no usable proposal becomes a dead end (terminal, reward 0).
+/// The plain expansion every step search uses: one batched proposer call for several nodes (each with its own count
+/// and seed), one batched environment call for all their proposals, duplicates merged, one critic call for all new
+/// children, which get the critic's value and the length-normalised prior. A node with no usable proposal becomes a dead end (terminal, reward 0).
 /// </summary>
 public static class Expansion
 {
@@ -15,12 +15,12 @@ public static class Expansion
         var start = run.ElapsedMs;
         var requests = nodes.Select(n => new ProposalRequest(run.StateOf(n.Node.Index), n.Count, temperature, n.Seed)).ToList();
         var answers = await run.ProposeAsync(requests, ct);
+        var distinct = await run.DistinctAsync(requests.Select((r, i) => (r.State, answers[i])).ToList(), breadthLimit, ct);
         var candidates = new List<(int Parent, Candidate Candidate)>();
         for (var i = 0; i < nodes.Count; i++)
         {
-            var kept = run.Distinct(requests[i].State, answers[i], breadthLimit);
-            if (kept.Count == 0) SearchRun.MarkDeadEnd(nodes[i].Node);
-            candidates.AddRange(kept.Select(c => (nodes[i].Node.Index, c)));
+            if (distinct[i].Count == 0) SearchRun.MarkDeadEnd(nodes[i].Node);
+            candidates.AddRange(distinct[i].Select(c => (nodes[i].Node.Index, c)));
         }
         var values = await run.EvaluateAsync(candidates, ct);
         var wallMs = candidates.Count == 0 ? 0 : (run.ElapsedMs - start) / candidates.Count;

@@ -52,7 +52,7 @@ public sealed record MctsOptions(
 /// round), MCTS-DPO's 4× root budget and commit-and-reuse. Pure and deterministic given the proposer's and critics' answers.
 /// </summary>
 public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INodeEvaluator evaluator, MctsOptions options,
-    INodeEvaluator? selfEvaluator = null) : ITreeSearch
+    INodeEvaluator? selfEvaluator = null, IEnvironmentSteps? steps = null) : ITreeSearch
 {
     public string Algorithm => "mcts";
 
@@ -102,7 +102,7 @@ public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INode
     static int Pending(List<int> inFlight, int index) => index < inFlight.Count ? inFlight[index] : 0;
 
     public Task<PreferenceTree> SearchAsync(string treeId, EnvTask task, CancellationToken cancellationToken = default) =>
-        SearchAsync(new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion), cancellationToken);
+        SearchAsync(new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion, steps), cancellationToken);
 
     /// <summary>One simulation in flight; reused across waves so the hot loop allocates nothing per simulation.</summary>
     sealed class Simulation

@@ -12,23 +12,25 @@ public static class SearchAlgorithms
     /// <summary>
     /// A search for one tree. <paramref name="depthLimit"/> is the environment's episode length (steps);
     /// <paramref name="seed"/> the task's seed. SPaR on a step environment uses the verifier as judge and the policy as
-    /// actor and refiner (<see cref="VerifierJudge"/>, <see cref="EpisodeRefiner"/>).
+    /// actor and refiner (<see cref="VerifierJudge"/>, <see cref="EpisodeRefiner"/>). <paramref name="steps"/> applies
+    /// the steps (default: in this process, through <paramref name="environment"/>); <paramref name="judge"/> is SPaR's
+    /// judge (default: the verifier).
     /// </summary>
     public static ITreeSearch Create(SearchConfig config, IEnvironment environment, IStepProposer proposer, INodeEvaluator evaluator,
-        int depthLimit, int policyVersion, long seed)
+        int depthLimit, int policyVersion, long seed, IEnvironmentSteps? steps = null, IJudge? judge = null)
     {
         var c = config;
         return c.Algorithm switch
         {
-            "mcts" => new Mcts(environment, proposer, evaluator, MctsOptions(c, depthLimit, policyVersion, seed)),
+            "mcts" => new Mcts(environment, proposer, evaluator, MctsOptions(c, depthLimit, policyVersion, seed), steps: steps),
             "best-first" => new BestFirstSearch(environment, proposer, evaluator, new BestFirstOptions(c.Expansions,
-                (c.BestFirst ?? new()).LookAhead, (c.BestFirst ?? new()).MaxExpansions, depthLimit, c.Temperature, c.LengthPenalty, seed, policyVersion)),
+                (c.BestFirst ?? new()).LookAhead, (c.BestFirst ?? new()).MaxExpansions, depthLimit, c.Temperature, c.LengthPenalty, seed, policyVersion), steps),
             "beam" => new BeamSearch(environment, proposer, evaluator, new BeamOptions(c.Expansions, (c.Beam ?? new()).Width, depthLimit,
-                c.Temperature, c.LengthPenalty, seed, policyVersion)),
+                c.Temperature, c.LengthPenalty, seed, policyVersion), steps),
             "dfsdt" => new DfsdtSearch(environment, proposer, evaluator, new DfsdtOptions(c.Expansions, (c.Dfsdt ?? new()).MaxExpansions, depthLimit,
-                c.Temperature, c.LengthPenalty, seed, policyVersion)),
-            "tree-rollout" => new TreeRolloutSearch(environment, proposer, evaluator, TreeRolloutOptions(c, depthLimit, policyVersion, seed)),
-            "spar" => new SparSearch(environment, new EpisodeRefiner(environment, proposer, depthLimit, c.Temperature), new VerifierJudge(environment),
+                c.Temperature, c.LengthPenalty, seed, policyVersion), steps),
+            "tree-rollout" => new TreeRolloutSearch(environment, proposer, evaluator, TreeRolloutOptions(c, depthLimit, policyVersion, seed), steps),
+            "spar" => new SparSearch(environment, new EpisodeRefiner(environment, proposer, depthLimit, c.Temperature, steps), judge ?? new VerifierJudge(environment),
                 SparOptions(c, policyVersion, seed)),
             _ => throw new ArgumentException($"unknown search algorithm '{c.Algorithm}' (known: {string.Join(", ", Names)})"),
         };
@@ -104,6 +106,8 @@ public static class SearchAlgorithms
             (s.Selection is "greedy" or "sample", $"selfplay.search.spar.selection must be greedy or sample, got '{s.Selection}'"),
             (s.Branch >= 1 && s.SelectBranch >= 1 && s.MaxDepth >= 1 && s.Budget >= 1 && s.JudgeSamples >= 1 && s.ActorSamples >= 1 && s.JudgeResamples >= 0,
                 "selfplay.search.spar: branch, select-branch, max-depth, budget, judge-samples and actor-samples must be at least 1, judge-resamples non-negative"),
+            (c.Critic is "verifier" or "llm", $"selfplay.search.critic must be verifier or llm, got '{c.Critic}'"),
+            (s.Judge is "verifier" or "llm", $"selfplay.search.spar.judge must be verifier or llm, got '{s.Judge}'"),
             (s.EndGate is >= 0 and < 1, $"selfplay.search.spar.end-gate must be in [0, 1), got {s.EndGate}"),
             (t.BranchFactor >= 1 && t.MaxWidth >= 1 && t.BranchEvery >= 0, "selfplay.search.tree-rollout: branch-factor and max-width must be at least 1, branch-every non-negative"),
             (t.BranchEvery > 0 || ParseDepths(t.BranchDepths) is not null, $"selfplay.search.tree-rollout.branch-depths must be comma-separated depths like \"0,1\", got '{t.BranchDepths}'"),

@@ -14,16 +14,16 @@ public readonly record struct Candidate(ProposedStep Step, StepOutcome Outcome);
 /// </summary>
 public sealed class SearchRun
 {
-    readonly IEnvironment _environment;
+    readonly IEnvironmentSteps _steps;
     readonly IStepProposer _proposer;
     readonly INodeEvaluator _evaluator;
     readonly Stopwatch _clock = Stopwatch.StartNew();
     readonly List<string?> _states = [];
 
     public SearchRun(string treeId, EnvTask task, string algorithm, IEnvironment environment, IStepProposer proposer,
-        INodeEvaluator evaluator, int policyVersion)
+        INodeEvaluator evaluator, int policyVersion, IEnvironmentSteps? steps = null)
     {
-        _environment = environment;
+        _steps = steps ?? new InlineEnvironmentSteps(environment);
         _proposer = proposer;
         _evaluator = evaluator;
         Task = task;
@@ -86,39 +86,49 @@ public sealed class SearchRun
         return values;
     }
 
-    /// <summary>Applies a step; an exception inside the environment ends that branch with reward 0, never the search.</summary>
-    public StepOutcome Apply(string state, string action)
+    /// <summary>
+    /// Applies steps in one batched environment call (in order); a step that throws or hangs ends its branch with
+    /// reward 0, never the search.
+    /// </summary>
+    public async Task<IReadOnlyList<StepOutcome>> ApplyAsync(IReadOnlyList<EnvStep> steps, CancellationToken ct)
     {
+        if (steps.Count == 0) return [];
         var start = Stopwatch.GetTimestamp();
-        try { return ApplySafely(_environment, Task, state, action); }
+        try
+        {
+            var outcomes = await _steps.StepAsync(Task, steps, ct);
+            if (outcomes.Count != steps.Count) throw new InvalidOperationException($"the environment returned {outcomes.Count} outcomes for {steps.Count} steps");
+            return outcomes;
+        }
         finally { Stats.EnvironmentMs += Stopwatch.GetElapsedTime(start).TotalMilliseconds; }
     }
 
-    /// <summary>Environment.Step, with an exception turned into a terminal step with reward 0 and a one-line reason.</summary>
-    public static StepOutcome ApplySafely(IEnvironment environment, EnvTask task, string state, string action)
-    {
-        try { return environment.Step(task, state, action); }
-        catch (Exception e)
-        {
-            return StepOutcome.End(action.ReplaceLineEndings(" ") + "\n", 0, $"environment error: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
-        }
-    }
-
     /// <summary>
-    /// The proposals applied to the state, duplicates merged into the first (same resulting text = same step, however
-    /// it was spelled), at most <paramref name="breadthLimit"/> kept (0 = all).
+    /// Each state's proposals applied to it (all states in one batched environment call), duplicates merged into the
+    /// first (same resulting text = same step, however it was spelled), at most <paramref name="breadthLimit"/> kept
+    /// per state (0 = all; every proposal is applied, those past the limit are dropped, so the batch needs no round trip
+    /// per proposal).
     /// </summary>
-    public List<Candidate> Distinct(string state, IReadOnlyList<ProposedStep> proposals, int breadthLimit = 0)
+    public async Task<List<List<Candidate>>> DistinctAsync(IReadOnlyList<(string State, IReadOnlyList<ProposedStep> Proposals)> expansions,
+        int breadthLimit, CancellationToken ct)
     {
-        var seen = new HashSet<string>();
-        var kept = new List<Candidate>();
-        foreach (var step in proposals)
+        var steps = expansions.SelectMany(e => e.Proposals.Select(p => new EnvStep(e.State, p.Action))).ToList();
+        var outcomes = await ApplyAsync(steps, ct);
+        var result = new List<List<Candidate>>();
+        var next = 0;
+        foreach (var (_, proposals) in expansions)
         {
-            if (breadthLimit > 0 && kept.Count >= breadthLimit) break;
-            var outcome = Apply(state, step.Action);
-            if (seen.Add(outcome.Appended)) kept.Add(new Candidate(step, outcome));
+            var seen = new HashSet<string>();
+            var kept = new List<Candidate>();
+            foreach (var step in proposals)
+            {
+                var outcome = outcomes[next++];
+                if (breadthLimit > 0 && kept.Count >= breadthLimit) continue;
+                if (seen.Add(outcome.Appended)) kept.Add(new Candidate(step, outcome));
+            }
+            result.Add(kept);
         }
-        return kept;
+        return result;
     }
 
     /// <summary>Scores candidates of one or more parents in one critic call.</summary>
@@ -169,7 +179,7 @@ public sealed class SearchRun
     public async Task<(double[] Values, int[] Tokens)> RolloutAsync(IReadOnlyList<(string State, int Depth)> starts, int depthLimit,
         double temperature, long seed, CancellationToken ct)
     {
-        var episodes = await Rollouts.PlayAsync(starts, depthLimit, temperature, seed, ProposeAsync, Apply, ct);
+        var episodes = await Rollouts.PlayAsync(starts, depthLimit, temperature, seed, ProposeAsync, ApplyAsync, ct);
         var ended = episodes.Select((e, i) => (e, i)).Where(x => x.e.Last is not null).ToList();
         var scored = await EvaluateAsync(ended.Select(x => x.e.Last!).ToList(), ct);
         var values = new double[starts.Count];
@@ -189,7 +199,7 @@ public static class Rollouts
     /// </summary>
     public static async Task<Episode[]> PlayAsync(IReadOnlyList<(string State, int Depth)> starts, int depthLimit, double temperature, long seed,
         Func<IReadOnlyList<ProposalRequest>, CancellationToken, Task<IReadOnlyList<IReadOnlyList<ProposedStep>>>> propose,
-        Func<string, string, StepOutcome> apply, CancellationToken ct)
+        Func<IReadOnlyList<EnvStep>, CancellationToken, Task<IReadOnlyList<StepOutcome>>> apply, CancellationToken ct)
     {
         var states = starts.Select(s => s.State).ToArray();
         var depths = starts.Select(s => s.Depth).ToArray();
@@ -200,14 +210,16 @@ public static class Rollouts
         for (var round = 0; open.Count > 0; round++)
         {
             var answers = await propose(open.Select(i => new ProposalRequest(states[i], 1, temperature, Seeds.Mix(seed, i, round))).ToList(), ct);
+            // Every open episode that got a step applies it; all of them in one batched environment call.
+            var stepping = Enumerable.Range(0, open.Count).Where(j => answers[j].Count > 0).ToList(); // nothing proposed: stops unfinished
+            var outcomes = await apply(stepping.Select(j => new EnvStep(states[open[j]], answers[j][0].Action)).ToList(), ct);
             var next = new List<int>();
-            for (var j = 0; j < open.Count; j++)
+            for (var k = 0; k < stepping.Count; k++)
             {
-                var i = open[j];
-                if (answers[j].Count == 0) continue; // nothing proposed: the episode stops unfinished
-                var step = answers[j][0];
+                var i = open[stepping[k]];
+                var step = answers[stepping[k]][0];
                 tokens[i] += step.TokenIds.Length;
-                var outcome = apply(states[i], step.Action);
+                var outcome = outcomes[k];
                 var before = states[i];
                 states[i] += outcome.Appended;
                 steps[i].Add(outcome.Appended);

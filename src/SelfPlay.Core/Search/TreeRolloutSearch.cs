@@ -20,13 +20,14 @@ public sealed record TreeRolloutOptions(int BranchFactor = 2, IReadOnlyList<int>
 /// <see cref="TreeRolloutOptions.MaxWidth"/>, so the leaves share their prefixes; leaves are scored by the critic and
 /// every node's reward (Q = V) is the mean of its descendant leaves, Visits their number.
 /// </summary>
-public sealed class TreeRolloutSearch(IEnvironment environment, IStepProposer proposer, INodeEvaluator evaluator, TreeRolloutOptions options) : ITreeSearch
+public sealed class TreeRolloutSearch(IEnvironment environment, IStepProposer proposer, INodeEvaluator evaluator, TreeRolloutOptions options,
+    IEnvironmentSteps? steps = null) : ITreeSearch
 {
     public string Algorithm => "tree-rollout";
 
     public async Task<PreferenceTree> SearchAsync(string treeId, EnvTask task, CancellationToken cancellationToken = default)
     {
-        var run = new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion);
+        var run = new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion, steps);
         var open = new List<TreeNode> { run.Tree.Root };
         for (var depth = 0; depth < options.DepthLimit && open.Count > 0; depth++)
         {

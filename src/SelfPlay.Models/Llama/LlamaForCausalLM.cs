@@ -214,6 +214,9 @@ public sealed class LlamaForCausalLM : nn.Module
     /// <summary>The weights' dtype (float32, or bfloat16 when configured).</summary>
     public ScalarType DType => model.embed_tokens.weight!.dtype;
 
+    /// <summary>The device the weights live on.</summary>
+    public Device Device => model.embed_tokens.weight!.device;
+
     public long ParameterCount() => parameters().Sum(p => p.numel());
 }
 #pragma warning restore IDE1006

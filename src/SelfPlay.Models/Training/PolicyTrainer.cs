@@ -10,10 +10,11 @@ namespace SelfPlay.Models.Training;
 /// decays by cosine to <see cref="FinalLearningRateShare"/>. An optimizer step accumulates the gradients of
 /// <see cref="GradientAccumulation"/> batches of <see cref="BatchSize"/>. With a <see cref="CheckpointDir"/>, the whole
 /// training state is written there every <see cref="CheckpointEvery"/> optimizer steps (and at the end).
+/// <see cref="ComputeDType"/> bfloat16 runs forward and backward in bfloat16 against the float32 model (mixed precision).
 /// </summary>
 public sealed record TrainerOptions(double LearningRate = 1e-3, double WeightDecay = 0.0, double MaxGradNorm = 1.0, int BatchSize = 32,
     double WarmupShare = 0.05, double FinalLearningRateShare = 0.1, int GradientAccumulation = 1, int CheckpointEvery = 0,
-    string? CheckpointDir = null, int EvalEvery = 0)
+    string? CheckpointDir = null, int EvalEvery = 0, ScalarType ComputeDType = ScalarType.Float32)
 {
     public double LearningRateAt(int step, int totalSteps)
     {
@@ -44,12 +45,29 @@ public sealed record TrainerState(int Step, int Epoch, int Cursor, int TotalStep
 /// Resume is exact: model, optimizer moments, schedule position, data order (the epoch shuffles are replayed from the
 /// caller's identically seeded <see cref="Random"/>) and the cursor inside the epoch are restored.
 /// </summary>
-public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options) : IDisposable
+public sealed class PolicyTrainer : IDisposable
 {
     const string ModelFile = "model.bin", OptimizerFile = "optimizer.bin";
     static readonly JsonSerializerOptions StateJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
-    readonly TorchSharp.Modules.AdamW _optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
+    readonly LlamaForCausalLM model;
+    readonly TrainerOptions options;
+    readonly TorchSharp.Modules.AdamW _optimizer;
+    readonly LowPrecisionCompute? _lowPrecision;
     TrainerState? _resume;
+
+    /// <param name="model">the trained weights, float32 (or float64); they keep their dtype: with a bfloat16
+    /// <see cref="TrainerOptions.ComputeDType"/> they are the master weights AdamW updates.</param>
+    public PolicyTrainer(LlamaForCausalLM model, TrainerOptions options)
+    {
+        (this.model, this.options) = (model, options);
+        if (model.DType is not (ScalarType.Float32 or ScalarType.Float64))
+            throw new ArgumentException($"the trained model must hold float32 weights, not {model.DType}: set a low-precision compute dtype instead");
+        if (options.ComputeDType is ScalarType.BFloat16 or ScalarType.Float16) _lowPrecision = new LowPrecisionCompute(model, options.ComputeDType);
+        _optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
+    }
+
+    /// <summary>The model forward and backward passes run on: the trained model, or its low-precision working copy.</summary>
+    LlamaForCausalLM Compute => _lowPrecision?.Model ?? model;
 
     /// <summary>Called after every optimizer step.</summary>
     public Action<StepReport>? OnStep { get; set; }
@@ -65,6 +83,7 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
                   ?? throw new InvalidDataException($"{statePath}: empty trainer state");
         model.load(Path.Combine(directory, ModelFile));
         _optimizer.load_state_dict(Path.Combine(directory, OptimizerFile));
+        _lowPrecision?.CopyWeightsFrom(model);
     }
 
     public IReadOnlyList<EpochStats> TrainSft(IReadOnlyList<ScoredSequence> data, int epochs, Random random, Action<int, int>? onStep = null)
@@ -72,7 +91,7 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
         data = data.Select(s => s.TrimUnscoredTail()).ToList();
         return Train(data, epochs, random, batch =>
         {
-            var (logProbs, mask) = SequenceScorer.TokenLogProbs(model, batch);
+            var (logProbs, mask) = SequenceScorer.TokenLogProbs(Compute, batch);
             var loss = -logProbs.sum() / mask.sum().clamp_min(1);
             return (loss, new BatchMetrics(loss.item<float>() * batch.Count, batch.Count, 0, 0, 0, 0, 0, 0));
         }, onStep, pairwise: false);
@@ -81,7 +100,7 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
     /// <summary>Any loss of <see cref="PreferenceObjective"/> on prepared examples.</summary>
     public IReadOnlyList<EpochStats> TrainPreferences(IReadOnlyList<PreparedExample> data, int epochs, LossOptions loss, Random random,
         Action<int, int>? onStep = null) =>
-        Train(data, epochs, random, batch => PreferenceObjective.Compute(model, batch, loss), onStep, pairwise: loss.Name != "ppo-clip");
+        Train(data, epochs, random, batch => PreferenceObjective.Compute(Compute, batch, loss), onStep, pairwise: loss.Name != "ppo-clip");
 
     IReadOnlyList<EpochStats> Train<T>(IReadOnlyList<T> data, int epochs, Random random, Func<List<T>, (Tensor Loss, BatchMetrics Metrics)> lossOf,
         Action<int, int>? onStep, bool pairwise)
@@ -96,6 +115,7 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
         var step = state.Step;
         var stats = new List<EpochStats>(state.Completed);
         model.train();
+        Compute.train();
         for (var epoch = 0; epoch < epochs; epoch++)
         {
             // Always draw the epoch's order, so a resumed run's random stream is where the interrupted one left it.
@@ -110,6 +130,7 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
                 var learningRate = options.LearningRateAt(step, totalSteps);
                 foreach (var g in _optimizer.ParamGroups) g.LearningRate = learningRate;
                 _optimizer.zero_grad();
+                _lowPrecision?.Model.zero_grad();
                 var stepSums = new double[8];
                 for (var micro = 0; micro < group; micro++, cursor++)
                 {
@@ -122,8 +143,10 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
                 }
                 using (NewDisposeScope())
                 {
+                    _lowPrecision?.CopyGradientsTo(model);
                     nn.utils.clip_grad_norm_(model.parameters(), options.MaxGradNorm);
                     _optimizer.step();
+                    _lowPrecision?.CopyWeightsFrom(model);
                 }
                 step++;
                 OnStep?.Invoke(new StepReport(step, totalSteps, epoch, learningRate, Stats(epoch, stepSums, pairwise)));
@@ -136,13 +159,16 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
                 if (options.EvalEvery > 0 && step % options.EvalEvery == 0 && OnEval is { } eval)
                 {
                     model.eval();
+                    Compute.eval();
                     eval(step);
                     model.train();
+                    Compute.train();
                 }
             }
             stats.Add(Stats(epoch, sums, pairwise));
         }
         model.eval();
+        Compute.eval();
         return stats;
     }
 
@@ -174,5 +200,50 @@ public sealed class PolicyTrainer(LlamaForCausalLM model, TrainerOptions options
             : new EpochStats(epoch, s[0] / n, (int)s[1]);
     }
 
-    public void Dispose() => _optimizer.Dispose();
+    public void Dispose()
+    {
+        _optimizer.Dispose();
+        _lowPrecision?.Dispose();
+    }
+}
+
+/// <summary>
+/// Mixed precision without autocast: a working copy of the model in a low-precision dtype (bfloat16) runs forward and
+/// backward; its gradients, widened to float32, update the float32 master weights, which are copied back after each
+/// optimizer step. The master weights keep the small AdamW updates that bfloat16 weights would round away.
+/// </summary>
+sealed class LowPrecisionCompute : IDisposable
+{
+    readonly TorchSharp.Modules.Parameter[] _working;
+
+    public LowPrecisionCompute(LlamaForCausalLM master, ScalarType dtype)
+    {
+        Model = new LlamaForCausalLM(master.Config);
+        Model.to(master.Device).to(dtype);
+        _working = Model.parameters().ToArray();
+        CopyWeightsFrom(master);
+    }
+
+    public LlamaForCausalLM Model { get; }
+
+    public void CopyWeightsFrom(LlamaForCausalLM master)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        foreach (var (work, weights) in _working.Zip(master.parameters())) work.copy_(weights);
+    }
+
+    /// <summary>Sets the master weights' gradients to the working copy's, widened (an unused weight gets none).</summary>
+    public void CopyGradientsTo(LlamaForCausalLM master)
+    {
+        foreach (var (work, weights) in _working.Zip(master.parameters()))
+        {
+            if (work.grad is not { } gradient) continue;
+            var wide = gradient.to(weights.dtype);
+            if (weights.grad is { } existing) existing.copy_(wide);
+            else weights.backward([wide]); // a leaf's first gradient: backward with the gradient given sets it
+        }
+    }
+
+    public void Dispose() => Model.Dispose();
 }

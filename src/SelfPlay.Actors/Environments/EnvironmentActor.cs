@@ -1,0 +1,73 @@
+using Akka.Actor;
+using Akka.Event;
+using SelfPlay.Actors.Protocol;
+using SelfPlay.Core.Environments;
+
+namespace SelfPlay.Actors.Environments;
+
+/// <summary>
+/// Runs environment code for the searches: each batch of steps runs off the actor's thread (a task piped back), so
+/// the mailbox keeps taking batches while one runs or hangs. Containment is the environment's own guard (the
+/// campaign's environment is a <see cref="GuardedEnvironment"/>: a step that throws or times out is a terminal outcome
+/// with reward 0 and a one-line reason); this actor only logs those and replies, so no environment failure reaches it.
+/// </summary>
+public sealed class EnvironmentActor : ReceiveActor
+{
+    sealed record Applied(IActorRef ReplyTo, ApplySteps Request, IReadOnlyList<StepOutcome>? Outcomes, Exception? Error);
+
+    /// <summary>How <see cref="GuardedEnvironment"/> and <see cref="InlineEnvironmentSteps"/> begin the reason of a step that threw or timed out.</summary>
+    const string FailurePrefix = "environment error";
+
+    readonly ILoggingAdapter _log = Context.GetLogger();
+
+    public EnvironmentActor(IEnvironment environment)
+    {
+        var steps = new InlineEnvironmentSteps(environment);
+        Receive<ApplySteps>(request =>
+        {
+            var replyTo = Sender;
+            Task.Run(() => steps.StepAsync(new EnvTask(request.TaskId, request.TaskInput), request.Steps)).ContinueWith(t => t.IsCompletedSuccessfully
+                    ? new Applied(replyTo, request, t.Result, null)
+                    : new Applied(replyTo, request, null, t.Exception?.GetBaseException() ?? new InvalidOperationException("environment batch cancelled")))
+                .PipeTo(Self);
+        });
+        Receive<Applied>(applied =>
+        {
+            if (applied.Outcomes is { } outcomes)
+            {
+                foreach (var outcome in outcomes.Where(o => o.Reason.StartsWith(FailurePrefix, StringComparison.Ordinal)))
+                    _log.Warning("environment {0}: task {1}: {2}", environment.Name, applied.Request.TaskId, outcome.Reason);
+                applied.ReplyTo.Tell(new StepsApplied(outcomes));
+            }
+            else
+            {
+                _log.Warning("environment {0}: task {1}: batch of {2} steps failed: {3}", environment.Name, applied.Request.TaskId,
+                    applied.Request.Steps.Count, applied.Error!.Message.ReplaceLineEndings(" "));
+                applied.ReplyTo.Tell(new Status.Failure(applied.Error));
+            }
+        });
+    }
+}
+
+/// <summary>
+/// The searches' steps, applied by environment actors (a router over them, local or on the cluster's environment
+/// nodes). An answer that does not come within <paramref name="timeout"/> (no environment node, a node lost, a step
+/// hung past the guard) throws: the search, and with it its task, fails and is reported; the campaign goes on. A
+/// failed step inside an answered batch is already a reward-0 outcome and ends only its branch.
+/// </summary>
+public sealed class ActorEnvironmentSteps(IActorRef environments, TimeSpan timeout) : IEnvironmentSteps
+{
+    public async Task<IReadOnlyList<StepOutcome>> StepAsync(EnvTask task, IReadOnlyList<EnvStep> steps, CancellationToken cancellationToken = default)
+    {
+        if (steps.Count == 0) return [];
+        StepsApplied reply;
+        try { reply = await environments.Ask<StepsApplied>(new ApplySteps(task.Id, task.Input, steps), timeout, cancellationToken); }
+        catch (AskTimeoutException)
+        {
+            throw new EnvironmentFailure($"no environment actor answered {steps.Count} step(s) of task {task.Id} within {timeout.TotalSeconds:0.###} s");
+        }
+        if (reply.Outcomes.Count != steps.Count)
+            throw new EnvironmentFailure($"environment actor answered {reply.Outcomes.Count} outcomes for {steps.Count} steps of task {task.Id}");
+        return reply.Outcomes;
+    }
+}

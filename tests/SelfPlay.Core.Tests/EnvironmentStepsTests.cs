@@ -1,0 +1,63 @@
+using SelfPlay.Core.Config;
+using SelfPlay.Core.Environments;
+using SelfPlay.Core.Search;
+
+namespace SelfPlay.Core.Tests;
+
+/// <summary>Records every batched step call it passes on to the in-process environment.</summary>
+internal sealed class RecordingSteps(IEnvironment environment) : IEnvironmentSteps
+{
+    readonly InlineEnvironmentSteps _inline = new(environment);
+    public List<int> BatchSizes { get; } = [];
+
+    public Task<IReadOnlyList<StepOutcome>> StepAsync(EnvTask task, IReadOnlyList<EnvStep> steps, CancellationToken cancellationToken = default)
+    {
+        BatchSizes.Add(steps.Count);
+        return _inline.StepAsync(task, steps, cancellationToken);
+    }
+}
+
+public class EnvironmentStepsTests
+{
+    static readonly EnvTask ToyTask = new("toy", "t");
+    static readonly Dictionary<string, double> Rewards = new() { ["aaa"] = 1, ["abb"] = 1, ["bab"] = 1, ["bbb"] = 0.2 };
+
+    static ITreeSearch Create(string algorithm, IEnvironment env, IEnvironmentSteps? steps) =>
+        SearchAlgorithms.Create(new SearchConfig(algorithm, Simulations: 12, Expansions: 3, CPuct: 1.0, LengthPenalty: 1.25, Temperature: 1.0,
+                Backup: "visit-weighted", BestFirst: new BestFirstConfig(LookAhead: 4, MaxExpansions: 4), Beam: new BeamConfig(2),
+                Dfsdt: new DfsdtConfig(6), Spar: new SparConfig(Branch: 2, SelectBranch: 2, MaxDepth: 2, JudgeSamples: 3, ActorSamples: 2),
+                TreeRollout: new TreeRolloutConfig(BranchFactor: 2, BranchDepths: "0,1", MaxWidth: 8)),
+            env, new SeededToyProposer("abc"), new VerifierEvaluator(env), depthLimit: 3, policyVersion: 1, seed: 11, steps);
+
+    public static TheoryData<string> Algorithms => new(SearchAlgorithms.Names);
+
+    [Theory]
+    [MemberData(nameof(Algorithms))]
+    public async Task Batched_steps_give_the_same_tree_with_one_environment_call_per_expansion(string algorithm)
+    {
+        var plain = await Create(algorithm, new ToyTreeEnvironment(3, Rewards), null).SearchAsync("t", ToyTask);
+        var env = new ToyTreeEnvironment(3, Rewards);
+        var recording = new RecordingSteps(env);
+        var batched = await Create(algorithm, env, recording).SearchAsync("t", ToyTask);
+
+        Assert.Equal(MctsTests.Json(plain), MctsTests.Json(batched));
+        Assert.NotEmpty(recording.BatchSizes);
+        Assert.All(recording.BatchSizes, n => Assert.True(n > 0));
+        // A node's proposals (or a rollout round's steps) travel together: several steps per call, at most one call per proposer call.
+        Assert.Contains(recording.BatchSizes, n => n > 1);
+        if (algorithm != "spar") Assert.True(recording.BatchSizes.Count <= batched.Stats.ProposerCalls);
+    }
+
+    [Fact]
+    public async Task Inline_steps_turn_a_throwing_step_into_reward_zero_with_a_one_line_reason_and_keep_going()
+    {
+        var steps = new InlineEnvironmentSteps(new ToyTreeEnvironment(3, Rewards, throwOn: "b"));
+        var outcomes = await steps.StepAsync(ToyTask, [new("Toy t\n", "a"), new("Toy t\n", "b"), new("Toy t\na\n", "a")]);
+
+        Assert.Equal(StepOutcome.Continue("a\n"), outcomes[0]);
+        Assert.True(outcomes[1].IsTerminal);
+        Assert.Equal(0, outcomes[1].Reward);
+        Assert.Equal("environment error: InvalidOperationException: kaboom second line", outcomes[1].Reason);
+        Assert.Equal(StepOutcome.Continue("a\n"), outcomes[2]);
+    }
+}

@@ -1,0 +1,58 @@
+using System.Text.Json;
+using SelfPlay.Actors.Campaign;
+
+namespace SelfPlay.Integration.Tests;
+
+/// <summary>`selfplay report` over summary.json files written by the campaign's own writer.</summary>
+public class ReportTests
+{
+    static string RunFolder(string name, params double[] rates)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "selfplay-report-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        var rows = rates.Select((rate, i) => new IterationSummary(i, i == 0 ? "sft" : "selfplay", i, i == 0 ? 0 : 100, i * 10,
+            new HeldOutResult((int)Math.Round(rate * 200), 200, rate), 60 + i, 30, 20, 5, 900, 40, 0, 1.5, 0.9, 0.7,
+            Throughput: i == 0 ? null : new RoleThroughput(3.3, 30, 1234, 0.81, 50, 25))).ToList();
+        new CampaignSummary(name, "countdown", "completed", rows, WallSeconds: 600).Write(dir);
+        return dir;
+    }
+
+    [Fact]
+    public async Task Report_prints_each_run_and_a_comparison_of_runs()
+    {
+        var dpo = RunFolder("dpo", 0.10, 0.15, 0.225);
+        var tpo = RunFolder("tpo", 0.10, 0.12);
+        var text = await CliRunner.RunAsync("report", "--run-dir", dpo, "--run-dir", tpo);
+        Assert.Equal(0, text.ExitCode);
+        Assert.Contains("dpo (countdown): completed, 10.0 min", text.Stdout);
+        Assert.Contains("45/200 22.5%", text.Stdout);           // the last iteration's held-out result
+        Assert.Contains("1234", text.Stdout);                    // inference tokens/s
+        var comparison = text.Stdout.Split('\n').Single(l => l.StartsWith("dpo ") && l.Contains("pts"));
+        Assert.Contains("10.0%", comparison);
+        Assert.EndsWith("+12.5 pts", comparison.TrimEnd());
+        Assert.EndsWith("+2.0 pts", text.Stdout.Split('\n').Single(l => l.StartsWith("tpo ") && l.Contains("pts")).TrimEnd());
+
+        var markdown = await CliRunner.RunAsync("report", "--run-dir", dpo, "--format", "markdown");
+        Assert.Contains("| 2 | selfplay | v2 | 100 | 40 | 20 | 45/200 22.5% |", markdown.Stdout);
+
+        var json = await CliRunner.RunAsync("report", "--run-dir", dpo, "--format", "json");
+        var parsed = JsonDocument.Parse(json.Stdout).RootElement[0];
+        Assert.Equal(0.225, parsed.GetProperty("heldOut")[2].GetDouble(), 6);
+    }
+
+    [Fact]
+    public async Task Report_of_a_folder_without_a_summary_is_a_one_line_error()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "selfplay-report-empty-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        var result = await CliRunner.RunAsync("report", "--run-dir", dir);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("summary.json not found", result.Stderr);
+        Assert.DoesNotContain('\n', result.Stderr.Trim());
+        File.WriteAllText(Path.Combine(dir, "summary.json"), "{ truncated");
+        result = await CliRunner.RunAsync("report", "--run-dir", dir);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("is not a campaign summary", result.Stderr);
+        Assert.Equal(2, (await CliRunner.RunAsync("report")).ExitCode);
+    }
+}
