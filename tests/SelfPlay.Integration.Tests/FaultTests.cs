@@ -123,8 +123,8 @@ public sealed class FaultTests : IDisposable
     {
         var database = await TestPostgres.NewDatabaseAsync();
         string[] sets = ["--config", QuickConfig, "--run-dir", _dir, "--set", "persistence.provider=postgres",
-            "--set", $"persistence.connection-string={database}", "--set", "iterations.count=1", "--set", "iterations.trees=16",
-            "--set", "actors.search-workers=2", "--set", "actors.lease-seconds=120"];
+            "--set", $"persistence.connection-string={database}", "--set", "iterations.count=1", "--set", "iterations.trees=12",
+            "--set", "actors.search-workers=2", "--set", "actors.lease-seconds=120", "--set", "eval.greedy=false"];
         var seedPort = CliProcess.FreePort();
         var seed = $"127.0.0.1:{seedPort}";
         var processes = new List<CliProcess>();
@@ -144,18 +144,18 @@ public sealed class FaultTests : IDisposable
             foreach (var node in new[] { second, worker }) await node.WaitForAsync("node up", Long);
 
             var run = Start("run", ["run", .. sets, "--seed", seed]);
-            await run.WaitForAsync(SearchAt(1, 3, 16), Long);
+            await run.WaitForAsync(SearchAt(1, 3, 12), Long);
             first.Kill(); // the coordinator singleton, a replay region and the sharding coordinator go with it
 
             Assert.True(await run.WaitForExitAsync(Long) == 0, run.Output + second.Output);
             var secondLog = File.ReadAllText(Directory.GetFiles(_dir, $"node-*-{second.Pid}.log").Single());
             Assert.Matches(@"coordinator \(re\)started: recovered \d+ journal events, iteration 1", secondLog);
-            Assert.Matches(@"resuming at iteration 1 \(policy v0, \d+ of 16 tasks done\)", secondLog);
+            Assert.Matches(@"resuming at iteration 1 \(policy v0, \d+ of 12 tasks done\)", secondLog);
             var summary = Summary();
             Assert.Equal("completed", summary.GetProperty("status").GetString());
-            Assert.Equal([0, 16], summary.GetProperty("iterations").EnumerateArray().Select(r => r.GetProperty("trees").GetInt32()));
+            Assert.Equal([0, 12], summary.GetProperty("iterations").EnumerateArray().Select(r => r.GetProperty("trees").GetInt32()));
             Assert.Equal(0, summary.GetProperty("iterations")[1].GetProperty("failedTasks").GetInt32());
-            await AssertOneTreePerTask(new PersistenceConfig("postgres", database), "game24-quick", 16, 1);
+            await AssertOneTreePerTask(new PersistenceConfig("postgres", database), "game24-quick", 12, 1);
         }
         finally
         {
