@@ -82,15 +82,16 @@ public sealed class EnvironmentActorTests : Akka.TestKit.Xunit2.TestKit
     {
         var counting = new CountingEnvironment(_release);
         var actor = Sys.ActorOf(Props.Create(() => new EnvironmentActor(counting))); // no step time-out: the hang is not contained
-        var shortAsk = new ActorEnvironmentSteps(actor, TimeSpan.FromSeconds(1));
+        var shortAsk = new ActorEnvironmentSteps(actor, TimeSpan.FromSeconds(2));
 
         var hung = shortAsk.StepAsync(Task24, Steps(counting, "hang"));
-        var answered = await new ActorEnvironmentSteps(actor, TimeSpan.FromSeconds(10)).StepAsync(Task24, Steps(counting, "5 * 4"));
+        // Answered while the hung batch still runs: it is released only at the end (whether its ask has already timed
+        // out depends on the machine's load, so that is not asserted here).
+        var answered = await new ActorEnvironmentSteps(actor, TimeSpan.FromSeconds(20)).StepAsync(Task24, Steps(counting, "5 * 4"));
         Assert.Equal(StepOutcome.Continue("5 * 4 = 20 (left: 6 10 20)\n"), answered[0]);
-        Assert.False(hung.IsCompleted); // answered while the hung batch still runs
 
         var failure = await Assert.ThrowsAsync<EnvironmentFailure>(() => hung);
-        Assert.Equal("no environment actor answered 2 step(s) of task 4-5-6-10 within 1 s", failure.Message);
+        Assert.Equal("no environment actor answered 2 step(s) of task 4-5-6-10 within 2 s", failure.Message);
         _release.Set();
     }
 

@@ -123,6 +123,9 @@ public static class SelfPlayHost
                 singleton.hand-over-retry-interval = 200ms
                 singleton.min-number-of-hand-over-retries = 75
                 singleton-proxy.singleton-identification-interval = 200ms
+                # Off: its first check fires when the proxy starts, before any answer can come, so every start logged a
+                # false "failed to find an associated singleton" warning (akka.net#8568).
+                singleton-proxy.log-singleton-identification-failure = off
                 sharding {
                   role = "replay"
                   remember-entities = on
@@ -161,10 +164,6 @@ public static class SelfPlayHost
         pragma.CommandText = "PRAGMA journal_mode=WAL";
         pragma.ExecuteNonQuery();
     }
-
-    /// <summary>`selfplay run` in one process: every role on a one-node cluster.</summary>
-    public static CampaignActors Start(CampaignContext context) =>
-        Start(context, CreateNode(context.Config.Persistence, context.RunDir, NodeOptions.SingleProcess), NodeOptions.AllRoles);
 
     /// <summary>Starts this node's roles. The coordinator and the learner are cluster singletons (reached through
     /// proxies on every node), the replay is sharded; search workers use their own node's inference and critic, and
