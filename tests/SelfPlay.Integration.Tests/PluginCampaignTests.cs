@@ -50,15 +50,20 @@ public class PluginCampaignTests
         }
     }
 
-    [Fact]
-    public async Task A_throwing_and_hanging_plugin_fails_its_tasks_and_the_campaign_completes()
+    /// <param name="placement">local: environment actors on the search node; cluster: on the members with the
+    /// environment role (here the one process holds every role, so the cluster-aware router is what is exercised).</param>
+    [Theory]
+    [InlineData("local")]
+    [InlineData("cluster")]
+    public async Task A_throwing_and_hanging_plugin_fails_its_tasks_and_the_campaign_completes(string placement)
     {
         var runDir = Path.Combine(Path.GetTempPath(), "selfplay-faulty-" + Guid.NewGuid().ToString("N"));
         try
         {
             var result = await CliRunner.RunAsync(["run", "--config", "samples/Addition/addition.conf",
                 "--set", $"environment.type={typeof(FaultyAdditionProvider).FullName}, {typeof(FaultyAdditionProvider).Assembly.GetName().Name}",
-                "--set", $"environment.plugin-folder={AdditionBin}", "--set", "environment.step-timeout-seconds=0.3", "--set", "name=faulty",
+                "--set", $"environment.plugin-folder={AdditionBin}", "--set", "environment.step-timeout-seconds=0.3", "--set", $"name=faulty-{placement}",
+                "--set", $"actors.environment-placement={placement}", "--set", "actors.environment-actors=2",
                 "--set", "actors.lease-seconds=60", // a lost task would otherwise hold the campaign for 5 minutes
                 .. Quick, "--run-dir", runDir]);
             Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
@@ -69,6 +74,9 @@ public class PluginCampaignTests
             Assert.True(row.GetProperty("trees").GetInt32() > 0, row.ToString());       // the others were searched and stored
             var log = File.ReadAllText(Path.Combine(runDir, "selfplay.log"));
             Assert.Matches(new Regex("initial state of task [^ ]*3: InvalidOperationException: broken plug-in"), log);
+            // Steps that hang or throw were contained by the environment actors: logged once each, one line.
+            Assert.Matches(new Regex(@"environment faulty-addition: task [^ ]*5: environment error: step timed out after 0\.3 s"), log);
+            Assert.Matches(new Regex("environment faulty-addition: task [^ ]*7: environment error: InvalidOperationException: broken step"), log);
         }
         finally
         {
