@@ -30,13 +30,25 @@ public class LlmConfigTests
     [InlineData("search.spar.judge=llm", "", "selfplay.search.spar.judge = llm needs selfplay.llm.endpoint and selfplay.llm.model")]
     [InlineData("search.critic=llm", "llm.model=m", "selfplay.search.critic = llm needs selfplay.llm.endpoint and selfplay.llm.model")]
     [InlineData("search.critic=llm", "llm.endpoint=ftp://x", "selfplay.search.critic = llm needs selfplay.llm.endpoint and selfplay.llm.model")]
-    [InlineData("search.critic=oracle", "", "selfplay.search.critic must be verifier or llm, got 'oracle'")]
+    [InlineData("search.critic=oracle", "", "selfplay.search.critic must be verifier, llm, value or prm, got 'oracle'")]
+    [InlineData("search.critic=prm", "critic.held-out-share=1", "selfplay.critic.held-out-share must be in [0, 1), got 1")]
+    [InlineData("search.critic=value", "critic.batch-size=0", "selfplay.critic: batch-size and learning-rate must be positive, epochs and max-examples non-negative")]
     [InlineData("search.spar.judge=human", "", "selfplay.search.spar.judge must be verifier or llm, got 'human'")]
     public void Bad_llm_selections_fail_with_one_line(string select, string llm, string expected)
     {
         var sets = llm.Length == 0 ? new[] { select } : [select, llm];
         var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(ConfigLoader.Build(null, sets)));
         Assert.Equal(expected, e.Message);
+    }
+
+    [Fact]
+    public void A_trained_critic_is_selected_with_its_training_settings()
+    {
+        var c = ConfigLoader.Parse(ConfigLoader.Build(null, ["search.critic=prm", "critic.epochs=3", "critic.max-examples=500"]));
+        Assert.Equal("prm", c.Search.Critic);
+        Assert.Equal(new CriticConfig(3, 32, 3e-4, 500, 0.1), c.Critic);
+        // Terminal nodes and the first iteration are scored by the verifier.
+        Assert.IsType<VerifierEvaluator>(LlmSelection.Create(c.Search, c.Environment.Llm, new Game24Environment()).Critic);
     }
 
     [Fact]

@@ -10,6 +10,9 @@ public sealed record CampaignContext(CampaignConfig Config, EnvironmentSetup Set
 {
     public string CheckpointDir(int version) => Path.Combine(RunDir, "checkpoints", $"v{version}");
 
+    /// <summary>The folder of the critic trained in iteration <paramref name="version"/> (search.critic = value | prm).</summary>
+    public string CriticDir(int version) => Path.Combine(RunDir, "checkpoints", $"critic-v{version}");
+
     public LlamaConfig ModelConfig(CharTokenizer tokenizer) => new(
         VocabSize: tokenizer.VocabSize,
         HiddenSize: Config.Model.HiddenSize,

@@ -43,6 +43,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     readonly LinkedList<IActorRef> _idleWorkers = new();
     readonly HashSet<IActorRef> _workers = [];
     readonly Dictionary<IActorRef, int> _inferenceVersions = [];
+    /// <summary>Critic actors (search.critic = value | prm) and the critic version each has loaded.</summary>
+    readonly Dictionary<IActorRef, int> _criticVersions = [];
     readonly Stopwatch _campaignClock = Stopwatch.StartNew();
     Stopwatch _phaseClock = new();
     int _iteration, _taskCount, _nodes, _solvedTrees, _failedTasks, _policyVersion = -1, _trainingFailures;
@@ -96,6 +98,20 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             _log.Info("inference {0} registered", Sender.Path);
             if (_published is { } p) Sender.Tell(new LoadPolicy(p.Version, p.Directory, p.Sha256));
         });
+        Command<RegisterCritic>(_ =>
+        {
+            if (_criticVersions.ContainsKey(Sender)) return;
+            _criticVersions[Sender] = -1;
+            Context.Watch(Sender);
+            _log.Info("critic {0} registered", Sender.Path);
+            if (_published?.Critic is { } c) Sender.Tell(new LoadCritic(c.Version, c.Directory, c.Sha256));
+        });
+        Command<CriticLoaded>(loaded =>
+        {
+            if (!_criticVersions.ContainsKey(Sender)) return;
+            _criticVersions[Sender] = loaded.Version;
+            Dispatch();
+        });
         Command<RequestWork>(_ =>
         {
             if (_workers.Add(Sender)) Context.Watch(Sender);
@@ -138,6 +154,12 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                 // One search node could not load the policy: leave it out rather than failing the campaign.
                 _log.Error("inference {0} dropped: {1}", Sender.Path, reason);
                 _inferenceVersions.Remove(Sender);
+                return;
+            }
+            if (_criticVersions.Remove(Sender))
+            {
+                // Its node gets no more tasks (they would be scored by an old critic); the other nodes go on.
+                _log.Error("critic {0} dropped: {1}", Sender.Path, reason);
                 return;
             }
             if (_training is not null && ++_trainingFailures < MaxTrainingFailures)
@@ -193,6 +215,9 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             ApplyPublished(p);
             _log.Info("checkpoint: policy v{0} published at {1} ({2} examples, loss {3:F4} -> {4:F4})", p.Version, p.Directory,
                 p.Report.Examples, p.Report.FirstLoss, p.Report.LastLoss);
+            if (p.Critic is { } c)
+                _log.Info($"checkpoint: {c.Kind} critic v{c.Version} published at {c.Directory} ({c.Examples} examples; " +
+                          $"held-out loss {c.HeldOutLossBefore:F4} -> {c.HeldOutLossAfter:F4}, constant predictor {c.HeldOutLossConstant:F4})");
             LoadEverywhere(p);
         });
     }
@@ -202,6 +227,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     {
         _evaluating = true;
         foreach (var inference in _inferenceVersions.Keys) inference.Tell(new LoadPolicy(p.Version, p.Directory, p.Sha256));
+        if (p.Critic is { } c)
+            foreach (var critic in _criticVersions.Keys) critic.Tell(new LoadCritic(c.Version, c.Directory, c.Sha256));
     }
 
     void OnPolicyLoaded(PolicyLoaded loaded)
@@ -248,7 +275,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             _policyVersion == 0 ? 0 : _taskCount, report.Pairs, held, Math.Round(_phaseClock.Elapsed.TotalSeconds, 1),
             Math.Round(_searchSeconds, 1), Math.Round(_trainSeconds, 1), Math.Round(e.Seconds, 1), _nodes, _solvedTrees, _failedTasks,
             Finite(report.FirstLoss), Finite(report.LastLoss), Finite(report.RewardAccuracy), report.Learner,
-            _policyVersion == 0 ? null : Throughput());
+            _policyVersion == 0 ? null : Throughput(), _published.Critic);
         Persist(new IterationEvaluated(row), ev =>
         {
             _rows.Add(ev.Row);
@@ -333,9 +360,12 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         }
     }
 
-    /// <summary>Whether the inference actor on the worker's node (same address) has loaded the current policy version.</summary>
+    /// <summary>Whether the inference actor on the worker's node (same address) has loaded the current policy version,
+    /// and its critic actor the current critic when one has been trained.</summary>
     bool NodeHasCurrentPolicy(IActorRef worker) =>
-        _inferenceVersions.Any(kv => kv.Value == _policyVersion && kv.Key.Path.Address.Equals(worker.Path.Address));
+        _inferenceVersions.Any(kv => kv.Value == _policyVersion && kv.Key.Path.Address.Equals(worker.Path.Address))
+        && (_published?.Critic is not { } critic
+            || _criticVersions.Any(kv => kv.Value == critic.Version && kv.Key.Path.Address.Equals(worker.Path.Address)));
 
     void OnCompleted(TaskCompleted c)
     {
@@ -392,6 +422,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     void OnTerminated(IActorRef actor)
     {
         if (_inferenceVersions.Remove(actor)) _log.Warning("inference {0} is gone", actor.Path);
+        if (_criticVersions.Remove(actor)) _log.Warning("critic {0} is gone", actor.Path);
         if (!_workers.Remove(actor)) return;
         _idleWorkers.Remove(actor);
         foreach (var lease in _leased.Values.Where(l => l.Worker.Equals(actor)).ToList())

@@ -122,7 +122,8 @@ public static class ConfigLoader
             new EvalConfig(B("eval.greedy")),
             new ActorsConfig(I("actors.search-workers"), I("actors.inference-batch-rows"),
                 I("actors.lease-seconds"), I("actors.ask-timeout-seconds"), I("actors.environment-actors"), S("actors.environment-placement")),
-            new PersistenceConfig(S("persistence.provider"), S("persistence.connection-string"), I("persistence.snapshot-nodes")));
+            new PersistenceConfig(S("persistence.provider"), S("persistence.connection-string"), I("persistence.snapshot-nodes")),
+            new CriticConfig(I("critic.epochs"), I("critic.batch-size"), D("critic.learning-rate"), I("critic.max-examples"), D("critic.held-out-share")));
         Validate(config);
         return config;
     }
@@ -176,6 +177,9 @@ public static class ConfigLoader
               && c.Actors.LeaseSeconds > 0 && c.Actors.AskTimeoutSeconds > 0 && c.Actors.EnvironmentActors > 0, "selfplay.actors settings must be positive");
         Check(c.Actors.EnvironmentPlacement is "local" or "cluster",
             $"selfplay.actors.environment-placement must be local or cluster, got '{c.Actors.EnvironmentPlacement}'");
+        Check(c.Critic.Epochs >= 0 && c.Critic.BatchSize > 0 && c.Critic.LearningRate > 0 && c.Critic.MaxExamples >= 0,
+            "selfplay.critic: batch-size and learning-rate must be positive, epochs and max-examples non-negative");
+        Check(c.Critic.HeldOutShare is >= 0 and < 1, $"selfplay.critic.held-out-share must be in [0, 1), got {c.Critic.HeldOutShare}");
         Check(c.Persistence.SnapshotNodes >= 0, $"selfplay.persistence.snapshot-nodes must be 0 (off) or more, got {c.Persistence.SnapshotNodes}");
         Check(c.Persistence.Provider is "sqlite" or "postgres", $"selfplay.persistence.provider must be sqlite or postgres, got '{c.Persistence.Provider}'");
         Check(c.Persistence.Provider != "postgres" || c.Persistence.ConnectionString.Length > 0,

@@ -13,6 +13,7 @@ using SelfPlay.Actors.Protocol;
 using SelfPlay.Actors.Replay;
 using SelfPlay.Actors.Search;
 using SelfPlay.Core.Config;
+using SelfPlay.Core.Critics;
 using SelfPlay.Core.Llm;
 using SelfPlay.Core.Search;
 
@@ -216,9 +217,13 @@ public static class SelfPlayHost
             // Registered again every few seconds: a restarted coordinator learns its search nodes this way.
             system.Scheduler.ScheduleTellRepeatedly(TimeSpan.Zero, TimeSpan.FromSeconds(5), coordinator, RegisterInference.Instance, inference);
             var (criticEvaluator, judge) = LlmSelection.Create(context.Config.Search, context.Config.Environment.Llm, env);
-            var critic = system.ActorOf(Props.Create(() => new CriticActor(criticEvaluator)), "critic");
+            var trainedCritic = CriticTargets.IsTrained(context.Config.Search.Critic);
+            var critic = system.ActorOf(Props.Create(() => new CriticActor(criticEvaluator, new VerifierEvaluator(env), context.Config.Model.Device))
+                .WithDispatcher(PinnedDispatcher), "critic");
+            // A trained critic is kept on the current version by the coordinator, like the policy of the inference actor.
+            if (trainedCritic) system.Scheduler.ScheduleTellRepeatedly(TimeSpan.Zero, TimeSpan.FromSeconds(5), coordinator, RegisterCritic.Instance, critic);
             var proposer = new ActorStepProposer(inference!, context.AskTimeout);
-            var evaluator = new ActorNodeEvaluator(critic, criticEvaluator.Name, context.AskTimeout);
+            var evaluator = new ActorNodeEvaluator(critic, trainedCritic ? context.Config.Search.Critic : criticEvaluator.Name, context.AskTimeout);
             var steps = new ActorEnvironmentSteps(EnvironmentPlacement.Router(system, actors.EnvironmentPlacement, actors.EnvironmentActors), context.AskTimeout);
             for (var i = 0; i < context.Config.Actors.SearchWorkers; i++)
                 system.ActorOf(Props.Create(() => new SearchWorker(coordinator, replay, context, proposer, evaluator, steps, judge)), $"search-{i}");

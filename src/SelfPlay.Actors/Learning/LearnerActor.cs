@@ -4,10 +4,13 @@ using Akka.Event;
 using SelfPlay.Actors.Campaign;
 using SelfPlay.Actors.Protocol;
 using SelfPlay.Actors.Replay;
+using SelfPlay.Core.Critics;
 using SelfPlay.Core.Preferences;
+using SelfPlay.Core.Trees;
 using SelfPlay.Core.Training;
 using SelfPlay.Models.Checkpoints;
 using SelfPlay.Models.Generation;
+using SelfPlay.Models.Heads;
 using SelfPlay.Models.Llama;
 using SelfPlay.Models.Tokenization;
 using SelfPlay.Models.Training;
@@ -137,16 +140,53 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
         var clock = Stopwatch.StartNew();
         var c = _context.Config;
         var examples = new List<PreferenceExample>();
+        var window = new List<PreferenceTree>();
         var newExamples = 0;
         for (var i = Math.Max(1, iteration - c.Learner.Window + 1); i <= iteration; i++)
         {
             var trees = await TreeQueries.IterationTreesAsync(_system, c.Name, i);
+            window.AddRange(trees);
             var extracted = PreferenceLearning.Extract(trees, c.Preferences, c.Seed + i);
             examples.AddRange(extracted);
             if (i == iteration) newExamples = extracted.Count;
         }
         examples.AddRange(PreferenceLearning.Import(c.Learner, message => _log.Warning(message)));
-        return await Task.Run(() => TrainPreferences(iteration, examples, newExamples, clock));
+        return await Task.Run(() =>
+        {
+            var published = TrainPreferences(iteration, examples, newExamples, clock);
+            return CriticTargets.IsTrained(c.Search.Critic) ? published with { Critic = TrainCritic(iteration, window) } : published;
+        });
+    }
+
+    /// <summary>
+    /// The critic of search.critic = value | prm, trained on the window's trees after the policy: from the previous
+    /// iteration's critic, or (the first time) from the warm-up policy's weights with a new head. Published with the
+    /// policy; the coordinator has every critic actor load it before the next iteration's search.
+    /// </summary>
+    CriticReport TrainCritic(int iteration, IReadOnlyList<PreferenceTree> trees)
+    {
+        var clock = Stopwatch.StartNew();
+        var c = _context.Config;
+        var kind = c.Search.Critic;
+        var (train, heldOut) = CriticTargets.Split(trees, kind, c.Critic.HeldOutShare, c.Critic.MaxExamples, c.Seed + iteration);
+        var previous = _context.CriticDir(iteration - 1);
+        using var critic = iteration > 1 && Directory.Exists(previous)
+            ? CriticModel.Load(previous, c.Model.Device)
+            : CriticModel.Create(Checkpoint.Load(_context.CheckpointDir(0), c.Model.Device).Model, _tokenizer, kind, c.Seed + iteration);
+        var trainPairs = train.Select(e => (e.State, e.Target)).ToList();
+        var heldOutPairs = heldOut.Select(e => (e.State, e.Target)).ToList();
+        var before = critic.Loss(heldOutPairs);
+        _log.Info("iteration {0}: training the {1} critic on {2} examples ({3} held out)", iteration, kind, train.Count, heldOut.Count);
+        var epochs = critic.Train(trainPairs, heldOutPairs, c.Critic.Epochs,
+            new TrainerOptions(c.Critic.LearningRate, BatchSize: c.Critic.BatchSize), new Random(c.Seed + iteration),
+            (done, total) => { if (done % 10 == 0 || done == total) Progress("train-critic", iteration, done, total); });
+        foreach (var e in epochs) _log.Info("iteration {0} critic epoch {1}: loss {2:F4}, held-out loss {3:F4}", iteration, e.Epoch, e.Loss, e.HeldOutLoss);
+        var dir = _context.CriticDir(iteration);
+        var sha = critic.Save(dir, iteration, _context.Setup.Environment.Name);
+        return new CriticReport(iteration, kind, dir, sha, train.Count, heldOut.Count, epochs.FirstOrDefault()?.Loss ?? double.NaN,
+            epochs.LastOrDefault()?.Loss ?? double.NaN, before, epochs.Count > 0 ? epochs[^1].HeldOutLoss : before,
+            CriticModel.ConstantLoss(kind, trainPairs.Select(p => p.Target).ToList(), heldOutPairs.Select(p => p.Target).ToList()),
+            clock.Elapsed.TotalSeconds);
     }
 
     /// <param name="newExamples">how many of the examples come from this iteration's trees (the rest from the window before it, or imported)</param>

@@ -13,6 +13,8 @@ public sealed record IterationEvaluated(IterationSummary Row) : ISelfPlayMessage
 public sealed record StartCampaign : ISelfPlayMessage { public static readonly StartCampaign Instance = new(); }
 /// <summary>Sent by a node's inference actor (as the sender): the coordinator keeps it on the current policy.</summary>
 public sealed record RegisterInference : ISelfPlayMessage { public static readonly RegisterInference Instance = new(); }
+/// <summary>Sent by a node's critic actor (as the sender) when search.critic is a trained critic: the coordinator keeps it on the current critic.</summary>
+public sealed record RegisterCritic : ISelfPlayMessage { public static readonly RegisterCritic Instance = new(); }
 /// <summary>The sender gets every CampaignProgress and the CampaignFinished (a `selfplay run` attached to a cluster).</summary>
 public sealed record WatchProgress : ISelfPlayMessage { public static readonly WatchProgress Instance = new(); }
 

@@ -29,11 +29,20 @@ public sealed record StepsProposed(IReadOnlyList<IReadOnlyList<ProposedStep>> St
 // Critic.
 public sealed record ScoreNodes(string TaskId, string TaskInput, IReadOnlyList<NodeToScore> Nodes) : ISelfPlayMessage;
 public sealed record NodesScored(IReadOnlyList<double> Values) : ISelfPlayMessage;
+/// <summary>A trained critic version for the critic actors (search.critic = value | prm); they load and verify it.</summary>
+public sealed record LoadCritic(int Version, string Directory, string Sha256) : ISelfPlayMessage;
+public sealed record CriticLoaded(int Version) : ISelfPlayMessage;
 
 // Learner.
 public sealed record RunWarmup : ISelfPlayMessage { public static readonly RunWarmup Instance = new(); }
 public sealed record TrainIteration(int Iteration) : ISelfPlayMessage;
-public sealed record PolicyPublished(int Version, string Directory, string Sha256, TrainingReport Report) : ISelfPlayMessage;
+/// <param name="Critic">the critic trained in the same iteration (search.critic = value | prm), published with the policy</param>
+public sealed record PolicyPublished(int Version, string Directory, string Sha256, TrainingReport Report, CriticReport? Critic = null) : ISelfPlayMessage;
+/// <summary>A trained critic checkpoint (folder and sha256, as for policies) and how its training went: losses of the
+/// critic's kind, held-out = the examples of held-out trees, before and after training and for the constant predictor
+/// (the training targets' mean), which a useful critic beats.</summary>
+public sealed record CriticReport(int Version, string Kind, string Directory, string Sha256, int Examples, int HeldOutExamples,
+    double FirstLoss, double LastLoss, double HeldOutLossBefore, double HeldOutLossAfter, double HeldOutLossConstant, double WallSeconds);
 public sealed record TrainingReport(int Examples, int Pairs, double FirstLoss, double LastLoss, double RewardAccuracy, double WallSeconds,
     SelfPlay.Models.Training.LearnerDiagnostics? Learner = null);
 

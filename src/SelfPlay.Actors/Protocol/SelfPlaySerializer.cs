@@ -44,6 +44,9 @@ public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerW
         [typeof(InferenceStats)] = "inference-stats.v1",
         [typeof(ApplySteps)] = "apply-steps.v1",
         [typeof(StepsApplied)] = "steps-applied.v1",
+        [typeof(LoadCritic)] = "load-critic.v1",
+        [typeof(CriticLoaded)] = "critic-loaded.v1",
+        [typeof(RegisterCritic)] = "register-critic.v1",
     };
 
     static readonly Dictionary<string, Type> Types = Manifests.ToDictionary(kv => kv.Value, kv => kv.Key);

@@ -13,7 +13,8 @@ public sealed record CampaignConfig(
     LearnerConfig Learner,
     EvalConfig Eval,
     ActorsConfig Actors,
-    PersistenceConfig Persistence);
+    PersistenceConfig Persistence,
+    CriticConfig Critic);
 
 public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut, int SplitSeed, int MaxSteps, double WrongAnswerReward = 0,
     string PluginFolder = "", double StepTimeoutSeconds = 10, int TrainTasks = 2000, IReadOnlyDictionary<string, string>? Settings = null,
@@ -50,3 +51,10 @@ public sealed record ActorsConfig(int SearchWorkers, int InferenceBatchRows, int
 
 /// <param name="SnapshotNodes">a tree of at least this many nodes stored again is also saved as a snapshot (0 = never)</param>
 public sealed record PersistenceConfig(string Provider, string ConnectionString, int SnapshotNodes = 0);
+
+/// <summary>
+/// Training of the critic that search.critic = value or prm names: after the policy, each iteration trains it on the
+/// nodes of the trees in learner.window (held-out-share of the trees kept apart to measure it), starting from the last
+/// critic (the first from the warm-up policy's weights and a new head).
+/// </summary>
+public sealed record CriticConfig(int Epochs = 2, int BatchSize = 32, double LearningRate = 3e-4, int MaxExamples = 20000, double HeldOutShare = 0.1);
