@@ -50,22 +50,18 @@ public sealed partial class LlmCritic(ChatCompletionsClient client, IEnvironment
 
     public string Name => "llm:" + client.Model;
 
+    /// <summary>Terminal nodes get the verified reward; the open ones are rated by concurrent requests, which an
+    /// inference server batches (the critic actor also serves concurrent searches at once).</summary>
     public async Task<IReadOnlyList<double>> EvaluateAsync(EnvTask task, IReadOnlyList<NodeToScore> nodes, CancellationToken cancellationToken = default)
     {
-        var values = new double[nodes.Count];
-        for (var i = 0; i < nodes.Count; i++)
+        var verifier = new VerifierEvaluator(environment);
+        return await Task.WhenAll(nodes.Select(async node =>
         {
-            var node = nodes[i];
-            if (node.Outcome.IsTerminal)
-            {
-                values[i] = new VerifierEvaluator(environment).Score(task, node);
-                continue;
-            }
+            if (node.Outcome.IsTerminal) return verifier.Score(task, node);
             var prompt = $"So far:\n{node.StateBefore.TrimEnd()}\n\nProposed step:\n{node.Outcome.Appended.TrimEnd()}";
-            values[i] = ParseScore(await client.CompleteAsync([ChatMessage.System(Instructions), ChatMessage.User(prompt)], 0, 16,
+            return ParseScore(await client.CompleteAsync([ChatMessage.System(Instructions), ChatMessage.User(prompt)], 0, 16,
                 cancellationToken: cancellationToken));
-        }
-        return values;
+        }));
     }
 
     public static double ParseScore(string reply)

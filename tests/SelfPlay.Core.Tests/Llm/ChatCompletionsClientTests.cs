@@ -132,6 +132,31 @@ public class ChatCompletionsClientTests
     }
 
     [Fact]
+    public async Task As_critic_it_rates_the_open_steps_of_a_call_concurrently()
+    {
+        // Each request waits until all four have arrived: only concurrent requests get through without a time-out.
+        var arrived = 0;
+        var timedOut = false;
+        using var all = new ManualResetEventSlim(false);
+        await using var server = new FakeChatCompletionsServer
+        {
+            Reply = (_, _) =>
+            {
+                if (Interlocked.Increment(ref arrived) >= 4) all.Set();
+                else if (!all.Wait(TimeSpan.FromSeconds(20))) timedOut = true;
+                return FakeReply.Ok("Score: 5");
+            },
+        };
+        using var client = Client(server, timeout: 30);
+        var critic = new LlmCritic(client, new AdditionEnvironment());
+        var open = Enumerable.Range(0, 4).Select(i => new NodeToScore("1+2=", $"1+2={i}\n", StepOutcome.Continue($"{i}\n"))).ToList();
+        var values = await critic.EvaluateAsync(new EnvTask("t", "1+2"), open);
+        Assert.Equal([0.5, 0.5, 0.5, 0.5], values);
+        Assert.False(timedOut, "the critic's requests were sent one after another");
+        Assert.Equal(4, server.Requests.Count);
+    }
+
+    [Fact]
     public async Task As_topic_judge_of_the_instructions_environment()
     {
         await using var server = new FakeChatCompletionsServer { Reply = (_, body) => FakeReply.Ok(
