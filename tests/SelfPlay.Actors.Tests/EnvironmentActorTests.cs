@@ -8,17 +8,29 @@ using SelfPlay.Samples.Game24;
 
 namespace SelfPlay.Actors.Tests;
 
-/// <summary>Game of 24 that counts the steps it applied, throws on "boom" and blocks on "hang" until released.</summary>
+/// <summary>Game of 24 that counts the steps it applied (and its initial states and verifications), throws on "boom",
+/// blocks on "hang" until released, and cannot start a task whose input is "broken".</summary>
 sealed class CountingEnvironment(ManualResetEventSlim release) : IEnvironment
 {
     readonly Game24Environment _inner = new();
-    int _steps;
+    int _steps, _calls;
     public int Steps => Volatile.Read(ref _steps);
+    /// <summary>Initial states and verifications asked for.</summary>
+    public int OtherCalls => Volatile.Read(ref _calls);
 
     public string Name => "counting-24";
     public string StepStop => _inner.StepStop;
-    public string InitialState(EnvTask task) => _inner.InitialState(task);
-    public (double Reward, string Reason) Verify(EnvTask task, string finalState) => _inner.Verify(task, finalState);
+    public string InitialState(EnvTask task)
+    {
+        Interlocked.Increment(ref _calls);
+        return task.Input == "broken" ? throw new InvalidOperationException("no board\nhere") : _inner.InitialState(task);
+    }
+
+    public (double Reward, string Reason) Verify(EnvTask task, string finalState)
+    {
+        Interlocked.Increment(ref _calls);
+        return _inner.Verify(task, finalState);
+    }
     public IReadOnlyList<string>? ReferenceActions(EnvTask task, Random random) => null;
 
     public StepOutcome Step(EnvTask task, string state, string action)
@@ -55,6 +67,25 @@ public sealed class EnvironmentActorTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(StepOutcome.Continue("5 * 4 = 20 (left: 6 10 20)\n"), viaActor[0]);
         Assert.Equal(0, viaActor[4].Reward);
         Assert.Equal("environment error: InvalidOperationException: boom at line 2", viaActor[4].Reason);
+    }
+
+    [Fact]
+    public async Task Initial_states_and_verification_are_answered_as_inline_and_a_task_that_cannot_start_is_one_line()
+    {
+        var env = new GuardedEnvironment(new CountingEnvironment(_release), TimeSpan.FromSeconds(5));
+        var client = new ActorEnvironmentSteps(Sys.ActorOf(Props.Create(() => new EnvironmentActor(env))), TimeSpan.FromSeconds(10));
+        var inline = new InlineEnvironmentSteps(env);
+
+        Assert.Equal(await inline.InitialStateAsync(Task24), await client.InitialStateAsync(Task24));
+        var start = env.InitialState(Task24);
+        string[] finals = [start + "Answer: (4 * 5) + (10 - 6) = 24\n", start + "Answer: 4 + 5 + 6 + 10 = 24\n", ""];
+        var verified = await client.VerifyAsync(Task24, finals);
+        Assert.Equal(await inline.VerifyAsync(Task24, finals), verified);
+        Assert.Equal(3, verified.Count);
+        Assert.Empty(await client.VerifyAsync(Task24, []));
+
+        var failure = await Assert.ThrowsAsync<EnvironmentFailure>(() => client.InitialStateAsync(new EnvTask("b", "broken")));
+        Assert.Equal("counting-24: initial state of task b: InvalidOperationException: no board here", failure.Message);
     }
 
     [Fact]
@@ -125,8 +156,14 @@ public sealed class EnvironmentActorTests : Akka.TestKit.Xunit2.TestKit
             Assert.NotNull(outcomes);
             Assert.Equal(await new InlineEnvironmentSteps(new CountingEnvironment(_release)).StepAsync(Task24, steps), outcomes);
             for (var i = 0; i < 4; i++) await client.StepAsync(Task24, steps); // round-robin over both remote actors
+            var before = remote.OtherCalls;
+            var start = await client.InitialStateAsync(Task24);
+            var game = new Game24Environment();
+            var solved = new[] { "5 * 4", "10 - 6", "20 + 4" }.Aggregate(start, (state, action) => state + game.Step(Task24, state, action).Appended);
+            Assert.Equal(1, (await client.VerifyAsync(Task24, [solved]))[0].Reward);
 
-            Assert.Equal(0, local.Steps);                 // the search node has no environment role: nothing ran here
+            Assert.Equal(0, local.Steps + local.OtherCalls); // the search node has no environment role: nothing ran here
+            Assert.Equal(before + 2, remote.OtherCalls);     // the initial state and the verification ran there too
             Assert.True(remote.Steps >= 5 * steps.Count); // every answered batch ran on the environment node (serialized both ways)
         }
         finally

@@ -35,6 +35,8 @@ public sealed class SerializerTests : IDisposable
         new PolicyPublished(2, "/ckpt/v2", "def", new TrainingReport(10, 10, 0.69, 0.5, 0.8, 3.5)),
         new PolicyPublished(2, "/ckpt/v2", "def", new TrainingReport(10, 10, 0.69, 0.5, 0.8, 3.5),
             new CriticReport(2, "prm", "/ckpt/critic-v2", "0a1b", 300, 30, 0.69, 0.4, 0.7, 0.45, 0.6, 2.5)),
+        new GetInitialState("t", "1 2 3 4"), new InitialStateReply("Input: 1 2 3 4\n"), new InitialStateReply(null, "no board"),
+        new VerifyStates("t", "1 2 3 4", ["Input: 1 2 3 4\nAnswer: x\n"]), new StatesVerified([new VerifiedState(1, "solved"), new VerifiedState(0, "wrong")]),
         new LoadCritic(2, "/ckpt/critic-v2", "0a1b"), new CriticLoaded(2), RegisterCritic.Instance,
         new CampaignProgress("search", 1, 3, 10), new CampaignFinished("completed", null),
         WaitForCompletion.Instance,

@@ -4,11 +4,25 @@ using SelfPlay.Core.Search;
 
 namespace SelfPlay.Core.Tests;
 
-/// <summary>Records every batched step call it passes on to the in-process environment.</summary>
+/// <summary>Records every call it passes on to the in-process environment.</summary>
 internal sealed class RecordingSteps(IEnvironment environment) : IEnvironmentSteps
 {
     readonly InlineEnvironmentSteps _inline = new(environment);
     public List<int> BatchSizes { get; } = [];
+    public int InitialStates { get; private set; }
+    public int Verifications { get; private set; }
+
+    public Task<string> InitialStateAsync(EnvTask task, CancellationToken cancellationToken = default)
+    {
+        InitialStates++;
+        return _inline.InitialStateAsync(task, cancellationToken);
+    }
+
+    public Task<IReadOnlyList<VerifiedState>> VerifyAsync(EnvTask task, IReadOnlyList<string> finalStates, CancellationToken cancellationToken = default)
+    {
+        Verifications += finalStates.Count;
+        return _inline.VerifyAsync(task, finalStates, cancellationToken);
+    }
 
     public Task<IReadOnlyList<StepOutcome>> StepAsync(EnvTask task, IReadOnlyList<EnvStep> steps, CancellationToken cancellationToken = default)
     {
@@ -46,6 +60,9 @@ public class EnvironmentStepsTests
         // A node's proposals (or a rollout round's steps) travel together: several steps per call, at most one call per proposer call.
         Assert.Contains(recording.BatchSizes, n => n > 1);
         if (algorithm != "spar") Assert.True(recording.BatchSizes.Count <= batched.Stats.ProposerCalls);
+        // The root state comes through the same calls (SPaR's refiner asks again per round); SPaR's verifier judge verifies there too.
+        Assert.True(algorithm == "spar" ? recording.InitialStates >= 1 : recording.InitialStates == 1, $"{recording.InitialStates} initial states");
+        if (algorithm == "spar") Assert.True(recording.Verifications > 0);
     }
 
     [Fact]

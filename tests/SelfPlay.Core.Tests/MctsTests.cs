@@ -429,5 +429,13 @@ public class MctsTests
 
         // Every solution takes three operations.
         Assert.Equal(new EvalResult(0, 6), await Evaluation.GreedyAsync(env, tasks, proposer, maxSteps: 2, batchSize: 4));
+
+        // Through IEnvironmentSteps (environment actors in a campaign): the same result, every initial state, step and
+        // final-state verification asked there.
+        var recording = new RecordingSteps(env);
+        Assert.Equal(new EvalResult(3, 6), await Evaluation.GreedyAsync(env, tasks, proposer, maxSteps: 8, batchSize: 4, steps: recording));
+        Assert.Equal(6, recording.InitialStates);
+        Assert.True(recording.Verifications >= 3, $"{recording.Verifications} verifications");
+        Assert.All(recording.BatchSizes, n => Assert.Equal(1, n));
     }
 }

@@ -4,6 +4,7 @@ using Akka.Event;
 using Akka.Persistence;
 using SelfPlay.Actors.Inference;
 using SelfPlay.Actors.Protocol;
+using SelfPlay.Core.Environments;
 using SelfPlay.Core.Search;
 using SelfPlay.Core.Trees;
 
@@ -33,6 +34,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     readonly CampaignContext _context;
     readonly IActorRef _learner, _inference;
+    readonly IEnvironmentSteps _environment;
     readonly ILoggingAdapter _log = Context.GetLogger();
     readonly List<IterationSummary> _rows = [];
     readonly List<IActorRef> _waiters = [], _watchers = [];
@@ -64,9 +66,11 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="inference">the inference actor of this node, used for the held-out evaluation</param>
-    public CampaignCoordinator(CampaignContext context, IActorRef learner, IActorRef inference)
+    /// <param name="environment">how the held-out evaluation reaches the environment (its actors; default: in this process)</param>
+    public CampaignCoordinator(CampaignContext context, IActorRef learner, IActorRef inference, IEnvironmentSteps? environment = null)
     {
         (_context, _learner, _inference) = (context, learner, inference);
+        _environment = environment ?? new InlineEnvironmentSteps(context.Setup.Environment);
         PersistenceId = PersistenceIdFor(context.Config.Name);
         _inferenceVersions[inference] = -1;
 
@@ -260,7 +264,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         Publish("eval", 0, 1);
         var clock = Stopwatch.StartNew();
         var proposer = new ActorStepProposer(_inference, _context.AskTimeout);
-        Evaluation.GreedyAsync(_context.Setup.Environment, _context.Setup.HeldOut, proposer, _context.Config.Environment.MaxSteps)
+        Evaluation.GreedyAsync(_context.Setup.Environment, _context.Setup.HeldOut, proposer, _context.Config.Environment.MaxSteps, steps: _environment)
             .ContinueWith(t => t.IsCompletedSuccessfully
                 ? (object)new Evaluated(t.Result, clock.Elapsed.TotalSeconds)
                 : new Status.Failure(t.Exception?.GetBaseException() ?? new Exception("evaluation failed")))

@@ -14,6 +14,7 @@ using SelfPlay.Actors.Replay;
 using SelfPlay.Actors.Search;
 using SelfPlay.Core.Config;
 using SelfPlay.Core.Critics;
+using SelfPlay.Core.Environments;
 using SelfPlay.Core.Llm;
 using SelfPlay.Core.Search;
 
@@ -197,34 +198,40 @@ public static class SelfPlayHost
         var learner = system.ActorOf(ClusterSingletonProxy.Props($"/user/{LearnerName}",
             ClusterSingletonProxySettings.Create(system).WithRole("learner")), LearnerName + "-proxy");
 
+        // Environment code (steps, initial states, verification) runs in environment actors: this node's under the
+        // local placement, the environment members' under the cluster placement. A node with neither (a coordinator
+        // without the search role, locally placed) calls its guarded environment in-process for the evaluation.
+        var actors = context.Config.Actors;
+        var hostsEnvironment = EnvironmentPlacement.Hosts(actors.EnvironmentPlacement, roles);
+        if (hostsEnvironment) EnvironmentPlacement.StartActors(system, env, actors.EnvironmentActors);
+        IEnvironmentSteps steps = hostsEnvironment || actors.EnvironmentPlacement == "cluster"
+            ? new ActorEnvironmentSteps(EnvironmentPlacement.Router(system, actors.EnvironmentPlacement, actors.EnvironmentActors), context.AskTimeout)
+            : new InlineEnvironmentSteps(env);
+
         if (roles.Contains("coordinator"))
         {
             // A coordinator whose journal write or recovery fails stops; it is started again with backoff and
             // resumes from its journal (the journal may be down for a while).
             var coordinatorProps = BackoffSupervisor.Props(Backoff.OnStop(
-                Props.Create(() => new CampaignCoordinator(context, learner, inference!)), "campaign",
+                Props.Create(() => new CampaignCoordinator(context, learner, inference!, steps)), "campaign",
                 TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), 0.2, -1));
             system.ActorOf(ClusterSingletonManager.Props(coordinatorProps, PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system).WithRole("coordinator")), CoordinatorName);
         }
         var coordinator = CoordinatorProxy(system);
 
-        var actors = context.Config.Actors;
-        if (EnvironmentPlacement.Hosts(actors.EnvironmentPlacement, roles)) EnvironmentPlacement.StartActors(system, env, actors.EnvironmentActors);
-
         if (roles.Contains("search"))
         {
             // Registered again every few seconds: a restarted coordinator learns its search nodes this way.
             system.Scheduler.ScheduleTellRepeatedly(TimeSpan.Zero, TimeSpan.FromSeconds(5), coordinator, RegisterInference.Instance, inference);
-            var (criticEvaluator, judge) = LlmSelection.Create(context.Config.Search, context.Config.Environment.Llm, env);
+            var (criticEvaluator, judge) = LlmSelection.Create(context.Config.Search, context.Config.Environment.Llm, steps);
             var trainedCritic = CriticTargets.IsTrained(context.Config.Search.Critic);
-            var critic = system.ActorOf(Props.Create(() => new CriticActor(criticEvaluator, new VerifierEvaluator(env), context.Config.Model.Device))
+            var critic = system.ActorOf(Props.Create(() => new CriticActor(criticEvaluator, new VerifierEvaluator(steps), context.Config.Model.Device))
                 .WithDispatcher(PinnedDispatcher), "critic");
             // A trained critic is kept on the current version by the coordinator, like the policy of the inference actor.
             if (trainedCritic) system.Scheduler.ScheduleTellRepeatedly(TimeSpan.Zero, TimeSpan.FromSeconds(5), coordinator, RegisterCritic.Instance, critic);
             var proposer = new ActorStepProposer(inference!, context.AskTimeout);
             var evaluator = new ActorNodeEvaluator(critic, trainedCritic ? context.Config.Search.Critic : criticEvaluator.Name, context.AskTimeout);
-            var steps = new ActorEnvironmentSteps(EnvironmentPlacement.Router(system, actors.EnvironmentPlacement, actors.EnvironmentActors), context.AskTimeout);
             for (var i = 0; i < context.Config.Actors.SearchWorkers; i++)
                 system.ActorOf(Props.Create(() => new SearchWorker(coordinator, replay, context, proposer, evaluator, steps, judge)), $"search-{i}");
         }

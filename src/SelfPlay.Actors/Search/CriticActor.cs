@@ -79,8 +79,13 @@ public sealed class CriticActor : ReceiveActor
             var next = 0;
             foreach (var (request, replyTo) in batch)
             {
-                var task = new EnvTask(request.TaskId, request.TaskInput);
-                replyTo.Tell(new NodesScored(request.Nodes.Select(n => n.Outcome.IsTerminal ? verifier.Score(task, n) : scores[next++]).ToArray()));
+                var own = request.Nodes.Select(n => n.Outcome.IsTerminal ? 0 : scores[next++]).ToArray();
+                // Terminals are verified by the environment (its actors, in a campaign), off this thread.
+                verifier.EvaluateAsync(new EnvTask(request.TaskId, request.TaskInput), request.Nodes)
+                    .ContinueWith(t => t.IsCompletedSuccessfully
+                        ? (object)new NodesScored(request.Nodes.Select((n, i) => n.Outcome.IsTerminal ? t.Result[i] : own[i]).ToArray())
+                        : new Status.Failure(t.Exception!.GetBaseException()))
+                    .PipeTo(replyTo);
             }
         }
         catch (Exception e)

@@ -3,18 +3,28 @@ namespace SelfPlay.Core.Environments;
 /// <summary>One step to apply: the policy's action text on a state.</summary>
 public sealed record EnvStep(string State, string Action);
 
+/// <summary>A final state re-verified from its text: its reward and the verifier's reason.</summary>
+public sealed record VerifiedState(double Reward, string Reason);
+
 /// <summary>
-/// How searches apply steps: batched and asynchronous, so the environment may run elsewhere (an environment actor,
-/// possibly on another node). Every step gets an outcome, in order; a step that throws or hangs is a terminal outcome
-/// with reward 0 and a one-line reason, never an exception. An implementation may throw only when it cannot reach
-/// the environment at all (then the task fails, not the branch).
+/// How searches, judges, critics and evaluations reach the environment: batched and asynchronous, so it may run
+/// elsewhere (an environment actor, possibly on another node). Every step gets an outcome, in order; a step that
+/// throws or hangs is a terminal outcome with reward 0 and a one-line reason, never an exception; a verifier that
+/// fails scores 0. An implementation may throw only when it cannot reach the environment at all, or when the
+/// environment cannot give a task its initial state (then the task fails, not the branch).
 /// </summary>
 public interface IEnvironmentSteps
 {
     Task<IReadOnlyList<StepOutcome>> StepAsync(EnvTask task, IReadOnlyList<EnvStep> steps, CancellationToken cancellationToken = default);
+
+    /// <summary>The task's first state (throws an <see cref="EnvironmentFailure"/> when the environment cannot start it).</summary>
+    Task<string> InitialStateAsync(EnvTask task, CancellationToken cancellationToken = default);
+
+    /// <summary>Re-verifies final states of the task from their text alone, in order.</summary>
+    Task<IReadOnlyList<VerifiedState>> VerifyAsync(EnvTask task, IReadOnlyList<string> finalStates, CancellationToken cancellationToken = default);
 }
 
-/// <summary>Applies steps in the caller's process, one after another (tests, benchmarks, golden trees, the environment actor itself).</summary>
+/// <summary>Calls the environment in the caller's process, one call after another (tests, benchmarks, golden trees, the environment actor itself).</summary>
 public sealed class InlineEnvironmentSteps(IEnvironment environment) : IEnvironmentSteps
 {
     public IEnvironment Environment { get; } = environment;
@@ -28,6 +38,26 @@ public sealed class InlineEnvironmentSteps(IEnvironment environment) : IEnvironm
             outcomes[i] = ApplySafely(Environment, task, steps[i].State, steps[i].Action);
         }
         return Task.FromResult<IReadOnlyList<StepOutcome>>(outcomes);
+    }
+
+    public Task<string> InitialStateAsync(EnvTask task, CancellationToken cancellationToken = default)
+    {
+        try { return Task.FromResult(Environment.InitialState(task)); }
+        catch (Exception e) { return Task.FromException<string>(e); }
+    }
+
+    public Task<IReadOnlyList<VerifiedState>> VerifyAsync(EnvTask task, IReadOnlyList<string> finalStates, CancellationToken cancellationToken = default) =>
+        Task.FromResult<IReadOnlyList<VerifiedState>>(finalStates.Select(state => VerifySafely(Environment, task, state)).ToArray());
+
+    /// <summary>Environment.Verify, with an exception scoring 0 and a one-line reason (a crashing verifier never rewards).</summary>
+    public static VerifiedState VerifySafely(IEnvironment environment, EnvTask task, string finalState)
+    {
+        try
+        {
+            var (reward, reason) = environment.Verify(task, finalState);
+            return new VerifiedState(reward, reason);
+        }
+        catch (Exception e) { return new VerifiedState(0, $"verifier error: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}"); }
     }
 
     /// <summary>

@@ -9,8 +9,12 @@ namespace SelfPlay.Core.Llm;
 /// SPaR's judge played by a chat model: n sampled critiques of (instruction, response), each ending with
 /// "Final Judgement: Yes|No". Only the last such line counts (algorithms.md §2.6); a reply without one is unparsable.
 /// </summary>
-public sealed partial class LlmJudge(ChatCompletionsClient client, IEnvironment environment, double temperature = 0.7) : IJudge
+public sealed partial class LlmJudge(ChatCompletionsClient client, IEnvironmentSteps environment, double temperature = 0.7) : IJudge
 {
+    /// <summary>Reads the instruction (the initial state) in this process.</summary>
+    public LlmJudge(ChatCompletionsClient client, IEnvironment environment, double temperature = 0.7)
+        : this(client, new InlineEnvironmentSteps(environment), temperature) { }
+
     public const string Instructions =
         "You judge whether a response follows every requirement of an instruction. Write a short critique, then end with " +
         "one line: 'Final Judgement: Yes' if it follows all of them, or 'Final Judgement: No'.";
@@ -19,7 +23,7 @@ public sealed partial class LlmJudge(ChatCompletionsClient client, IEnvironment 
 
     public async Task<IReadOnlyList<Judgement>> JudgeAsync(EnvTask task, string response, int samples, long seed, CancellationToken cancellationToken = default)
     {
-        var prompt = $"Instruction:\n{environment.InitialState(task).TrimEnd()}\n\nResponse:\n{response.TrimEnd()}";
+        var prompt = $"Instruction:\n{(await environment.InitialStateAsync(task, cancellationToken)).TrimEnd()}\n\nResponse:\n{response.TrimEnd()}";
         var replies = await client.CompleteManyAsync([ChatMessage.System(Instructions), ChatMessage.User(prompt)], samples, temperature,
             seed: seed, cancellationToken: cancellationToken);
         return replies.Select(Parse).ToList();
@@ -43,8 +47,11 @@ public sealed partial class LlmJudge(ChatCompletionsClient client, IEnvironment 
 /// is N / 10. Terminal steps are worth the environment's verified reward: a critic never overrides the verifier.
 /// An unparsable rating is 0.
 /// </summary>
-public sealed partial class LlmCritic(ChatCompletionsClient client, IEnvironment environment) : INodeEvaluator
+public sealed partial class LlmCritic(ChatCompletionsClient client, IEnvironmentSteps environment) : INodeEvaluator
 {
+    /// <summary>Verifies terminal steps in this process.</summary>
+    public LlmCritic(ChatCompletionsClient client, IEnvironment environment) : this(client, new InlineEnvironmentSteps(environment)) { }
+
     public const string Instructions =
         "You rate one proposed step of an agent working on a task: how likely it leads to success. Reply with 'Score: N', N from 0 to 10.";
 
@@ -54,10 +61,10 @@ public sealed partial class LlmCritic(ChatCompletionsClient client, IEnvironment
     /// inference server batches (the critic actor also serves concurrent searches at once).</summary>
     public async Task<IReadOnlyList<double>> EvaluateAsync(EnvTask task, IReadOnlyList<NodeToScore> nodes, CancellationToken cancellationToken = default)
     {
-        var verifier = new VerifierEvaluator(environment);
-        return await Task.WhenAll(nodes.Select(async node =>
+        var verified = await new VerifierEvaluator(environment).EvaluateAsync(task, nodes, cancellationToken);
+        return await Task.WhenAll(nodes.Select(async (node, i) =>
         {
-            if (node.Outcome.IsTerminal) return verifier.Score(task, node);
+            if (node.Outcome.IsTerminal) return verified[i];
             var prompt = $"So far:\n{node.StateBefore.TrimEnd()}\n\nProposed step:\n{node.Outcome.Appended.TrimEnd()}";
             return ParseScore(await client.CompleteAsync([ChatMessage.System(Instructions), ChatMessage.User(prompt)], 0, 16,
                 cancellationToken: cancellationToken));

@@ -24,8 +24,12 @@ public static class LlmSelection
             : $"selfplay.llm.endpoint must be an http(s) URL, got '{llm.Endpoint}'";
     }
 
-    /// <summary>The critic for the step searches and the judge for SPaR (null: the verifier judge) that the settings name.</summary>
-    public static (INodeEvaluator Critic, IJudge? Judge) Create(SearchConfig search, LlmConfig? llm, IEnvironment environment)
+    /// <summary>The critic for the step searches and the judge for SPaR (null: the verifier judge) that the settings name;
+    /// they reach the environment (initial states, verification) through <paramref name="environment"/>.</summary>
+    public static (INodeEvaluator Critic, IJudge? Judge) Create(SearchConfig search, LlmConfig? llm, IEnvironment environment) =>
+        Create(search, llm, new InlineEnvironmentSteps(environment));
+
+    public static (INodeEvaluator Critic, IJudge? Judge) Create(SearchConfig search, LlmConfig? llm, IEnvironmentSteps environment)
     {
         var client = UsesLlm(search) ? new ChatCompletionsClient(llm ?? new LlmConfig()) : null;
         INodeEvaluator critic = search.Critic == "llm" ? new LlmCritic(client!, environment) : new VerifierEvaluator(environment);

@@ -18,7 +18,7 @@ public sealed class BeamSearch(IEnvironment environment, IStepProposer proposer,
 
     public async Task<PreferenceTree> SearchAsync(string treeId, EnvTask task, CancellationToken cancellationToken = default)
     {
-        var run = new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion, steps);
+        var run = await SearchRun.StartAsync(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion, steps, cancellationToken);
         var beam = new List<TreeNode> { run.Tree.Root };
         for (var depth = 0; depth < options.DepthLimit && beam.Count > 0; depth++)
         {

@@ -20,7 +20,7 @@ public sealed class BestFirstSearch(IEnvironment environment, IStepProposer prop
 
     public async Task<PreferenceTree> SearchAsync(string treeId, EnvTask task, CancellationToken cancellationToken = default)
     {
-        var run = new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion, steps);
+        var run = await SearchRun.StartAsync(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion, steps, cancellationToken);
         var tree = run.Tree;
         var frontier = new List<TreeNode> { tree.Root };
         for (var expansions = 0; expansions < options.MaxExpansions && frontier.Count > 0; expansions++)

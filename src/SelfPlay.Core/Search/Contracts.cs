@@ -26,19 +26,23 @@ public interface INodeEvaluator
 
 /// <summary>
 /// The verifier as critic: terminal nodes are worth the environment's verified reward, other nodes 0.
-/// It re-verifies the final state through <see cref="IEnvironment.Verify"/>, independently of the step that ended it.
+/// It re-verifies the final states (one batched call) through <see cref="IEnvironmentSteps.VerifyAsync"/>, independently
+/// of the step that ended them; a failing verifier scores 0.
 /// </summary>
-public sealed class VerifierEvaluator(IEnvironment environment) : INodeEvaluator
+public sealed class VerifierEvaluator(IEnvironmentSteps environment) : INodeEvaluator
 {
+    /// <summary>Verifies in this process.</summary>
+    public VerifierEvaluator(IEnvironment environment) : this(new InlineEnvironmentSteps(environment)) { }
+
     public string Name => "verifier";
 
-    public Task<IReadOnlyList<double>> EvaluateAsync(EnvTask task, IReadOnlyList<NodeToScore> nodes, CancellationToken cancellationToken = default) =>
-        Task.FromResult<IReadOnlyList<double>>(nodes.Select(n => Score(task, n)).ToArray());
-
-    public double Score(EnvTask task, NodeToScore node)
+    public async Task<IReadOnlyList<double>> EvaluateAsync(EnvTask task, IReadOnlyList<NodeToScore> nodes, CancellationToken cancellationToken = default)
     {
-        if (!node.Outcome.IsTerminal) return 0;
-        try { return environment.Verify(task, node.StateAfter).Reward; }
-        catch (Exception) { return 0; } // a crashing verifier never rewards
+        var values = new double[nodes.Count];
+        var terminal = Enumerable.Range(0, nodes.Count).Where(i => nodes[i].Outcome.IsTerminal).ToList();
+        if (terminal.Count == 0) return values;
+        var verified = await environment.VerifyAsync(task, terminal.Select(i => nodes[i].StateAfter).ToList(), cancellationToken);
+        for (var k = 0; k < terminal.Count; k++) values[terminal[k]] = verified[k].Reward;
+        return values;
     }
 }

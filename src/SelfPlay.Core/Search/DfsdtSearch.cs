@@ -21,7 +21,7 @@ public sealed class DfsdtSearch(IEnvironment environment, IStepProposer proposer
 
     public async Task<PreferenceTree> SearchAsync(string treeId, EnvTask task, CancellationToken cancellationToken = default)
     {
-        var run = new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion, steps);
+        var run = await SearchRun.StartAsync(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion, steps, cancellationToken);
         var expansions = 0;
 
         async Task<bool> SolveAsync(TreeNode node)

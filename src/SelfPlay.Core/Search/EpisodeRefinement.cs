@@ -6,17 +6,20 @@ namespace SelfPlay.Core.Search;
 /// SPaR's judge for a verifiable environment: the verifier, asked once (it is deterministic, so its n votes agree):
 /// Yes when the episode verifies with full reward, else No; the critique is the verifier's reason.
 /// </summary>
-public sealed class VerifierJudge(IEnvironment environment) : IJudge
+public sealed class VerifierJudge(IEnvironmentSteps environment) : IJudge
 {
+    /// <summary>Verifies in this process.</summary>
+    public VerifierJudge(IEnvironment environment) : this(new InlineEnvironmentSteps(environment)) { }
+
     public string Name => "verifier";
 
-    public Task<IReadOnlyList<Judgement>> JudgeAsync(EnvTask task, string response, int samples, long seed, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<Judgement>> JudgeAsync(EnvTask task, string response, int samples, long seed, CancellationToken cancellationToken = default)
     {
-        (double Reward, string Reason) verdict;
-        try { verdict = environment.Verify(task, environment.InitialState(task) + response); }
-        catch (Exception e) { verdict = (0, $"verifier error: {e.Message.ReplaceLineEndings(" ")}"); }
+        VerifiedState verdict;
+        try { verdict = (await environment.VerifyAsync(task, [await environment.InitialStateAsync(task, cancellationToken) + response], cancellationToken))[0]; }
+        catch (Exception e) when (e is not OperationCanceledException) { verdict = new VerifiedState(0, $"verifier error: {e.Message.ReplaceLineEndings(" ")}"); }
         var judgement = new Judgement(verdict.Reward >= 1 ? Verdict.Yes : Verdict.No, verdict.Reason);
-        return Task.FromResult<IReadOnlyList<Judgement>>(Enumerable.Repeat(judgement, samples).ToArray());
+        return Enumerable.Repeat(judgement, samples).ToArray();
     }
 }
 
@@ -36,13 +39,13 @@ public sealed class EpisodeRefiner(IEnvironment environment, IStepProposer propo
 
     public async Task<IReadOnlyList<Response>> SampleAsync(EnvTask task, int count, long seed, CancellationToken cancellationToken = default)
     {
-        var initial = environment.InitialState(task);
+        var initial = await _apply.InitialStateAsync(task, cancellationToken);
         return await PlayAsync(task, Enumerable.Repeat((initial, 0, (IReadOnlyList<string>)[]), count).ToList(), seed, cancellationToken);
     }
 
     public async Task<IReadOnlyList<IReadOnlyList<Response>>> RefineAsync(EnvTask task, IReadOnlyList<RefineRequest> requests, CancellationToken cancellationToken = default)
     {
-        var initial = environment.InitialState(task);
+        var initial = await _apply.InitialStateAsync(task, cancellationToken);
         var starts = new List<(string State, int Depth, IReadOnlyList<string> Kept)>();
         foreach (var request in requests)
         {

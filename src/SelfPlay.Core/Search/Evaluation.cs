@@ -11,19 +11,22 @@ public static class Evaluation
 {
     /// <summary>
     /// Greedy (temperature 0) episodes for all tasks in lockstep: each round asks the proposer for one step of
-    /// every unfinished episode in a single batched call. Solved = the final state verifies with reward 1.
+    /// every unfinished episode in a single batched call, and applies the steps through <paramref name="steps"/>
+    /// (default: <paramref name="environment"/> in this process; environment actors in a campaign), one call per
+    /// episode, all at once. Solved = the final step's reward is 1 and the final state verifies with reward 1.
+    /// A task whose environment cannot even start it counts as failed; the others are still evaluated.
     /// </summary>
     public static async Task<EvalResult> GreedyAsync(IEnvironment environment, IReadOnlyList<EnvTask> tasks, IStepProposer proposer,
-        int maxSteps, int batchSize = 256, Action<EnvTask, string, bool>? onEpisode = null, CancellationToken cancellationToken = default)
+        int maxSteps, int batchSize = 256, Action<EnvTask, string, bool>? onEpisode = null, CancellationToken cancellationToken = default,
+        IEnvironmentSteps? steps = null)
     {
-        var states = new string[tasks.Count];
-        var finished = new bool[tasks.Count];
-        for (var i = 0; i < tasks.Count; i++)
+        steps ??= new InlineEnvironmentSteps(environment);
+        var states = await Task.WhenAll(tasks.Select(async task =>
         {
-            // A task whose environment cannot even start it counts as failed; the others are still evaluated.
-            try { states[i] = environment.InitialState(tasks[i]); }
-            catch (Exception) { (states[i], finished[i]) = ("", true); }
-        }
+            try { return await steps.InitialStateAsync(task, cancellationToken); }
+            catch (Exception e) when (e is not OperationCanceledException) { return null; }
+        }));
+        var finished = states.Select(s => s is null).ToArray();
         var solved = 0;
         for (var step = 0; step < maxSteps; step++)
         {
@@ -32,24 +35,42 @@ public static class Evaluation
             foreach (var chunk in active.Chunk(batchSize))
             {
                 var proposals = await proposer.ProposeAsync(
-                    chunk.Select(i => new ProposalRequest(states[i], 1, 0, 0)).ToList(), cancellationToken);
+                    chunk.Select(i => new ProposalRequest(states[i]!, 1, 0, 0)).ToList(), cancellationToken);
+                var outcomes = await Task.WhenAll(chunk.Select((i, j) =>
+                    StepOrFail(steps, tasks[i], new EnvStep(states[i]!, proposals[j].Count > 0 ? proposals[j][0].Action : ""), cancellationToken)));
+                var ended = new List<int>();
                 for (var j = 0; j < chunk.Length; j++)
                 {
                     var i = chunk[j];
-                    var action = proposals[j].Count > 0 ? proposals[j][0].Action : "";
-                    StepOutcome outcome;
-                    try { outcome = environment.Step(tasks[i], states[i], action); }
-                    catch (Exception e) { outcome = StepOutcome.End("\n", 0, "environment error: " + e.Message); }
-                    states[i] += outcome.Appended;
-                    if (!outcome.IsTerminal) continue;
+                    states[i] += outcomes[j].Appended;
+                    if (!outcomes[j].IsTerminal) continue;
                     finished[i] = true;
-                    var ok = outcome.Reward >= 1 && environment.Verify(tasks[i], states[i]).Reward >= 1;
+                    ended.Add(j);
+                }
+                var verified = await Task.WhenAll(ended.Select(j => VerifyOrFail(steps, tasks[chunk[j]], states[chunk[j]]!, cancellationToken)));
+                for (var k = 0; k < ended.Count; k++)
+                {
+                    var i = chunk[ended[k]];
+                    var ok = outcomes[ended[k]].Reward >= 1 && verified[k] >= 1;
                     if (ok) solved++;
-                    onEpisode?.Invoke(tasks[i], states[i], ok);
+                    onEpisode?.Invoke(tasks[i], states[i]!, ok);
                 }
             }
         }
         return new EvalResult(solved, tasks.Count);
+    }
+
+    /// <summary>An episode whose environment cannot be reached (an environment node lost) ends unsolved; the others go on.</summary>
+    static async Task<StepOutcome> StepOrFail(IEnvironmentSteps steps, EnvTask task, EnvStep step, CancellationToken ct)
+    {
+        try { return (await steps.StepAsync(task, [step], ct))[0]; }
+        catch (Exception e) when (e is not OperationCanceledException) { return StepOutcome.End("\n", 0, "environment error: " + e.Message.ReplaceLineEndings(" ")); }
+    }
+
+    static async Task<double> VerifyOrFail(IEnvironmentSteps steps, EnvTask task, string finalState, CancellationToken ct)
+    {
+        try { return (await steps.VerifyAsync(task, [finalState], ct))[0].Reward; }
+        catch (Exception e) when (e is not OperationCanceledException) { return 0; }
     }
 
     /// <summary>Search-based evaluation: a task counts as solved when the search tree holds a verified solution.</summary>

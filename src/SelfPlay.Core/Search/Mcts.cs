@@ -101,8 +101,9 @@ public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INode
 
     static int Pending(List<int> inFlight, int index) => index < inFlight.Count ? inFlight[index] : 0;
 
-    public Task<PreferenceTree> SearchAsync(string treeId, EnvTask task, CancellationToken cancellationToken = default) =>
-        SearchAsync(new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion, steps), cancellationToken);
+    public async Task<PreferenceTree> SearchAsync(string treeId, EnvTask task, CancellationToken cancellationToken = default) =>
+        await SearchAsync(await SearchRun.StartAsync(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion, steps, cancellationToken),
+            cancellationToken);
 
     /// <summary>One simulation in flight; reused across waves so the hot loop allocates nothing per simulation.</summary>
     sealed class Simulation

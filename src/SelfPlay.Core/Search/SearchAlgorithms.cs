@@ -30,8 +30,8 @@ public static class SearchAlgorithms
             "dfsdt" => new DfsdtSearch(environment, proposer, evaluator, new DfsdtOptions(c.Expansions, (c.Dfsdt ?? new()).MaxExpansions, depthLimit,
                 c.Temperature, c.LengthPenalty, seed, policyVersion), steps),
             "tree-rollout" => new TreeRolloutSearch(environment, proposer, evaluator, TreeRolloutOptions(c, depthLimit, policyVersion, seed), steps),
-            "spar" => new SparSearch(environment, new EpisodeRefiner(environment, proposer, depthLimit, c.Temperature, steps), judge ?? new VerifierJudge(environment),
-                SparOptions(c, policyVersion, seed)),
+            "spar" => new SparSearch(environment, new EpisodeRefiner(environment, proposer, depthLimit, c.Temperature, steps), judge ?? new VerifierJudge(steps ?? new InlineEnvironmentSteps(environment)),
+                SparOptions(c, policyVersion, seed), steps),
             _ => throw new ArgumentException($"unknown search algorithm '{c.Algorithm}' (known: {string.Join(", ", Names)})"),
         };
     }

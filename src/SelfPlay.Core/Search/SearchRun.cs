@@ -20,18 +20,31 @@ public sealed class SearchRun
     readonly Stopwatch _clock = Stopwatch.StartNew();
     readonly List<string?> _states = [];
 
-    public SearchRun(string treeId, EnvTask task, string algorithm, IEnvironment environment, IStepProposer proposer,
-        INodeEvaluator evaluator, int policyVersion, IEnvironmentSteps? steps = null)
+    /// <summary>
+    /// Starts a search of the task: its root is the environment's initial state, asked through
+    /// <paramref name="steps"/> (default: <paramref name="environment"/> in this process). An environment that cannot
+    /// start the task throws, and the task fails.
+    /// </summary>
+    public static async Task<SearchRun> StartAsync(string treeId, EnvTask task, string algorithm, IEnvironment environment, IStepProposer proposer,
+        INodeEvaluator evaluator, int policyVersion, IEnvironmentSteps? steps = null, CancellationToken cancellationToken = default)
     {
-        _steps = steps ?? new InlineEnvironmentSteps(environment);
+        steps ??= new InlineEnvironmentSteps(environment);
+        return new SearchRun(treeId, task, algorithm, environment.Name, await steps.InitialStateAsync(task, cancellationToken), proposer, evaluator,
+            policyVersion, steps);
+    }
+
+    SearchRun(string treeId, EnvTask task, string algorithm, string environment, string initialState, IStepProposer proposer,
+        INodeEvaluator evaluator, int policyVersion, IEnvironmentSteps steps)
+    {
+        _steps = steps;
         _proposer = proposer;
         _evaluator = evaluator;
         Task = task;
         PolicyVersion = policyVersion;
-        Tree = PreferenceTree.Create(treeId, environment.InitialState(task));
+        Tree = PreferenceTree.Create(treeId, initialState);
         Tree.TaskId = task.Id;
         Tree.TaskInput = task.Input;
-        Tree.Environment = environment.Name;
+        Tree.Environment = environment;
         Tree.Algorithm = algorithm;
         Tree.PolicyVersion = policyVersion;
         Tree.Critic = evaluator.Name;

@@ -75,7 +75,7 @@ public sealed record SparOptions(
 /// TerminalReward = the vote value, Visits = counted votes, Critique = the majority critique; the search's answer
 /// (the first passing refinement, else the best-valued response) is marked <see cref="TreeNode.Committed"/>.
 /// </summary>
-public sealed class SparSearch(IEnvironment environment, IRefiner refiner, IJudge judge, SparOptions options) : ITreeSearch
+public sealed class SparSearch(IEnvironment environment, IRefiner refiner, IJudge judge, SparOptions options, IEnvironmentSteps? steps = null) : ITreeSearch
 {
     public string Algorithm => "spar";
 
@@ -94,7 +94,8 @@ public sealed class SparSearch(IEnvironment environment, IRefiner refiner, IJudg
 
     public async Task<PreferenceTree> SearchAsync(string treeId, EnvTask task, CancellationToken cancellationToken = default)
     {
-        var run = new SearchRun(treeId, task, Algorithm, environment, new NoProposals(), new JudgeName(judge.Name), options.PolicyVersion);
+        var run = await SearchRun.StartAsync(treeId, task, Algorithm, environment, new NoProposals(), new JudgeName(judge.Name), options.PolicyVersion, steps,
+            cancellationToken);
         var tree = run.Tree;
         var cache = new Dictionary<string, Vote?>();
         var budget = options.Budget;

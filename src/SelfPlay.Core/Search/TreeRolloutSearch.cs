@@ -27,7 +27,7 @@ public sealed class TreeRolloutSearch(IEnvironment environment, IStepProposer pr
 
     public async Task<PreferenceTree> SearchAsync(string treeId, EnvTask task, CancellationToken cancellationToken = default)
     {
-        var run = new SearchRun(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion, steps);
+        var run = await SearchRun.StartAsync(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion, steps, cancellationToken);
         var open = new List<TreeNode> { run.Tree.Root };
         for (var depth = 0; depth < options.DepthLimit && open.Count > 0; depth++)
         {
