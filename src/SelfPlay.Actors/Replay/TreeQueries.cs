@@ -10,21 +10,23 @@ namespace SelfPlay.Actors.Replay;
 /// <summary>Datasets from the journal through Persistence.Query (by tag), never by scanning tables.</summary>
 public static class TreeQueries
 {
-    /// <summary>The latest version of every tree stored under the tag, in journal order.</summary>
+    /// <summary>
+    /// The latest version of every tree stored under the tag, in tree-id order: not in journal order, which depends
+    /// on which search finished first, so the datasets built from them (extraction draws, shuffles) do not.
+    /// </summary>
     public static async Task<IReadOnlyList<PreferenceTree>> CurrentTreesAsync(ActorSystem system, string tag, CancellationToken ct = default)
     {
         var journal = ReadJournal(system);
         var latest = new Dictionary<string, (long Seq, PreferenceTree Tree)>();
-        var order = new List<string>();
         await journal.CurrentEventsByTag(tag, Offset.NoOffset())
             .RunForeach(envelope =>
             {
                 if (envelope.Event is not TreeStored stored) return;
-                if (!latest.TryGetValue(envelope.PersistenceId, out var seen)) order.Add(envelope.PersistenceId);
+                latest.TryGetValue(envelope.PersistenceId, out var seen);
                 if (seen.Tree is null || envelope.SequenceNr > seen.Seq) latest[envelope.PersistenceId] = (envelope.SequenceNr, stored.Tree);
             }, system.Materializer());
         ct.ThrowIfCancellationRequested();
-        return order.Select(id => latest[id].Tree).ToList();
+        return latest.Values.Select(v => v.Tree).OrderBy(t => t.TreeId, StringComparer.Ordinal).ToList();
     }
 
     /// <summary>
