@@ -59,6 +59,21 @@ public static class ReportCommand
             $"{r.SearchSeconds:F1}", $"{r.TrainSeconds:F1}", $"{r.EvalSeconds:F1}", $"{r.WallSeconds:F1}",
             r.Throughput is { } t ? $"{t.InferenceTokensPerSecond:F0}" : "-", r.Throughput is { } f ? $"{f.BatchFill:F2}" : "-",
         }).ToList();
+        return Format(header, rows, markdown) + CriticTable(summary, markdown);
+    }
+
+    /// <summary>With a trained critic (search.critic = value | prm): how each iteration's critic did on held-out trees,
+    /// against always predicting the mean (empty without one).</summary>
+    static string CriticTable(CampaignSummary summary, bool markdown)
+    {
+        var critics = summary.Iterations.OrderBy(r => r.Iteration).Where(r => r.Critic is not null).Select(r => r.Critic!).ToList();
+        if (critics.Count == 0) return "";
+        string[] header = ["critic", "kind", "examples", "held out", "loss", "held-out loss before", "after", "constant", "train s"];
+        var rows = critics.Select(c => new[]
+        {
+            "v" + c.Version, c.Kind, c.Examples.ToString(), c.HeldOutExamples.ToString(), $"{c.FirstLoss:F4} -> {c.LastLoss:F4}",
+            $"{c.HeldOutLossBefore:F4}", $"{c.HeldOutLossAfter:F4}", $"{c.HeldOutLossConstant:F4}", $"{c.WallSeconds:F1}",
+        }).ToList();
         return Format(header, rows, markdown);
     }
 

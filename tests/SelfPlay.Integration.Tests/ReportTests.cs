@@ -6,13 +6,17 @@ namespace SelfPlay.Integration.Tests;
 /// <summary>`selfplay report` over summary.json files written by the campaign's own writer.</summary>
 public class ReportTests
 {
-    static string RunFolder(string name, params double[] rates)
+    static string RunFolder(string name, params double[] rates) => RunFolder(name, false, rates);
+
+    static string RunFolder(string name, bool critic, params double[] rates)
     {
         var dir = Path.Combine(Path.GetTempPath(), "selfplay-report-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         var rows = rates.Select((rate, i) => new IterationSummary(i, i == 0 ? "sft" : "selfplay", i, i == 0 ? 0 : 100, i * 10,
             new HeldOutResult((int)Math.Round(rate * 200), 200, rate), 60 + i, 30, 20, 5, 900, 40, 0, 1.5, 0.9, 0.7,
-            Throughput: i == 0 ? null : new RoleThroughput(3.3, 30, 1234, 0.81, 50, 25))).ToList();
+            Throughput: i == 0 ? null : new RoleThroughput(3.3, 30, 1234, 0.81, 50, 25),
+            Critic: !critic || i == 0 ? null : new SelfPlay.Actors.Protocol.CriticReport(i, "prm", $"{name}/critic-v{i}", "ab", 4705 * i, 395, 0.2377, 0.1149,
+                0.7803, 0.1532, 0.2913, 248))).ToList();
         new CampaignSummary(name, "countdown", "completed", rows, WallSeconds: 600).Write(dir);
         return dir;
     }
@@ -38,6 +42,17 @@ public class ReportTests
         var json = await CliRunner.RunAsync("report", "--run-dir", dpo, "--format", "json");
         var parsed = JsonDocument.Parse(json.Stdout).RootElement[0];
         Assert.Equal(0.225, parsed.GetProperty("heldOut")[2].GetDouble(), 6);
+    }
+
+    [Fact]
+    public async Task Report_shows_each_iterations_critic_against_the_constant_predictor()
+    {
+        var withCritic = await CliRunner.RunAsync("report", "--run-dir", RunFolder("prm", true, 0.10, 0.12, 0.13));
+        Assert.Equal(0, withCritic.ExitCode);
+        var v2 = withCritic.Stdout.Split('\n').Single(l => l.StartsWith("v2 "));
+        Assert.Equal(["v2", "prm", "9410", "395", "0.2377", "->", "0.1149", "0.7803", "0.1532", "0.2913", "248.0"],
+            v2.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        Assert.DoesNotContain("constant", (await CliRunner.RunAsync("report", "--run-dir", RunFolder("plain", 0.10, 0.12))).Stdout);
     }
 
     [Fact]
