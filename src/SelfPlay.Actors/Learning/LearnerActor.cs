@@ -37,6 +37,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
     object? _running;
     IActorRef _replyTo = ActorRefs.Nobody;
     PolicyPublished? _lastPublished;
+    PolicyPublished? _policyTrained; // the newest policy trained and saved (its critic may still be missing)
 
     public IStash Stash { get; set; } = null!;
 
@@ -153,7 +154,10 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
         examples.AddRange(PreferenceLearning.Import(c.Learner, message => _log.Warning(message)));
         return await Task.Run(() =>
         {
-            var published = TrainPreferences(iteration, examples, newExamples, clock);
+            // A retry after the critic failed (a disk error) keeps the policy already trained and saved for this
+            // iteration instead of training it a second time.
+            var published = _policyTrained?.Version == iteration ? _policyTrained : TrainPreferences(iteration, examples, newExamples, clock);
+            _policyTrained = published;
             return CriticTargets.IsTrained(c.Search.Critic) ? published with { Critic = TrainCritic(iteration, window) } : published;
         });
     }
