@@ -70,4 +70,56 @@ public sealed class CriticCampaignTests
             try { Directory.Delete(runDir, true); } catch (IOException) { }
         }
     }
+    [Fact]
+    public async Task A_training_retry_after_the_critic_failed_to_save_keeps_the_policy_it_trained()
+    {
+        var runDir = Path.Combine(Path.GetTempPath(), "selfplay-critic-retry-" + Guid.NewGuid().ToString("N"));
+        var criticDir = Path.Combine(runDir, "checkpoints", "critic-v1");
+        try
+        {
+            var run = CliRunner.RunAsync("run", "--config", Path.Combine(CliRunner.RepoRoot, "hocon/campaigns/game24-quick.conf"),
+                "--set", "search.critic=value", "--set", "critic.epochs=1", "--set", "iterations.count=1", "--set", "iterations.trees=8",
+                "--set", "eval.greedy=false", "--set", "learner.epochs=0", "--run-dir", runDir);
+            // A file where the critic's folder goes makes its save fail like a disk error would; it is removed once the
+            // coordinator has logged the failure, so the resent command succeeds.
+            var log = Path.Combine(runDir, "selfplay.log");
+            var blocked = false;
+            while (!run.IsCompleted)
+            {
+                if (!blocked && Directory.Exists(Path.Combine(runDir, "checkpoints", "v0")))
+                {
+                    File.WriteAllText(criticDir, "not a folder");
+                    blocked = true;
+                }
+                if (blocked && File.Exists(criticDir) && ReadShared(log).Contains("training failed (attempt 1 of", StringComparison.Ordinal))
+                    File.Delete(criticDir);
+                await Task.Delay(50);
+            }
+            var result = await run;
+            Assert.True(blocked, "the warm-up checkpoint never appeared");
+            Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+
+            var text = File.ReadAllText(log);
+            Assert.Contains("training failed (attempt 1 of", text);
+            // The policy of iteration 1 was trained once; only the critic was trained again.
+            Assert.Single(System.Text.RegularExpressions.Regex.Matches(text, "iteration 1: training (?!the )"));
+            Assert.Equal(2, System.Text.RegularExpressions.Regex.Matches(text, "iteration 1: training the value critic").Count);
+            using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, "summary.json")));
+            var critic = summary.RootElement.GetProperty("iterations")[1].GetProperty("critic");
+            using var loaded = CriticModel.Load(critic.GetProperty("directory").GetString()!, "cpu", critic.GetProperty("sha256").GetString());
+            Assert.Equal("value", loaded.Kind);
+        }
+        finally
+        {
+            try { Directory.Delete(runDir, true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>The campaign's log while it is being written.</summary>
+    static string ReadShared(string path)
+    {
+        if (!File.Exists(path)) return "";
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        return new StreamReader(stream).ReadToEnd();
+    }
 }
