@@ -34,6 +34,24 @@ public class ConfigTests
         }
     }
 
+    [Fact]
+    public void Every_shipped_campaign_file_parses_and_is_named_after_its_file()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "SelfPlay.sln"))) dir = dir.Parent;
+        Assert.NotNull(dir);
+        var files = Directory.GetFiles(Path.Combine(dir.FullName, "hocon", "campaigns"), "*.conf");
+        Assert.True(files.Length >= 12, $"{files.Length} campaign files");
+        foreach (var file in files)
+        {
+            var c = ConfigLoader.Parse(ConfigLoader.Build(file, []));
+            Assert.Equal(Path.GetFileNameWithoutExtension(file), c.Name);
+            // A quick file is the smoke test of its full campaign: same environment.
+            if (c.Name.EndsWith("-quick", StringComparison.Ordinal))
+                Assert.Equal(ConfigLoader.Parse(ConfigLoader.Build(file.Replace("-quick.conf", ".conf"), [])).Environment.Type, c.Environment.Type);
+        }
+    }
+
     [Theory]
     [InlineData("search.simulatons=3", "unknown setting selfplay.search.simulatons")]
     [InlineData("search=3", "unknown setting selfplay.search")]
