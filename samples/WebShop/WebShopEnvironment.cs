@@ -95,6 +95,25 @@ public sealed partial class WebShopEnvironment : IEnvironment, IDisposable
     public IReadOnlyList<string>? LegalActions(EnvTask task, string state) =>
         Clickables(CurrentPage(state ?? "").Page).Where(c => c != "search").Select(c => $"click[{c}]").ToList();
 
+    /// <summary>
+    /// The process score of a step that did not end the episode: on a result page, 1 when the goal product is listed;
+    /// on an item page, the reward buying there now would get (so choosing the goal's size raises it to 1); 0 on the
+    /// start page. No HTTP: the page is in the outcome, the product in the catalogue.
+    /// </summary>
+    public double? ScoreStep(EnvTask task, string stateBefore, string action, StepOutcome outcome)
+    {
+        if (outcome.IsTerminal) return null;
+        var goal = Goal.Parse(task.Input, _catalogue);
+        var (page, item) = CurrentPage((stateBefore ?? "") + outcome.Appended);
+        var clickables = Clickables(page);
+        if (clickables.Contains("buy") && item is not null && _catalogue.Find(item) is { } product)
+        {
+            var size = SelectedSize().Match(page) is { Success: true } s ? s.Groups[1].Value : "none";
+            return goal.Score(new Purchase(product.Category, product.Material, product.Color, size, product.Price)).Reward;
+        }
+        return clickables.Contains(goal.Product.Id) ? 1 : 0;
+    }
+
     sealed record ActResult(string Action, string? Page, string? Item, Purchase? Bought, string? Error);
 
     /// <summary>One action on a page (rendered text) whose product, if an item page, is <paramref name="item"/>.</summary>

@@ -30,7 +30,7 @@ public class LlmConfigTests
     [InlineData("search.spar.judge=llm", "", "selfplay.search.spar.judge = llm needs selfplay.llm.endpoint and selfplay.llm.model")]
     [InlineData("search.critic=llm", "llm.model=m", "selfplay.search.critic = llm needs selfplay.llm.endpoint and selfplay.llm.model")]
     [InlineData("search.critic=llm", "llm.endpoint=ftp://x", "selfplay.search.critic = llm needs selfplay.llm.endpoint and selfplay.llm.model")]
-    [InlineData("search.critic=oracle", "", "selfplay.search.critic must be verifier, llm, value or prm, got 'oracle'")]
+    [InlineData("search.critic=oracle", "", "selfplay.search.critic must be verifier, environment, llm, value or prm, got 'oracle'")]
     [InlineData("search.critic=prm", "critic.held-out-share=1", "selfplay.critic.held-out-share must be in [0, 1), got 1")]
     [InlineData("search.critic=value", "critic.batch-size=0", "selfplay.critic: batch-size and learning-rate must be positive, epochs and max-examples non-negative")]
     [InlineData("search.spar.judge=human", "", "selfplay.search.spar.judge must be verifier or llm, got 'human'")]

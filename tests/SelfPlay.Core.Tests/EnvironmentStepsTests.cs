@@ -31,8 +31,46 @@ internal sealed class RecordingSteps(IEnvironment environment) : IEnvironmentSte
     }
 }
 
+/// <summary>"good" scores 0.9, "bad" throws in ScoreStep, "big" scores 2; "end" ends with 0.3, which Verify re-scores as 0.7.</summary>
+internal sealed class StepScoringEnvironment : IEnvironment
+{
+    public string Name => "step-scoring";
+    public string StepStop => "\n";
+    public string InitialState(EnvTask task) => "> ";
+    public StepOutcome Step(EnvTask task, string state, string action) =>
+        action == "end" ? StepOutcome.End("end\n", 0.3, "ended") : StepOutcome.Continue(action + "\n");
+    public (double Reward, string Reason) Verify(EnvTask task, string finalState) => (0.7, "re-verified");
+    public IReadOnlyList<string>? ReferenceActions(EnvTask task, Random random) => null;
+    public double? ScoreStep(EnvTask task, string stateBefore, string action, StepOutcome outcome) => action switch
+    {
+        "good" => 0.9,
+        "bad" => throw new InvalidOperationException("no score"),
+        "big" => 2,
+        _ => null,
+    };
+}
+
 public class EnvironmentStepsTests
 {
+    [Fact]
+    public async Task The_environment_critic_scores_open_steps_with_the_environments_step_score_and_terminals_verified()
+    {
+        var env = new StepScoringEnvironment();
+        var steps = new RecordingSteps(env);
+        var task = new EnvTask("s", "");
+        string[] actions = ["good", "bad", "big", "plain", "end"];
+        var outcomes = await steps.StepAsync(task, actions.Select(a => new EnvStep("> ", a)).ToList());
+        // A throwing or out-of-range score gives none; a terminal step gets none (Verify scores it).
+        Assert.Equal(new double?[] { 0.9, null, null, null, null }, outcomes.Select(o => o.StepScore));
+        var nodes = outcomes.Select(o => new NodeToScore("> ", "> " + o.Appended, o)).ToList();
+        var critic = new StepScoreEvaluator(steps);
+        Assert.Equal("environment", critic.Name);
+        Assert.Equal(new[] { 0.9, 0, 0, 0, 0.7 }, await critic.EvaluateAsync(task, nodes));
+        Assert.Equal(1, steps.Verifications); // the terminal only, re-verified through the steps
+        Assert.Equal(new[] { 0.0, 0, 0, 0, 0.7 }, await new VerifierEvaluator(steps).EvaluateAsync(task, nodes));
+    }
+
+
     static readonly EnvTask ToyTask = new("toy", "t");
     static readonly Dictionary<string, double> Rewards = new() { ["aaa"] = 1, ["abb"] = 1, ["bab"] = 1, ["bbb"] = 0.2 };
 

@@ -67,10 +67,19 @@ public sealed class InlineEnvironmentSteps(IEnvironment environment) : IEnvironm
     /// </summary>
     public static StepOutcome ApplySafely(IEnvironment environment, EnvTask task, string state, string action)
     {
-        try { return environment.Step(task, state, action); }
+        StepOutcome outcome;
+        try { outcome = environment.Step(task, state, action); }
         catch (Exception e)
         {
             return StepOutcome.End(action.ReplaceLineEndings(" ") + "\n", 0, $"environment error: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
         }
+        return outcome.IsTerminal ? outcome : outcome with { StepScore = ScoreSafely(environment, task, state, action, outcome) };
+    }
+
+    /// <summary>Environment.ScoreStep, with an exception or a score outside [0, 1] giving none (a step score only guides search).</summary>
+    static double? ScoreSafely(IEnvironment environment, EnvTask task, string state, string action, StepOutcome outcome)
+    {
+        try { return environment.ScoreStep(task, state, action, outcome) is { } s && s is >= 0 and <= 1 ? s : null; }
+        catch (Exception) { return null; }
     }
 }

@@ -6,9 +6,11 @@ public sealed record EnvTask(string Id, string Input);
 /// <summary>
 /// What applying one policy step did. <see cref="Appended"/> is the exact text added to the state (the policy's
 /// proposal plus whatever the environment wrote, e.g. a calculator result), ending with a newline.
-/// Terminal outcomes carry the verifier's reward in [0, 1] and a one-line reason.
+/// Terminal outcomes carry the verifier's reward in [0, 1] and a one-line reason. <see cref="StepScore"/> is the
+/// environment's process score of a non-terminal step (<see cref="IEnvironment.ScoreStep"/>), filled in by the
+/// environment steps (<see cref="InlineEnvironmentSteps.ApplySafely"/>) for search.critic = environment.
 /// </summary>
-public sealed record StepOutcome(string Appended, bool IsTerminal, double Reward, string Reason)
+public sealed record StepOutcome(string Appended, bool IsTerminal, double Reward, string Reason, double? StepScore = null)
 {
     public static StepOutcome Continue(string appended) => new(appended, false, 0, "");
     public static StepOutcome End(string appended, double reward, string reason) => new(appended, true, reward, reason);
@@ -48,6 +50,7 @@ public interface IEnvironment
     /// <summary>
     /// A process score in [0, 1] for a non-terminal step (e.g. the step computed a quantity the solution needs),
     /// or null when this environment does not score intermediate steps. Terminal steps are scored by <see cref="Verify"/>.
+    /// It scores open nodes for search.critic = environment.
     /// </summary>
     double? ScoreStep(EnvTask task, string stateBefore, string action, StepOutcome outcome) => null;
 }

@@ -5,7 +5,8 @@ using SelfPlay.Core.Search;
 namespace SelfPlay.Core.Llm;
 
 /// <summary>
-/// search.critic and search.spar.judge: the verifier (default) or the llm section's chat model (<see cref="LlmCritic"/>,
+/// search.critic and search.spar.judge: the verifier (default; the critic can also be the environment's step scores,
+/// <see cref="StepScoreEvaluator"/>) or the llm section's chat model (<see cref="LlmCritic"/>,
 /// <see cref="LlmJudge"/>), which then share one <see cref="ChatCompletionsClient"/> per node.
 /// </summary>
 public static class LlmSelection
@@ -32,7 +33,12 @@ public static class LlmSelection
     public static (INodeEvaluator Critic, IJudge? Judge) Create(SearchConfig search, LlmConfig? llm, IEnvironmentSteps environment)
     {
         var client = UsesLlm(search) ? new ChatCompletionsClient(llm ?? new LlmConfig()) : null;
-        INodeEvaluator critic = search.Critic == "llm" ? new LlmCritic(client!, environment) : new VerifierEvaluator(environment);
+        INodeEvaluator critic = search.Critic switch
+        {
+            "llm" => new LlmCritic(client!, environment),
+            "environment" => new StepScoreEvaluator(environment),
+            _ => new VerifierEvaluator(environment),
+        };
         IJudge? judge = search.Spar?.Judge == "llm" ? new LlmJudge(client!, environment) : null;
         return (critic, judge);
     }

@@ -46,3 +46,24 @@ public sealed class VerifierEvaluator(IEnvironmentSteps environment) : INodeEval
         return values;
     }
 }
+
+/// <summary>
+/// The environment as critic (search.critic = environment): an open node is worth the environment's own process score
+/// of the step that made it (<see cref="IEnvironment.ScoreStep"/>, carried in <see cref="StepOutcome.StepScore"/>; 0
+/// where it gives none), a terminal node its re-verified reward. What Agent Q's AI feedback ranks, from a checker
+/// that knows the task instead of a model that reads it.
+/// </summary>
+public sealed class StepScoreEvaluator(IEnvironmentSteps environment) : INodeEvaluator
+{
+    readonly VerifierEvaluator _verifier = new(environment);
+
+    public string Name => "environment";
+
+    public async Task<IReadOnlyList<double>> EvaluateAsync(EnvTask task, IReadOnlyList<NodeToScore> nodes, CancellationToken cancellationToken = default)
+    {
+        var values = (await _verifier.EvaluateAsync(task, nodes, cancellationToken)).ToArray();
+        for (var i = 0; i < nodes.Count; i++)
+            if (!nodes[i].Outcome.IsTerminal) values[i] = nodes[i].Outcome.StepScore ?? 0;
+        return values;
+    }
+}

@@ -44,6 +44,38 @@ public class WebShopTests(ShopFixture shop) : IClassFixture<ShopFixture>
     }
 
     [Fact]
+    public async Task Step_scores_say_whether_the_goal_is_listed_and_what_buying_now_would_earn()
+    {
+        var product = shop.Catalogue.Products[12];
+        var size = product.Sizes[^1];
+        var task = TaskFor(product, size);
+        var env = shop.Env;
+        var start = env.InitialState(task);
+        // The environment steps attach the score to each open outcome (search.critic = environment reads it there).
+        var reference = new InlineEnvironmentSteps(env);
+        var state = start;
+        var scores = new List<double?>();
+        foreach (var action in env.ReferenceActions(task, new Random(1))!)
+        {
+            var outcome = (await reference.StepAsync(task, [new EnvStep(state, action)]))[0];
+            scores.Add(outcome.StepScore);
+            state += outcome.Appended;
+        }
+        // Listed; the goal's page with no size chosen (4 of 5 attributes); the goal's size; the purchase has no step score.
+        Assert.Equal(new double?[] { 1, 0.8, 1, null }, scores);
+
+        var other = shop.Catalogue.Products.First(p => p.Category != product.Category && p.Color != product.Color && p.Material != product.Material);
+        var elsewhere = start + env.Step(task, start, $"search[{other.Title}").Appended;
+        Assert.DoesNotContain($"[{product.Id}]", elsewhere);
+        Assert.Equal(0, env.ScoreStep(task, start, $"search[{other.Title}", env.Step(task, start, $"search[{other.Title}")));
+        var open = env.Step(task, elsewhere, $"click[{other.Id}");
+        Assert.Equal(other.Price < product.Price + 5 ? 0.2 : 0, env.ScoreStep(task, elsewhere, $"click[{other.Id}", open)!.Value, 6);
+        // Back on the start page nothing is on offer yet.
+        var back = env.Step(task, elsewhere + open.Appended, "click[back");
+        Assert.Equal(0, env.ScoreStep(task, elsewhere + open.Appended, "click[back", back));
+    }
+
+    [Fact]
     public void The_reward_is_the_attribute_match_of_the_bought_item()
     {
         var product = shop.Catalogue.Products[0];
