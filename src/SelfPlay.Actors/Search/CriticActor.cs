@@ -8,7 +8,7 @@ using SelfPlay.Models.Heads;
 namespace SelfPlay.Actors.Search;
 
 /// <summary>
-/// Scores new nodes for the searches of its node. With the verifier or an LLM (search.critic = verifier | llm) each
+/// Scores new nodes for the searches of its node. With the verifier, the environment's step scores or an LLM (search.critic = verifier | environment | llm) each
 /// request is scored as it comes, concurrently. With a trained critic (search.critic = value | prm) the coordinator
 /// has it load each published critic version; requests that arrive while a batch runs are scored together by the
 /// next forward pass (each request queues a Flush behind itself, as in the inference actor): non-terminal nodes get

@@ -20,7 +20,7 @@ public static class CriticTargets
 {
     public static readonly string[] Kinds = ["value", "prm"];
 
-    /// <summary>Whether search.critic names a critic trained from the trees (rather than the verifier or an LLM).</summary>
+    /// <summary>Whether search.critic names a critic trained from the trees (rather than the verifier, the environment or an LLM).</summary>
     public static bool IsTrained(string critic) => Kinds.Contains(critic);
 
     public static List<CriticExample> Extract(PreferenceTree tree, string kind)
