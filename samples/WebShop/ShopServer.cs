@@ -23,11 +23,12 @@ public sealed class ShopServer : IDisposable
 
     ShopServer(WebApplication app, Uri address, Catalogue catalogue) => (_app, Address, Catalogue) = (app, address, catalogue);
 
-    public static ShopServer Start(Catalogue catalogue)
+    /// <summary>Starts the shop on 127.0.0.1:<paramref name="port"/> (0: an ephemeral port).</summary>
+    public static ShopServer Start(Catalogue catalogue, int port = 0)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, port));
         var app = builder.Build();
         app.MapGet("/", () => Html("<form action=\"/search\"><input name=\"q\"><button>search</button></form>"));
         app.MapGet("/search", (string? q) =>

@@ -28,7 +28,8 @@ public sealed partial class WebShopEnvironment : IEnvironment, IDisposable
         _http = new HttpClient { BaseAddress = shop, Timeout = httpTimeout ?? TimeSpan.FromSeconds(5) };
         _catalogue = catalogue;
         _ownedServer = ownedServer;
-        _startPage = new Lazy<string>(() => Render(Get("/")));
+        // PublicationOnly: a failed first request (the shop slow to answer under load) is not cached, the next call retries.
+        _startPage = new Lazy<string>(() => Render(Get("/")), LazyThreadSafetyMode.PublicationOnly);
     }
 
     public string Name => "webshop";

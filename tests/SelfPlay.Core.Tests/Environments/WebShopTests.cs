@@ -76,6 +76,21 @@ public class WebShopTests(ShopFixture shop) : IClassFixture<ShopFixture>
     }
 
     [Fact]
+    public void A_shop_that_did_not_answer_at_first_is_asked_again_on_the_next_task()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var catalogue = new Catalogue();
+        using var env = new WebShopEnvironment(new Uri($"http://127.0.0.1:{port}/"), catalogue);
+        var task = TaskFor(catalogue.Products[3], catalogue.Products[3].Sizes[0]);
+        Assert.Throws<HttpRequestException>(() => env.InitialState(task)); // nothing listens yet
+        using var server = ShopServer.Start(catalogue, port);
+        Assert.EndsWith("> [search]\n", env.InitialState(task));
+    }
+
+    [Fact]
     public void The_reward_is_the_attribute_match_of_the_bought_item()
     {
         var product = shop.Catalogue.Products[0];
