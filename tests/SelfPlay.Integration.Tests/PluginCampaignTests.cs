@@ -85,6 +85,54 @@ public class PluginCampaignTests
     }
 
     [Fact]
+    public async Task An_environment_that_is_down_stops_the_campaign_with_the_reason_and_a_resume_redoes_that_work()
+    {
+        var runDir = Path.Combine(Path.GetTempPath(), "selfplay-outage-" + Guid.NewGuid().ToString("N"));
+        var downFile = runDir + ".down";
+        string[] args = ["run", "--config", "samples/Addition/addition.conf",
+            "--set", $"environment.type={typeof(OutageAdditionProvider).FullName}, {typeof(OutageAdditionProvider).Assembly.GetName().Name}",
+            "--set", $"environment.plugin-folder={AdditionBin}", "--set", $"environment.settings.down-file={downFile}", "--set", "name=outage",
+            .. Quick, "--run-dir", runDir];
+        string[] resume = ["run", "--resume", "--run-dir", runDir];
+        try
+        {
+            // The held-out tasks' server is down: the warm-up trains, the evaluation can play nothing.
+            File.WriteAllText(downFile, "held-out");
+            var log = Path.Combine(runDir, "selfplay.log");
+            var first = await CliRunner.RunAsync(args);
+            Assert.Equal(1, first.ExitCode);
+            Assert.Contains("iteration 0: the held-out evaluation could not play any of its 20 episodes (the environment failed: ", first.Stderr);
+            Assert.Contains("the task server is down", first.Stderr);
+            Assert.DoesNotContain("iteration 0: held-out ", File.ReadAllText(log));
+
+            // Now the training tasks' server is down: the resume evaluates, then every task of iteration 1 fails and the campaign stops.
+            File.WriteAllText(downFile, "train");
+            var stopped = await CliRunner.RunAsync(resume);
+            Assert.Contains("iteration 0: held-out ", File.ReadAllText(log));
+            Assert.Equal(1, stopped.ExitCode);
+            Assert.Contains("iteration 1: all 12 tasks failed, nothing to train on (last: ", stopped.Stderr);
+            Assert.DoesNotContain("checkpoint: policy v1", File.ReadAllText(log));
+
+            // Fixed: the resume searches the iteration again and completes.
+            File.Delete(downFile);
+            var third = await CliRunner.RunAsync(resume);
+            Assert.True(third.ExitCode == 0, third.Stdout + third.Stderr);
+            using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, "summary.json")));
+            var rows = summary.RootElement.GetProperty("iterations");
+            Assert.Equal(2, rows.GetArrayLength());
+            Assert.Equal(20, rows[0].GetProperty("heldOut").GetProperty("total").GetInt32());
+            Assert.Equal(0, rows[1].GetProperty("failedTasks").GetInt32());
+            Assert.Equal(12, rows[1].GetProperty("trees").GetInt32());
+            Assert.Contains("iteration 1: every task had failed; searching all 12 again", File.ReadAllText(log));
+        }
+        finally
+        {
+            File.Delete(downFile);
+            if (Directory.Exists(runDir)) Directory.Delete(runDir, true);
+        }
+    }
+
+    [Fact]
     public async Task Unknown_plugin_types_and_folders_are_one_line_errors()
     {
         foreach (var (set, expected) in new[]
@@ -133,6 +181,38 @@ public sealed class FaultyAdditionProvider : IEnvironmentProvider
             return inner.Step(task, state, action);
         }
 
+        public (double Reward, string Reason) Verify(EnvTask task, string finalState) => inner.Verify(task, finalState);
+        public IReadOnlyList<string>? ReferenceActions(EnvTask task, Random random) => inner.ReferenceActions(task, random);
+    }
+}
+
+/// <summary>
+/// The Addition sample behind a task server that is down for the held-out or the training tasks while the file named by
+/// environment.settings.down-file says "held-out" or "train".
+/// </summary>
+public sealed class OutageAdditionProvider : IEnvironmentProvider
+{
+    public string Name => "outage-addition";
+
+    public EnvironmentSetup Create(EnvironmentConfig config)
+    {
+        var addition = AppDomain.CurrentDomain.GetAssemblies().First(a => a.GetName().Name == "SelfPlay.Samples.Addition");
+        var inner = (IEnvironmentProvider)Activator.CreateInstance(addition.GetType("SelfPlay.Samples.Addition.AdditionProvider", throwOnError: true)!)!;
+        var setup = inner.Create(config);
+        return setup with { Environment = new Outage(setup.Environment, config.Settings!["down-file"], setup.HeldOut.Select(t => t.Id).ToHashSet()) };
+    }
+
+    sealed class Outage(IEnvironment inner, string downFile, HashSet<string> heldOut) : IEnvironment
+    {
+        public string Name => "outage-addition";
+        public string StepStop => inner.StepStop;
+
+        public string InitialState(EnvTask task) =>
+            File.Exists(downFile) && File.ReadAllText(downFile) == (heldOut.Contains(task.Id) ? "held-out" : "train")
+                ? throw new HttpRequestException("connection refused (the task server is down)")
+                : inner.InitialState(task);
+
+        public StepOutcome Step(EnvTask task, string state, string action) => inner.Step(task, state, action);
         public (double Reward, string Reason) Verify(EnvTask task, string finalState) => inner.Verify(task, finalState);
         public IReadOnlyList<string>? ReferenceActions(EnvTask task, Random random) => inner.ReferenceActions(task, random);
     }

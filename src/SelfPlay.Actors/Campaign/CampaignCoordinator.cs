@@ -50,6 +50,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     readonly Stopwatch _campaignClock = Stopwatch.StartNew();
     Stopwatch _phaseClock = new();
     int _iteration, _taskCount, _nodes, _solvedTrees, _failedTasks, _policyVersion = -1, _trainingFailures;
+    string? _lastTaskFailure;
     long _nextLease;
     double _searchSeconds, _trainSeconds;
     bool _started, _evaluating, _collectingStats;
@@ -273,6 +274,13 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     void OnEvaluated(Evaluated e)
     {
+        if (e.Result is { Total: > 0 } failed && failed.EnvironmentErrors >= failed.Total)
+        {
+            // A 0/N from an environment that played no episode is no result; nothing is recorded, so a resume evaluates again.
+            Finish("failed", $"iteration {_policyVersion}: the held-out evaluation could not play any of its {failed.Total} episodes " +
+                             $"(the environment failed: {failed.FirstError}); fix the cause and run --resume");
+            return;
+        }
         var report = _published!.Report;
         var held = e.Result is { } r ? new HeldOutResult(r.Solved, r.Total, Math.Round(r.Rate, 4)) : null;
         var row = new IterationSummary(_policyVersion, _policyVersion == 0 ? "sft" : "selfplay", _policyVersion,
@@ -284,6 +292,9 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         {
             _rows.Add(ev.Row);
             _log.Info("iteration {0}: held-out {1}", row.Iteration, held is null ? "not evaluated" : $"{held.Solved}/{held.Total}");
+            if (e.Result is { EnvironmentErrors: > 0 } r)
+                _log.Warning("iteration {0}: {1} of {2} held-out episodes ended by an environment failure (counted unsolved), first: {3}",
+                    row.Iteration, r.EnvironmentErrors, r.Total, r.FirstError);
             WriteSummary("running", null);
             NextIteration();
         });
@@ -322,6 +333,17 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     /// <summary>Queues the tasks of the current iteration that have no recorded outcome (all of them in a new iteration).</summary>
     void ResumeIteration()
     {
+        if (_taskCount > 0 && _done.Count >= _taskCount && _failedTasks >= _taskCount)
+        {
+            // The run stopped because every task had failed (StartTraining): search them all again.
+            Persist(new IterationStarted(_iteration, _policyVersion, _taskCount), e =>
+            {
+                ApplyIterationStarted(e);
+                _log.Info("iteration {0}: every task had failed; searching all {1} again", e.Iteration, e.Tasks);
+                ResumeIteration();
+            });
+            return;
+        }
         _phaseClock = Stopwatch.StartNew();
         (_collectingStats, _inferenceStats, _treesSearched, _nodesSearched) = (false, new InferenceStats(0, 0, 0, 0, 0), 0, 0);
         foreach (var inference in _inferenceVersions.Keys) inference.Tell(GetInferenceStats.Instance); // resets their counters
@@ -401,6 +423,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             return;
         }
         _log.Warning("task {0} failed {1} times, skipped: {2}", f.TaskId, attempts, f.Reason);
+        _lastTaskFailure = f.Reason;
         Persist(new TaskRecorded(_iteration, f.TaskId, 0, false, true), e =>
         {
             if (_done.Contains(e.TaskId)) return;
@@ -446,6 +469,14 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     void StartTraining()
     {
+        if (_taskCount > 0 && _failedTasks >= _taskCount)
+        {
+            // Nothing to train on: the environment (or the search) is broken, not the tasks. Stopping keeps the policy
+            // and the journal; a resume after the fix searches the iteration again (ResumeIteration).
+            Finish("failed", $"iteration {_iteration}: all {_taskCount} tasks failed, nothing to train on (last: {_lastTaskFailure ?? "see selfplay.log"}); " +
+                             "fix the cause and run --resume");
+            return;
+        }
         _searchSeconds = _phaseClock.Elapsed.TotalSeconds;
         _log.Info("iteration {0}: search done, {1} trees, {2} solved, {3:F2} trees/s; phase train", _iteration, _done.Count - _failedTasks,
             _solvedTrees, _searchSeconds > 0 ? (_done.Count - _failedTasks) / _searchSeconds : 0);

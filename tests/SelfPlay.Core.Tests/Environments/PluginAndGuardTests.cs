@@ -133,7 +133,7 @@ public class PluginAndGuardTests
         var env = new GuardedEnvironment(new FaultyEnvironment(Fault.ThrowOnTaskB), TimeSpan.FromSeconds(5));
         var tasks = new[] { new EnvTask("a", "1+2"), new EnvTask("b", "2+2"), new EnvTask("c", "3+3") };
         var result = await Evaluation.GreedyAsync(env, tasks, new AnswerProposer(), maxSteps: 1);
-        Assert.Equal(new EvalResult(2, 3), result);
+        Assert.Equal(new EvalResult(2, 3, 1, "faulty: initial state of task b: InvalidOperationException: boom in initial state"), result);
     }
 
     /// <summary>Answers every "a+b=" state with the right sum.</summary>
