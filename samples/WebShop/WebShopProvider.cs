@@ -19,7 +19,9 @@ public sealed class WebShopProvider : IEnvironmentProvider
         if (config.HeldOut + config.TrainTasks > goals.Count)
             throw new ArgumentException($"webshop has {goals.Count} distinct goals; environment.held-out + train-tasks is {config.HeldOut + config.TrainTasks}");
         var server = ShopServer.Start(catalogue);
-        return new EnvironmentSetup(new WebShopEnvironment(server.Address, catalogue, server),
+        var environment = new WebShopEnvironment(server.Address, catalogue, server);
+        environment.Prefetch();
+        return new EnvironmentSetup(environment,
             goals[config.HeldOut..(config.HeldOut + config.TrainTasks)].Select((g, i) => new EnvTask($"shop-{i}", g)).ToList(),
             goals[..config.HeldOut].Select((g, i) => new EnvTask($"shop-h{i}", g)).ToList());
     }

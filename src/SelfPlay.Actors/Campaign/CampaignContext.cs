@@ -13,6 +13,9 @@ public sealed record CampaignContext(CampaignConfig Config, EnvironmentSetup Set
     /// <summary>The folder of the critic trained in iteration <paramref name="version"/> (search.critic = value | prm).</summary>
     public string CriticDir(int version) => Path.Combine(RunDir, "checkpoints", $"critic-v{version}");
 
+    /// <summary>The held-out episodes of policy vN's greedy evaluation, one JSON object per line.</summary>
+    public string EvaluationFile(int version) => Path.Combine(RunDir, "eval", $"v{version}.jsonl");
+
     public LlamaConfig ModelConfig(CharTokenizer tokenizer) => new(
         VocabSize: tokenizer.VocabSize,
         HiddenSize: Config.Model.HiddenSize,

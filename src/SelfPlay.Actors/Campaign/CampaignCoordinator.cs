@@ -265,10 +265,17 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         Publish("eval", 0, 1);
         var clock = Stopwatch.StartNew();
         var proposer = new ActorStepProposer(_inference, _context.AskTimeout);
-        Evaluation.GreedyAsync(_context.Setup.Environment, _context.Setup.HeldOut, proposer, _context.Config.Environment.MaxSteps, steps: _environment)
-            .ContinueWith(t => t.IsCompletedSuccessfully
-                ? (object)new Evaluated(t.Result, clock.Elapsed.TotalSeconds)
-                : new Status.Failure(t.Exception?.GetBaseException() ?? new Exception("evaluation failed")))
+        var episodes = new System.Collections.Concurrent.ConcurrentQueue<HeldOutEpisode>();
+        var file = _context.EvaluationFile(_policyVersion);
+        Evaluation.GreedyAsync(_context.Setup.Environment, _context.Setup.HeldOut, proposer, _context.Config.Environment.MaxSteps, steps: _environment,
+                onEpisode: (task, state, solved) => episodes.Enqueue(new HeldOutEpisode(task.Id, task.Input, solved, state)))
+            .ContinueWith(t =>
+            {
+                if (!t.IsCompletedSuccessfully) return (object)new Status.Failure(t.Exception?.GetBaseException() ?? new Exception("evaluation failed"));
+                try { HeldOutEpisode.Write(file, episodes, _context.Setup.HeldOut.Select(h => h.Id).ToList()); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // a record for reading, not part of the result
+                return new Evaluated(t.Result, clock.Elapsed.TotalSeconds);
+            })
             .PipeTo(Self);
     }
 

@@ -170,6 +170,8 @@ public static class SelfPlayHost
     /// <summary>Starts this node's roles. The coordinator and the learner are cluster singletons (reached through
     /// proxies on every node), the replay is sharded; search workers use their own node's inference and critic, and
     /// the environment actors that actors.environment-placement names (their own node's, or the environment members').</summary>
+    const int MinPoolThreads = 128;
+
     public static CampaignActors Start(CampaignContext context, ActorSystem system, IReadOnlyCollection<string> roles)
     {
         var unknown = roles.Except(NodeOptions.AllRoles).ToList();
@@ -177,6 +179,11 @@ public static class SelfPlayHost
         if (roles.Contains("search") && !roles.Contains("inference"))
             throw new ArgumentException("a search node needs the inference role too: its workers generate with their node's inference actor");
         TorchSharp.torch.set_num_threads(context.Config.Model.Threads);
+        // Environment calls are synchronous: each batch waits on a pool thread for the guarded environment threads. An
+        // environment that itself needs the pool (the web shop's in-process Kestrel server) would starve while the pool
+        // grows by about one thread per second: 40 evaluation episodes starting at once timed out 4 of them.
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(Math.Max(workers, MinPoolThreads), io);
         var env = context.Setup.Environment;
 
         var sharding = ClusterSharding.Get(system);
