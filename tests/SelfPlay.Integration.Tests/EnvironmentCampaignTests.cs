@@ -33,6 +33,15 @@ public class EnvironmentCampaignTests
             Assert.Equal(12, rows[1].GetProperty("trees").GetInt32());
             Assert.Equal(0, rows[1].GetProperty("failedTasks").GetInt32());
             Assert.Equal(20, rows[1].GetProperty("heldOut").GetProperty("total").GetInt32());
+            // Every held-out episode of each evaluation is on record, in the split's order, agreeing with the summary.
+            for (var v = 0; v <= 1; v++)
+            {
+                var episodes = File.ReadAllLines(Path.Combine(runDir, "eval", $"v{v}.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+                Assert.Equal(20, episodes.Count);
+                Assert.Equal(20, episodes.Select(e => e.GetProperty("TaskId").GetString()).Distinct().Count());
+                Assert.Equal(rows[v].GetProperty("heldOut").GetProperty("solved").GetInt32(), episodes.Count(e => e.GetProperty("Solved").GetBoolean()));
+                Assert.All(episodes, e => Assert.False(string.IsNullOrEmpty(e.GetProperty("State").GetString())));
+            }
         }
         finally
         {

@@ -17,6 +17,7 @@ public static class Evaluation
     /// (default: <paramref name="environment"/> in this process; environment actors in a campaign), one call per
     /// episode, all at once. Solved = the final step's reward is 1 and the final state verifies with reward 1.
     /// A task whose environment cannot even start it counts as failed (and as an environment error); the others are still evaluated.
+    /// <paramref name="onEpisode"/> sees every started episode once, when it ends (or runs out of steps, unsolved).
     /// </summary>
     public static async Task<EvalResult> GreedyAsync(IEnvironment environment, IReadOnlyList<EnvTask> tasks, IStepProposer proposer,
         int maxSteps, int batchSize = 256, Action<EnvTask, string, bool>? onEpisode = null, CancellationToken cancellationToken = default,
@@ -64,6 +65,9 @@ public static class Evaluation
                 }
             }
         }
+        // Episodes still open after maxSteps end unsolved; they are reported too, so a record of the episodes is complete.
+        for (var i = 0; i < tasks.Count; i++)
+            if (!finished[i]) onEpisode?.Invoke(tasks[i], states[i]!, false);
         return new EvalResult(solved, tasks.Count, errors.Count(e => e is not null), errors.FirstOrDefault(e => e is not null));
     }
 
