@@ -33,10 +33,10 @@ public sealed partial class WebShopEnvironment : IEnvironment, IDisposable
     }
 
     public string Name => "webshop";
+    public string StepStop => "]";
 
     /// <summary>Fetches the start page now, so a campaign's first tasks do not all wait on a cold server at once.</summary>
     public void Prefetch() => _ = _startPage.Value;
-    public string StepStop => "]";
 
     public string InitialState(EnvTask task) => $"Task: {Goal.Parse(task.Input, _catalogue).Instruction}\n> {_startPage.Value}\n";
 

@@ -5,9 +5,9 @@ using SelfPlay.Core.Search;
 namespace SelfPlay.Core.Tests;
 
 /// <summary>Records every call it passes on to the in-process environment.</summary>
-internal sealed class RecordingSteps(IEnvironment environment) : IEnvironmentSteps
+internal sealed class RecordingSteps(IEnvironment environment, bool scoreSteps = false) : IEnvironmentSteps
 {
-    readonly InlineEnvironmentSteps _inline = new(environment);
+    readonly InlineEnvironmentSteps _inline = new(environment, scoreSteps);
     public List<int> BatchSizes { get; } = [];
     public int InitialStates { get; private set; }
     public int Verifications { get; private set; }
@@ -56,9 +56,11 @@ public class EnvironmentStepsTests
     public async Task The_environment_critic_scores_open_steps_with_the_environments_step_score_and_terminals_verified()
     {
         var env = new StepScoringEnvironment();
-        var steps = new RecordingSteps(env);
+        var steps = new RecordingSteps(env, scoreSteps: true);
         var task = new EnvTask("s", "");
         string[] actions = ["good", "bad", "big", "plain", "end"];
+        // Scores are computed only when asked for (search.critic = environment), so other critics pay no ScoreStep call.
+        Assert.All(await new InlineEnvironmentSteps(env).StepAsync(task, actions.Select(a => new EnvStep("> ", a)).ToList()), o => Assert.Null(o.StepScore));
         var outcomes = await steps.StepAsync(task, actions.Select(a => new EnvStep("> ", a)).ToList());
         // A throwing or out-of-range score gives none; a terminal step gets none (Verify scores it).
         Assert.Equal(new double?[] { 0.9, null, null, null, null }, outcomes.Select(o => o.StepScore));

@@ -20,9 +20,10 @@ public sealed class EnvironmentActor : ReceiveActor
 
     readonly ILoggingAdapter _log = Context.GetLogger();
 
-    public EnvironmentActor(IEnvironment environment)
+    /// <param name="scoreSteps">attach the environment's step score to each open outcome (search.critic = environment)</param>
+    public EnvironmentActor(IEnvironment environment, bool scoreSteps = false)
     {
-        var steps = new InlineEnvironmentSteps(environment);
+        var steps = new InlineEnvironmentSteps(environment, scoreSteps);
         Receive<ApplySteps>(request =>
         {
             var replyTo = Sender;

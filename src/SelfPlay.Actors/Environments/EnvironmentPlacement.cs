@@ -23,9 +23,9 @@ public static class EnvironmentPlacement
         placement == "cluster" ? roles.Contains(Role) : roles.Contains("search");
 
     /// <summary>Starts <paramref name="count"/> environment actors on this node (at <see cref="Paths"/>).</summary>
-    public static void StartActors(ActorSystem system, IEnvironment environment, int count)
+    public static void StartActors(ActorSystem system, IEnvironment environment, int count, bool scoreSteps = false)
     {
-        for (var i = 0; i < count; i++) system.ActorOf(Props.Create(() => new EnvironmentActor(environment)), $"environment-{i}");
+        for (var i = 0; i < count; i++) system.ActorOf(Props.Create(() => new EnvironmentActor(environment, scoreSteps)), $"environment-{i}");
     }
 
     /// <summary>The router a search node sends its steps to: round-robin over this node's actors, or over those of every environment member.</summary>

@@ -167,11 +167,11 @@ public static class SelfPlayHost
         pragma.ExecuteNonQuery();
     }
 
+    const int MinPoolThreads = 128;
+
     /// <summary>Starts this node's roles. The coordinator and the learner are cluster singletons (reached through
     /// proxies on every node), the replay is sharded; search workers use their own node's inference and critic, and
     /// the environment actors that actors.environment-placement names (their own node's, or the environment members').</summary>
-    const int MinPoolThreads = 128;
-
     public static CampaignActors Start(CampaignContext context, ActorSystem system, IReadOnlyCollection<string> roles)
     {
         var unknown = roles.Except(NodeOptions.AllRoles).ToList();
@@ -210,10 +210,11 @@ public static class SelfPlayHost
         // without the search role, locally placed) calls its guarded environment in-process for the evaluation.
         var actors = context.Config.Actors;
         var hostsEnvironment = EnvironmentPlacement.Hosts(actors.EnvironmentPlacement, roles);
-        if (hostsEnvironment) EnvironmentPlacement.StartActors(system, env, actors.EnvironmentActors);
+        var scoreSteps = context.Config.Search.Critic == StepScoreEvaluator.CriticName; // ScoreStep only when a critic reads it
+        if (hostsEnvironment) EnvironmentPlacement.StartActors(system, env, actors.EnvironmentActors, scoreSteps);
         IEnvironmentSteps steps = hostsEnvironment || actors.EnvironmentPlacement == "cluster"
             ? new ActorEnvironmentSteps(EnvironmentPlacement.Router(system, actors.EnvironmentPlacement, actors.EnvironmentActors), context.AskTimeout)
-            : new InlineEnvironmentSteps(env);
+            : new InlineEnvironmentSteps(env, scoreSteps);
 
         if (roles.Contains("coordinator"))
         {

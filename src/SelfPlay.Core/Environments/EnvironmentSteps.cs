@@ -24,8 +24,12 @@ public interface IEnvironmentSteps
     Task<IReadOnlyList<VerifiedState>> VerifyAsync(EnvTask task, IReadOnlyList<string> finalStates, CancellationToken cancellationToken = default);
 }
 
-/// <summary>Calls the environment in the caller's process, one call after another (tests, benchmarks, golden trees, the environment actor itself).</summary>
-public sealed class InlineEnvironmentSteps(IEnvironment environment) : IEnvironmentSteps
+/// <summary>
+/// Calls the environment in the caller's process, one call after another (tests, benchmarks, golden trees, the
+/// environment actor itself). With <paramref name="scoreSteps"/> (search.critic = environment) each open outcome also
+/// carries the environment's step score; otherwise no ScoreStep call is made.
+/// </summary>
+public sealed class InlineEnvironmentSteps(IEnvironment environment, bool scoreSteps = false) : IEnvironmentSteps
 {
     public IEnvironment Environment { get; } = environment;
 
@@ -35,7 +39,7 @@ public sealed class InlineEnvironmentSteps(IEnvironment environment) : IEnvironm
         for (var i = 0; i < steps.Count; i++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            outcomes[i] = ApplySafely(Environment, task, steps[i].State, steps[i].Action);
+            outcomes[i] = ApplySafely(Environment, task, steps[i].State, steps[i].Action, scoreSteps);
         }
         return Task.FromResult<IReadOnlyList<StepOutcome>>(outcomes);
     }
@@ -65,7 +69,7 @@ public sealed class InlineEnvironmentSteps(IEnvironment environment) : IEnvironm
     /// campaign's environments are a <see cref="GuardedEnvironment"/>, which also bounds time; this catches what an
     /// unguarded one throws).
     /// </summary>
-    public static StepOutcome ApplySafely(IEnvironment environment, EnvTask task, string state, string action)
+    public static StepOutcome ApplySafely(IEnvironment environment, EnvTask task, string state, string action, bool scoreStep = false)
     {
         StepOutcome outcome;
         try { outcome = environment.Step(task, state, action); }
@@ -73,7 +77,7 @@ public sealed class InlineEnvironmentSteps(IEnvironment environment) : IEnvironm
         {
             return StepOutcome.End(action.ReplaceLineEndings(" ") + "\n", 0, $"environment error: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}");
         }
-        return outcome.IsTerminal ? outcome : outcome with { StepScore = ScoreSafely(environment, task, state, action, outcome) };
+        return outcome.IsTerminal || !scoreStep ? outcome : outcome with { StepScore = ScoreSafely(environment, task, state, action, outcome) };
     }
 
     /// <summary>Environment.ScoreStep, with an exception or a score outside [0, 1] giving none (a step score only guides search).</summary>

@@ -8,7 +8,7 @@ public sealed record EnvTask(string Id, string Input);
 /// proposal plus whatever the environment wrote, e.g. a calculator result), ending with a newline.
 /// Terminal outcomes carry the verifier's reward in [0, 1] and a one-line reason. <see cref="StepScore"/> is the
 /// environment's process score of a non-terminal step (<see cref="IEnvironment.ScoreStep"/>), filled in by the
-/// environment steps (<see cref="InlineEnvironmentSteps.ApplySafely"/>) for search.critic = environment.
+/// environment steps (<see cref="InlineEnvironmentSteps.ApplySafely"/>) only for search.critic = environment.
 /// </summary>
 public sealed record StepOutcome(string Appended, bool IsTerminal, double Reward, string Reason, double? StepScore = null)
 {

@@ -36,7 +36,7 @@ public static class LlmSelection
         INodeEvaluator critic = search.Critic switch
         {
             "llm" => new LlmCritic(client!, environment),
-            "environment" => new StepScoreEvaluator(environment),
+            StepScoreEvaluator.CriticName => new StepScoreEvaluator(environment),
             _ => new VerifierEvaluator(environment),
         };
         IJudge? judge = search.Spar?.Judge == "llm" ? new LlmJudge(client!, environment) : null;

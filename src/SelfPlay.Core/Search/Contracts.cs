@@ -57,7 +57,10 @@ public sealed class StepScoreEvaluator(IEnvironmentSteps environment) : INodeEva
 {
     readonly VerifierEvaluator _verifier = new(environment);
 
-    public string Name => "environment";
+    /// <summary>The search.critic value that selects this critic (and makes the environment steps compute step scores).</summary>
+    public const string CriticName = "environment";
+
+    public string Name => CriticName;
 
     public async Task<IReadOnlyList<double>> EvaluateAsync(EnvTask task, IReadOnlyList<NodeToScore> nodes, CancellationToken cancellationToken = default)
     {

@@ -106,7 +106,7 @@ public static class SearchAlgorithms
             (s.Selection is "greedy" or "sample", $"selfplay.search.spar.selection must be greedy or sample, got '{s.Selection}'"),
             (s.Branch >= 1 && s.SelectBranch >= 1 && s.MaxDepth >= 1 && s.Budget >= 1 && s.JudgeSamples >= 1 && s.ActorSamples >= 1 && s.JudgeResamples >= 0,
                 "selfplay.search.spar: branch, select-branch, max-depth, budget, judge-samples and actor-samples must be at least 1, judge-resamples non-negative"),
-            (c.Critic is "verifier" or "environment" or "llm" || Critics.CriticTargets.IsTrained(c.Critic),
+            (c.Critic is "verifier" or StepScoreEvaluator.CriticName or "llm" || Critics.CriticTargets.IsTrained(c.Critic),
                 $"selfplay.search.critic must be verifier, environment, llm, value or prm, got '{c.Critic}'"),
             (s.Judge is "verifier" or "llm", $"selfplay.search.spar.judge must be verifier or llm, got '{s.Judge}'"),
             (s.EndGate is >= 0 and < 1, $"selfplay.search.spar.end-gate must be in [0, 1), got {s.EndGate}"),

@@ -52,7 +52,7 @@ public class WebShopTests(ShopFixture shop) : IClassFixture<ShopFixture>
         var env = shop.Env;
         var start = env.InitialState(task);
         // The environment steps attach the score to each open outcome (search.critic = environment reads it there).
-        var reference = new InlineEnvironmentSteps(env);
+        var reference = new InlineEnvironmentSteps(env, scoreSteps: true);
         var state = start;
         var scores = new List<double?>();
         foreach (var action in env.ReferenceActions(task, new Random(1))!)
