@@ -81,7 +81,7 @@ public static class SelfPlayHost
         var config = ConfigurationFactory.ParseString(hocon);
         if (node is not null) config = ClusterConfig(node).WithFallback(config);
         return config
-            .WithFallback(ConfigurationFactory.ParseString(SelfPlaySerializer.Hocon))
+            .WithFallback(ClosedSerialization.Config)
             .WithFallback(SqlPersistence.DefaultConfiguration);
     }
 
