@@ -38,6 +38,9 @@ public static class ConfigLoader
             Config file;
             try { file = ConfigurationFactory.ParseString(File.ReadAllText(configFile)); }
             catch (Exception e) { throw new ConfigException($"{configFile}: not valid HOCON: {FirstLine(e.Message)}"); }
+            // Akka's configuration is built by SelfPlay (serializers, remoting, TLS): an akka block would be ignored.
+            foreach (var root in file.Root.GetObject().Items.Keys.Where(k => k != "selfplay"))
+                throw new ConfigException($"{configFile}: '{root}' is not read: only selfplay.* settings are (remoting and TLS: selfplay.cluster.*, see hocon/reference.conf)");
             foreach (var key in LeafPaths(file, "selfplay"))
                 if (!reference.HasPath(key) && !IsEnvironmentSetting(key)) throw new ConfigException($"{configFile}: unknown setting {key}");
             merged = file.WithFallback(merged);
@@ -123,7 +126,8 @@ public static class ConfigLoader
             new ActorsConfig(I("actors.search-workers"), I("actors.inference-batch-rows"),
                 I("actors.lease-seconds"), I("actors.ask-timeout-seconds"), I("actors.environment-actors"), S("actors.environment-placement")),
             new PersistenceConfig(S("persistence.provider"), S("persistence.connection-string"), I("persistence.snapshot-nodes")),
-            new CriticConfig(I("critic.epochs"), I("critic.batch-size"), D("critic.learning-rate"), I("critic.max-examples"), D("critic.held-out-share")));
+            new CriticConfig(I("critic.epochs"), I("critic.batch-size"), D("critic.learning-rate"), I("critic.max-examples"), D("critic.held-out-share")),
+            new ClusterSecurityConfig(S("cluster.system-name"), S("cluster.tls.certificate"), S("cluster.tls.key"), S("cluster.tls.password-env")));
         Validate(config);
         return config;
     }
@@ -180,6 +184,9 @@ public static class ConfigLoader
         Check(c.Critic.Epochs >= 0 && c.Critic.BatchSize > 0 && c.Critic.LearningRate > 0 && c.Critic.MaxExamples >= 0,
             "selfplay.critic: batch-size and learning-rate must be positive, epochs and max-examples non-negative");
         Check(c.Critic.HeldOutShare is >= 0 and < 1, $"selfplay.critic.held-out-share must be in [0, 1), got {c.Critic.HeldOutShare}");
+        Check(c.Security.SystemName.Length == 0 || System.Text.RegularExpressions.Regex.IsMatch(c.Security.SystemName, "^[A-Za-z0-9][A-Za-z0-9_-]*$"),
+            $"selfplay.cluster.system-name must be letters, digits, '-' or '_', got '{c.Security.SystemName}'");
+        Check(c.Security.TlsKey.Length == 0 || c.Security.TlsCertificate.Length > 0, "selfplay.cluster.tls.key needs cluster.tls.certificate");
         Check(c.Persistence.SnapshotNodes >= 0, $"selfplay.persistence.snapshot-nodes must be 0 (off) or more, got {c.Persistence.SnapshotNodes}");
         Check(c.Persistence.Provider is "sqlite" or "postgres", $"selfplay.persistence.provider must be sqlite or postgres, got '{c.Persistence.Provider}'");
         Check(c.Persistence.Provider != "postgres" || c.Persistence.ConnectionString.Length > 0,

@@ -14,7 +14,18 @@ public sealed record CampaignConfig(
     EvalConfig Eval,
     ActorsConfig Actors,
     PersistenceConfig Persistence,
-    CriticConfig Critic);
+    CriticConfig Critic,
+    ClusterSecurityConfig? Cluster = null)
+{
+    public ClusterSecurityConfig Security => Cluster ?? new ClusterSecurityConfig();
+}
+
+/// <summary>
+/// How the nodes of a campaign find and trust each other (the cluster section): the actor-system name (by default
+/// "selfplay-" + the campaign name, so two campaigns on one network never merge) and the campaign's TLS certificate
+/// (every node holds the same one; a peer without it can neither join nor deliver a message).
+/// </summary>
+public sealed record ClusterSecurityConfig(string SystemName = "", string TlsCertificate = "", string TlsKey = "", string TlsPasswordEnv = "");
 
 public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut, int SplitSeed, int MaxSteps, double WrongAnswerReward = 0,
     string PluginFolder = "", double StepTimeoutSeconds = 10, int TrainTasks = 2000, IReadOnlyDictionary<string, string>? Settings = null,
