@@ -27,8 +27,30 @@ public static class ConfigLoader
 
     public static Config Reference() => ConfigurationFactory.ParseString(ReferenceText());
 
-    /// <summary>The merged HOCON (campaign file over reference, --set over both).</summary>
+    /// <summary>The merged HOCON (campaign file over reference, --set over both). Secrets are never settings: a literal
+    /// API key or database password is refused (it would be written to config.conf and shown by `ps`).</summary>
     public static Config Build(string? configFile, IEnumerable<string> sets)
+    {
+        var merged = BuildUnchecked(configFile, sets);
+        RefuseSecrets(merged);
+        return merged;
+    }
+
+    static void RefuseSecrets(Config c)
+    {
+        if (c.HasPath("selfplay.llm.api-key") && c.GetString("selfplay.llm.api-key") is { Length: > 0 })
+            throw new ConfigException("selfplay.llm.api-key: a literal key is refused (it would be stored in the run folder); put it in an environment variable and name that in llm.api-key-env");
+        var connection = c.GetString("selfplay.persistence.connection-string") ?? "";
+        if (connection.Length == 0) return;
+        System.Data.Common.DbConnectionStringBuilder parsed;
+        try { parsed = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connection }; }
+        catch (ArgumentException e) { throw new ConfigException($"selfplay.persistence.connection-string is not a connection string: {FirstLine(e.Message)}"); }
+        foreach (var key in new[] { "password", "pwd" })
+            if (parsed.TryGetValue(key, out var value) && value?.ToString() is { Length: > 0 })
+                throw new ConfigException("selfplay.persistence.connection-string: a password in it is refused (it would be stored in the run folder); put it in an environment variable and name that in persistence.password-env");
+    }
+
+    static Config BuildUnchecked(string? configFile, IEnumerable<string> sets)
     {
         var reference = Reference();
         var merged = reference;
@@ -105,7 +127,7 @@ public static class ConfigLoader
             new EnvironmentConfig(S("environment.type"), S("environment.step-mode"), I("environment.held-out"),
                 I("environment.split-seed"), I("environment.max-steps"), D("environment.wrong-answer-reward"),
                 S("environment.plugin-folder"), D("environment.step-timeout-seconds"), I("environment.train-tasks"), ReadEnvironmentSettings(c),
-                new LlmConfig(S("llm.endpoint"), S("llm.model"), S("llm.api-key"), S("llm.api-key-env"), D("llm.timeout-seconds"), I("llm.max-retries"))),
+                new LlmConfig(S("llm.endpoint"), S("llm.model"), S("llm.api-key-env"), D("llm.timeout-seconds"), I("llm.max-retries"))),
             new ModelConfig(I("model.hidden-size"), I("model.intermediate-size"), I("model.layers"), I("model.heads"),
                 I("model.kv-heads"), D("model.rope-theta"), I("model.max-positions"), S("model.device"), I("model.threads"),
                 I("model.max-step-tokens"), S("model.dtype"), I("model.prefix-cache-mb")),
@@ -125,7 +147,7 @@ public static class ConfigLoader
             new EvalConfig(B("eval.greedy")),
             new ActorsConfig(I("actors.search-workers"), I("actors.inference-batch-rows"),
                 I("actors.lease-seconds"), I("actors.ask-timeout-seconds"), I("actors.environment-actors"), S("actors.environment-placement")),
-            new PersistenceConfig(S("persistence.provider"), S("persistence.connection-string"), I("persistence.snapshot-nodes")),
+            new PersistenceConfig(S("persistence.provider"), S("persistence.connection-string"), I("persistence.snapshot-nodes"), S("persistence.password-env")),
             new CriticConfig(I("critic.epochs"), I("critic.batch-size"), D("critic.learning-rate"), I("critic.max-examples"), D("critic.held-out-share")),
             new ClusterSecurityConfig(S("cluster.system-name"), S("cluster.tls.certificate"), S("cluster.tls.key"), S("cluster.tls.password-env")));
         Validate(config);

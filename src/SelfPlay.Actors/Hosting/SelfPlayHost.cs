@@ -49,10 +49,15 @@ public static class SelfPlayHost
     public const string DefaultSystemName = "selfplay";
     const string CoordinatorName = "coordinator", LearnerName = "learner", TreeTypeName = "tree";
 
-    public static string ConnectionString(PersistenceConfig persistence, string runDir) =>
-        persistence.Provider == "sqlite" && persistence.ConnectionString.Length == 0
-            ? $"Data Source={Path.Combine(Path.GetFullPath(runDir), "selfplay.db")}"
-            : persistence.ConnectionString;
+    public static string ConnectionString(PersistenceConfig persistence, string runDir)
+    {
+        if (persistence.Provider == "sqlite" && persistence.ConnectionString.Length == 0)
+            return $"Data Source={Path.Combine(Path.GetFullPath(runDir), "selfplay.db")}";
+        if (persistence.PasswordEnv.Length == 0) return persistence.ConnectionString;
+        var password = Environment.GetEnvironmentVariable(persistence.PasswordEnv)
+            ?? throw new Configuration.ConfigException($"selfplay.persistence.password-env names {persistence.PasswordEnv}, which is not set");
+        return new System.Data.Common.DbConnectionStringBuilder { ConnectionString = persistence.ConnectionString, ["Password"] = password }.ConnectionString;
+    }
 
     /// <summary>Akka configuration for SelfPlay: SQL persistence with tags, the explicit serializer, Serilog, and with
     /// <paramref name="node"/> the cluster (remoting, roles, seeds, split-brain resolver, sharding, singletons).</summary>

@@ -31,8 +31,9 @@ public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut
     string PluginFolder = "", double StepTimeoutSeconds = 10, int TrainTasks = 2000, IReadOnlyDictionary<string, string>? Settings = null,
     LlmConfig? Llm = null);
 
-/// <summary>An OpenAI-compatible chat completions endpoint for LLM judges and critics (the campaign's llm section).</summary>
-public sealed record LlmConfig(string Endpoint = "", string Model = "", string ApiKey = "", string ApiKeyEnv = "OPENAI_API_KEY",
+/// <summary>An OpenAI-compatible chat completions endpoint for LLM judges and critics (the campaign's llm section).
+/// The key only ever comes from the environment variable ApiKeyEnv names (never from a file a run folder keeps).</summary>
+public sealed record LlmConfig(string Endpoint = "", string Model = "", string ApiKeyEnv = "",
     double TimeoutSeconds = 60, int MaxRetries = 3);
 
 public sealed record ModelConfig(int HiddenSize, int IntermediateSize, int Layers, int Heads, int KvHeads, double RopeTheta,
@@ -61,7 +62,9 @@ public sealed record ActorsConfig(int SearchWorkers, int InferenceBatchRows, int
     int EnvironmentActors = 4, string EnvironmentPlacement = "local");
 
 /// <param name="SnapshotNodes">a tree of at least this many nodes stored again is also saved as a snapshot (0 = never)</param>
-public sealed record PersistenceConfig(string Provider, string ConnectionString, int SnapshotNodes = 0);
+/// <param name="PasswordEnv">the environment variable holding the database password, added to the connection string when
+/// the journal connects (a password written in the connection string itself is refused: it would land in config.conf)</param>
+public sealed record PersistenceConfig(string Provider, string ConnectionString, int SnapshotNodes = 0, string PasswordEnv = "");
 
 /// <summary>
 /// Training of the critic that search.critic = value or prm names: after the policy, each iteration trains it on the

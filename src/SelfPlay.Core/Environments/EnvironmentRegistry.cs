@@ -42,6 +42,8 @@ public sealed class EnvironmentRegistry
     /// <summary>Finds the provider that environment.type names; every failure is one line naming what is missing.</summary>
     public IEnvironmentProvider Provider(EnvironmentConfig config)
     {
+        // A built-in name never loads the plug-in folder: no plug-in code runs for an environment that needs none.
+        if (_providers.TryGetValue(config.Type, out var builtIn)) return builtIn;
         var folder = config.PluginFolder;
         if (folder.Length > 0)
             foreach (var provider in PluginLoader.ProvidersIn(folder))

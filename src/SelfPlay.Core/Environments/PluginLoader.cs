@@ -34,6 +34,9 @@ public static class PluginLoader
         var assemblyName = qualifiedName[(comma + 1)..].Trim();
         if (typeName.Length == 0 || assemblyName.Length == 0)
             throw new ArgumentException($"environment.type '{qualifiedName}' must be \"Namespace.Type, Assembly\"");
+        // The assembly name becomes a file name in the plug-in folder: a simple name only, never a path.
+        if (!System.Text.RegularExpressions.Regex.IsMatch(assemblyName, "^[A-Za-z0-9_][A-Za-z0-9_.-]*$") || assemblyName.Contains("..", StringComparison.Ordinal))
+            throw new ArgumentException($"environment.type '{qualifiedName}': '{assemblyName}' is not a simple assembly name (letters, digits, '.', '-', '_'; no path)");
         var assembly = FindAssembly(assemblyName, pluginFolder)
             ?? throw new ArgumentException($"environment.type '{qualifiedName}': assembly '{assemblyName}' not found " +
                                            $"(looked among the loaded assemblies, in {AppContext.BaseDirectory}" +

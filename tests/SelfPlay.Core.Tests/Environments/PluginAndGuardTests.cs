@@ -27,6 +27,8 @@ public class PluginAndGuardTests
     [InlineData("SelfPlay.Samples.Addition.Missing, SelfPlay.Samples.Addition", "type 'SelfPlay.Samples.Addition.Missing' not found in assembly 'SelfPlay.Samples.Addition'")]
     [InlineData("SelfPlay.Samples.Addition.AdditionEnvironment, SelfPlay.Samples.Addition", "does not implement SelfPlay.Core.Environments.IEnvironmentProvider")]
     [InlineData(", SelfPlay.Samples.Addition", "must be \"Namespace.Type, Assembly\"")]
+    [InlineData("Evil.Provider, ../../tmp/evil", "'../../tmp/evil' is not a simple assembly name")]
+    [InlineData("Evil.Provider, /tmp/evil", "is not a simple assembly name")]
     [InlineData("chess", "unknown environment 'chess' (known: addition-test)")]
     public void Unknown_types_and_assemblies_are_one_line_errors(string type, string expected)
     {
@@ -34,6 +36,15 @@ public class PluginAndGuardTests
         var e = Assert.Throws<ArgumentException>(() => registry.Create(Config(type)));
         Assert.Contains(expected, e.Message);
         Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void A_built_in_environment_never_loads_the_plugin_folder()
+    {
+        // The folder does not exist: had it been read, this would fail with "plugin-folder not found".
+        var registry = new EnvironmentRegistry().Register(new AdditionProvider());
+        var provider = registry.Provider(Config("addition", pluginFolder: Path.Combine(Path.GetTempPath(), "selfplay-no-such-" + Guid.NewGuid().ToString("N"))));
+        Assert.IsType<AdditionProvider>(provider);
     }
 
     [Fact]
