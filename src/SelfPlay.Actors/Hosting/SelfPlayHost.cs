@@ -48,6 +48,8 @@ public static class SelfPlayHost
     /// <summary>The system name of nodes that are not given a campaign's (tools, benches, tests).</summary>
     public const string DefaultSystemName = "selfplay";
     const string CoordinatorName = "coordinator", LearnerName = "learner", TreeTypeName = "tree";
+    /// <summary>Where the learner runs (the singleton manager's child): the only sender whose publications count.</summary>
+    public const string LearnerSingletonPath = "/user/" + LearnerName + "/singleton";
 
     public static string ConnectionString(PersistenceConfig persistence, string runDir)
     {
@@ -116,9 +118,9 @@ public static class SelfPlayHost
                 hostname = "{{Escape(node.Hostname)}}"
                 port = {{node.Port}}
                 enable-ssl = {{(node.Tls is null ? "false" : "true")}}
-                maximum-frame-size = 32000000b
-                send-buffer-size = 32000000b
-                receive-buffer-size = 32000000b
+                maximum-frame-size = {{MessageLimits.MaxFrameBytes}}b
+                send-buffer-size = {{MessageLimits.MaxFrameBytes}}b
+                receive-buffer-size = {{MessageLimits.MaxFrameBytes}}b
               }
               cluster {
                 roles = [{{roles}}]
