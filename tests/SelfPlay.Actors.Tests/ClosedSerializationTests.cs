@@ -147,6 +147,7 @@ public sealed class ClosedSerializationTests : IDisposable
             var warning = await WaitForWarning(warnings, "refused a type-named JSON payload");
             Assert.NotNull(warning);
             Assert.Contains(nameof(FileTouchingProbe), warning);
+            Assert.StartsWith("journal row tree|game24-quick/1/", warning); // the line names the row
         }
         finally
         {
@@ -169,9 +170,11 @@ public sealed class ClosedSerializationTests : IDisposable
             var warnings = CollectWarnings(node);
             var address = Akka.Cluster.Cluster.Get(node).SelfAddress;
             var touched = Path.Combine(_dir, "touched-by-peer.txt");
-            foreign.ActorSelection($"{address}/user/anyone").Tell(FileTouchingProbe.For(touched));
+            var sender = foreign.ActorOf(Props.Create(() => new WarningCollector(new List<string>())), "prober");
+            foreign.ActorSelection($"{address}/user/anyone").Tell(FileTouchingProbe.For(touched), sender);
             var warning = await WaitForWarning(warnings, "refused a type-named JSON payload");
-            Assert.NotNull(warning);
+            lock (warnings) Assert.True(warning is not null, "warnings: " + string.Join(" | ", warnings));
+            Assert.True(warning!.Contains("from akka.tcp://foreign@", StringComparison.Ordinal), warning); // the line names the sender
             Assert.False(File.Exists(touched), "the peer's type was constructed");
 
             // The node goes on: it still answers the same peer.

@@ -67,6 +67,24 @@ public sealed class ClusterSecurityTests : IDisposable
     }
 
     [Fact]
+    public void A_pem_certificate_with_its_key_in_the_same_or_another_file_loads_with_the_key()
+    {
+        using var key = RSA.Create(2048);
+        using var certificate = new CertificateRequest("CN=pem", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1)
+            .CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        var certPem = certificate.ExportCertificatePem();
+        var keyPem = key.ExportPkcs8PrivateKeyPem();
+        var both = Path.Combine(_dir, "both.pem");
+        File.WriteAllText(both, certPem + "\n" + keyPem);
+        var separate = Path.Combine(_dir, "cert.pem");
+        File.WriteAllText(separate, certPem);
+        File.WriteAllText(Path.Combine(_dir, "key.pem"), keyPem);
+        Assert.True(ClusterSecurity.LoadTls(new ClusterSecurityConfig(TlsCertificate: both))!.Certificate.HasPrivateKey);
+        Assert.Equal(certificate.Thumbprint, ClusterSecurity.LoadTls(new ClusterSecurityConfig(TlsCertificate: separate, TlsKey: Path.Combine(_dir, "key.pem")))!.Certificate.Thumbprint);
+        Assert.Contains("cannot read", Assert.Throws<ConfigException>(() => ClusterSecurity.LoadTls(new ClusterSecurityConfig(TlsCertificate: separate))).Message);
+    }
+
+    [Fact]
     public async Task With_the_campaign_certificate_a_node_joins_and_without_it_a_node_can_neither_join_nor_deliver()
     {
         Environment.SetEnvironmentVariable("SELFPLAY_TEST_TLS_PASSWORD", "campaign-secret");

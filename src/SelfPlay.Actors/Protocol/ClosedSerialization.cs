@@ -25,6 +25,8 @@ public static class ClosedSerialization
     /// </summary>
     public static Config Config =>
         ConfigurationFactory.ParseString($$"""
+            # Logs each refused payload once, with its sender and recipient (see RefusedPayloadLog).
+            akka.extensions = ["{{typeof(RefusedPayloadLogProvider).AssemblyQualifiedName}}"]
             akka.actor {
               serializers {
                 json = "{{typeof(LegacyJsonSerializer).AssemblyQualifiedName}}"
@@ -38,8 +40,49 @@ public static class ClosedSerialization
             .WithFallback(ClusterSingleton.DefaultConfig());
 }
 
-/// <summary>What a refused payload deserializes to: a harmless value that no actor handles (queries skip it).</summary>
+/// <summary>What a refused payload deserializes to: a harmless value that no actor handles (queries skip it, naming the
+/// row; a message ends as a dead letter or unhandled, and <see cref="RefusedPayloadLog"/> names its sender).</summary>
 public sealed record RefusedPayload(string Reason);
+
+/// <summary>
+/// One warning line per refused message, naming who sent it and to whom: a serializer cannot know the sender, but the
+/// refused value is delivered (and dropped) like any message, so it shows up here as a dead letter or unhandled.
+/// </summary>
+public sealed class RefusedPayloadLog : IExtension
+{
+    public RefusedPayloadLog(ExtendedActorSystem system)
+    {
+        var listener = system.SystemActorOf(Props.Create(() => new Listener()), "refused-payload-log");
+        system.EventStream.Subscribe(listener, typeof(AllDeadLetters));
+        system.EventStream.Subscribe(listener, typeof(UnhandledMessage));
+    }
+
+    /// <summary>The refused value, also inside an actor selection (a selection of a missing path is a dead letter whole).</summary>
+    static RefusedPayload? Refused(object message) => message switch
+    {
+        RefusedPayload r => r,
+        ActorSelectionMessage { Message: RefusedPayload r } => r,
+        _ => null,
+    };
+
+    sealed class Listener : ReceiveActor
+    {
+        public Listener()
+        {
+            var log = Context.GetLogger();
+            Receive<AllDeadLetters>(d => Refused(d.Message) is not null, d =>
+                log.Warning("{0} (from {1} to {2})", Refused(d.Message)!.Reason, d.Sender.Path, d.Recipient.Path));
+            Receive<UnhandledMessage>(u => Refused(u.Message) is not null, u =>
+                log.Warning("{0} (from {1} to {2})", Refused(u.Message)!.Reason, u.Sender.Path, u.Recipient.Path));
+            ReceiveAny(_ => { });
+        }
+    }
+}
+
+public sealed class RefusedPayloadLogProvider : ExtensionIdProvider<RefusedPayloadLog>
+{
+    public override RefusedPayloadLog CreateExtension(ExtendedActorSystem system) => new(system);
+}
 
 /// <summary>
 /// Under Newtonsoft's identifier (1): writes nothing (every type SelfPlay sends or stores has its own serializer, so
@@ -104,9 +147,7 @@ public sealed class LegacyJsonSerializer(ExtendedActorSystem system) : Serialize
     {
         var refused = manifest.Length > 0 ? "(a manifest: " + manifest + ")" : RefusedType(bytes);
         if (refused is null) return _json.FromBinary(bytes, typeof(object));
-        var reason = $"refused a type-named JSON payload ($type '{Truncate(refused)}' is not on the allow-list of old journal rows); nothing was constructed";
-        system.Log.Warning(reason);
-        return new RefusedPayload(reason);
+        return new RefusedPayload($"refused a type-named JSON payload ($type '{Truncate(refused)}' is not on the allow-list of old journal rows); nothing was constructed");
     }
 
     /// <summary>The first `$type` that is not allowed, or null when every one is (a payload that is not JSON is refused).</summary>
@@ -173,9 +214,7 @@ public abstract class RefusingSerializer(ExtendedActorSystem system, string what
 
     public override object FromBinary(byte[] bytes, string manifest)
     {
-        var reason = $"refused {what} (manifest '{(manifest.Length <= 200 ? manifest : manifest[..200])}'): SelfPlay accepts none; nothing was constructed";
-        system.Log.Warning(reason);
-        return new RefusedPayload(reason);
+        return new RefusedPayload($"refused {what} (manifest '{(manifest.Length <= 200 ? manifest : manifest[..200])}'): SelfPlay accepts none; nothing was constructed");
     }
 }
 

@@ -42,9 +42,10 @@ public sealed class EnvironmentRegistry
     /// <summary>Finds the provider that environment.type names; every failure is one line naming what is missing.</summary>
     public IEnvironmentProvider Provider(EnvironmentConfig config)
     {
+        var folder = config.PluginFolder;
+        if (folder.Length > 0 && !Directory.Exists(folder)) throw new ArgumentException($"environment.plugin-folder not found: {folder}");
         // A built-in name never loads the plug-in folder: no plug-in code runs for an environment that needs none.
         if (_providers.TryGetValue(config.Type, out var builtIn)) return builtIn;
-        var folder = config.PluginFolder;
         if (folder.Length > 0)
             foreach (var provider in PluginLoader.ProvidersIn(folder))
                 _providers.TryAdd(provider.Name, provider);

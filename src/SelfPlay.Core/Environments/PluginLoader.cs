@@ -13,6 +13,9 @@ public static class PluginLoader
 {
     static readonly ConcurrentDictionary<string, byte> ResolvingFolders = new();
 
+    /// <summary>Whether this process has loaded assemblies from the folder (as a plug-in folder or by type name).</summary>
+    public static bool HasLoadedFrom(string folder) => ResolvingFolders.ContainsKey(Path.GetFullPath(folder));
+
     /// <summary>Every concrete <see cref="IEnvironmentProvider"/> with a public parameterless constructor in the folder's assemblies.</summary>
     public static IReadOnlyList<IEnvironmentProvider> ProvidersIn(string folder)
     {

@@ -41,10 +41,20 @@ public class PluginAndGuardTests
     [Fact]
     public void A_built_in_environment_never_loads_the_plugin_folder()
     {
-        // The folder does not exist: had it been read, this would fail with "plugin-folder not found".
-        var registry = new EnvironmentRegistry().Register(new AdditionProvider());
-        var provider = registry.Provider(Config("addition", pluginFolder: Path.Combine(Path.GetTempPath(), "selfplay-no-such-" + Guid.NewGuid().ToString("N"))));
-        Assert.IsType<AdditionProvider>(provider);
+        var folder = Path.Combine(Path.GetTempPath(), "selfplay-unloadable-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        try
+        {
+            File.Copy(typeof(AdditionProvider).Assembly.Location, Path.Combine(folder, "Plugin.dll"));
+            var registry = new EnvironmentRegistry().Register(new AdditionProvider());
+            Assert.IsType<AdditionProvider>(registry.Provider(Config("addition", pluginFolder: folder)));
+            Assert.False(PluginLoader.HasLoadedFrom(folder));
+            Assert.Throws<ArgumentException>(() => registry.Provider(Config("other", pluginFolder: folder))); // not in the folder either
+            Assert.True(PluginLoader.HasLoadedFrom(folder)); // but this time the folder was loaded
+            Assert.Contains("plugin-folder not found", Assert.Throws<ArgumentException>(() =>
+                registry.Provider(Config("addition", pluginFolder: folder + "-missing"))).Message);
+        }
+        finally { Directory.Delete(folder, true); }
     }
 
     [Fact]
