@@ -149,7 +149,8 @@ public static class ConfigLoader
                 I("actors.lease-seconds"), I("actors.ask-timeout-seconds"), I("actors.environment-actors"), S("actors.environment-placement")),
             new PersistenceConfig(S("persistence.provider"), S("persistence.connection-string"), I("persistence.snapshot-nodes"), S("persistence.password-env")),
             new CriticConfig(I("critic.epochs"), I("critic.batch-size"), D("critic.learning-rate"), I("critic.max-examples"), D("critic.held-out-share")),
-            new ClusterSecurityConfig(S("cluster.system-name"), S("cluster.tls.certificate"), S("cluster.tls.key"), S("cluster.tls.password-env")));
+            new ClusterSecurityConfig(S("cluster.system-name"), S("cluster.tls.certificate"), S("cluster.tls.key"), S("cluster.tls.password-env")),
+            new PolicyConfig(S("policy.checkpoint")));
         Validate(config);
         return config;
     }
@@ -185,7 +186,7 @@ public static class ConfigLoader
             $"selfplay.model.device must be cpu, cuda or cuda:N, got '{c.Model.Device}'");
         Check(c.Model.DType is "float32" or "bfloat16", $"selfplay.model.dtype must be float32 or bfloat16, got '{c.Model.DType}'");
         Check(c.Model.PrefixCacheMb >= 0, $"selfplay.model.prefix-cache-mb must be 0 (off) or positive, got {c.Model.PrefixCacheMb}");
-        Check(c.Warmup.Share is > 0 and <= 1, $"selfplay.warmup.share must be in (0, 1], got {c.Warmup.Share}");
+        Check(c.Warmup.Share is >= 0 and <= 1, $"selfplay.warmup.share must be in [0, 1], got {c.Warmup.Share}");
         Check(c.Warmup.TracesPerPuzzle > 0 && c.Warmup.Epochs >= 0 && c.Warmup.BatchSize > 0 && c.Warmup.LearningRate > 0,
             "selfplay.warmup: traces-per-puzzle, batch-size and learning-rate must be positive, epochs non-negative");
         Check(SearchAlgorithms.Validate(c.Search) is null, SearchAlgorithms.Validate(c.Search) ?? "");

@@ -15,8 +15,11 @@ public sealed record CampaignConfig(
     ActorsConfig Actors,
     PersistenceConfig Persistence,
     CriticConfig Critic,
-    ClusterSecurityConfig? Cluster = null)
+    ClusterSecurityConfig? Cluster = null,
+    PolicyConfig? Policy = null)
 {
+    public PolicyConfig PolicySource => Policy ?? new PolicyConfig();
+
     public ClusterSecurityConfig Security => Cluster ?? new ClusterSecurityConfig();
 }
 
@@ -25,6 +28,9 @@ public sealed record CampaignConfig(
 /// "selfplay-" + the campaign name, so two campaigns on one network never merge) and the campaign's TLS certificate
 /// (every node holds the same one; a peer without it can neither join nor deliver a message).
 /// </summary>
+/// <summary>Where the policy comes from: a Hugging Face checkpoint folder, or ("") the character model of the model section.</summary>
+public sealed record PolicyConfig(string Checkpoint = "");
+
 public sealed record ClusterSecurityConfig(string SystemName = "", string TlsCertificate = "", string TlsKey = "", string TlsPasswordEnv = "");
 
 public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut, int SplitSeed, int MaxSteps, double WrongAnswerReward = 0,
