@@ -127,6 +127,8 @@ namespace SelfPlay.Cli
             if (resumeConfig is not null) Console.WriteLine($"resuming with the settings of {resumeConfig}");
             var setup = Environments().Create(TrustedEnvironment(config, resumeConfig, a.Get("--plugins")));
             var runDir = a.Get("--run-dir") ?? Path.Combine("runs", $"{config.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
+            // Made before the run folder: a policy checkpoint without a usable tokenizer stops here, in one line.
+            var context = new CampaignContext(config, setup, runDir);
             if (!resume && File.Exists(Path.Combine(runDir, CampaignSummary.FileName)))
                 throw new UsageException($"{runDir} already holds a campaign; choose another --run-dir (or --resume it)");
             Directory.CreateDirectory(runDir);
@@ -141,7 +143,6 @@ namespace SelfPlay.Cli
             {
                 Console.WriteLine($"SelfPlay campaign '{config.Name}' on {setup.Environment.Name}: {setup.Train.Count} training / {setup.HeldOut.Count} held-out tasks, " +
                                   $"{config.Iterations.Count} iterations of {config.Iterations.Trees} trees; run folder {Path.GetFullPath(runDir)}");
-                var context = new CampaignContext(config, setup, runDir);
                 var clock = Stopwatch.StartNew();
                 var actors = await CampaignSession.StartAsync(context, a.All("--seed"), resume, a.Get("--hostname") ?? "127.0.0.1");
                 using var cancel = new CancellationTokenSource();
