@@ -28,7 +28,7 @@ namespace SelfPlay.Cli
               selfplay node    --config FILE --roles ROLE[,ROLE...] [--seed HOST:PORT]... [--port N] [--hostname H] [--run-dir DIR] [--set key=value]...
               selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N] [--show] [--plugins DIR]
               selfplay inspect --run-dir DIR [--tree ID] [--format text|json|dot]
-              selfplay export  --run-dir DIR --format trl-preference|trl-stepwise|ultrainteract --out FILE [--extractor NAME] [--iteration N]
+              selfplay export  --run-dir DIR --format trl-preference|trl-conversational|trl-kto|trl-stepwise|ultrainteract --out FILE [--extractor NAME] [--iteration N]
               selfplay bench   search [--config FILE] [--set key=value]... [--simulations N] [--skip-campaign]
               selfplay bench   learner [--pairs N] [--steps N] [--losses dpo,tpo]
               selfplay model   info --checkpoint DIR | score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2 --completion-ids 3,4)
