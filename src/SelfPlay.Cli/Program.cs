@@ -31,7 +31,8 @@ namespace SelfPlay.Cli
               selfplay export  --run-dir DIR --format trl-preference|trl-conversational|trl-kto|trl-stepwise|ultrainteract --out FILE [--extractor NAME] [--iteration N]
               selfplay bench   search [--config FILE] [--set key=value]... [--simulations N] [--skip-campaign]
               selfplay bench   learner [--pairs N] [--steps N] [--losses dpo,tpo]
-              selfplay model   info --checkpoint DIR | score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2 --completion-ids 3,4)
+              selfplay sweep   --config FILE --seeds N [--set key=v1,v2]... [--runs-dir DIR]
+              selfplay model   info --checkpoint DIR | tokenize --checkpoint DIR --text TEXT [--special] | score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2 --completion-ids 3,4)
               selfplay bench   models [--checkpoint DIR] [--puzzles N]
               selfplay bench   persistence [options: see README]
               selfplay bench   inference [--config FILE] [--set key=value]... [--trees N (32)] [--concurrency 1,16] [--warmup-epochs N | --checkpoint DIR]
@@ -96,6 +97,7 @@ namespace SelfPlay.Cli
                     "bench" when args.Length > 1 && args[1] == "persistence" => await BenchPersistence.RunAsync(args[2..]),
                     "bench" when args.Length > 1 && args[1] == "inference" => await BenchInference.RunAsync(args[2..]),
                     "report" => ReportCommand.Run(args[1..]),
+                    "sweep" => await SweepCommand.RunAsync(args[1..]),
                     "bench" =>
                         throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
                     _ => throw new UsageException($"unknown command '{args[0]}' (see selfplay --help)"),

@@ -34,6 +34,7 @@ public static class ReportCommand
             Console.Write(Table(summary, markdown));
         }
         if (summaries.Count > 1) Console.Write(Comparison(summaries, markdown));
+        if (summaries.GroupBy(s => s.Name).Any(g => g.Count() > 1)) Console.Write(OverSeeds(summaries, markdown));
         return 0;
     }
 
@@ -87,6 +88,28 @@ public static class ReportCommand
             string Percent(double? rate) => rate is { } r ? $"{r * 100:F1}%" : "-";
             var change = rates.Length > 1 && rates[0] is { } first && rates.LastOrDefault(r => r is not null) is { } last ? $"{(last - first) * 100:+0.0;-0.0;0.0} pts" : "-";
             return (string[])[s.Name, s.Environment, .. Enumerable.Range(0, iterations + 1).Select(i => i < rates.Length ? Percent(rates[i]) : ""), change];
+        }).ToList();
+        return "\n" + Format(header, rows, markdown);
+    }
+
+    /// <summary>Runs that share a name (a setting run with several seeds): held-out rate after the warm-up and after
+    /// the last iteration, and the change, as mean and range over the runs.</summary>
+    public static string OverSeeds(IReadOnlyList<CampaignSummary> summaries, bool markdown = false)
+    {
+        static string Stat(IReadOnlyList<double> values, Func<double, string> format) => values.Count == 0 ? "-"
+            : $"{format(values.Average())} ({format(values.Min())} to {format(values.Max())})";
+        string[] header = ["setting", "runs", "warm-up mean (range)", "final mean (range)", "change mean (range)"];
+        var rows = summaries.GroupBy(s => s.Name).Select(g =>
+        {
+            var rates = g.Select(Rates).ToList();
+            var warmup = rates.Where(r => r.Length > 0 && r[0] is not null).Select(r => r[0]!.Value).ToList();
+            var final = rates.Where(r => r.Length > 1 && r[^1] is not null).Select(r => r[^1]!.Value).ToList();
+            var change = rates.Where(r => r.Length > 1 && r[0] is not null && r[^1] is not null).Select(r => r[^1]!.Value - r[0]!.Value).ToList();
+            return new[]
+            {
+                g.Key, g.Count().ToString(), Stat(warmup, v => $"{v * 100:F1}%"), Stat(final, v => $"{v * 100:F1}%"),
+                Stat(change, v => $"{v * 100:+0.0;-0.0;0.0} pts"),
+            };
         }).ToList();
         return "\n" + Format(header, rows, markdown);
     }

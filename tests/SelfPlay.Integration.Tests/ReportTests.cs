@@ -45,6 +45,45 @@ public class ReportTests
     }
 
     [Fact]
+    public async Task Runs_that_share_a_name_are_summarised_by_mean_and_range_over_seeds()
+    {
+        var text = await CliRunner.RunAsync("report", "--run-dir", RunFolder("dpo", 0.10, 0.20), "--run-dir", RunFolder("dpo", 0.12, 0.16),
+            "--run-dir", RunFolder("dpo", 0.08, 0.24), "--run-dir", RunFolder("sft", 0.10, 0.30));
+        Assert.Equal(0, text.ExitCode);
+        var row = text.Stdout.Split('\n').Single(l => l.StartsWith("dpo ") && l.Contains(" to "));
+        Assert.Equal("dpo  3  10.0% (8.0% to 12.0%)  20.0% (16.0% to 24.0%)  +10.0 pts (+4.0 pts to +16.0 pts)",
+            string.Join("  ", row.Split("  ", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)));
+        Assert.Contains(text.Stdout.Split('\n'), l => l.StartsWith("sft ") && l.Contains(" 1 ") && l.Contains("+20.0 pts (+20.0 pts to +20.0 pts)"));
+    }
+
+    [Fact]
+    public async Task A_sweep_runs_every_seed_of_every_setting_one_at_a_time_and_reports_them_over_seeds()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "selfplay-sweep-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            string[] args = ["sweep", "--config", "hocon/campaigns/game24-quick.conf", "--seeds", "2", "--set", "iterations.trees=4",
+                "--set", "environment.held-out=8", "--runs-dir", root];
+            var result = await CliRunner.RunAsync(args);
+            Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+            foreach (var seed in new[] { 1, 2 })
+            {
+                var dir = Path.Combine(root, $"game24-quick-seed{seed}");
+                Assert.Equal("completed", CampaignSummary.Read(dir).Status);
+                Assert.Contains($"selfplay.seed = {seed}", File.ReadAllText(Path.Combine(dir, "config.conf")));
+            }
+            Assert.Contains(result.Stdout.Split('\n'), l => l.StartsWith("game24-quick ") && l.Contains(" 2 ") && l.Contains(" to "));
+            // Started again, the sweep keeps what completed.
+            var again = await CliRunner.RunAsync(args);
+            Assert.Equal(2, again.Stdout.Split('\n').Count(l => l.Contains("completed earlier, kept")));
+        }
+        finally
+        {
+            if (Directory.Exists(root)) Directory.Delete(root, true);
+        }
+    }
+
+    [Fact]
     public async Task Report_shows_each_iterations_critic_against_the_constant_predictor()
     {
         var withCritic = await CliRunner.RunAsync("report", "--run-dir", RunFolder("prm", true, 0.10, 0.12, 0.13));

@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using SelfPlay.Actors.Campaign;
+using SelfPlay.Actors.Configuration;
+
+namespace SelfPlay.Cli;
+
+/// <summary>
+/// <c>selfplay sweep --config FILE --seeds N [--set key=v1,v2]... [--runs-dir DIR]</c>: one campaign per seed (1..N) for
+/// every combination of the comma-separated values, one at a time, each a `selfplay run` process of its own in
+/// DIR/NAME-seedS (NAME: the config's name and the varied values). Settings with one value apply to every run. A run
+/// folder whose campaign completed is kept (a sweep that stopped is started again with the same command), one that
+/// did not is resumed. Ends with `report` over the runs: per setting, mean and range over the seeds.
+/// </summary>
+public static class SweepCommand
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var a = new CliArgs(args, ["--config", "--seeds", "--set", "--runs-dir"], []);
+        var configFile = a.Get("--config") ?? throw new UsageException("sweep needs --config FILE");
+        var seedsText = a.Get("--seeds") ?? throw new UsageException("sweep needs --seeds N");
+        if (!int.TryParse(seedsText, out var seeds) || seeds < 1) throw new UsageException($"--seeds must be a positive number, got '{seedsText}'");
+        var (fixedSets, varied) = Split(a.All("--set"));
+        var name = ConfigLoader.Parse(ConfigLoader.Build(configFile, fixedSets)).Name;
+        var root = a.Get("--runs-dir") ?? Path.Combine("runs", "sweep-" + name);
+        var runs = new List<string>();
+        foreach (var combination in Combinations(varied))
+        {
+            var label = combination.Count == 0 ? name : name + "-" + string.Join("-", combination.Select(kv => Slug(kv.Value)));
+            var sets = fixedSets.Concat(combination.Select(kv => $"{kv.Key}={kv.Value}")).Append($"name={label}").ToList();
+            ConfigLoader.Parse(ConfigLoader.Build(configFile, sets)); // every combination is checked before any run starts
+            for (var seed = 1; seed <= seeds; seed++)
+                runs.Add(await RunOne(configFile, [.. sets, $"seed={seed}"], Path.Combine(root, $"{label}-seed{seed}")));
+        }
+        return ReportCommand.Run([.. runs.SelectMany(r => new[] { "--run-dir", r })]);
+    }
+
+    /// <summary>Settings with one value, and those with several (key, values).</summary>
+    static (List<string> Fixed, List<(string Key, string[] Values)> Varied) Split(IEnumerable<string> sets)
+    {
+        var fixedSets = new List<string>();
+        var varied = new List<(string, string[])>();
+        foreach (var set in sets)
+        {
+            var eq = set.IndexOf('=');
+            if (eq <= 0) throw new UsageException($"--set expects key=value[,value...], got '{set}'");
+            var values = set[(eq + 1)..].Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            if (values.Length == 0) throw new UsageException($"--set {set[..eq]} has no value");
+            if (values.Length == 1) fixedSets.Add(set);
+            else varied.Add((set[..eq].Trim(), values));
+        }
+        if (fixedSets.Any(s => s.StartsWith("seed=", StringComparison.Ordinal) || s.StartsWith("name=", StringComparison.Ordinal)))
+            throw new UsageException("sweep sets seed and name itself (--seeds N; the name is the config's and the varied values)");
+        return (fixedSets, varied);
+    }
+
+    static IEnumerable<List<KeyValuePair<string, string>>> Combinations(IReadOnlyList<(string Key, string[] Values)> varied)
+    {
+        IEnumerable<List<KeyValuePair<string, string>>> result = [[]];
+        foreach (var (key, values) in varied)
+            result = result.SelectMany(c => values.Select(v => new List<KeyValuePair<string, string>>(c) { new(key, v) })).ToList();
+        return result;
+    }
+
+    static string Slug(string value) => new([.. value.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_')]);
+
+    /// <summary>One campaign, as its own process; a completed run folder is kept, an unfinished one resumed.</summary>
+    static async Task<string> RunOne(string configFile, IReadOnlyList<string> sets, string runDir)
+    {
+        var summary = Path.Combine(runDir, CampaignSummary.FileName);
+        var done = File.Exists(summary) && CampaignSummary.Read(runDir).Status == "completed";
+        if (done)
+        {
+            Console.WriteLine($"sweep: {runDir} completed earlier, kept");
+            return runDir;
+        }
+        var resume = File.Exists(Path.Combine(runDir, "config.conf"));
+        string[] arguments = resume
+            ? ["run", "--resume", "--run-dir", runDir]
+            : ["run", "--config", configFile, .. sets.SelectMany(s => new[] { "--set", s }), "--run-dir", runDir];
+        Console.WriteLine($"sweep: {(resume ? "resuming" : "running")} {runDir}");
+        var start = new ProcessStartInfo(Environment.ProcessPath ?? "dotnet");
+        // Under `dotnet selfplay.dll` the process is dotnet itself: hand it the program again.
+        if (Path.GetFileNameWithoutExtension(start.FileName) == "dotnet") start.ArgumentList.Add(typeof(SweepCommand).Assembly.Location);
+        foreach (var argument in arguments) start.ArgumentList.Add(argument);
+        using var process = Process.Start(start) ?? throw new IOException("cannot start selfplay run");
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0) Console.Error.WriteLine($"selfplay: sweep: {runDir} ended with exit code {process.ExitCode} (kept in the report)");
+        return runDir;
+    }
+}
