@@ -537,7 +537,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     void WriteSummary(string status, string? error) =>
         new CampaignSummary(_context.Config.Name, _context.Setup.Environment.Name, status, _rows, error,
-            Math.Round(_campaignClock.Elapsed.TotalSeconds, 1)).Write(_context.RunDir);
+            Math.Round(_campaignClock.Elapsed.TotalSeconds, 1), _context.Setup.ExcludedTasks).Write(_context.RunDir);
 
     void Finish(string status, string? error)
     {

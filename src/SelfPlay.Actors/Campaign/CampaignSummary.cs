@@ -18,8 +18,9 @@ public sealed record RoleThroughput(double TreesPerSecond, double NodesPerSecond
     long InferenceBatches, double InferenceBusySeconds);
 
 /// <summary>RUN_DIR/summary.json, in the schema of DESIGN.md (plus per-phase timings and training diagnostics).</summary>
+/// <param name="ExcludedTasks">training tasks removed by environment.exclude-file</param>
 public sealed record CampaignSummary(string Name, string Environment, string Status, IReadOnlyList<IterationSummary> Iterations,
-    string? Error = null, double WallSeconds = 0)
+    string? Error = null, double WallSeconds = 0, int ExcludedTasks = 0)
 {
     public const string FileName = "summary.json";
 

@@ -35,7 +35,7 @@ public sealed record ClusterSecurityConfig(string SystemName = "", string TlsCer
 
 public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut, int SplitSeed, int MaxSteps, double WrongAnswerReward = 0,
     string PluginFolder = "", double StepTimeoutSeconds = 10, int TrainTasks = 2000, IReadOnlyDictionary<string, string>? Settings = null,
-    LlmConfig? Llm = null);
+    LlmConfig? Llm = null, string ExcludeFile = "");
 
 /// <summary>An OpenAI-compatible chat completions endpoint for LLM judges and critics (the campaign's llm section).
 /// The key only ever comes from the environment variable ApiKeyEnv names (never from a file a run folder keeps).</summary>

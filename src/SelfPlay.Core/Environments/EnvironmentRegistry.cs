@@ -3,7 +3,8 @@ using SelfPlay.Core.Config;
 namespace SelfPlay.Core.Environments;
 
 /// <summary>An environment with its task split, ready for a campaign.</summary>
-public sealed record EnvironmentSetup(IEnvironment Environment, IReadOnlyList<EnvTask> Train, IReadOnlyList<EnvTask> HeldOut);
+/// <param name="ExcludedTasks">training tasks removed by environment.exclude-file</param>
+public sealed record EnvironmentSetup(IEnvironment Environment, IReadOnlyList<EnvTask> Train, IReadOnlyList<EnvTask> HeldOut, int ExcludedTasks = 0);
 
 /// <summary>Creates an environment and its tasks from the campaign's environment settings.</summary>
 public interface IEnvironmentProvider
@@ -35,7 +36,7 @@ public sealed class EnvironmentRegistry
     /// </summary>
     public EnvironmentSetup Create(EnvironmentConfig config)
     {
-        var setup = Provider(config).Create(config);
+        var setup = TaskExclusion.Apply(Provider(config).Create(config), config.ExcludeFile);
         return setup with { Environment = new GuardedEnvironment(setup.Environment, TimeSpan.FromSeconds(config.StepTimeoutSeconds)) };
     }
 
