@@ -64,6 +64,11 @@ namespace SelfPlay.Cli
             return env with { PluginFolder = "" };
         }
 
+        /// <summary>The program's version (the assembly's informational version, without the source revision).</summary>
+        public static string Version =>
+            (typeof(SelfPlayCommand).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+                .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "0.0.0").Split('+')[0];
+
         /// <summary>Readable by the owner only (0600): a run's settings say where its database and endpoints are.</summary>
         static void WritePrivate(string path, string text)
         {
@@ -82,6 +87,18 @@ namespace SelfPlay.Cli
                 {
                     Console.WriteLine(Usage);
                     return args.Length == 0 ? 2 : 0;
+                }
+                if (args[0] == "--version")
+                {
+                    Console.WriteLine($"selfplay {Version}");
+                    return 0;
+                }
+                if (args.Skip(1).Any(x => x is "--help" or "-h"))
+                {
+                    // The usage lines of that command (all of them when it has none).
+                    var lines = Usage.Split('\n').Where(l => l.TrimStart().StartsWith($"selfplay {args[0]} ", StringComparison.Ordinal)).ToList();
+                    Console.WriteLine(lines.Count > 0 ? "usage:\n" + string.Join("\n", lines) : Usage);
+                    return 0;
                 }
                 return args[0] switch
                 {

@@ -3,6 +3,20 @@ namespace SelfPlay.Integration.Tests;
 /// <summary>Wrong input ends with a one-line error on stderr and a non-zero exit code.</summary>
 public class CliErrorTests
 {
+    [Fact]
+    public async Task Every_command_answers_help_and_the_program_its_version()
+    {
+        var version = await CliRunner.RunAsync("--version");
+        Assert.Equal(0, version.ExitCode);
+        Assert.Matches(@"^selfplay \d+\.\d+", version.Stdout);
+        foreach (var command in new[] { "run", "node", "eval", "inspect", "export", "bench", "sweep", "model", "report" })
+        {
+            var help = await CliRunner.RunAsync(command, "--help");
+            Assert.True(help.ExitCode == 0, command + ": " + help.Stderr);
+            Assert.Contains($"selfplay {command} ", help.Stdout);
+        }
+    }
+
     static async Task AssertFails(string expected, params string[] args)
     {
         var result = await CliRunner.RunAsync(args);
