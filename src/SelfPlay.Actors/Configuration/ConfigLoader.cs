@@ -121,6 +121,17 @@ public static class ConfigLoader
         int I(string key) => Get(key, () => c.GetInt("selfplay." + key));
         double D(string key) => Get(key, () => c.GetDouble("selfplay." + key));
         bool B(string key) => Get(key, () => c.GetBoolean("selfplay." + key));
+        // model.dtype and learner.dtype follow policy.dtype unless set: bfloat16 on CUDA, float32 on the CPU for "auto".
+        string DType(string key)
+        {
+            var value = S(key);
+            if (value.Length > 0) return value;
+            var policy = S("policy.dtype");
+            if (policy is not ("auto" or "float32" or "bfloat16"))
+                throw new ConfigException($"selfplay.policy.dtype must be auto, float32 or bfloat16, got '{policy}'");
+            if (policy != "auto") return policy;
+            return S("model.device").StartsWith("cuda", StringComparison.Ordinal) ? "bfloat16" : "float32";
+        }
 
         var config = new CampaignConfig(
             S("name"), I("seed"),
@@ -131,7 +142,7 @@ public static class ConfigLoader
                 S("environment.exclude-file")),
             new ModelConfig(I("model.hidden-size"), I("model.intermediate-size"), I("model.layers"), I("model.heads"),
                 I("model.kv-heads"), D("model.rope-theta"), I("model.max-positions"), S("model.device"), I("model.threads"),
-                I("model.max-step-tokens"), S("model.dtype"), I("model.prefix-cache-mb")),
+                I("model.max-step-tokens"), DType("model.dtype"), I("model.prefix-cache-mb")),
             new WarmupConfig(S("warmup.from-checkpoint"), D("warmup.share"), I("warmup.traces-per-puzzle"), I("warmup.epochs"), I("warmup.batch-size"),
                 D("warmup.learning-rate")),
             SearchSettingsReader.Read(new SearchConfig(S("search.algorithm"), I("search.simulations"), I("search.expansions"), D("search.c-puct"),
@@ -144,7 +155,7 @@ public static class ConfigLoader
                 D("learner.learning-rate"), I("learner.window"), S("learner.reference"), D("learner.label-smoothing"), D("learner.alpha"),
                 D("learner.gamma"), S("learner.step-weights"), D("learner.clip-low"), D("learner.clip-high"), I("learner.gradient-accumulation"),
                 D("learner.weight-decay"), D("learner.max-grad-norm"), D("learner.warmup-share"), I("learner.checkpoint-every"),
-                S("learner.import"), S("learner.import-format"), S("learner.import-errors"), S("learner.dtype")),
+                S("learner.import"), S("learner.import-format"), S("learner.import-errors"), DType("learner.dtype")),
             new EvalConfig(B("eval.greedy")),
             new ActorsConfig(I("actors.search-workers"), I("actors.inference-batch-rows"),
                 I("actors.lease-seconds"), I("actors.ask-timeout-seconds"), I("actors.environment-actors"), S("actors.environment-placement")),
