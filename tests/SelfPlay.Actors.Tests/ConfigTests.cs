@@ -15,7 +15,7 @@ public class ConfigTests
         Assert.Equal((new SelfPlay.Core.Config.MctsConfig(), new SelfPlay.Core.Config.BestFirstConfig(), new SelfPlay.Core.Config.BeamConfig(), new SelfPlay.Core.Config.DfsdtConfig(),
                 new SelfPlay.Core.Config.SparConfig(), new SelfPlay.Core.Config.TreeRolloutConfig()),
             (defaults.Search.Mcts, defaults.Search.BestFirst, defaults.Search.Beam, defaults.Search.Dfsdt, defaults.Search.Spar, defaults.Search.TreeRollout));
-        var spar = ConfigLoader.Parse(ConfigLoader.Build(null, ["search.algorithm=spar", "search.spar.mode=dfs", "search.mcts.commit-and-reuse=true"]));
+        var spar = ConfigLoader.Parse(ConfigLoader.Build(null, ["search.algorithm=spar", "preferences.extractor=spar", "search.spar.mode=dfs", "search.mcts.commit-and-reuse=true"]));
         Assert.Equal(("spar", "dfs", true), (spar.Search.Algorithm, spar.Search.Spar!.Mode, spar.Search.Mcts!.CommitAndReuse));
 
         var file = Path.GetTempFileName();
@@ -72,6 +72,16 @@ public class ConfigTests
     public void Bad_overrides_fail_with_one_line(string set, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(ConfigLoader.Build(null, [set])));
+        Assert.Contains(expected, e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    /// <summary>Settings that are each valid alone but mean nothing together (separated by ';').</summary>
+    [Theory]
+    [InlineData("search.algorithm=spar", "search.algorithm = spar needs preferences.extractor = spar (its nodes are whole responses), got 'mcts-dpo'")]
+    public void Combinations_that_mean_nothing_fail_with_one_line(string sets, string expected)
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(ConfigLoader.Build(null, sets.Split(';'))));
         Assert.Contains(expected, e.Message);
         Assert.DoesNotContain('\n', e.Message);
     }

@@ -17,7 +17,7 @@ public sealed class SearchAlgorithmCampaignTests
     [InlineData("mcts", "search.mcts.parallel-simulations=3", "search.mcts.commit-and-reuse=true")]
     [InlineData("mcts", "search.mcts.selection=ucb1", "search.mcts.value=agent-q")]
     [InlineData("best-first", "search.best-first.look-ahead=2", "search.best-first.max-expansions=2")]
-    [InlineData("spar", "search.spar.branch=2", "search.spar.max-depth=2")]
+    [InlineData("spar", "search.spar.branch=2", "preferences.extractor=spar")]
     [InlineData("beam", "search.beam.width=2", "search.expansions=2")]
     [InlineData("dfsdt", "search.dfsdt.max-expansions=4", "search.expansions=2")]
     [InlineData("tree-rollout", "search.tree-rollout.branch-depths=0,2", "search.tree-rollout.max-width=4")]

@@ -168,6 +168,9 @@ public static class ConfigLoader
         Check(c.Search.Backup is "visit-weighted" or "mean-value", $"selfplay.search.backup must be visit-weighted or mean-value, got '{c.Search.Backup}'");
         Check(c.Iterations.Count >= 0 && c.Iterations.Trees > 0, "selfplay.iterations: count must be >= 0 and trees > 0");
         LearnerSettings.Validate(c.Preferences, c.Learner, Check);
+        // SPaR's nodes are whole responses (a refinement is not a continuation of its parent), so only its own pairs read them right.
+        Check(c.Search.Algorithm != "spar" || c.Preferences.Extractor == "spar",
+            $"selfplay.search.algorithm = spar needs preferences.extractor = spar (its nodes are whole responses), got '{c.Preferences.Extractor}'");
         Check(c.Learner.Reference is "warmup" or "previous" or "behaviour", $"selfplay.learner.reference must be warmup, previous or behaviour, got '{c.Learner.Reference}'");
         Check(c.Learner.Window >= 1, $"selfplay.learner.window must be at least 1, got {c.Learner.Window}");
         Check(c.Learner.SftWeight >= 0, "selfplay.learner.sft-weight must be non-negative");

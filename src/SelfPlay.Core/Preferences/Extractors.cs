@@ -172,8 +172,11 @@ public sealed class StepApoPairs : IPreferenceExtractor
 }
 
 /// <summary>
-/// SPaR-style refinement pairs (§2.3) from a search tree: each failing full response is paired with the successful
-/// response that shares the longest prefix with it (the minimal "refinement"), refined ≻ original, from the root.
+/// SPaR refinement pairs (§2.3). On a SPaR tree (algorithm spar: whole-response nodes, a response's children are its refinements),
+/// each refinement the judge accepted (vote value &gt; .5) that improved on the response it refines gives
+/// (refinement ≻ that response), both whole responses for the task's prompt, so a pair differs only where the edit
+/// did. On a step tree of another search, each failing leaf's root path is paired with the solved one that
+/// shares its longest prefix (the closest "refinement").
 /// </summary>
 public sealed class SparPairs : IPreferenceExtractor
 {
@@ -182,9 +185,19 @@ public sealed class SparPairs : IPreferenceExtractor
 
     public IReadOnlyList<PreferenceExample> Extract(PreferenceTree tree, ExtractorOptions options, Random random)
     {
+        var examples = new List<PreferenceExample>();
+        if (tree.Algorithm == "spar")
+        {
+            foreach (var refined in tree.Nodes.Where(n => n.Depth >= 2 && n.Value > 0.5))
+            {
+                var original = tree.Nodes[refined.Parent];
+                if (refined.Value - original.Value < Math.Max(options.MinQGap, 1e-9)) continue;
+                examples.Add(PreferenceExample.Pair(tree.TreeId, tree.Root.StepText, Response(refined), Response(original)));
+            }
+            return Extractors.Cap(examples, options.MaxPerTree);
+        }
         var leaves = TreePaths.RewardedLeaves(tree).ToList();
         var solved = leaves.Where(l => l.TerminalReward >= 1).ToList();
-        var examples = new List<PreferenceExample>();
         if (solved.Count == 0) return examples;
         foreach (var failed in leaves.Where(l => l.TerminalReward < 1))
         {
@@ -196,6 +209,8 @@ public sealed class SparPairs : IPreferenceExtractor
         }
         return Extractors.Cap(examples, options.MaxPerTree);
     }
+
+    static Candidate Response(TreeNode node) => new(CompletionStep.Split(node), node.Value, node.Visits);
 
     static int SharedSteps(List<TreeNode> a, List<TreeNode> b)
     {
