@@ -119,6 +119,39 @@ public class SearchAlgorithmTests
     // ---- best-first (Tree-PLV) ----
 
     [Fact]
+    public async Task Tree_plv_pairs_on_a_best_first_tree_are_made_on_the_look_ahead_rewards_stored_with_the_steps()
+    {
+        const double margin = 0.375;
+        var (pairCount, unexpanded) = (0, 0);
+        for (var seed = 0; seed < 10; seed++)
+        {
+            var tree = await new BestFirstSearch(Toy(), new SeededToyProposer("ab"), new VerifierEvaluator(Toy()),
+                new BestFirstOptions(Expansions: 2, LookAhead: 8, MaxExpansions: 3, DepthLimit: 3, Seed: seed)).SearchAsync("bf", ToyTask);
+            foreach (var n in tree.Nodes.Skip(1).Where(n => !n.IsTerminal))
+            {
+                Assert.Equal(8, n.LookAheadRewards.Length);                       // one reward per completion
+                Assert.All(n.LookAheadRewards, r => Assert.Contains(r, new[] { 0, 0.2, 1 }));
+                Assert.Equal(n.LookAheadRewards.Average(), n.Value, Eps);
+            }
+            var pairs = Preferences.Extractors.Get("tree-plv").Extract(tree, new Preferences.ExtractorOptions(Margin: margin), new Random(0));
+            TreeNode NodeOf(Preferences.PreferenceExample pair, Preferences.Candidate c) =>
+                tree.Nodes.Single(n => n.Index > 0 && tree.StateAt(n.Parent) == pair.Prompt && n.StepText == c.Steps[0].Text);
+            double R(TreeNode n) => n.LookAheadRewards.Length > 0 ? n.LookAheadRewards.Average() : n.TerminalReward!.Value;
+            foreach (var pair in pairs)
+            {
+                var (chosen, rejected) = (NodeOf(pair, pair.Candidates[0]), NodeOf(pair, pair.Candidates[1]));
+                Assert.Equal(chosen.Parent, rejected.Parent);                       // siblings only
+                Assert.Equal(R(chosen) - R(rejected), pair.Candidates[0].Score - pair.Candidates[1].Score, Eps);
+                Assert.True(pair.Candidates[0].Score - pair.Candidates[1].Score >= margin - Eps);
+                // A step never expanded has no leaf below it to count: only its look-ahead can pair it.
+                unexpanded += new[] { chosen, rejected }.Count(n => n.Children.Count == 0 && !n.IsTerminal);
+            }
+            pairCount += pairs.Count;
+        }
+        Assert.True(pairCount > 0 && unexpanded > 0, $"{pairCount} pairs, {unexpanded} unexpanded steps in them");
+    }
+
+    [Fact]
     public async Task Best_first_rewards_are_look_ahead_success_rates_and_it_expands_the_best_node()
     {
         var proposer = new SeededToyProposer("ab");

@@ -96,9 +96,11 @@ public sealed class MctsDpoPairs : IPreferenceExtractor
 }
 
 /// <summary>
-/// Tree-PLV sibling pairs (§5.2): every pair of sibling steps whose look-ahead success rates differ by at least α.
-/// The success rate of a step is the share of its rewarded descendant leaves that reached reward 1; each side is
-/// completed below the branch by its most-visited continuation (the verifier ranks every prefix from there).
+/// Tree-PLV sibling pairs (§5.2): every pair of evaluated sibling steps whose look-ahead rewards differ by at least α
+/// (the margin). A step's reward R is the mean of the look-ahead rewards the best-first search stored with it
+/// (<see cref="TreeNode.LookAheadRewards"/>: the success rate with 0/1 rewards), a terminal step's its own reward; on
+/// trees of other searches (no look-ahead), the share of its rewarded descendant leaves that reached reward 1. Each
+/// side is completed below the branch by its most-visited continuation (the verifier ranks every prefix from there).
 /// </summary>
 public sealed class TreePlvPairs : IPreferenceExtractor
 {
@@ -107,19 +109,27 @@ public sealed class TreePlvPairs : IPreferenceExtractor
 
     public IReadOnlyList<PreferenceExample> Extract(PreferenceTree tree, ExtractorOptions options, Random random)
     {
-        var success = SuccessRates(tree);
+        var reward = Rewards(tree);
         var examples = new List<PreferenceExample>();
         foreach (var node in tree.Nodes)
         {
-            var children = TreePaths.VisitedChildren(tree, node).Where(c => success[c.Index] is not null).ToList();
+            var children = TreePaths.VisitedChildren(tree, node).Where(c => reward[c.Index] is not null).ToList();
             foreach (var a in children)
                 foreach (var b in children)
-                    if (success[a.Index] - success[b.Index] >= options.Margin - 1e-12)
+                    if (reward[a.Index] - reward[b.Index] >= options.Margin - 1e-12)
                         examples.Add(PreferenceExample.Pair(tree.TreeId, tree.StateAt(node.Index),
-                            TreePaths.ToCandidate(TreePaths.Continuation(tree, a), success[a.Index]!.Value, a.Visits),
-                            TreePaths.ToCandidate(TreePaths.Continuation(tree, b), success[b.Index]!.Value, b.Visits)));
+                            TreePaths.ToCandidate(TreePaths.Continuation(tree, a), reward[a.Index]!.Value, a.Visits),
+                            TreePaths.ToCandidate(TreePaths.Continuation(tree, b), reward[b.Index]!.Value, b.Visits)));
         }
         return Extractors.Cap(examples, options.MaxPerTree);
+    }
+
+    /// <summary>Each node's R: its look-ahead mean, else a terminal's reward, else its leaves' success rate (null without any).</summary>
+    public static double?[] Rewards(PreferenceTree tree)
+    {
+        var success = SuccessRates(tree);
+        return [.. tree.Nodes.Select(n => n.LookAheadRewards.Length > 0 ? n.LookAheadRewards.Average()
+            : n.IsTerminal && n.TerminalReward is { } r ? r : success[n.Index])];
     }
 
     /// <summary>Share of each node's rewarded descendant leaves with reward ≥ 1 (null without any).</summary>
