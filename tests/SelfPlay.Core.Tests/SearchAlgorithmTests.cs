@@ -119,6 +119,21 @@ public class SearchAlgorithmTests
     // ---- best-first (Tree-PLV) ----
 
     [Fact]
+    public async Task Dfsdt_children_it_never_tried_have_no_visits_and_success_path_never_rejects_them()
+    {
+        // Two letters deep, "aa" wins: DFSDT tries a (the higher prior), solves with aa, and never reaches b.
+        var env = new ToyTreeEnvironment(2, new Dictionary<string, double> { ["aa"] = 1 });
+        var tree = await new DfsdtSearch(env, new CountingScript(_ => ["a", "b"]), new VerifierEvaluator(env),
+            new DfsdtOptions(Expansions: 2, MaxExpansions: 8, DepthLimit: 2)).SearchAsync("d", ToyTask);
+        var b = tree.Nodes.Single(n => n.Parent == 0 && n.Action == "b");
+        Assert.Equal((0, 0.0), (b.Visits, b.Q));
+        Assert.Equal(0.5, tree.Root.Q, Eps);                                   // aa (1) and ab (0, verified when made): b counts for nothing
+        var pair = Assert.Single(Preferences.Extractors.Get("success-path").Extract(tree, new Preferences.ExtractorOptions(), new Random(0)));
+        Assert.Equal(("Toy t\na\n", "a\n", "b\n"), (pair.Prompt, pair.Candidates[0].Text, pair.Candidates[1].Text));
+        Assert.DoesNotContain(Preferences.Extractors.Get("mcts-dpo").Extract(tree, new Preferences.ExtractorOptions(), new Random(0)), p => p.Prompt == "Toy t\n");
+    }
+
+    [Fact]
     public async Task Tree_plv_pairs_on_a_best_first_tree_are_made_on_the_look_ahead_rewards_stored_with_the_steps()
     {
         const double margin = 0.375;
