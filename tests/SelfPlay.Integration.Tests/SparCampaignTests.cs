@@ -37,6 +37,23 @@ public sealed class SparCampaignTests
                 // A refinement edits the response: it keeps its first words (a one-word response can only be sampled afresh).
                 Assert.True(chosen.StartsWith(rejected[..(rejected.IndexOf(' ') + 1)], StringComparison.Ordinal), r.ToString());
             }
+
+            // inspect --pairs: the same pairs, none empty or identical; text and JSON; bad combinations in one line.
+            var inspect = await CliRunner.RunAsync("inspect", "--pairs", "--run-dir", runDir, "--iteration", "1", "--format", "json");
+            Assert.True(inspect.ExitCode == 0, inspect.Stdout + inspect.Stderr);
+            var report = JsonDocument.Parse(inspect.Stdout).RootElement;
+            Assert.Equal("spar", report.GetProperty("configured").GetString());
+            var spar = Assert.Single(report.GetProperty("extractors").EnumerateArray());   // SPaR trees: only its own pairs
+            Assert.Equal(records.Count, spar.GetProperty("pairs").GetInt32());
+            Assert.Equal(0, spar.GetProperty("emptySpans").GetInt32());
+            Assert.Equal(0, spar.GetProperty("identical").GetInt32());
+            Assert.True(spar.GetProperty("chosenTokens").GetProperty("min").GetDouble() > 0);
+            Assert.Equal(1.0, spar.GetProperty("scoreGap").GetProperty("min").GetDouble());     // accepted (1) vs failing (0)
+            var text = await CliRunner.RunAsync("inspect", "--pairs", "--run-dir", runDir);
+            Assert.Matches($@"spar\*\s+{records.Count}\s+0\s+0\s", text.Stdout);
+            var bad = await CliRunner.RunAsync("inspect", "--pairs", "--tree", "x", "--run-dir", runDir);
+            Assert.Equal(2, bad.ExitCode);
+            Assert.Contains("--tree ID or --pairs, not both", bad.Stderr + bad.Stdout);
         }
         finally
         {
