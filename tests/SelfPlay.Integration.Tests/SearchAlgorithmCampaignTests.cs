@@ -39,13 +39,21 @@ public sealed class Game24Warmup : IAsyncLifetime
     }
 }
 
+/// <summary>The campaign tests that start from the shared warm-up: it is trained once for all of them.</summary>
+[CollectionDefinition(Name)]
+public sealed class Game24WarmupCollection : ICollectionFixture<Game24Warmup>
+{
+    public const string Name = "game24 warm-up";
+}
+
 /// <summary>
 /// Every search.algorithm with its extractor and loss in a Game-of-24 campaign through the real CLI, from one shared
 /// warm-up (<see cref="Game24Warmup"/>): 8 trees, small per-algorithm budgets, three learner epochs. Each must store one
 /// tree per task made by that algorithm, yield pairs with no empty span, change the weights and lower the training loss.
 /// SPaR learns on its own campaign (<see cref="SparCampaignTests"/>); on Game of 24 it only has to run.
 /// </summary>
-public sealed class SearchAlgorithmCampaignTests(Game24Warmup warmup) : IClassFixture<Game24Warmup>
+[Collection(Game24WarmupCollection.Name)]
+public sealed class SearchAlgorithmCampaignTests(Game24Warmup warmup)
 {
     [Theory]
     [InlineData("mcts", "mcts-dpo", "dpo", "search.mcts.parallel-simulations=3", "search.mcts.commit-and-reuse=true")]
