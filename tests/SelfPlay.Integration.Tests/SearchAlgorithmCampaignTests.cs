@@ -64,11 +64,12 @@ public sealed class SearchAlgorithmCampaignTests(Game24Warmup warmup)
     [InlineData("tree-rollout", "treerpo", "ppo-clip", "search.tree-rollout.branch-depths=0,2", "search.tree-rollout.max-width=4")]
     public async Task Every_algorithm_trains_in_a_game24_campaign(string algorithm, string extractor, string loss, string setting1, string setting2)
     {
-        var runDir = await RunAsync(algorithm, "--set", $"preferences.extractor={extractor}", "--set", $"learner.loss={loss}",
+        var (runDir, trees) = await RunAsync(algorithm, "--set", $"preferences.extractor={extractor}", "--set", $"learner.loss={loss}",
             "--set", setting1, "--set", setting2, "--set", "learner.epochs=3");
         try
         {
             TrainingChecks.AssertLearned(runDir);
+            if (extractor == "tree-plv") AssertLookAheadPairs(trees);
             if (extractor != "treerpo") // advantages are single completions: inspect --pairs reads pairs and lists
             {
                 var inspect = await CliRunner.RunAsync("inspect", "--pairs", "--run-dir", runDir, "--iteration", "1", "--format", "json");
@@ -89,7 +90,7 @@ public sealed class SearchAlgorithmCampaignTests(Game24Warmup warmup)
     [Fact]
     public async Task Spar_runs_in_a_game24_campaign()
     {
-        var runDir = await RunAsync("spar", "--set", "preferences.extractor=spar", "--set", "search.spar.branch=2", "--set", "learner.epochs=0");
+        var (runDir, _) = await RunAsync("spar", "--set", "preferences.extractor=spar", "--set", "search.spar.branch=2", "--set", "learner.epochs=0");
         try { Assert.True(File.Exists(Path.Combine(runDir, "summary.json"))); }
         finally
         {
@@ -97,8 +98,28 @@ public sealed class SearchAlgorithmCampaignTests(Game24Warmup warmup)
         }
     }
 
-    /// <summary>One iteration of 8 trees from the shared warm-up; checks the stored trees; returns the run folder.</summary>
-    async Task<string> RunAsync(string algorithm, params string[] sets)
+    /// <summary>
+    /// Tree-PLV's pairs, extracted from the trees read back from the journal, are made on the look-ahead rewards the
+    /// best-first search stored with each step: a pair's scores are its two steps' mean rollout rewards, at least the
+    /// margin apart.
+    /// </summary>
+    static void AssertLookAheadPairs(IReadOnlyList<SelfPlay.Core.Trees.PreferenceTree> trees)
+    {
+        var checkedPairs = 0;
+        foreach (var tree in trees)
+            foreach (var pair in SelfPlay.Core.Preferences.Extractors.Get("tree-plv").Extract(tree, new(Margin: 0.375), new Random(0)))
+            {
+                var nodes = pair.Candidates.Select(c => SelfPlay.Core.Preferences.PairDiagnostics.FirstStepNode(tree, pair.Prompt, c)!).ToList();
+                var rewards = nodes.Select(n => n.LookAheadRewards.Length > 0 ? n.LookAheadRewards.Average() : n.TerminalReward!.Value).ToList();
+                Assert.Equal(rewards, pair.Candidates.Select(c => c.Score));
+                Assert.True(rewards[0] - rewards[1] >= 0.375 - 1e-9);
+                checkedPairs += nodes.Count(n => n.LookAheadRewards.Length == 4);
+            }
+        Assert.True(checkedPairs > 0, "no pair had a step with stored look-ahead rewards");
+    }
+
+    /// <summary>One iteration of 8 trees from the shared warm-up; checks the stored trees; returns the run folder and the trees.</summary>
+    async Task<(string RunDir, IReadOnlyList<SelfPlay.Core.Trees.PreferenceTree> Trees)> RunAsync(string algorithm, params string[] sets)
     {
         var runDir = Path.Combine(Path.GetTempPath(), $"selfplay-{algorithm}-" + Guid.NewGuid().ToString("N"));
         var result = await CliRunner.RunAsync(["run", "--config", Path.Combine(CliRunner.RepoRoot, "hocon/campaigns/game24-quick.conf"), .. Game24Warmup.Model,
@@ -108,11 +129,13 @@ public sealed class SearchAlgorithmCampaignTests(Game24Warmup warmup)
         using (var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, "summary.json"))))
             Assert.Equal(8, summary.RootElement.GetProperty("iterations")[1].GetProperty("trees").GetInt32());
 
+        IReadOnlyList<SelfPlay.Core.Trees.PreferenceTree> stored = [];
         var system = ActorSystem.Create("algorithm-check", SelfPlayHost.AkkaConfig(new PersistenceConfig("sqlite", ""), runDir, serilog: false));
         try
         {
             var trees = await TreeQueries.IterationTreesAsync(system, "game24-quick", 1);
             Assert.Equal(8, trees.Count);
+            stored = trees;
             Assert.All(trees, t =>
             {
                 Assert.Equal(algorithm, t.Algorithm);
@@ -125,6 +148,6 @@ public sealed class SearchAlgorithmCampaignTests(Game24Warmup warmup)
         {
             await system.Terminate();
         }
-        return runDir;
+        return (runDir, stored);
     }
 }
