@@ -97,6 +97,35 @@ public class SearchAlgorithmTests
         Assert.NotEqual(MctsTests.Json(tree), MctsTests.Json(otherSeed));
     }
 
+    /// <summary>
+    /// Golden pairs: each search's golden toy tree (above) through the extractor its campaigns use, rendered (prompt,
+    /// candidates' texts, scores and token counts, ε) and compared with Golden/pairs-ALGORITHM-EXTRACTOR.json;
+    /// SELFPLAY_UPDATE_GOLDEN=1 re-records them. Every one must hold examples.
+    /// </summary>
+    [Theory]
+    [InlineData("mcts", "mcts-dpo")]
+    [InlineData("mcts", "step-apo")]
+    [InlineData("mcts", "agent-q")]
+    [InlineData("mcts", "ranked-lists")]
+    [InlineData("best-first", "tree-plv")]
+    [InlineData("spar", "spar")]
+    [InlineData("beam", "mcts-dpo")]
+    [InlineData("dfsdt", "success-path")]
+    [InlineData("tree-rollout", "treerpo")]
+    public async Task Every_extractor_matches_its_golden_pairs_on_a_tree_of_its_search(string algorithm, string extractor)
+    {
+        var tree = await Create(algorithm, Toy(), new SeededToyProposer("ab")).SearchAsync("toy/" + algorithm, ToyTask);
+        var options = new Preferences.ExtractorOptions(Margin: 0.25, QCenter: 0.5);
+        var examples = Preferences.Extractors.ExtractAll(Preferences.Extractors.Get(extractor), [tree], options, seed: 1);
+        Assert.NotEmpty(examples);
+        var json = System.Text.Json.JsonSerializer.Serialize(examples.Select(e => new
+        {
+            kind = e.Kind.ToString(), prompt = e.Prompt, labelSmoothing = Math.Round(e.LabelSmoothing, 6),
+            candidates = e.Candidates.Select(c => new { text = c.Text, score = Math.Round(c.Score, 6), steps = c.Steps.Count, tokens = c.Steps.Sum(s => s.TokenIds.Length) }),
+        }), new System.Text.Json.JsonSerializerOptions { WriteIndented = true }).ReplaceLineEndings("\n") + "\n";
+        GoldenTrees.CheckText($"pairs-{algorithm}-{extractor}", json);
+    }
+
     [Theory]
     [MemberData(nameof(Algorithms))]
     public async Task Random_seeds_keep_the_invariants(string algorithm)
