@@ -51,6 +51,9 @@ public sealed class SparCampaignTests
             Assert.Equal(1.0, spar.GetProperty("scoreGap").GetProperty("min").GetDouble());     // accepted (1) vs failing (0)
             var text = await CliRunner.RunAsync("inspect", "--pairs", "--run-dir", runDir);
             Assert.Matches($@"spar\*\s+{records.Count}\s+0\s+0\s", text.Stdout);
+            var misread = await CliRunner.RunAsync("export", "--run-dir", runDir, "--format", "trl-preference", "--extractor", "mcts-dpo", "--out", file);
+            Assert.Equal(2, misread.ExitCode);
+            Assert.Contains("only --extractor spar reads", misread.Stderr + misread.Stdout);
             var bad = await CliRunner.RunAsync("inspect", "--pairs", "--tree", "x", "--run-dir", runDir);
             Assert.Equal(2, bad.ExitCode);
             Assert.Contains("--tree ID or --pairs, not both", bad.Stderr + bad.Stdout);
