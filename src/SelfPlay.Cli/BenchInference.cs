@@ -41,7 +41,7 @@ public static class BenchInference
         var clock = Stopwatch.StartNew();
         // The policy: a given checkpoint, or the configured model with random weights (seeded), or trained from scratch
         // by a short supervised warm-up (--warmup-epochs N, as bench models).
-        var tokenizer = new CharTokenizer();
+        var tokenizer = context.Tokenizer;
         string policyDir, sha, init;
         long parameters;
         int layers, hidden;
@@ -55,7 +55,7 @@ public static class BenchInference
         else
         {
             if (epochs > 0) Console.Error.WriteLine($"bench inference: warm-up training, {epochs} epochs");
-            using var model = epochs > 0 ? BenchModels.WarmedUp(context, tokenizer, epochs) : new LlamaForCausalLM(context.ModelConfig(tokenizer), initSeed: 1);
+            using var model = epochs > 0 ? BenchModels.WarmedUp(context, tokenizer, epochs) : new LlamaForCausalLM(context.ModelConfig(), initSeed: 1);
             policyDir = context.CheckpointDir(0);
             sha = Checkpoint.Save(model, tokenizer, policyDir, 0, setup.Environment.Name);
             (parameters, layers, hidden) = (model.ParameterCount(), model.Config.NumHiddenLayers, model.Config.HiddenSize);

@@ -27,11 +27,10 @@ public static class BenchLearner
             if (!PreferenceObjective.Losses.Contains(l) || l == "ppo-clip") throw new UsageException($"--losses: '{l}' is not a pair or list loss");
         var config = ConfigLoader.Parse(ConfigLoader.Build(a.Get("--config"), a.All("--set")));
         set_num_threads(config.Model.Threads);
-        var tokenizer = new CharTokenizer();
-        var m = config.Model;
-        using var model = new LlamaForCausalLM(new LlamaConfig(tokenizer.VocabSize, m.HiddenSize, m.IntermediateSize, m.Layers, m.Heads, m.KvHeads,
-            RopeTheta: m.RopeTheta, MaxPositionEmbeddings: m.MaxPositions), initSeed: 1);
-        model.to(m.Device);
+        // The campaign's policy (policy.checkpoint, or the character model of the model settings), without an environment.
+        var context = new SelfPlay.Actors.Campaign.CampaignContext(config, new SelfPlay.Core.Environments.EnvironmentSetup(null!, [], []), ".");
+        var tokenizer = context.Tokenizer;
+        using var model = context.InitialPolicy();
 
         // Game-of-24-shaped lists: a prompt with a step or two of history, three candidates of two operations each.
         var random = new Random(7);
@@ -101,7 +100,7 @@ public static class BenchLearner
         }
         Console.WriteLine(JsonSerializer.Serialize(new
         {
-            bench = "learner", device = m.Device, threads = m.Threads, parameters = model.ParameterCount(), steps,
+            bench = "learner", device = config.Model.Device, threads = config.Model.Threads, parameters = model.ParameterCount(), steps,
             note = "median step times; ratio: preference-training tokens/s over raw forward, backward and AdamW tokens/s on the same model and batch; target 0.85 or more",
             results,
         }, new JsonSerializerOptions { WriteIndented = true }));

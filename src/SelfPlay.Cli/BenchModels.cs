@@ -30,7 +30,7 @@ public static class BenchModels
         var setup = SelfPlayCommand.Environments().Create(config.Environment);
         var context = new CampaignContext(config, setup, Path.GetTempPath());
         var clock = Stopwatch.StartNew();
-        var tokenizer = new CharTokenizer();
+        var tokenizer = context.Tokenizer;
         Console.Error.WriteLine("bench models: warm-up");
         using var model = a.Get("--checkpoint") is { } dir ? Checkpoint.Load(dir).Model : WarmedUp(context, tokenizer);
         var warmupSeconds = clock.Elapsed.TotalSeconds;
@@ -58,14 +58,14 @@ public static class BenchModels
     }
 
     /// <summary>A short supervised warm-up, so the search below writes well-formed steps and grows real trees.</summary>
-    internal static LlamaForCausalLM WarmedUp(CampaignContext context, CharTokenizer tokenizer, int epochs = 6)
+    internal static LlamaForCausalLM WarmedUp(CampaignContext context, ITokenizer tokenizer, int epochs = 6)
     {
         var random = new Random(1);
         var env = context.Setup.Environment;
         var traces = context.Setup.Train.Take(240)
             .Select(t => WarmupTraces.Build(env, t, random)).OfType<IReadOnlyList<TextSegment>>()
             .Select(t => PolicyEncoding.Trace(tokenizer, t)).ToList();
-        var model = new LlamaForCausalLM(context.ModelConfig(tokenizer), initSeed: 1);
+        var model = new LlamaForCausalLM(context.ModelConfig(), initSeed: 1);
         using var trainer = new PolicyTrainer(model, new TrainerOptions(3e-3, BatchSize: 32));
         trainer.TrainSft(traces, epochs, random, (step, total) => { if (step % 16 == 0) Console.Error.WriteLine($"bench models: warm-up step {step}/{total}"); });
         return model;
@@ -74,7 +74,7 @@ public static class BenchModels
     static double Rate(double tokens, TimeSpan elapsed) => Math.Round(tokens / elapsed.TotalSeconds, 1);
 
     /// <summary>Greedy decoding of the same tokens with the KV cache (Sampler) and by re-running the whole sequence each step.</summary>
-    static object KvCache(LlamaForCausalLM model, CharTokenizer tokenizer, SelfPlay.Core.Environments.EnvironmentSetup setup)
+    static object KvCache(LlamaForCausalLM model, ITokenizer tokenizer, SelfPlay.Core.Environments.EnvironmentSetup setup)
     {
         const int batch = 4, newTokens = 48;
         // Prompts of one length, so the recomputing baseline needs no padding.
@@ -110,7 +110,7 @@ public static class BenchModels
     }
 
     /// <summary>The campaign's MCTS on a few puzzles, once with the prefix cache and once without; the same seeds.</summary>
-    static object PrefixCacheSearch(LlamaForCausalLM model, CharTokenizer tokenizer, CampaignContext context, int puzzles)
+    static object PrefixCacheSearch(LlamaForCausalLM model, ITokenizer tokenizer, CampaignContext context, int puzzles)
     {
         var env = context.Setup.Environment;
         var tasks = context.Setup.Train.Take(puzzles).ToList();
@@ -156,7 +156,7 @@ public static class BenchModels
     }
 
     /// <summary>Sampled generation of distinct prompts at batch 1, 4 and 16, same number of new tokens per row.</summary>
-    static object Batching(LlamaForCausalLM model, CharTokenizer tokenizer, SelfPlay.Core.Environments.EnvironmentSetup setup)
+    static object Batching(LlamaForCausalLM model, ITokenizer tokenizer, SelfPlay.Core.Environments.EnvironmentSetup setup)
     {
         const int newTokens = 32;
         var rates = new Dictionary<string, double>();

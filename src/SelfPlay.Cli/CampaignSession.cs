@@ -22,8 +22,11 @@ public sealed class CampaignSession : IAsyncDisposable
     /// <param name="hostname">the address this process advertises when it attaches to a cluster (--seed)</param>
     public static async Task<CampaignSession> StartAsync(CampaignContext context, IReadOnlyList<string> seeds, bool resume, string hostname)
     {
-        var system = SelfPlayHost.CreateNode(context.Config.Persistence, context.RunDir,
-            seeds.Count == 0 ? NodeOptions.SingleProcess : new NodeOptions([], seeds, hostname));
+        var node = seeds.Count == 0
+            ? NodeOptions.For(context.Config, NodeOptions.AllRoles, [])
+            : NodeOptions.For(context.Config, [], seeds, hostname);
+        SelfPlayHost.WarnAboutExposure(node);
+        var system = SelfPlayHost.CreateNode(context.Config.Persistence, context.RunDir, node);
         // The start-up timeline in the log (actor system, member up, journal checked), next to the coordinator's
         // phases and first lease: where a short campaign's seconds go.
         Serilog.Log.Information("start-up: actor system created");

@@ -10,7 +10,7 @@ namespace SelfPlay.Cli;
 
 /// <summary>
 /// `selfplay export`: a run's trees, read back from its journal, as JSONL preference data for Python tools
-/// (trl-preference, trl-stepwise, ultrainteract), extracted with the run's preferences.* settings (or --extractor).
+/// (trl-preference, trl-conversational, trl-kto, trl-stepwise, ultrainteract), extracted with the run's preferences.* settings (or --extractor).
 /// The same files train here through learner.import.
 /// </summary>
 public static class ExportCommand

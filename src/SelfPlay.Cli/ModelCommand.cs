@@ -8,7 +8,7 @@ namespace SelfPlay.Cli;
 /// <summary><c>selfplay model info|score</c>: look into a checkpoint folder and score completions with it (JSON on stdout).</summary>
 public static class ModelCommand
 {
-    const string Usage = "model info --checkpoint DIR | model score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2,3 --completion-ids 4,5) [--device cpu|cuda] [--dtype float32|bfloat16]";
+    const string Usage = "model info --checkpoint DIR | model tokenize --checkpoint DIR --text TEXT [--special] | model score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2,3 --completion-ids 4,5) [--device cpu|cuda] [--dtype float32|bfloat16]";
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 
@@ -18,6 +18,7 @@ public static class ModelCommand
         return args[0] switch
         {
             "info" => Info(new CliArgs(args[1..], ["--checkpoint"], [])),
+            "tokenize" => Tokenize(new CliArgs(args[1..], ["--checkpoint", "--text"], ["--special"])),
             "score" => Score(new CliArgs(args[1..], ["--checkpoint", "--prompt", "--completion", "--prompt-ids", "--completion-ids", "--device", "--dtype"], [])),
             _ => throw new UsageException($"unknown model command '{args[0]}' (usage: selfplay {Usage})"),
         };
@@ -49,6 +50,18 @@ public static class ModelCommand
             weightFiles = ModelWeights.Files(dir).Select(Path.GetFileName).ToArray(),
             tokenizer = tokenizer?.GetType().Name,
         }, Json));
+        return 0;
+    }
+
+    /// <summary>The checkpoint's tokenizer on a text: ids and token texts, with --special the special tokens Hugging Face
+    /// adds (the tokenizer.json post-processor's BOS), as a prompt is encoded for the model.</summary>
+    static int Tokenize(CliArgs a)
+    {
+        var dir = CheckpointOf(a);
+        var text = a.Get("--text") ?? throw new UsageException("model tokenize needs --text TEXT");
+        var tokenizer = Checkpoint.LoadTokenizer(dir, out _);
+        var ids = a.Has("--special") ? tokenizer.EncodePrompt(text) : tokenizer.Encode(text);
+        Console.WriteLine(JsonSerializer.Serialize(new { ids, tokens = ids.Select(tokenizer.TokenText).ToArray() }, Json));
         return 0;
     }
 

@@ -36,7 +36,8 @@ public static class NodeCommand
             .CreateLogger();
         try
         {
-            var options = new NodeOptions(roles, a.All("--seed"), a.Get("--hostname") ?? "127.0.0.1", port);
+            var options = NodeOptions.For(config, roles, a.All("--seed"), a.Get("--hostname") ?? "127.0.0.1", port);
+            SelfPlayHost.WarnAboutExposure(options);
             var system = SelfPlayHost.CreateNode(config.Persistence, runDir, options);
             var cluster = Cluster.Get(system);
             var up = new TaskCompletionSource();

@@ -24,11 +24,11 @@ namespace SelfPlay.Cli
         const string Usage = """
             usage:
               selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR] [--seed HOST:PORT]... [--hostname H]
-              selfplay run     --resume --run-dir DIR [--seed HOST:PORT]... [--hostname H]
+              selfplay run     --resume --run-dir DIR [--plugins DIR] [--seed HOST:PORT]... [--hostname H]
               selfplay node    --config FILE --roles ROLE[,ROLE...] [--seed HOST:PORT]... [--port N] [--hostname H] [--run-dir DIR] [--set key=value]...
-              selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N] [--show]
+              selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N] [--show] [--plugins DIR]
               selfplay inspect --run-dir DIR [--tree ID] [--format text|json|dot]
-              selfplay export  --run-dir DIR --format trl-preference|trl-stepwise|ultrainteract --out FILE [--extractor NAME] [--iteration N]
+              selfplay export  --run-dir DIR --format trl-preference|trl-conversational|trl-kto|trl-stepwise|ultrainteract --out FILE [--extractor NAME] [--iteration N]
               selfplay bench   search [--config FILE] [--set key=value]... [--simulations N] [--skip-campaign]
               selfplay bench   learner [--pairs N] [--steps N] [--losses dpo,tpo]
               selfplay model   info --checkpoint DIR | score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2 --completion-ids 3,4)
@@ -46,6 +46,32 @@ namespace SelfPlay.Cli
             .Register(new SelfPlay.Samples.ToolUse.ToolUseProvider())
             .Register(new SelfPlay.Samples.WebShop.WebShopProvider())
             .Register(new SelfPlay.Samples.Instructions.InstructionsProvider());
+
+        /// <summary>
+        /// The environment settings a command may act on. Settings read from a run folder (`run --resume`, `eval` of a
+        /// run's checkpoint) are data, never code: their environment.plugin-folder is not loaded unless the command line
+        /// names it (--plugins DIR); a built-in environment needs no plug-in, so the folder is then simply not used.
+        /// </summary>
+        static EnvironmentConfig TrustedEnvironment(CampaignConfig config, string? runConfig, string? plugins)
+        {
+            var env = config.Environment;
+            if (plugins is not null) return env with { PluginFolder = plugins };
+            if (runConfig is null || env.PluginFolder.Length == 0) return env;
+            if (!Environments().Names.Contains(env.Type, StringComparer.OrdinalIgnoreCase))
+                throw new UsageException($"{runConfig} names environment.plugin-folder {env.PluginFolder}: a run folder is data, never code, " +
+                                         $"so its plug-ins are not loaded; give --plugins {env.PluginFolder} if you trust them");
+            return env with { PluginFolder = "" };
+        }
+
+        /// <summary>Readable by the owner only (0600): a run's settings say where its database and endpoints are.</summary>
+        static void WritePrivate(string path, string text)
+        {
+            using var file = OperatingSystem.IsWindows()
+                ? new FileStream(path, FileMode.Create, FileAccess.Write)
+                : new FileStream(path, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite });
+            using var writer = new StreamWriter(file);
+            writer.Write(text);
+        }
 
         public static async Task<int> MainAsync(string[] args)
         {
@@ -90,7 +116,7 @@ namespace SelfPlay.Cli
 
         static async Task<int> RunAsync(string[] args)
         {
-            var a = new CliArgs(args, ["--config", "--set", "--run-dir", "--seed", "--hostname"], ["--resume"]);
+            var a = new CliArgs(args, ["--config", "--set", "--run-dir", "--seed", "--hostname", "--plugins"], ["--resume"]);
             var resume = a.Has("--resume");
             if (resume && (a.Get("--config") is not null || a.All("--set").Count > 0))
                 throw new UsageException("--resume continues with the run folder's config.conf; --config and --set are not allowed with it");
@@ -98,12 +124,15 @@ namespace SelfPlay.Cli
             if (resumeConfig is not null && !File.Exists(resumeConfig)) throw new UsageException($"{a.Get("--run-dir")} holds no campaign to resume (no {ConfigFileName})");
             var hocon = ConfigLoader.Build(resumeConfig ?? a.Get("--config"), a.All("--set"));
             var config = ConfigLoader.Parse(hocon);
-            var setup = Environments().Create(config.Environment);
+            if (resumeConfig is not null) Console.WriteLine($"resuming with the settings of {resumeConfig}");
+            var setup = Environments().Create(TrustedEnvironment(config, resumeConfig, a.Get("--plugins")));
             var runDir = a.Get("--run-dir") ?? Path.Combine("runs", $"{config.Name}-{DateTime.Now:yyyyMMdd-HHmmss}");
+            // Made before the run folder: a policy checkpoint without a usable tokenizer stops here, in one line.
+            var context = new CampaignContext(config, setup, runDir);
             if (!resume && File.Exists(Path.Combine(runDir, CampaignSummary.FileName)))
                 throw new UsageException($"{runDir} already holds a campaign; choose another --run-dir (or --resume it)");
             Directory.CreateDirectory(runDir);
-            if (!resume) File.WriteAllText(Path.Combine(runDir, ConfigFileName), "# resolved configuration of this run\n" + ConfigLoader.Render(hocon));
+            if (!resume) WritePrivate(Path.Combine(runDir, ConfigFileName), "# resolved configuration of this run\n" + ConfigLoader.Render(hocon));
 
             Log.Logger = new LoggerConfiguration()
                 .MinimumLevel.Information()
@@ -114,7 +143,6 @@ namespace SelfPlay.Cli
             {
                 Console.WriteLine($"SelfPlay campaign '{config.Name}' on {setup.Environment.Name}: {setup.Train.Count} training / {setup.HeldOut.Count} held-out tasks, " +
                                   $"{config.Iterations.Count} iterations of {config.Iterations.Trees} trees; run folder {Path.GetFullPath(runDir)}");
-                var context = new CampaignContext(config, setup, runDir);
                 var clock = Stopwatch.StartNew();
                 var actors = await CampaignSession.StartAsync(context, a.All("--seed"), resume, a.Get("--hostname") ?? "127.0.0.1");
                 using var cancel = new CancellationTokenSource();
@@ -146,16 +174,18 @@ namespace SelfPlay.Cli
 
         static async Task<int> EvalAsync(string[] args)
         {
-            var a = new CliArgs(args, ["--checkpoint", "--config", "--set", "--puzzles", "--range", "--search", "--env"], ["--show"]);
+            var a = new CliArgs(args, ["--checkpoint", "--config", "--set", "--puzzles", "--range", "--search", "--env", "--plugins"], ["--show"]);
             var checkpoint = a.Get("--checkpoint") ?? throw new UsageException("eval needs --checkpoint DIR");
             if (a.Get("--range") is not null && a.Get("--puzzles") is null) throw new UsageException("--range needs --puzzles FILE");
             // A checkpoint inside a run folder (RUN_DIR/checkpoints/vN) is evaluated with that run's settings
             // (split, step mode, step length) unless --config says otherwise.
             var runConfig = Path.GetFullPath(Path.Combine(checkpoint, "..", "..", ConfigFileName));
-            var hocon = ConfigLoader.Build(a.Get("--config") ?? (File.Exists(runConfig) ? runConfig : null), a.All("--set"));
+            var fromRun = a.Get("--config") is null && File.Exists(runConfig) ? runConfig : null;
+            if (fromRun is not null) Console.Error.WriteLine($"selfplay: eval uses the settings of {fromRun} (give --config FILE for others)");
+            var hocon = ConfigLoader.Build(a.Get("--config") ?? fromRun, a.All("--set"));
             var config = ConfigLoader.Parse(hocon);
             if (a.Get("--env") is { } envName) config = config with { Environment = config.Environment with { Type = envName } };
-            var setup = Environments().Create(config.Environment);
+            var setup = Environments().Create(TrustedEnvironment(config, fromRun, a.Get("--plugins")));
             var tasks = a.Get("--puzzles") is { } file
                 ? Game24Puzzles.LoadCsv(file, a.Get("--range")).Select(Game24Provider.Task).ToList()
                 : setup.HeldOut;

@@ -10,7 +10,7 @@ namespace SelfPlay.Actors.Tests;
 
 public sealed class SerializerTests : IDisposable
 {
-    readonly ActorSystem _system = ActorSystem.Create("serializer-test", ConfigurationFactory.ParseString(SelfPlaySerializer.Hocon));
+    readonly ActorSystem _system = ActorSystem.Create("serializer-test", ClosedSerialization.Config);
 
     static PreferenceTree SampleTree()
     {

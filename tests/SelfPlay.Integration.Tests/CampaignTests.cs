@@ -72,6 +72,20 @@ public sealed class CampaignTests(QuickCampaign campaign) : IClassFixture<QuickC
         }
         Assert.True(new FileInfo(Path.Combine(campaign.RunDir, "selfplay.log")).Length > 0);
         Assert.Contains("search", File.ReadAllText(Path.Combine(campaign.RunDir, "config.conf")));
+        if (!OperatingSystem.IsWindows()) // the resolved settings are the owner's only
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(campaign.RunDir, "config.conf")));
+        // No journal row goes through a type-named serializer (Newtonsoft's identifier 1): 48 of 86 did before the
+        // sharding serializers were bound up front.
+        using (var db = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(campaign.RunDir, "selfplay.db")};Mode=ReadOnly;Pooling=false"))
+        {
+            db.Open();
+            using var count = db.CreateCommand();
+            count.CommandText = "SELECT COUNT(*), SUM(identifier = 1) FROM journal";
+            using var reader = count.ExecuteReader();
+            reader.Read();
+            Assert.True(reader.GetInt64(0) > 40);
+            Assert.Equal(0, reader.GetInt64(1));
+        }
 
         var system = ActorSystem.Create("e2e-check", SelfPlayHost.AkkaConfig(new PersistenceConfig("sqlite", ""), campaign.RunDir, serilog: false));
         try

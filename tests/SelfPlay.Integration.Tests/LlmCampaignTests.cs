@@ -22,10 +22,11 @@ public class LlmCampaignTests
             ? FakeReply.Ok("A useful step. Score: 7")
             : FakeReply.Ok("The response follows the instruction.\nFinal Judgement: Yes");
         var runDir = Path.Combine(Path.GetTempPath(), "selfplay-llm-" + Guid.NewGuid().ToString("N"));
+        Environment.SetEnvironmentVariable("SELFPLAY_TEST_LLM_KEY", "test-key"); // inherited by the CLI process
         try
         {
             var result = await CliRunner.RunAsync(["run", "--config", $"hocon/campaigns/{campaign}", "--set", select,
-                "--set", $"llm.endpoint={server.Endpoint}", "--set", "llm.model=fake-judge", "--set", "llm.api-key=test-key",
+                "--set", $"llm.endpoint={server.Endpoint}", "--set", "llm.model=fake-judge", "--set", "llm.api-key-env=SELFPLAY_TEST_LLM_KEY",
                 "--set", "iterations.count=1", "--set", "iterations.trees=8", "--set", "environment.held-out=10", "--set", environment, "--run-dir", runDir]);
             Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
             using var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, "summary.json")));

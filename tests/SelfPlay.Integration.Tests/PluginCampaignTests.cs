@@ -93,7 +93,7 @@ public class PluginCampaignTests
             "--set", $"environment.type={typeof(OutageAdditionProvider).FullName}, {typeof(OutageAdditionProvider).Assembly.GetName().Name}",
             "--set", $"environment.plugin-folder={AdditionBin}", "--set", $"environment.settings.down-file={downFile}", "--set", "name=outage",
             .. Quick, "--run-dir", runDir];
-        string[] resume = ["run", "--resume", "--run-dir", runDir];
+        string[] resume = ["run", "--resume", "--run-dir", runDir, "--plugins", AdditionBin]; // a run folder's plug-ins load only when named
         try
         {
             // The held-out tasks' server is down: the warm-up trains, the evaluation can play nothing.

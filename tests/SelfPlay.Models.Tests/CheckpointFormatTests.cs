@@ -135,4 +135,33 @@ public class CheckpointFormatTests
         }
         finally { Directory.Delete(root, true); }
     }
+
+    [Fact]
+    public void Untrusted_offsets_and_sizes_are_refused_before_anything_is_read_or_allocated()
+    {
+        var root = TempDir();
+        try
+        {
+            // One F32 tensor of 4 elements whose offsets start before the data section (they would read the header).
+            var header = System.Text.Encoding.UTF8.GetBytes("{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[-16,0]}}");
+            var file = Path.Combine(root, "before.safetensors");
+            File.WriteAllBytes(file, [.. BitConverter.GetBytes((long)header.Length), .. header, .. new byte[16]]);
+            Assert.Contains("starting before the data section", ErrorOf(() => SafeTensors.ReadHeader(file)));
+
+            header = System.Text.Encoding.UTF8.GetBytes("{\"w\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,16]}}");
+            File.WriteAllBytes(file, [.. BitConverter.GetBytes((long)header.Length), .. header, .. new byte[16]]);
+            Assert.Contains("too large to address", ErrorOf(() => SafeTensors.ReadHeader(file)));
+
+            var huge = Path.Combine(root, "huge");
+            CopyFolder(Golden("mistral-untied"), huge);
+            var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(huge, "config.json")))!.AsObject();
+            (config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"], config["vocab_size"]) = (1 << 20, 1 << 22, 1000, 1 << 24);
+            config.Remove("head_dim");
+            File.WriteAllText(Path.Combine(huge, "config.json"), config.ToJsonString());
+            var error = ErrorOf(() => Checkpoint.LoadModel(huge));
+            Assert.Contains("GB; this machine has", error);
+            Assert.DoesNotContain('\n', error);
+        }
+        finally { Directory.Delete(root, true); }
+    }
 }

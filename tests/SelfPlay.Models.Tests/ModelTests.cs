@@ -134,7 +134,7 @@ public class ModelTests
             using (loaded)
             {
                 Assert.Equal(3, meta.PolicyVersion);
-                Assert.Equal(Tok.Alphabet, tokenizer.Alphabet);
+                Assert.Equal(Tok.Alphabet, Assert.IsType<CharTokenizer>(tokenizer).Alphabet);
                 using var _ = no_grad();
                 var prompt = Prompt("Input: 1 2 3 4");
                 var ids = tensor(prompt.Select(i => (long)i).ToArray(), [1, prompt.Length]);

@@ -1,7 +1,10 @@
+using SelfPlay.Actors.Configuration;
 using SelfPlay.Core.Config;
 using SelfPlay.Core.Environments;
+using SelfPlay.Models.Checkpoints;
 using SelfPlay.Models.Llama;
 using SelfPlay.Models.Tokenization;
+using TorchSharp;
 
 namespace SelfPlay.Actors.Campaign;
 
@@ -16,8 +19,25 @@ public sealed record CampaignContext(CampaignConfig Config, EnvironmentSetup Set
     /// <summary>The held-out episodes of policy vN's greedy evaluation, one JSON object per line.</summary>
     public string EvaluationFile(int version) => Path.Combine(RunDir, "eval", $"v{version}.jsonl");
 
-    public LlamaConfig ModelConfig(CharTokenizer tokenizer) => new(
-        VocabSize: tokenizer.VocabSize,
+    /// <summary>The folder of policy.checkpoint, or null for the character model.</summary>
+    public string? PolicyCheckpoint => Config.PolicySource.Checkpoint.Length > 0 ? Config.PolicySource.Checkpoint : null;
+
+    /// <summary>The one tokenizer of the campaign (warm-up, inference, scoring, learner, critic, evaluation): the policy
+    /// checkpoint's, or the character model's. Loaded when the context is made, so a folder without a tokenizer or with
+    /// a vocabulary larger than its embedding is a one-line error before anything starts.</summary>
+    public ITokenizer Tokenizer { get; } = CreateTokenizer(Config);
+
+    static ITokenizer CreateTokenizer(CampaignConfig config)
+    {
+        if (config.PolicySource.Checkpoint is not { Length: > 0 } dir) return new CharTokenizer();
+        try { return Checkpoint.LoadTokenizer(dir, out _); }
+        catch (InvalidDataException e) { throw new ConfigException($"selfplay.policy.checkpoint: {e.Message}"); }
+    }
+
+    /// <summary>The policy's architecture: policy.checkpoint's config.json, or the model section's sizes with the
+    /// character vocabulary.</summary>
+    public LlamaConfig ModelConfig() => PolicyCheckpoint is { } dir ? Checkpoint.ReadConfig(dir) : new(
+        VocabSize: Tokenizer.VocabSize,
         HiddenSize: Config.Model.HiddenSize,
         IntermediateSize: Config.Model.IntermediateSize,
         NumHiddenLayers: Config.Model.Layers,
@@ -25,6 +45,15 @@ public sealed record CampaignContext(CampaignConfig Config, EnvironmentSetup Set
         NumKeyValueHeads: Config.Model.KvHeads,
         MaxPositionEmbeddings: Config.Model.MaxPositions,
         RopeTheta: Config.Model.RopeTheta);
+
+    /// <summary>The policy a campaign starts from: policy.checkpoint's weights, or a seeded untrained character model.</summary>
+    public LlamaForCausalLM InitialPolicy()
+    {
+        if (PolicyCheckpoint is { } dir) return Checkpoint.LoadModel(dir, Config.Model.Device);
+        var model = new LlamaForCausalLM(ModelConfig(), initSeed: Config.Seed);
+        model.to(Config.Model.Device);
+        return model;
+    }
 
     public TimeSpan AskTimeout => TimeSpan.FromSeconds(Config.Actors.AskTimeoutSeconds);
 }

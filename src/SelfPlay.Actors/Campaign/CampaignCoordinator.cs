@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
+using SelfPlay.Actors.Hosting;
 using SelfPlay.Actors.Inference;
 using SelfPlay.Actors.Protocol;
 using SelfPlay.Core.Environments;
@@ -211,6 +212,12 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     void OnPublished(PolicyPublished published)
     {
+        // Only the learner publishes: a publication from any other member would send every node to load its folder.
+        if (!Sender.Equals(_learner) && Sender.Path.ToStringWithoutAddress() != SelfPlayHost.LearnerSingletonPath)
+        {
+            _log.Warning("refused PolicyPublished v{0} from {1}: only the learner singleton ({2}) publishes", published.Version, Sender.Path, SelfPlayHost.LearnerSingletonPath);
+            return;
+        }
         var expected = _training switch { RunWarmup => 0, TrainIteration t => t.Iteration, _ => -1 };
         if (published.Version != expected) return; // a repeat of an earlier answer
         (_training, _trainingFailures) = (null, 0);

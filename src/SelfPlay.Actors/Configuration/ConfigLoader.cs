@@ -27,8 +27,30 @@ public static class ConfigLoader
 
     public static Config Reference() => ConfigurationFactory.ParseString(ReferenceText());
 
-    /// <summary>The merged HOCON (campaign file over reference, --set over both).</summary>
+    /// <summary>The merged HOCON (campaign file over reference, --set over both). Secrets are never settings: a literal
+    /// API key or database password is refused (it would be written to config.conf and shown by `ps`).</summary>
     public static Config Build(string? configFile, IEnumerable<string> sets)
+    {
+        var merged = BuildUnchecked(configFile, sets);
+        RefuseSecrets(merged);
+        return merged;
+    }
+
+    static void RefuseSecrets(Config c)
+    {
+        if (c.HasPath("selfplay.llm.api-key") && c.GetString("selfplay.llm.api-key") is { Length: > 0 })
+            throw new ConfigException("selfplay.llm.api-key: a literal key is refused (it would be stored in the run folder); put it in an environment variable and name that in llm.api-key-env");
+        var connection = c.GetString("selfplay.persistence.connection-string") ?? "";
+        if (connection.Length == 0) return;
+        System.Data.Common.DbConnectionStringBuilder parsed;
+        try { parsed = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connection }; }
+        catch (ArgumentException e) { throw new ConfigException($"selfplay.persistence.connection-string is not a connection string: {FirstLine(e.Message)}"); }
+        foreach (var key in new[] { "password", "pwd" })
+            if (parsed.TryGetValue(key, out var value) && value?.ToString() is { Length: > 0 })
+                throw new ConfigException("selfplay.persistence.connection-string: a password in it is refused (it would be stored in the run folder); put it in an environment variable and name that in persistence.password-env");
+    }
+
+    static Config BuildUnchecked(string? configFile, IEnumerable<string> sets)
     {
         var reference = Reference();
         var merged = reference;
@@ -38,6 +60,9 @@ public static class ConfigLoader
             Config file;
             try { file = ConfigurationFactory.ParseString(File.ReadAllText(configFile)); }
             catch (Exception e) { throw new ConfigException($"{configFile}: not valid HOCON: {FirstLine(e.Message)}"); }
+            // Akka's configuration is built by SelfPlay (serializers, remoting, TLS): an akka block would be ignored.
+            foreach (var root in file.Root.GetObject().Items.Keys.Where(k => k != "selfplay"))
+                throw new ConfigException($"{configFile}: '{root}' is not read: only selfplay.* settings are (remoting and TLS: selfplay.cluster.*, see hocon/reference.conf)");
             foreach (var key in LeafPaths(file, "selfplay"))
                 if (!reference.HasPath(key) && !IsEnvironmentSetting(key)) throw new ConfigException($"{configFile}: unknown setting {key}");
             merged = file.WithFallback(merged);
@@ -102,7 +127,7 @@ public static class ConfigLoader
             new EnvironmentConfig(S("environment.type"), S("environment.step-mode"), I("environment.held-out"),
                 I("environment.split-seed"), I("environment.max-steps"), D("environment.wrong-answer-reward"),
                 S("environment.plugin-folder"), D("environment.step-timeout-seconds"), I("environment.train-tasks"), ReadEnvironmentSettings(c),
-                new LlmConfig(S("llm.endpoint"), S("llm.model"), S("llm.api-key"), S("llm.api-key-env"), D("llm.timeout-seconds"), I("llm.max-retries"))),
+                new LlmConfig(S("llm.endpoint"), S("llm.model"), S("llm.api-key-env"), D("llm.timeout-seconds"), I("llm.max-retries"))),
             new ModelConfig(I("model.hidden-size"), I("model.intermediate-size"), I("model.layers"), I("model.heads"),
                 I("model.kv-heads"), D("model.rope-theta"), I("model.max-positions"), S("model.device"), I("model.threads"),
                 I("model.max-step-tokens"), S("model.dtype"), I("model.prefix-cache-mb")),
@@ -122,8 +147,10 @@ public static class ConfigLoader
             new EvalConfig(B("eval.greedy")),
             new ActorsConfig(I("actors.search-workers"), I("actors.inference-batch-rows"),
                 I("actors.lease-seconds"), I("actors.ask-timeout-seconds"), I("actors.environment-actors"), S("actors.environment-placement")),
-            new PersistenceConfig(S("persistence.provider"), S("persistence.connection-string"), I("persistence.snapshot-nodes")),
-            new CriticConfig(I("critic.epochs"), I("critic.batch-size"), D("critic.learning-rate"), I("critic.max-examples"), D("critic.held-out-share")));
+            new PersistenceConfig(S("persistence.provider"), S("persistence.connection-string"), I("persistence.snapshot-nodes"), S("persistence.password-env")),
+            new CriticConfig(I("critic.epochs"), I("critic.batch-size"), D("critic.learning-rate"), I("critic.max-examples"), D("critic.held-out-share")),
+            new ClusterSecurityConfig(S("cluster.system-name"), S("cluster.tls.certificate"), S("cluster.tls.key"), S("cluster.tls.password-env")),
+            new PolicyConfig(S("policy.checkpoint")));
         Validate(config);
         return config;
     }
@@ -159,7 +186,7 @@ public static class ConfigLoader
             $"selfplay.model.device must be cpu, cuda or cuda:N, got '{c.Model.Device}'");
         Check(c.Model.DType is "float32" or "bfloat16", $"selfplay.model.dtype must be float32 or bfloat16, got '{c.Model.DType}'");
         Check(c.Model.PrefixCacheMb >= 0, $"selfplay.model.prefix-cache-mb must be 0 (off) or positive, got {c.Model.PrefixCacheMb}");
-        Check(c.Warmup.Share is > 0 and <= 1, $"selfplay.warmup.share must be in (0, 1], got {c.Warmup.Share}");
+        Check(c.Warmup.Share is >= 0 and <= 1, $"selfplay.warmup.share must be in [0, 1], got {c.Warmup.Share}");
         Check(c.Warmup.TracesPerPuzzle > 0 && c.Warmup.Epochs >= 0 && c.Warmup.BatchSize > 0 && c.Warmup.LearningRate > 0,
             "selfplay.warmup: traces-per-puzzle, batch-size and learning-rate must be positive, epochs non-negative");
         Check(SearchAlgorithms.Validate(c.Search) is null, SearchAlgorithms.Validate(c.Search) ?? "");
@@ -188,6 +215,9 @@ public static class ConfigLoader
         Check(c.Critic.Epochs >= 0 && c.Critic.BatchSize > 0 && c.Critic.LearningRate > 0 && c.Critic.MaxExamples >= 0,
             "selfplay.critic: batch-size and learning-rate must be positive, epochs and max-examples non-negative");
         Check(c.Critic.HeldOutShare is >= 0 and < 1, $"selfplay.critic.held-out-share must be in [0, 1), got {c.Critic.HeldOutShare}");
+        Check(c.Security.SystemName.Length == 0 || System.Text.RegularExpressions.Regex.IsMatch(c.Security.SystemName, "^[A-Za-z0-9][A-Za-z0-9_-]*$"),
+            $"selfplay.cluster.system-name must be letters, digits, '-' or '_', got '{c.Security.SystemName}'");
+        Check(c.Security.TlsKey.Length == 0 || c.Security.TlsCertificate.Length > 0, "selfplay.cluster.tls.key needs cluster.tls.certificate");
         Check(c.Persistence.SnapshotNodes >= 0, $"selfplay.persistence.snapshot-nodes must be 0 (off) or more, got {c.Persistence.SnapshotNodes}");
         Check(c.Persistence.Provider is "sqlite" or "postgres", $"selfplay.persistence.provider must be sqlite or postgres, got '{c.Persistence.Provider}'");
         Check(c.Persistence.Provider != "postgres" || c.Persistence.ConnectionString.Length > 0,

@@ -26,6 +26,7 @@ public sealed class EnvironmentActor : ReceiveActor
         var steps = new InlineEnvironmentSteps(environment, scoreSteps);
         Receive<ApplySteps>(request =>
         {
+            if (MessageLimits.Refused(request, Sender, _log)) return;
             var replyTo = Sender;
             Task.Run(() => steps.StepAsync(new EnvTask(request.TaskId, request.TaskInput), request.Steps)).ContinueWith(t => t.IsCompletedSuccessfully
                     ? new Applied(replyTo, request, t.Result, null)
@@ -39,6 +40,7 @@ public sealed class EnvironmentActor : ReceiveActor
             .PipeTo(Sender));
         Receive<VerifyStates>(request =>
         {
+            if (MessageLimits.Refused(request, Sender, _log)) return;
             var replyTo = Sender;
             Task.Run(() => steps.VerifyAsync(new EnvTask(request.TaskId, request.TaskInput), request.FinalStates))
                 .ContinueWith(t => t.IsCompletedSuccessfully ? (object)new StatesVerified(t.Result) : new Status.Failure(t.Exception!.GetBaseException()))

@@ -23,29 +23,43 @@ namespace SelfPlay.Actors.Hosting;
 /// <summary>The actors of one node: the coordinator and learner proxies (cluster singletons), the replay region, this node's inference actor.</summary>
 public sealed record CampaignActors(ActorSystem System, IActorRef Coordinator, IActorRef Replay, IActorRef? Inference, IActorRef Learner);
 
-/// <summary>Where a node listens, which roles it runs, which seed nodes it joins (none: it forms a cluster of its own).</summary>
-public sealed record NodeOptions(IReadOnlyCollection<string> Roles, IReadOnlyList<string> Seeds, string Hostname = "127.0.0.1", int Port = 0)
+/// <summary>Where a node listens, which roles it runs, which seed nodes it joins (none: it forms a cluster of its own),
+/// under which actor-system name, and with which TLS certificate (none: plain TCP).</summary>
+public sealed record NodeOptions(IReadOnlyCollection<string> Roles, IReadOnlyList<string> Seeds, string Hostname = "127.0.0.1", int Port = 0,
+    string SystemName = SelfPlayHost.DefaultSystemName, RemoteTls? Tls = null)
 {
     public static readonly string[] AllRoles = ["coordinator", "search", "inference", "learner", "replay", EnvironmentPlacement.Role];
 
-    /// <summary>Every role in one process, a one-node cluster on a free port (`selfplay run`).</summary>
+    /// <summary>Every role in one process, a one-node cluster on a free port of loopback (`selfplay run`).</summary>
     public static NodeOptions SingleProcess => new(AllRoles, []);
 
-    /// <summary>"host:port" or a full "akka.tcp://selfplay@host:port" address.</summary>
-    public static string SeedAddress(string seed) => seed.Contains("://", StringComparison.Ordinal) ? seed : $"akka.tcp://{SelfPlayHost.SystemName}@{seed}";
+    /// <summary>A node of the campaign: its system name and TLS certificate come from the campaign's cluster section.</summary>
+    public static NodeOptions For(CampaignConfig config, IReadOnlyCollection<string> roles, IReadOnlyList<string> seeds, string hostname = "127.0.0.1", int port = 0) =>
+        new(roles, seeds, hostname, port, ClusterSecurity.SystemName(config), ClusterSecurity.LoadTls(config.Security));
+
+    /// <summary>"host:port" or a full "akka.tcp://name@host:port" address.</summary>
+    public string SeedAddress(string seed) => seed.Contains("://", StringComparison.Ordinal) ? seed : $"akka.tcp://{SystemName}@{seed}";
 }
 
 /// <summary>Builds the ActorSystem configuration (persistence, cluster, serializer, logging, dispatchers) and starts the roles.</summary>
 public static class SelfPlayHost
 {
     public const string PinnedDispatcher = "selfplay.pinned-dispatcher";
-    public const string SystemName = "selfplay";
+    /// <summary>The system name of nodes that are not given a campaign's (tools, benches, tests).</summary>
+    public const string DefaultSystemName = "selfplay";
     const string CoordinatorName = "coordinator", LearnerName = "learner", TreeTypeName = "tree";
+    /// <summary>Where the learner runs (the singleton manager's child): the only sender whose publications count.</summary>
+    public const string LearnerSingletonPath = "/user/" + LearnerName + "/singleton";
 
-    public static string ConnectionString(PersistenceConfig persistence, string runDir) =>
-        persistence.Provider == "sqlite" && persistence.ConnectionString.Length == 0
-            ? $"Data Source={Path.Combine(Path.GetFullPath(runDir), "selfplay.db")}"
-            : persistence.ConnectionString;
+    public static string ConnectionString(PersistenceConfig persistence, string runDir)
+    {
+        if (persistence.Provider == "sqlite" && persistence.ConnectionString.Length == 0)
+            return $"Data Source={Path.Combine(Path.GetFullPath(runDir), "selfplay.db")}";
+        if (persistence.PasswordEnv.Length == 0) return persistence.ConnectionString;
+        var password = Environment.GetEnvironmentVariable(persistence.PasswordEnv)
+            ?? throw new Configuration.ConfigException($"selfplay.persistence.password-env names {persistence.PasswordEnv}, which is not set");
+        return new System.Data.Common.DbConnectionStringBuilder { ConnectionString = persistence.ConnectionString, ["Password"] = password }.ConnectionString;
+    }
 
     /// <summary>Akka configuration for SelfPlay: SQL persistence with tags, the explicit serializer, Serilog, and with
     /// <paramref name="node"/> the cluster (remoting, roles, seeds, split-brain resolver, sharding, singletons).</summary>
@@ -81,7 +95,7 @@ public static class SelfPlayHost
         var config = ConfigurationFactory.ParseString(hocon);
         if (node is not null) config = ClusterConfig(node).WithFallback(config);
         return config
-            .WithFallback(ConfigurationFactory.ParseString(SelfPlaySerializer.Hocon))
+            .WithFallback(ClosedSerialization.Config)
             .WithFallback(SqlPersistence.DefaultConfiguration);
     }
 
@@ -96,16 +110,17 @@ public static class SelfPlayHost
     static Config ClusterConfig(NodeOptions node)
     {
         var roles = string.Join(", ", node.Roles.Select(r => $"\"{Escape(r)}\""));
-        var seeds = string.Join(", ", node.Seeds.Select(s => $"\"{Escape(NodeOptions.SeedAddress(s))}\""));
+        var seeds = string.Join(", ", node.Seeds.Select(s => $"\"{Escape(node.SeedAddress(s))}\""));
         return ConfigurationFactory.ParseString($$"""
             akka {
               actor.provider = cluster
               remote.dot-netty.tcp {
                 hostname = "{{Escape(node.Hostname)}}"
                 port = {{node.Port}}
-                maximum-frame-size = 32000000b
-                send-buffer-size = 32000000b
-                receive-buffer-size = 32000000b
+                enable-ssl = {{(node.Tls is null ? "false" : "true")}}
+                maximum-frame-size = {{MessageLimits.MaxFrameBytes}}b
+                send-buffer-size = {{MessageLimits.MaxFrameBytes}}b
+                receive-buffer-size = {{MessageLimits.MaxFrameBytes}}b
               }
               cluster {
                 roles = [{{roles}}]
@@ -141,11 +156,24 @@ public static class SelfPlayHost
             """);
     }
 
+    /// <summary>Prints (and logs) <see cref="ClusterSecurity.ExposureWarnings"/> for a node about to listen.</summary>
+    public static void WarnAboutExposure(NodeOptions node)
+    {
+        foreach (var warning in ClusterSecurity.ExposureWarnings(node.Hostname, node.Port, node.Tls is not null))
+        {
+            Console.Error.WriteLine($"selfplay: warning: {warning}");
+            Serilog.Log.Warning("{Warning}", warning);
+        }
+    }
+
     /// <summary>Creates the node's ActorSystem and, for a node without seeds, has it join itself (a one-node cluster).</summary>
     public static ActorSystem CreateNode(PersistenceConfig persistence, string runDir, NodeOptions node, bool serilog = true)
     {
         if (persistence.Provider == "sqlite") UseWriteAheadLog(ConnectionString(persistence, runDir));
-        var system = ActorSystem.Create(SystemName, AkkaConfig(persistence, runDir, serilog, node));
+        var setup = BootstrapSetup.Create().WithConfig(AkkaConfig(persistence, runDir, serilog, node));
+        var system = node.Tls is { } tls
+            ? ActorSystem.Create(node.SystemName, setup.And(ClusterSecurity.SslSetup(tls)))
+            : ActorSystem.Create(node.SystemName, setup);
         var cluster = Akka.Cluster.Cluster.Get(system);
         if (node.Seeds.Count == 0) cluster.Join(cluster.SelfAddress);
         return system;

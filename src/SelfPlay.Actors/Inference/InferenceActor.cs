@@ -41,6 +41,7 @@ public sealed class InferenceActor : ReceiveActor
         Receive<LoadPolicy>(Load);
         Receive<ProposeSteps>(request =>
         {
+            if (MessageLimits.Refused(request, Sender, _log)) return;
             _pending.Add((request, Sender));
             Self.Tell(Flush.Instance);
         });

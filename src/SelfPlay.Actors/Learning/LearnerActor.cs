@@ -29,7 +29,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
     sealed record Finished(object Result);
 
     readonly CampaignContext _context;
-    readonly CharTokenizer _tokenizer = new();
+    readonly ITokenizer _tokenizer;
     readonly ILoggingAdapter _log = Context.GetLogger();
     readonly ActorSystem _system = Context.System; // training runs off the actor thread, where Context is unavailable
     LlamaForCausalLM? _policy;
@@ -44,6 +44,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
     public LearnerActor(CampaignContext context)
     {
         _context = context;
+        _tokenizer = context.Tokenizer;
         Idle();
     }
 
@@ -98,7 +99,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
         if (c.Warmup.FromCheckpoint.Length > 0)
         {
             var (model, tokenizer, _) = Checkpoint.Load(c.Warmup.FromCheckpoint, c.Model.Device);
-            if (model.Config != _context.ModelConfig(_tokenizer) || tokenizer.Alphabet != _tokenizer.Alphabet)
+            if (model.Config != _context.ModelConfig() || !SameTokenizer(tokenizer, _tokenizer))
             {
                 model.Dispose();
                 throw new InvalidDataException($"warmup.from-checkpoint {c.Warmup.FromCheckpoint} does not match the model settings of this campaign");
@@ -112,7 +113,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
         var env = _context.Setup.Environment;
         var train = _context.Setup.Train.ToArray();
         new Random(c.Seed + 1).Shuffle(train);
-        var puzzles = train.Take(Math.Max(1, (int)Math.Round(train.Length * c.Warmup.Share))).ToList();
+        var puzzles = c.Warmup.Share == 0 ? [] : train.Take(Math.Max(1, (int)Math.Round(train.Length * c.Warmup.Share))).ToList();
         var sequences = new List<ScoredSequence>();
         foreach (var task in puzzles)
         {
@@ -127,8 +128,12 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
         _log.Info("warm-up: {0} traces from {1} puzzles", sequences.Count, puzzles.Count);
 
         _policy?.Dispose();
-        _policy = new LlamaForCausalLM(_context.ModelConfig(_tokenizer), initSeed: c.Seed);
-        _policy.to(c.Model.Device);
+        _policy = _context.InitialPolicy();
+        if (sequences.Count == 0)
+        {
+            _log.Info("warm-up: none (warmup.share = 0): v0 is {0}", _context.PolicyCheckpoint ?? "the untrained character model");
+            return Publish(0, new TrainingReport(0, 0, double.NaN, double.NaN, double.NaN, 0), clock);
+        }
         using var trainer = new PolicyTrainer(_policy, new TrainerOptions(c.Warmup.LearningRate, BatchSize: c.Warmup.BatchSize,
             ComputeDType: LearnerSettings.ComputeDType(c.Learner)));
         var stats = trainer.TrainSft(sequences, c.Warmup.Epochs, random, (done, total) => { if (done % 10 == 0 || done == total) Progress("warmup", 0, done, total); });
@@ -229,6 +234,13 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
         var sha = Checkpoint.Save(_policy!, _tokenizer, dir, version, _context.Setup.Environment.Name);
         _version = version;
         return new PolicyPublished(version, dir, sha, report with { WallSeconds = clock.Elapsed.TotalSeconds });
+    }
+
+    /// <summary>Whether two tokenizers give the same ids (a checkpoint to start from must use the campaign's).</summary>
+    static bool SameTokenizer(ITokenizer a, ITokenizer b)
+    {
+        const string probe = "Input: 4 5 6 10\n5 * 4 = 20 (left: 6 10 20)\nAnswer: (5 * 4) + (10 - 6) = 24\n abcXYZ[]{}";
+        return a.VocabSize == b.VocabSize && a.BosId == b.BosId && a.Encode(probe).AsSpan().SequenceEqual(b.Encode(probe));
     }
 
     protected override void PostStop() => _policy?.Dispose();

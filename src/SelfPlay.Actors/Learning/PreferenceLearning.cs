@@ -33,12 +33,13 @@ public static class PreferenceLearning
     /// <param name="checkpointDir">where learner.checkpoint-every writes the training state; an existing state there is resumed</param>
     /// <param name="log">receives one line per optimizer step (the step's diagnostics)</param>
     public static (IReadOnlyList<EpochStats> Stats, LearnerDiagnostics Diagnostics) Train(LlamaForCausalLM policy, LlamaForCausalLM? reference,
-        IReadOnlyList<PreferenceExample> examples, CampaignConfig c, int iteration, CharTokenizer tokenizer, string checkpointDir,
+        IReadOnlyList<PreferenceExample> examples, CampaignConfig c, int iteration, ITokenizer tokenizer, string checkpointDir,
         Action<int, int>? progress = null, Action<string>? log = null)
     {
         var source = ReferenceOf(c.Learner);
         // Advantage examples need the behaviour log-probs as π_old whatever the reference.
-        var data = PreferenceData.Prepare(examples, tokenizer, source, reference);
+        // Stale behaviour log-probs (a step that re-encodes to other tokens) are re-scored with the policy before training.
+        var data = PreferenceData.Prepare(examples, tokenizer, source, source == ReferenceSource.Behaviour ? policy : reference);
         var loss = LearnerSettings.Loss(c.Learner);
         var before = LearnerDiagnostics.Score(policy, data);
         var steps = new List<LearnerStepLog>();

@@ -36,6 +36,13 @@ public sealed class TreeEntity : ReceivePersistentActor
         Recover<SnapshotOffer>(o => _tree = ((TreeStored)o.Snapshot).Tree);
         Command<StoreTree>(cmd =>
         {
+            if (PersistenceIdFor(cmd.Tree.TreeId) != PersistenceId)
+            {
+                Context.GetLogger().Warning("refused StoreTree from {0}: tree {1} sent to entity {2}", Sender.Path, cmd.Tree.TreeId, PersistenceId);
+                Sender.Tell(new Status.Failure(new InvalidDataException($"refused: tree {cmd.Tree.TreeId} sent to entity {PersistenceId}")));
+                return;
+            }
+            if (MessageLimits.Refused(cmd, Sender, Context.GetLogger())) return;
             var tree = cmd.Tree;
             var tags = new[] { CampaignTag(tree.Campaign), IterationTag(tree.Campaign, tree.Iteration) };
             _storing = Sender;

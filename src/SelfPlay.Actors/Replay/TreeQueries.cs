@@ -1,4 +1,5 @@
 using Akka.Actor;
+using Akka.Event;
 using Akka.Persistence.Query;
 using Akka.Persistence.Sql.Query;
 using Akka.Streams;
@@ -21,6 +22,8 @@ public static class TreeQueries
         await journal.CurrentEventsByTag(tag, Offset.NoOffset())
             .RunForeach(envelope =>
             {
+                if (envelope.Event is RefusedPayload refused)
+                    system.Log.Warning("journal row {0} #{1} skipped: {2}", envelope.PersistenceId, envelope.SequenceNr, refused.Reason);
                 if (envelope.Event is not TreeStored stored) return;
                 latest.TryGetValue(envelope.PersistenceId, out var seen);
                 if (seen.Tree is null || envelope.SequenceNr > seen.Seq) latest[envelope.PersistenceId] = (envelope.SequenceNr, stored.Tree);

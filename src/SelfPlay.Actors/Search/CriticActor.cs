@@ -33,6 +33,7 @@ public sealed class CriticActor : ReceiveActor
     {
         Receive<ScoreNodes>(request =>
         {
+            if (MessageLimits.Refused(request, Sender, _log)) return;
             if (_trained is not null)
             {
                 _pending.Add((request, Sender));

@@ -14,14 +14,32 @@ public sealed record CampaignConfig(
     EvalConfig Eval,
     ActorsConfig Actors,
     PersistenceConfig Persistence,
-    CriticConfig Critic);
+    CriticConfig Critic,
+    ClusterSecurityConfig? Cluster = null,
+    PolicyConfig? Policy = null)
+{
+    public PolicyConfig PolicySource => Policy ?? new PolicyConfig();
+
+    public ClusterSecurityConfig Security => Cluster ?? new ClusterSecurityConfig();
+}
+
+/// <summary>
+/// How the nodes of a campaign find and trust each other (the cluster section): the actor-system name (by default
+/// "selfplay-" + the campaign name, so two campaigns on one network never merge) and the campaign's TLS certificate
+/// (every node holds the same one; a peer without it can neither join nor deliver a message).
+/// </summary>
+/// <summary>Where the policy comes from: a Hugging Face checkpoint folder, or ("") the character model of the model section.</summary>
+public sealed record PolicyConfig(string Checkpoint = "");
+
+public sealed record ClusterSecurityConfig(string SystemName = "", string TlsCertificate = "", string TlsKey = "", string TlsPasswordEnv = "");
 
 public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut, int SplitSeed, int MaxSteps, double WrongAnswerReward = 0,
     string PluginFolder = "", double StepTimeoutSeconds = 10, int TrainTasks = 2000, IReadOnlyDictionary<string, string>? Settings = null,
     LlmConfig? Llm = null);
 
-/// <summary>An OpenAI-compatible chat completions endpoint for LLM judges and critics (the campaign's llm section).</summary>
-public sealed record LlmConfig(string Endpoint = "", string Model = "", string ApiKey = "", string ApiKeyEnv = "OPENAI_API_KEY",
+/// <summary>An OpenAI-compatible chat completions endpoint for LLM judges and critics (the campaign's llm section).
+/// The key only ever comes from the environment variable ApiKeyEnv names (never from a file a run folder keeps).</summary>
+public sealed record LlmConfig(string Endpoint = "", string Model = "", string ApiKeyEnv = "",
     double TimeoutSeconds = 60, int MaxRetries = 3);
 
 public sealed record ModelConfig(int HiddenSize, int IntermediateSize, int Layers, int Heads, int KvHeads, double RopeTheta,
@@ -50,7 +68,9 @@ public sealed record ActorsConfig(int SearchWorkers, int InferenceBatchRows, int
     int EnvironmentActors = 4, string EnvironmentPlacement = "local");
 
 /// <param name="SnapshotNodes">a tree of at least this many nodes stored again is also saved as a snapshot (0 = never)</param>
-public sealed record PersistenceConfig(string Provider, string ConnectionString, int SnapshotNodes = 0);
+/// <param name="PasswordEnv">the environment variable holding the database password, added to the connection string when
+/// the journal connects (a password written in the connection string itself is refused: it would land in config.conf)</param>
+public sealed record PersistenceConfig(string Provider, string ConnectionString, int SnapshotNodes = 0, string PasswordEnv = "");
 
 /// <summary>
 /// Training of the critic that search.critic = value or prm names: after the policy, each iteration trains it on the

@@ -43,6 +43,9 @@ public sealed class EnvironmentRegistry
     public IEnvironmentProvider Provider(EnvironmentConfig config)
     {
         var folder = config.PluginFolder;
+        if (folder.Length > 0 && !Directory.Exists(folder)) throw new ArgumentException($"environment.plugin-folder not found: {folder}");
+        // A built-in name never loads the plug-in folder: no plug-in code runs for an environment that needs none.
+        if (_providers.TryGetValue(config.Type, out var builtIn)) return builtIn;
         if (folder.Length > 0)
             foreach (var provider in PluginLoader.ProvidersIn(folder))
                 _providers.TryAdd(provider.Name, provider);

@@ -13,6 +13,9 @@ public static class PluginLoader
 {
     static readonly ConcurrentDictionary<string, byte> ResolvingFolders = new();
 
+    /// <summary>Whether this process has loaded assemblies from the folder (as a plug-in folder or by type name).</summary>
+    public static bool HasLoadedFrom(string folder) => ResolvingFolders.ContainsKey(Path.GetFullPath(folder));
+
     /// <summary>Every concrete <see cref="IEnvironmentProvider"/> with a public parameterless constructor in the folder's assemblies.</summary>
     public static IReadOnlyList<IEnvironmentProvider> ProvidersIn(string folder)
     {
@@ -34,6 +37,9 @@ public static class PluginLoader
         var assemblyName = qualifiedName[(comma + 1)..].Trim();
         if (typeName.Length == 0 || assemblyName.Length == 0)
             throw new ArgumentException($"environment.type '{qualifiedName}' must be \"Namespace.Type, Assembly\"");
+        // The assembly name becomes a file name in the plug-in folder: a simple name only, never a path.
+        if (!System.Text.RegularExpressions.Regex.IsMatch(assemblyName, "^[A-Za-z0-9_][A-Za-z0-9_.-]*$") || assemblyName.Contains("..", StringComparison.Ordinal))
+            throw new ArgumentException($"environment.type '{qualifiedName}': '{assemblyName}' is not a simple assembly name (letters, digits, '.', '-', '_'; no path)");
         var assembly = FindAssembly(assemblyName, pluginFolder)
             ?? throw new ArgumentException($"environment.type '{qualifiedName}': assembly '{assemblyName}' not found " +
                                            $"(looked among the loaded assemblies, in {AppContext.BaseDirectory}" +

@@ -18,8 +18,9 @@ public sealed record ChatMessage(string Role, string Content)
 
 /// <summary>
 /// A client of an OpenAI-compatible chat completions endpoint (POST {endpoint}/chat/completions): the model, the key
-/// from llm.api-key or the environment variable llm.api-key-env, a time-out per attempt, and retries with exponential
-/// backoff (honouring Retry-After) on connection failures, time-outs, HTTP 429 and 5xx. Other HTTP errors fail at once.
+/// from the environment variable llm.api-key-env (sent over https, or over plain http to loopback only), a time-out per
+/// attempt, retries with exponential backoff (honouring Retry-After) on connection failures, time-outs, HTTP 429 and
+/// 5xx, and answers of at most <see cref="MaxResponseBytes"/>. Other HTTP errors fail at once.
 /// </summary>
 public sealed class ChatCompletionsClient : IDisposable
 {
@@ -37,12 +38,16 @@ public sealed class ChatCompletionsClient : IDisposable
             throw new ArgumentException($"llm.endpoint must be an http(s) URL, got '{config.Endpoint}'");
         _config = config;
         _backoff = backoff ?? TimeSpan.FromSeconds(1);
-        _key = config.ApiKey.Length > 0 ? config.ApiKey
-            : config.ApiKeyEnv.Length > 0 ? Environment.GetEnvironmentVariable(config.ApiKeyEnv) : null;
+        _key = config.ApiKeyEnv.Length > 0 ? Environment.GetEnvironmentVariable(config.ApiKeyEnv) : null;
+        if (!string.IsNullOrEmpty(_key) && endpoint.Scheme == "http" && !endpoint.IsLoopback)
+            throw new ArgumentException($"llm.endpoint {config.Endpoint} is plain http: the API key of {config.ApiKeyEnv} is sent only over https or to a loopback address");
         _http = new HttpClient(handler ?? new SocketsHttpHandler()) { BaseAddress = endpoint, Timeout = Timeout.InfiniteTimeSpan };
     }
 
     public string Model => _config.Model;
+
+    /// <summary>The largest answer read (a chat completion is kilobytes; a server that sends more is refused).</summary>
+    public const int MaxResponseBytes = 8 * 1024 * 1024;
 
     /// <summary>The first choice's message content.</summary>
     public async Task<string> CompleteAsync(IReadOnlyList<ChatMessage> messages, double temperature = 0, int maxTokens = 256,
@@ -83,8 +88,8 @@ public sealed class ChatCompletionsClient : IDisposable
             {
                 using var request = new HttpRequestMessage(HttpMethod.Post, "chat/completions") { Content = new StringContent(json, Encoding.UTF8, "application/json") };
                 if (!string.IsNullOrEmpty(_key)) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _key);
-                using var response = await _http.SendAsync(request, timeout.Token);
-                var text = await response.Content.ReadAsStringAsync(timeout.Token);
+                using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+                var text = await ReadLimitedAsync(response.Content, timeout.Token);
                 if (response.IsSuccessStatusCode) return ParseChoices(text);
                 problem = $"HTTP {(int)response.StatusCode}{ErrorMessage(text)}";
                 if (response.StatusCode != HttpStatusCode.TooManyRequests && (int)response.StatusCode < 500)
@@ -99,6 +104,23 @@ public sealed class ChatCompletionsClient : IDisposable
             await Task.Delay(delay, cancellationToken);
         }
     }
+
+    static async Task<string> ReadLimitedAsync(HttpContent content, CancellationToken cancellationToken)
+    {
+        if (content.Headers.ContentLength > MaxResponseBytes) throw TooLarge();
+        await using var stream = await content.ReadAsStreamAsync(cancellationToken);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int n;
+        while ((n = await stream.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffer.Length + n > MaxResponseBytes) throw TooLarge();
+            buffer.Write(chunk, 0, n);
+        }
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    static LlmException TooLarge() => new($"chat completions: the answer is larger than {MaxResponseBytes / (1024 * 1024)} MB; refused");
 
     static IReadOnlyList<string> ParseChoices(string text)
     {

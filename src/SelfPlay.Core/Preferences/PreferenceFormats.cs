@@ -4,13 +4,17 @@ using System.Text.Json.Nodes;
 namespace SelfPlay.Core.Preferences;
 
 /// <summary>
-/// JSONL interchange with Python preference tools: TRL's preference format (prompt/chosen/rejected), TRL's stepwise
-/// supervision format (prompt/completions/labels) and UltraInteract pair records (id, parent_id, task, dataset,
-/// trajectory, chosen, rejected). Pairs are exported best vs worst candidate.
+/// JSONL interchange with Python preference tools: TRL's preference format (prompt/chosen/rejected), its
+/// conversational form (the prompt a user turn, chosen and rejected assistant turns), its unpaired KTO form
+/// (prompt/completion/label, one record per candidate), TRL's stepwise supervision format (prompt/completions/labels)
+/// and UltraInteract pair records (id, parent_id, task, dataset, trajectory, chosen, rejected). Pairs are exported
+/// best vs worst candidate.
 /// </summary>
 public static class PreferenceFormats
 {
-    public static readonly IReadOnlyList<string> Names = ["trl-preference", "trl-stepwise", "ultrainteract"];
+    public static readonly IReadOnlyList<string> Names = ["trl-preference", "trl-conversational", "trl-kto", "trl-stepwise", "ultrainteract"];
+
+    static JsonArray Turn(string role, string content) => new(new JsonObject { ["role"] = role, ["content"] = content });
 
     /// <summary>One JSON object per line.</summary>
     public static IEnumerable<string> Export(IEnumerable<PreferenceExample> examples, string format, string task = "", string dataset = "")
@@ -23,6 +27,16 @@ public static class PreferenceFormats
             {
                 case "trl-preference":
                     yield return Line(new JsonObject { ["prompt"] = e.Prompt, ["chosen"] = chosen.Text, ["rejected"] = rejected.Text });
+                    break;
+                case "trl-conversational":
+                    yield return Line(new JsonObject
+                    {
+                        ["prompt"] = Turn("user", e.Prompt), ["chosen"] = Turn("assistant", chosen.Text), ["rejected"] = Turn("assistant", rejected.Text),
+                    });
+                    break;
+                case "trl-kto":
+                    yield return Line(new JsonObject { ["prompt"] = e.Prompt, ["completion"] = chosen.Text, ["label"] = true });
+                    yield return Line(new JsonObject { ["prompt"] = e.Prompt, ["completion"] = rejected.Text, ["label"] = false });
                     break;
                 case "trl-stepwise":
                     // A chosen trajectory's steps are all good; the rejected one's are all bad (TRL PRM data).
@@ -79,6 +93,14 @@ public static class PreferenceFormats
                     case "trl-preference":
                         examples.Add(TextPair($"{source}:{number}", Text(o, "prompt", allowEmpty: true), Text(o, "chosen"), Text(o, "rejected")));
                         break;
+                    case "trl-conversational":
+                        examples.Add(TextPair($"{source}:{number}", Turns(o, "prompt", allowEmpty: true), Turns(o, "chosen"), Turns(o, "rejected")));
+                        break;
+                    case "trl-kto":
+                        var label = o["label"]?.GetValueKind() is JsonValueKind.True or JsonValueKind.False ? o["label"]!.GetValue<bool>()
+                            : throw new FormatException("'label' must be a boolean");
+                        stepwise.Add((number, Text(o, "prompt", allowEmpty: true), [Text(o, "completion")], label));
+                        break;
                     case "ultrainteract":
                         var turns = o["trajectory"] as JsonArray ?? throw new FormatException("'trajectory' must be an array of {from, value}");
                         var prompt = string.Join("\n", turns.Select(t => t is JsonObject turn ? Text(turn, "value", allowEmpty: true)
@@ -122,6 +144,16 @@ public static class PreferenceFormats
 
     static PreferenceExample TextPair(string source, string prompt, string chosen, string rejected) =>
         PreferenceExample.Pair(source, prompt, new Candidate([CompletionStep.FromText(chosen)], 1), new Candidate([CompletionStep.FromText(rejected)], 0));
+
+    /// <summary>The contents of a list of {role, content} turns, joined by newlines.</summary>
+    static string Turns(JsonObject o, string key, bool allowEmpty = false)
+    {
+        if (o[key] is not JsonArray turns) throw new FormatException($"'{key}' must be an array of {{role, content}} turns");
+        var text = string.Join("\n", turns.Select(t => t is JsonObject turn ? Text(turn, "content", allowEmpty: true)
+            : throw new FormatException($"'{key}' must be an array of {{role, content}} turns")));
+        if (!allowEmpty && text.Length == 0) throw new FormatException($"'{key}' is empty");
+        return text;
+    }
 
     static string Text(JsonObject o, string key, bool allowEmpty = false)
     {

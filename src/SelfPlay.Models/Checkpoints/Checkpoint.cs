@@ -17,8 +17,25 @@ public static class Checkpoint
 
     public sealed record Meta(int PolicyVersion, string Sha256, string Environment);
 
+    public const string GenerationConfigFile = "generation_config.json";
+
+    /// <summary>generation_config.json as transformers writes it: the special ids generation starts and stops with.</summary>
+    static string GenerationConfig(LlamaConfig config, ITokenizer tokenizer)
+    {
+        var eos = tokenizer.EosIds.Count > 0 ? tokenizer.EosIds : [config.EosTokenId];
+        var json = new System.Text.Json.Nodes.JsonObject
+        {
+            ["bos_token_id"] = tokenizer.BosId ?? config.BosTokenId,
+            ["eos_token_id"] = eos.Count == 1 ? eos[0] : new System.Text.Json.Nodes.JsonArray([.. eos.Select(e => (System.Text.Json.Nodes.JsonNode)e)]),
+            ["pad_token_id"] = config.PadTokenId,
+            ["do_sample"] = true,
+            ["transformers_version"] = "4.46.0",
+        };
+        return json.ToJsonString();
+    }
+
     /// <summary>Writes into a temporary sibling folder and renames it, so a crash never leaves a half checkpoint.</summary>
-    public static string Save(LlamaForCausalLM model, CharTokenizer tokenizer, string directory, int policyVersion, string environment,
+    public static string Save(LlamaForCausalLM model, ITokenizer tokenizer, string directory, int policyVersion, string environment,
         long maxShardBytes = ModelWeights.DefaultMaxShardBytes)
     {
         var full = Path.GetFullPath(directory);
@@ -28,6 +45,7 @@ public static class Checkpoint
         File.WriteAllText(Path.Combine(temp, ConfigFile), model.Config.ToJson());
         ModelWeights.Save(model, temp, maxShardBytes);
         tokenizer.Save(temp);
+        File.WriteAllText(Path.Combine(temp, GenerationConfigFile), GenerationConfig(model.Config, tokenizer));
         var sha = WeightsSha256(temp);
         File.WriteAllText(Path.Combine(temp, MetaFile), JsonSerializer.Serialize(new Meta(policyVersion, sha, environment)));
         if (Directory.Exists(full)) Directory.Delete(full, true);
@@ -86,6 +104,18 @@ public static class Checkpoint
         return model;
     }
 
+    /// <summary>The folder's tokenizer, checked against its config.json: a folder without one, or a vocabulary larger
+    /// than the embedding, is a one-line error.</summary>
+    public static ITokenizer LoadTokenizer(string directory, out LlamaConfig config)
+    {
+        config = ReadConfig(directory);
+        var tokenizer = TokenizerFiles.Load(directory)
+            ?? throw new InvalidDataException($"checkpoint has no tokenizer ({CharTokenizer.FileName} or {HfTokenizer.FileName}): {directory}");
+        if (tokenizer.VocabSize > config.VocabSize)
+            throw new InvalidDataException($"{directory}: the tokenizer has {tokenizer.VocabSize} tokens but config.json's vocab_size (the embedding) is {config.VocabSize}");
+        return tokenizer;
+    }
+
     public static ScalarType ScalarTypeOf(string dtype) => dtype switch
     {
         "float32" => ScalarType.Float32,
@@ -101,14 +131,12 @@ public static class Checkpoint
         _ => throw new ArgumentException($"model device must be cpu or cuda[:N], got '{device}'"),
     };
 
-    /// <summary>Loads a checkpoint of the samples (with its character tokenizer); any missing or inconsistent file is an <see cref="InvalidDataException"/> naming it.</summary>
-    public static (LlamaForCausalLM Model, CharTokenizer Tokenizer, Meta Meta) Load(string directory, string device = "cpu", string? expectedSha256 = null,
+    /// <summary>Loads a policy checkpoint with its tokenizer (the character model's or a Hugging Face tokenizer.json); any
+    /// missing or inconsistent file is an <see cref="InvalidDataException"/> naming it.</summary>
+    public static (LlamaForCausalLM Model, ITokenizer Tokenizer, Meta Meta) Load(string directory, string device = "cpu", string? expectedSha256 = null,
         string dtype = "float32")
     {
-        var config = ReadConfig(directory);
-        var tokenizer = CharTokenizer.Load(directory);
-        if (tokenizer.VocabSize > config.VocabSize)
-            throw new InvalidDataException($"tokenizer has {tokenizer.VocabSize} tokens but config.json vocab_size is {config.VocabSize}");
+        var tokenizer = LoadTokenizer(directory, out var config);
         var metaPath = Path.Combine(directory, MetaFile);
         var meta = File.Exists(metaPath)
             ? JsonSerializer.Deserialize<Meta>(File.ReadAllText(metaPath)) ?? throw new InvalidDataException($"{metaPath} is empty")

@@ -52,9 +52,14 @@ public static class SafeTensors
                 if (!DTypes.TryGetValue(dtype, out var t)) throw new InvalidDataException($"{path}: tensor {tensorName} has unsupported dtype {dtype}");
                 var shape = node["shape"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
                 var offsets = node["data_offsets"]!.AsArray().Select(d => d!.GetValue<long>()).ToArray();
-                var bytes = shape.Aggregate(1L, (a, b) => a * b) * t.Bytes;
+                if (shape.Any(d => d < 0)) throw new InvalidDataException($"{path}: tensor {tensorName} has a negative dimension");
+                long bytes;
+                try { bytes = checked(shape.Aggregate(1L, (a, b) => checked(a * b)) * t.Bytes); }
+                catch (OverflowException) { throw new InvalidDataException($"{path}: tensor {tensorName} has a shape too large to address"); }
                 if (offsets.Length != 2 || offsets[1] - offsets[0] != bytes)
                     throw new InvalidDataException($"{path}: tensor {tensorName} has data_offsets that do not match its shape");
+                // An offset before the data section would read the header (or bytes before it) as weights.
+                if (offsets[0] < 0) throw new InvalidDataException($"{path}: tensor {tensorName} has data_offsets starting before the data section ({offsets[0]})");
                 if (dataStart + offsets[1] > stream.Length)
                     throw new InvalidDataException($"{path} is truncated: tensor {tensorName} ends at byte {dataStart + offsets[1]}, the file has {stream.Length}");
                 entries[tensorName] = new Entry(tensorName, t.Type, shape, dataStart + offsets[0], dataStart + offsets[1]);

@@ -9,8 +9,11 @@ namespace SelfPlay.Models.Generation;
 /// batched generation. Synchronous underneath (tensor work never spans an await); the inference actor calls it.
 /// With a prefix cache, the KV of states already expanded (and of the steps sampled from them) is reused, so deeper
 /// nodes and siblings forward only their new tokens. Owns the model and the cache.
+/// A step ends at the stop string in the decoded text (with BPE it may sit inside a token, as Qwen2's ")\n" or " ="
+/// do) or at EOS; the action is the text before the stop, the tokens are all that were generated (the learner
+/// re-encodes the step's text and checks them, see <see cref="Training.PreferenceData.EncodeAligned"/>).
 /// </summary>
-public sealed class PolicyStepProposer(LlamaForCausalLM model, CharTokenizer tokenizer, string stepStop, int maxStepTokens,
+public sealed class PolicyStepProposer(LlamaForCausalLM model, ITokenizer tokenizer, string stepStop, int maxStepTokens,
     PrefixCache? prefixCache = null) : IStepProposer, IDisposable
 {
     readonly int[] _stop = tokenizer.Encode(stepStop);
@@ -24,15 +27,17 @@ public sealed class PolicyStepProposer(LlamaForCausalLM model, CharTokenizer tok
     {
         if (requests.Count == 0) return [];
         var samples = Sampler.Generate(model,
-            requests.Select(r => new SampleRequest(PolicyEncoding.Prompt(tokenizer, r.State), r.Count, r.Temperature, maxStepTokens, [_stop]) { Seed = r.Seed }).ToList(),
-            requests[0].Seed, new GenerationOptions { PrefixCache = prefixCache, Stats = Stats });
+            requests.Select(r => new SampleRequest(PolicyEncoding.Prompt(tokenizer, r.State), r.Count, r.Temperature, maxStepTokens, [_stop])
+                { Seed = r.Seed, StopStrings = [stepStop] }).ToList(),
+            requests[0].Seed, new GenerationOptions { PrefixCache = prefixCache, Stats = Stats, Decode = ids => tokenizer.Decode(ids) });
         return samples.Select(perRequest => (IReadOnlyList<ProposedStep>)perRequest.Select(ToStep).ToArray()).ToArray();
     }
 
     ProposedStep ToStep(Sample sample)
     {
         var text = tokenizer.Decode(sample.TokenIds);
-        var action = sample.Stopped && text.EndsWith(stepStop, StringComparison.Ordinal) ? text[..^stepStop.Length] : text;
+        var stop = sample.Stopped ? text.IndexOf(stepStop, StringComparison.Ordinal) : -1;
+        var action = stop >= 0 ? text[..stop] : text;
         return new ProposedStep(action, sample.TokenIds, sample.LogProbs);
     }
 

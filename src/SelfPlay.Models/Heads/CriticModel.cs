@@ -32,9 +32,9 @@ public sealed class CriticModel : IDisposable
     public LlamaForCausalLM Trunk { get; }
     public ScalarHead Head { get; }
     public string Kind { get; }
-    readonly CharTokenizer _tokenizer;
+    readonly ITokenizer _tokenizer;
 
-    CriticModel(LlamaForCausalLM trunk, ScalarHead head, string kind, CharTokenizer tokenizer)
+    CriticModel(LlamaForCausalLM trunk, ScalarHead head, string kind, ITokenizer tokenizer)
     {
         if (kind is not ("value" or "prm")) throw new ArgumentException($"critic kind must be value or prm, got '{kind}'");
         (Trunk, Head, Kind, _tokenizer) = (trunk, head, kind, tokenizer);
@@ -42,7 +42,7 @@ public sealed class CriticModel : IDisposable
     }
 
     /// <summary>A new critic on the given trunk (taken over: disposed with the critic) and a freshly initialised head.</summary>
-    public static CriticModel Create(LlamaForCausalLM trunk, CharTokenizer tokenizer, string kind, long seed) =>
+    public static CriticModel Create(LlamaForCausalLM trunk, ITokenizer tokenizer, string kind, long seed) =>
         new(trunk, new ScalarHead(trunk.Config.HiddenSize, seed), kind, tokenizer);
 
     int[] Encode(string state)

@@ -46,6 +46,29 @@ public sealed record LlamaConfig(
         if (HeadDim <= 0 || HeadDim % 2 != 0) throw new InvalidDataException($"{source}: head dimension must be even for rotary embeddings");
         if (!SupportedArchitectures.Contains(Architecture))
             throw new InvalidDataException($"{source}: architecture {Architecture} is not supported (supported: {string.Join(", ", SupportedArchitectures)})");
+        if (MaxPositionEmbeddings <= 0 || MaxPositionEmbeddings > MaxPositions)
+            throw new InvalidDataException($"{source}: max_position_embeddings {MaxPositionEmbeddings} is outside 1..{MaxPositions}");
+        // An untrusted config.json must not make the loader allocate what no machine holds (a 4e15-byte model failed
+        // deep inside libtorch): the weights, at 2 bytes each at least, must fit in this machine's memory.
+        var bytes = EstimatedParameters * 2.0;
+        var available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (bytes > available)
+            throw new InvalidDataException($"{source}: a model of ~{EstimatedParameters / 1e9:F1}B parameters needs at least {bytes / 1e9:F1} GB; this machine has {available / 1e9:F1} GB");
+    }
+
+    /// <summary>Longest context accepted from a config.json (the largest published models use 1M positions).</summary>
+    public const int MaxPositions = 1 << 24;
+
+    /// <summary>Weights of the decoder: embeddings (twice when untied), attention and MLP per layer, norms (in double: an
+    /// untrusted config can name sizes whose product overflows a long).</summary>
+    public double EstimatedParameters
+    {
+        get
+        {
+            double h = HiddenSize, kv = (double)NumKeyValueHeads * HeadDim, q = (double)NumAttentionHeads * HeadDim;
+            var perLayer = h * q + 2 * h * kv + q * h + 3 * h * IntermediateSize + 2 * h;
+            return (double)VocabSize * h * (TieWordEmbeddings ? 1 : 2) + NumHiddenLayers * perLayer + h;
+        }
     }
 
     /// <summary>Rotary inverse frequencies as Hugging Face computes them (float32 base, then the rope_scaling rule).</summary>

@@ -7,6 +7,8 @@ namespace SelfPlay.Models.Tokenization;
 /// <summary>
 /// A Hugging Face <c>tokenizer.json</c> through the Rust tokenizers library (Tokenizers.DotNet), with the special
 /// tokens and chat template of the checkpoint's <c>tokenizer_config.json</c> (falling back to config.json's ids).
+/// BOS is what Hugging Face adds: the tokenizer.json post-processor decides (Llama's TemplateProcessing adds one,
+/// Qwen2's ByteLevel adds none, whatever config.json's bos_token_id says); add_bos_token = false turns it off.
 /// </summary>
 public sealed class HfTokenizer : ITokenizer, IDisposable
 {
@@ -14,6 +16,13 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
 
     readonly global::Tokenizers.DotNet.Tokenizer _tokenizer;
     readonly uint[] _addedPrefix;
+    readonly Dictionary<int, string> _tokens;
+
+    /// <summary>The folder it was loaded from (its files are copied into every checkpoint saved with it).</summary>
+    public string SourceDirectory { get; }
+
+    /// <summary>The files a checkpoint carries for this tokenizer, when the source has them.</summary>
+    public static readonly string[] Files = [FileName, ConfigFileName, "special_tokens_map.json"];
 
     public int VocabSize { get; }
     public int? BosId { get; }
@@ -21,13 +30,16 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
     public int? PadId { get; }
     public ChatTemplate ChatTemplate { get; }
 
-    HfTokenizer(global::Tokenizers.DotNet.Tokenizer tokenizer, int vocabSize, int? bos, IReadOnlyList<int> eos, int? pad, ChatTemplate template)
+    HfTokenizer(global::Tokenizers.DotNet.Tokenizer tokenizer, string source, Dictionary<string, int> ids, bool? addBos, IReadOnlyList<int> eos, int? pad,
+        ChatTemplate template)
     {
-        _tokenizer = tokenizer;
+        (_tokenizer, SourceDirectory) = (tokenizer, source);
+        _tokens = ids.GroupBy(kv => kv.Value).ToDictionary(g => g.Key, g => g.First().Key);
         // The post-processor's special tokens (e.g. Llama's BOS) come back from Encode(""): Encode strips them and
         // EncodePrompt puts BOS back, so texts concatenate without stray BOS tokens in the middle.
         _addedPrefix = tokenizer.Encode("");
-        (VocabSize, BosId, EosIds, PadId, ChatTemplate) = (vocabSize, bos, eos, pad, template);
+        BosId = addBos != false && _addedPrefix.Length == 1 ? (int)_addedPrefix[0] : null;
+        (VocabSize, EosIds, PadId, ChatTemplate) = (ids.Count == 0 ? 0 : ids.Values.Max() + 1, eos, pad, template);
     }
 
     public static HfTokenizer Load(string directory, LlamaConfig? modelConfig = null)
@@ -56,8 +68,8 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
             if (text is null) return null;
             return ids.TryGetValue(text, out var id) ? id : throw new InvalidDataException($"{configPath}: {key} \"{text}\" is not a token of {FileName}");
         }
-        var bos = Special("bos_token") ?? modelConfig?.BosTokenId;
-        if (config?["add_bos_token"] is JsonValue addBos && addBos.TryGetValue<bool>(out var adds) && !adds) bos = null;
+        _ = Special("bos_token"); // checked to be a token, but the post-processor decides whether it is added
+        bool? addBos = config?["add_bos_token"] is JsonValue addBosValue && addBosValue.TryGetValue<bool>(out var adds) ? adds : null;
         var eos = Special("eos_token") is { } eosId ? [eosId] : modelConfig is { } m ? [m.EosTokenId, .. m.ExtraEosTokenIds ?? []] : new List<int>();
         var template = ChatTemplate.Detect(config?["chat_template"] is JsonValue tv && tv.TryGetValue<string>(out var tpl) ? tpl : null);
 
@@ -67,7 +79,7 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
         {
             throw new InvalidDataException($"{path} cannot be loaded by the tokenizers library: {ex.Message.Split('\n')[0]}");
         }
-        return new HfTokenizer(tokenizer, ids.Count == 0 ? 0 : ids.Values.Max() + 1, bos, eos, Special("pad_token"), template);
+        return new HfTokenizer(tokenizer, Path.GetFullPath(directory), ids, addBos, eos, Special("pad_token"), template);
     }
 
     public int[] Encode(string text)
@@ -75,6 +87,20 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
         var ids = _tokenizer.Encode(text);
         var skip = ids.AsSpan().StartsWith(_addedPrefix) ? _addedPrefix.Length : 0;
         return ids.Skip(skip).Select(i => (int)i).ToArray();
+    }
+
+    public string TokenText(int id) => _tokens.TryGetValue(id, out var text) ? text
+        : throw new ArgumentOutOfRangeException(nameof(id), $"token {id} is not in {FileName}");
+
+    /// <summary>Copies the tokenizer files of the folder it was loaded from (unchanged: they are Hugging Face's).</summary>
+    public void Save(string directory)
+    {
+        foreach (var file in Files)
+        {
+            var from = Path.Combine(SourceDirectory, file);
+            var to = Path.Combine(directory, file);
+            if (File.Exists(from) && !string.Equals(Path.GetFullPath(from), Path.GetFullPath(to), StringComparison.Ordinal)) File.Copy(from, to, overwrite: true);
+        }
     }
 
     /// <summary>Text of the ids, special tokens left out.</summary>

@@ -28,58 +28,92 @@ public enum ReferenceSource { Model, Behaviour, None }
 public static class PreferenceData
 {
     /// <summary>
-    /// Prompt tokens (BOS + text, unscored), then each step: the policy's generated tokens (scored) and the rest of the
-    /// step's text that the environment wrote (unscored). A step without generated tokens (imported text) is scored whole.
+    /// The candidate as the policy sees it (<see cref="PolicyEncoding"/>: prompt and steps encoded whole): the prompt is
+    /// unscored, and of each step the text the policy generated (its tokens decoded, as far as the step's text keeps
+    /// them) is scored and the rest, which the environment wrote, is not. A step without generated tokens (imported
+    /// text) is scored whole.
     /// </summary>
-    public static (ScoredSequence Sequence, int[] StepOf) Encode(CharTokenizer tokenizer, string prompt, Candidate candidate)
+    public static (ScoredSequence Sequence, int[] StepOf) Encode(ITokenizer tokenizer, string prompt, Candidate candidate)
     {
-        var ids = new List<int>(PolicyEncoding.Prompt(tokenizer, prompt));
-        var scored = new List<bool>(new bool[ids.Count]);
-        var stepOf = new List<int>();
-        for (var s = 0; s < candidate.Steps.Count; s++)
-        {
-            var step = candidate.Steps[s];
-            var policyTokens = step.TokenIds.Length > 0 ? step.TokenIds : tokenizer.Encode(step.Text);
-            ids.AddRange(policyTokens);
-            scored.AddRange(Enumerable.Repeat(true, policyTokens.Length));
-            stepOf.AddRange(Enumerable.Repeat(s, policyTokens.Length));
-            if (step.TokenIds.Length == 0) continue;
-            var written = tokenizer.Decode(step.TokenIds);
-            if (written.Length > 0 && step.Text.StartsWith(written, StringComparison.Ordinal) && step.Text.Length > written.Length)
-            {
-                var rest = tokenizer.Encode(step.Text[written.Length..]);
-                ids.AddRange(rest);
-                scored.AddRange(new bool[rest.Length]);
-            }
-        }
-        return (new ScoredSequence([.. ids], [.. scored]), [.. stepOf]);
+        var (sequence, stepOf, _) = EncodeAligned(tokenizer, prompt, candidate);
+        return (sequence, stepOf);
     }
 
-    public static List<PreparedExample> Prepare(IReadOnlyList<PreferenceExample> examples, CharTokenizer tokenizer,
+    /// <summary><see cref="Encode"/>, and whether each step's scored tokens are exactly the tokens it was generated as:
+    /// only then do the log-probs stored with the steps belong to the tokens trained on.</summary>
+    public static (ScoredSequence Sequence, int[] StepOf, bool Aligned) EncodeAligned(ITokenizer tokenizer, string prompt, Candidate candidate)
+    {
+        // Parts: the prompt, then per step the policy's text and the environment's rest.
+        var parts = new List<string> { prompt };
+        foreach (var step in candidate.Steps)
+        {
+            var policy = step.TokenIds.Length > 0 ? CommonPrefix(tokenizer.Decode(step.TokenIds), step.Text) : step.Text;
+            parts.Add(policy);
+            parts.Add(step.Text[policy.Length..]);
+        }
+        var (ids, partOf) = PolicyEncoding.Encode(tokenizer, parts);
+        var scored = new bool[ids.Length];
+        var stepOf = new List<int>();
+        var perStep = candidate.Steps.Select(_ => new List<int>()).ToArray();
+        for (var i = 0; i < ids.Length; i++)
+        {
+            if (partOf[i] < 1 || partOf[i] % 2 == 0) continue; // BOS, the prompt, or text the environment wrote
+            var s = (partOf[i] - 1) / 2;
+            scored[i] = true;
+            stepOf.Add(s);
+            perStep[s].Add(ids[i]);
+        }
+        var aligned = candidate.Steps.Select((step, s) => step.TokenIds.AsSpan().SequenceEqual(perStep[s].ToArray())).All(a => a);
+        return (new ScoredSequence(ids, scored), [.. stepOf], aligned);
+    }
+
+    static string CommonPrefix(string a, string b)
+    {
+        var n = 0;
+        while (n < a.Length && n < b.Length && a[n] == b[n]) n++;
+        return a[..n];
+    }
+
+    /// <param name="reference">the reference model for <see cref="ReferenceSource.Model"/>; for
+    /// <see cref="ReferenceSource.Behaviour"/>, the model that re-scores candidates whose stored log-probs are stale (their
+    /// text re-encodes to other tokens than were generated, or a step has none): the policy before training, which
+    /// generated the newest trees</param>
+    public static List<PreparedExample> Prepare(IReadOnlyList<PreferenceExample> examples, ITokenizer tokenizer,
         ReferenceSource source, LlamaForCausalLM? reference = null)
     {
-        var encoded = examples.Select(e => e.Candidates.Select(c => Encode(tokenizer, e.Prompt, c)).ToList()).ToList();
-        float[][]? referenceLogProbs = null;
-        if (source == ReferenceSource.Model)
-            referenceLogProbs = ScoredTokenLogProbs.Compute(reference ?? throw new ArgumentNullException(nameof(reference)),
-                encoded.SelectMany(e => e.Select(c => c.Sequence)).ToList());
+        var encoded = examples.Select(e => e.Candidates.Select(c => EncodeAligned(tokenizer, e.Prompt, c)).ToList()).ToList();
+        float[]? Stored(Candidate candidate, (ScoredSequence Sequence, int[] StepOf, bool Aligned) e) =>
+            e.Aligned && candidate.Steps.All(s => s.TokenIds.Length > 0 && s.LogProbs.Length == s.TokenIds.Length)
+                ? candidate.Steps.SelectMany(s => s.LogProbs).ToArray() : null;
+        // Which candidates the model scores: all for a model reference, the stale ones for a behaviour reference.
+        var toScore = new List<(int I, int J)>();
+        for (var i = 0; i < examples.Count; i++)
+            for (var j = 0; j < encoded[i].Count; j++)
+                if (source == ReferenceSource.Model || (source == ReferenceSource.Behaviour && Stored(examples[i].Candidates[j], encoded[i][j]) is null))
+                    toScore.Add((i, j));
+        var scoredByModel = new Dictionary<(int, int), float[]>();
+        if (toScore.Count > 0)
+        {
+            if (reference is null)
+                throw new InvalidDataException(source == ReferenceSource.Model
+                    ? "a model reference needs the reference model"
+                    : $"{examples[toScore[0].I].Source}: learner.reference = behaviour needs the generation log-probs of every step, and this example has none that match its tokens");
+            var values = ScoredTokenLogProbs.Compute(reference, toScore.Select(k => encoded[k.I][k.J].Sequence).ToList());
+            for (var k = 0; k < toScore.Count; k++) scoredByModel[toScore[k]] = values[k];
+        }
         var prepared = new List<PreparedExample>(examples.Count);
-        var flat = 0;
         for (var i = 0; i < examples.Count; i++)
         {
             var candidates = new List<PreparedCandidate>();
-            for (var j = 0; j < encoded[i].Count; j++, flat++)
+            for (var j = 0; j < encoded[i].Count; j++)
             {
-                var (sequence, stepOf) = encoded[i][j];
+                var (sequence, stepOf, _) = encoded[i][j];
                 var candidate = examples[i].Candidates[j];
-                var behaviour = candidate.Steps.All(s => s.TokenIds.Length > 0 && s.LogProbs.Length == s.TokenIds.Length)
-                    ? candidate.Steps.SelectMany(s => s.LogProbs).ToArray() : [];
+                var behaviour = Stored(candidate, encoded[i][j]) ?? [];
                 var referenceValues = source switch
                 {
-                    ReferenceSource.Model => referenceLogProbs![flat],
-                    ReferenceSource.Behaviour => behaviour.Length == stepOf.Length ? behaviour
-                        : throw new InvalidDataException($"{examples[i].Source}: learner.reference = behaviour needs the generation log-probs of every step, and this example has none"),
-                    _ => new float[stepOf.Length],
+                    ReferenceSource.None => new float[stepOf.Length],
+                    _ => scoredByModel.TryGetValue((i, j), out var v) ? v : behaviour,
                 };
                 candidates.Add(new PreparedCandidate(sequence, stepOf, referenceValues, behaviour, candidate.Score, candidate.Visits));
             }

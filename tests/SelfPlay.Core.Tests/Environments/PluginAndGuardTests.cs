@@ -27,6 +27,8 @@ public class PluginAndGuardTests
     [InlineData("SelfPlay.Samples.Addition.Missing, SelfPlay.Samples.Addition", "type 'SelfPlay.Samples.Addition.Missing' not found in assembly 'SelfPlay.Samples.Addition'")]
     [InlineData("SelfPlay.Samples.Addition.AdditionEnvironment, SelfPlay.Samples.Addition", "does not implement SelfPlay.Core.Environments.IEnvironmentProvider")]
     [InlineData(", SelfPlay.Samples.Addition", "must be \"Namespace.Type, Assembly\"")]
+    [InlineData("Evil.Provider, ../../tmp/evil", "'../../tmp/evil' is not a simple assembly name")]
+    [InlineData("Evil.Provider, /tmp/evil", "is not a simple assembly name")]
     [InlineData("chess", "unknown environment 'chess' (known: addition-test)")]
     public void Unknown_types_and_assemblies_are_one_line_errors(string type, string expected)
     {
@@ -34,6 +36,25 @@ public class PluginAndGuardTests
         var e = Assert.Throws<ArgumentException>(() => registry.Create(Config(type)));
         Assert.Contains(expected, e.Message);
         Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void A_built_in_environment_never_loads_the_plugin_folder()
+    {
+        var folder = Path.Combine(Path.GetTempPath(), "selfplay-unloadable-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        try
+        {
+            File.Copy(typeof(AdditionProvider).Assembly.Location, Path.Combine(folder, "Plugin.dll"));
+            var registry = new EnvironmentRegistry().Register(new AdditionProvider());
+            Assert.IsType<AdditionProvider>(registry.Provider(Config("addition", pluginFolder: folder)));
+            Assert.False(PluginLoader.HasLoadedFrom(folder));
+            Assert.Throws<ArgumentException>(() => registry.Provider(Config("other", pluginFolder: folder))); // not in the folder either
+            Assert.True(PluginLoader.HasLoadedFrom(folder)); // but this time the folder was loaded
+            Assert.Contains("plugin-folder not found", Assert.Throws<ArgumentException>(() =>
+                registry.Provider(Config("addition", pluginFolder: folder + "-missing"))).Message);
+        }
+        finally { Directory.Delete(folder, true); }
     }
 
     [Fact]

@@ -1,0 +1,40 @@
+using System.Text.Json.Nodes;
+using SelfPlay.Core.Preferences;
+
+namespace SelfPlay.Core.Tests;
+
+public class PreferenceFormatTests
+{
+    static readonly PreferenceExample Pair = PreferenceExample.Pair("t", "Input: 4 5 6 10\n",
+        new Candidate([CompletionStep.FromText("5 * 4 = 20 (left: 6 10 20)\n"), CompletionStep.FromText("10 - 6 = 4 (left: 4 20)\n")], 1),
+        new Candidate([CompletionStep.FromText("5 + 4 = 9 (left: 6 9 10)\n")], 0));
+
+    [Fact]
+    public void Conversational_records_hold_a_user_turn_and_assistant_turns_and_read_back()
+    {
+        var line = Assert.Single(PreferenceFormats.Export([Pair], "trl-conversational"));
+        var o = JsonNode.Parse(line)!.AsObject();
+        Assert.Equal("user", o["prompt"]![0]!["role"]!.GetValue<string>());
+        Assert.Equal("Input: 4 5 6 10\n", o["prompt"]![0]!["content"]!.GetValue<string>());
+        Assert.Equal("assistant", o["chosen"]![0]!["role"]!.GetValue<string>());
+        Assert.Equal(Pair.Candidates[0].Text, o["chosen"]![0]!["content"]!.GetValue<string>());
+        Assert.Equal(Pair.Candidates[1].Text, o["rejected"]![0]!["content"]!.GetValue<string>());
+        var (examples, errors) = PreferenceFormats.Import([line, "{\"prompt\":\"x\",\"chosen\":[],\"rejected\":[]}"], "trl-conversational", "f", rejectOnError: false);
+        Assert.Equal((Pair.Prompt, Pair.Candidates[0].Text, Pair.Candidates[1].Text), (examples[0].Prompt, examples[0].Candidates[0].Text, examples[0].Candidates[1].Text));
+        Assert.Equal(2, Assert.Single(errors).Line);
+    }
+
+    [Fact]
+    public void Kto_records_are_unpaired_completions_with_labels_and_pair_again_by_prompt()
+    {
+        var lines = PreferenceFormats.Export([Pair], "trl-kto").ToList();
+        Assert.Equal(2, lines.Count);
+        Assert.True(JsonNode.Parse(lines[0])!["label"]!.GetValue<bool>());
+        Assert.Equal(Pair.Candidates[1].Text, JsonNode.Parse(lines[1])!["completion"]!.GetValue<string>());
+        var (examples, errors) = PreferenceFormats.Import([.. lines, "{\"prompt\":\"alone\",\"completion\":\"x\",\"label\":true}"], "trl-kto", "f", rejectOnError: false);
+        var pair = Assert.Single(examples);
+        Assert.Equal(Pair.Candidates[0].Text, pair.Candidates[0].Text);
+        Assert.Equal(Pair.Candidates[1].Text, pair.Candidates[1].Text);
+        Assert.Equal(3, Assert.Single(errors).Line); // a prompt with nothing to pair with
+    }
+}

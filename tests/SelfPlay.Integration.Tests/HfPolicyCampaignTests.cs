@@ -1,0 +1,112 @@
+using System.Text.Json;
+using Akka.Actor;
+using SelfPlay.Actors.Hosting;
+using SelfPlay.Actors.Replay;
+using SelfPlay.Core.Config;
+using SelfPlay.Models.Checkpoints;
+using SelfPlay.Models.Tokenization;
+using SelfPlay.Tests.Shared;
+
+namespace SelfPlay.Integration.Tests;
+
+/// <summary>A campaign on a Hugging Face checkpoint (random weights, a real byte-level BPE tokenizer.json whose merges
+/// cross step boundaries) through the real CLI: warm-up, search, training, held-out evaluation, export and resume.</summary>
+public sealed class HfPolicyCampaignTests : IDisposable
+{
+    readonly string _dir = Path.Combine(Path.GetTempPath(), "selfplay-hf-" + Guid.NewGuid().ToString("N"));
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_quick_campaign_runs_on_a_hugging_face_checkpoint_with_its_bpe_tokenizer(bool qwen2)
+    {
+        var source = HfTestCheckpoint.Create(Path.Combine(_dir, "policy"), qwen2);
+        var runDir = Path.Combine(_dir, "run");
+        var result = await CliRunner.RunAsync("run", "--config", "hocon/campaigns/game24-quick.conf", "--set", $"policy.checkpoint={source}",
+            "--set", "name=hf-quick", "--set", "warmup.epochs=2", "--run-dir", runDir);
+        Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+        using (var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, "summary.json"))))
+        {
+            Assert.Equal("completed", summary.RootElement.GetProperty("status").GetString());
+            var rows = summary.RootElement.GetProperty("iterations");
+            Assert.Equal(16, rows[1].GetProperty("trees").GetInt32());
+            Assert.Equal(40, rows[1].GetProperty("heldOut").GetProperty("total").GetInt32());
+        }
+
+        // Every policy version is a Hugging Face folder with the source's tokenizer files, unchanged.
+        foreach (var version in new[] { 0, 1 })
+        {
+            var dir = Path.Combine(runDir, "checkpoints", $"v{version}");
+            Assert.Equal(File.ReadAllText(Path.Combine(source, "tokenizer.json")), File.ReadAllText(Path.Combine(dir, "tokenizer.json")));
+            Assert.True(File.Exists(Path.Combine(dir, "generation_config.json")));
+            Assert.Equal(qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM", Checkpoint.ReadConfig(dir).Architecture);
+            var (model, tokenizer, _) = Checkpoint.Load(dir);
+            model.Dispose();
+            Assert.IsType<HfTokenizer>(tokenizer);
+        }
+
+        // The trees hold the BPE tokenizer's ids: each step's tokens decode to the text the policy wrote.
+        using var bpe = HfTokenizer.Load(source, Checkpoint.ReadConfig(source));
+        var system = ActorSystem.Create("hf-check", SelfPlayHost.AkkaConfig(new PersistenceConfig("sqlite", ""), runDir, serilog: false));
+        try
+        {
+            var trees = await TreeQueries.IterationTreesAsync(system, "hf-quick", 1);
+            Assert.Equal(16, trees.Count);
+            var steps = trees.SelectMany(t => t.Nodes.Skip(1)).Where(n => n.TokenIds.Length > 0).ToList();
+            Assert.NotEmpty(steps);
+            Assert.All(steps, n =>
+            {
+                Assert.Equal(n.TokenIds.Length, n.LogProbs.Length);
+                Assert.All(n.TokenIds, id => Assert.InRange(id, 0, HfTestCheckpoint.Vocabulary().Count + 4));
+                Assert.StartsWith(n.Action, bpe.Decode(n.TokenIds));
+            });
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+
+        var export = Path.Combine(_dir, "pairs.jsonl");
+        var exported = await CliRunner.RunAsync("export", "--run-dir", runDir, "--format", "trl-preference", "--out", export);
+        Assert.True(exported.ExitCode == 0, exported.Stderr);
+
+        // A completed campaign resumes as completed, with the same tokenizer.
+        var resumed = await CliRunner.RunAsync("run", "--resume", "--run-dir", runDir);
+        Assert.True(resumed.ExitCode == 0, resumed.Stdout + resumed.Stderr);
+    }
+
+    [Fact]
+    public async Task Tokenize_prints_the_ids_and_tokens_with_the_special_tokens_hugging_face_adds()
+    {
+        var qwen = HfTestCheckpoint.Create(Path.Combine(_dir, "qwen"), qwen2: true);
+        var vocab = HfTestCheckpoint.Vocabulary();
+        var plain = await CliRunner.RunAsync("model", "tokenize", "--checkpoint", qwen, "--text", "4 =", "--special");
+        Assert.True(plain.ExitCode == 0, plain.Stderr);
+        using (var json = JsonDocument.Parse(plain.Stdout))
+        {
+            Assert.Equal([vocab["4"], vocab["Ġ="]], json.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()));
+            Assert.Equal(["4", "Ġ="], json.RootElement.GetProperty("tokens").EnumerateArray().Select(e => e.GetString()));
+        }
+        var llama = HfTestCheckpoint.Create(Path.Combine(_dir, "llama"), qwen2: false);
+        var special = await CliRunner.RunAsync("model", "tokenize", "--checkpoint", llama, "--text", "4 =", "--special");
+        using (var json = JsonDocument.Parse(special.Stdout))
+            Assert.Equal([vocab[HfTestCheckpoint.EndOfText], vocab["4"], vocab["Ġ="]], json.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()));
+
+        // A folder without a tokenizer, and a vocabulary larger than the embedding: one line each.
+        File.Delete(Path.Combine(llama, "tokenizer.json"));
+        var none = await CliRunner.RunAsync("model", "tokenize", "--checkpoint", llama, "--text", "x");
+        Assert.Equal(1, none.ExitCode);
+        Assert.Contains("has no tokenizer", none.Stderr);
+        var config = File.ReadAllText(Path.Combine(qwen, "config.json")).Replace($"\"vocab_size\": {vocab.Count + 5}", "\"vocab_size\": 100");
+        File.WriteAllText(Path.Combine(qwen, "config.json"), config);
+        var small = await CliRunner.RunAsync("run", "--config", "hocon/campaigns/game24-quick.conf", "--set", $"policy.checkpoint={qwen}", "--run-dir", Path.Combine(_dir, "r"));
+        Assert.NotEqual(0, small.ExitCode);
+        Assert.Contains("vocab_size (the embedding) is 100", small.Stderr);
+        Assert.Single(small.Stderr.Trim().Split('\n'));
+    }
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_dir, true); } catch (IOException) { }
+    }
+}
