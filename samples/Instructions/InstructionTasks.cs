@@ -2,7 +2,7 @@ using System.Text.Json;
 
 namespace SelfPlay.Samples.Instructions;
 
-/// <summary>An instruction: a topic and 2 or 3 constraints. Task input: "cats|max:6|has:sun|lower".</summary>
+/// <summary>An instruction: a topic, a length bound and 1 to 4 more constraints. Task input: "cats|max:6|has:sun|lower".</summary>
 public sealed record Instruction(string Topic, IReadOnlyList<Constraint> Constraints)
 {
     public string Prompt => $"Write about {Topic}: {string.Join(", ", Constraints.Select(c => c.Describe()))}.";
@@ -10,7 +10,7 @@ public sealed record Instruction(string Topic, IReadOnlyList<Constraint> Constra
     public static Instruction Parse(string input)
     {
         var parts = (input ?? "").Split('|');
-        if (parts.Length is < 2 or > 5 || !InstructionTasks.Topics.ContainsKey(parts[0]))
+        if (parts.Length is < 2 or > 6 || !InstructionTasks.Topics.ContainsKey(parts[0]))
             throw new FormatException($"not an instruction task: '{(input is { Length: > 40 } ? input[..40] : input)}'");
         var constraints = parts[1..].Select(c => new Constraint(c)).ToList();
         foreach (var c in constraints) c.Describe(); // unknown kinds fail here
@@ -47,9 +47,13 @@ public static class InstructionTasks
     };
     static readonly string[] Extra = ["sun", "gold", "home", "fast", "red", "old", "kind"];
 
-    /// <summary>count distinct instructions, seeded: a topic, a length bound, then one or two of keyword, forbidden word, casing, format.</summary>
-    public static List<string> Generate(int count, int seed, IReadOnlySet<string>? exclude = null)
+    /// <summary>
+    /// count distinct instructions, seeded: a topic, a length bound, then <paramref name="extra"/> − 1 or
+    /// <paramref name="extra"/> (at least 1) of keyword, forbidden word, casing, format.
+    /// </summary>
+    public static List<string> Generate(int count, int seed, IReadOnlySet<string>? exclude = null, int extra = 2)
     {
+        if (extra is < 1 or > 4) throw new ArgumentOutOfRangeException(nameof(extra), "1..4 kinds of constraint beside the length");
         var random = new Random(seed);
         var topics = Topics.Keys.Order().ToArray();
         var seen = new HashSet<string>(exclude ?? new HashSet<string>());
@@ -60,7 +64,7 @@ public static class InstructionTasks
             var topic = topics[random.Next(topics.Length)];
             var words = Topics[topic];
             var codes = new List<string> { random.Next(2) == 0 ? $"max:{random.Next(3, 8)}" : $"min:{random.Next(2, 6)}" };
-            var kinds = new[] { "has", "no", "case", "format" }.OrderBy(_ => random.Next()).Take(random.Next(1, 3));
+            var kinds = new[] { "has", "no", "case", "format" }.OrderBy(_ => random.Next()).Take(random.Next(Math.Max(1, extra - 1), extra + 1));
             foreach (var kind in kinds)
                 codes.Add(kind switch
                 {

@@ -34,6 +34,9 @@ public static class ExportCommand
         try
         {
             var trees = iteration is { } n ? await TreeQueries.IterationTreesAsync(system, config.Name, n) : await TreeQueries.CampaignTreesAsync(system, config.Name);
+            // As in the configuration: SPaR's whole-response nodes read right only as SPaR pairs.
+            if (preferences.Extractor != "spar" && trees.Any(t => t.Algorithm == "spar"))
+                throw new UsageException($"{runDir} holds SPaR trees (whole responses), which only --extractor spar reads, got '{preferences.Extractor}'");
             var examples = PreferenceLearning.Extract(trees, preferences, config.Seed);
             var lines = PreferenceFormats.Export(examples, format, config.Environment.Type, config.Name).ToList();
             var directory = Path.GetDirectoryName(Path.GetFullPath(output));

@@ -5,19 +5,30 @@ using Akka.Actor;
 using SelfPlay.Actors.Configuration;
 using SelfPlay.Actors.Hosting;
 using SelfPlay.Actors.Replay;
+using SelfPlay.Core.Preferences;
 using SelfPlay.Core.Trees;
+using SelfPlay.Models.Tokenization;
+using SelfPlay.Models.Training;
 
 namespace SelfPlay.Cli;
 
-/// <summary>`selfplay inspect`: the trees of a run, read back from its journal through Persistence.Query.</summary>
+/// <summary>
+/// `selfplay inspect`: the trees of a run, read back from its journal through Persistence.Query; with --pairs, what
+/// each extractor makes of them (<see cref="PairDiagnostics"/>).
+/// </summary>
 public static class InspectCommand
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var a = new CliArgs(args, ["--run-dir", "--tree", "--format"], []);
+        var a = new CliArgs(args, ["--run-dir", "--tree", "--format", "--iteration"], ["--pairs"]);
         var runDir = a.Get("--run-dir") ?? throw new UsageException("inspect needs --run-dir DIR");
         var format = a.Get("--format") ?? "text";
         if (format is not ("text" or "json" or "dot")) throw new UsageException($"--format must be text, json or dot, got '{format}'");
+        var pairs = a.Has("--pairs");
+        if (pairs && a.Get("--tree") is not null) throw new UsageException("inspect takes --tree ID or --pairs, not both");
+        if (pairs && format == "dot") throw new UsageException("inspect --pairs writes text or json, not dot");
+        if (!pairs && a.Get("--iteration") is not null) throw new UsageException("--iteration goes with --pairs");
+        int? iteration = pairs && a.Get("--iteration") is not null ? a.PositiveInt("--iteration", 1) : null;
         var configFile = Path.Combine(runDir, "config.conf");
         if (!File.Exists(configFile)) throw new UsageException($"{runDir} is not a run folder (no config.conf)");
         var config = ConfigLoader.Parse(ConfigLoader.Build(configFile, []));
@@ -25,8 +36,9 @@ public static class InspectCommand
         var system = ActorSystem.Create("inspect", SelfPlayHost.AkkaConfig(config.Persistence, runDir, serilog: false));
         try
         {
-            var trees = await TreeQueries.CampaignTreesAsync(system, config.Name);
-            if (a.Get("--tree") is { } id)
+            var trees = iteration is { } n ? await TreeQueries.IterationTreesAsync(system, config.Name, n) : await TreeQueries.CampaignTreesAsync(system, config.Name);
+            if (pairs) Console.Write(Pairs(runDir, config, trees, iteration, format));
+            else if (a.Get("--tree") is { } id)
             {
                 var tree = trees.FirstOrDefault(t => t.TreeId == id)
                            ?? throw new ArgumentException($"no tree '{id}' in {runDir} ({trees.Count} trees; run inspect without --tree to list them)");
@@ -46,6 +58,33 @@ public static class InspectCommand
             await system.Terminate();
         }
         return 0;
+    }
+
+    /// <summary>
+    /// Every pair or list extractor on the trees (only spar on SPaR trees, whose whole-response nodes other extractors
+    /// misread), with the token counts the learner would score under the run's tokenizer.
+    /// </summary>
+    static string Pairs(string runDir, SelfPlay.Core.Config.CampaignConfig config, IReadOnlyList<PreferenceTree> trees, int? iteration, string format)
+    {
+        var tokenizerDir = Path.Combine(runDir, "checkpoints", "v0");
+        if (!Directory.Exists(tokenizerDir)) throw new UsageException($"{runDir} has no checkpoints/v0 to read the tokenizer from");
+        var tokenizer = CharTokenizer.Load(tokenizerDir);
+        var byId = trees.ToDictionary(t => t.TreeId);
+        var extractors = trees.Any(t => t.Algorithm == "spar") ? [Extractors.Get("spar")]
+            : Extractors.All.Where(e => e.Kind != ExampleKind.Advantage).ToList();
+        var reports = extractors.Select(e => PairDiagnostics.Of(e.Name,
+            Actors.Learning.PreferenceLearning.Extract(trees, config.Preferences with { Extractor = e.Name }, config.Seed), byId,
+            (prompt, candidate) => PreferenceData.Encode(tokenizer, prompt, candidate).StepOf.Length)).ToList();
+        var scope = iteration is { } i ? $"iteration {i}" : "all iterations";
+        if (format == "json")
+            return JsonSerializer.Serialize(new { scope, trees = trees.Count, configured = config.Preferences.Extractor, extractors = reports },
+                new JsonSerializerOptions(Indented) { PropertyNamingPolicy = JsonNamingPolicy.CamelCase }) + "\n";
+        static string D(Distribution d, string f) => d.Count == 0 ? "-" : $"{d.Min.ToString(f, CultureInfo.InvariantCulture)}/{d.Median.ToString(f, CultureInfo.InvariantCulture)}/{d.Max.ToString(f, CultureInfo.InvariantCulture)}";
+        var text = new StringBuilder($"pairs from {trees.Count} trees ({scope}); * = preferences.extractor; tokens and |score gap| as min/median/max\n");
+        text.Append($"{"extractor",-14} {"pairs",6} {"empty",6} {"same",5} {"chosen tokens",15} {"rejected tokens",15} {"|score gap|",18} {"rejected invalid",16}\n");
+        foreach (var r in reports)
+            text.Append($"{r.Extractor + (r.Extractor == config.Preferences.Extractor ? "*" : ""),-14} {r.Pairs,6} {r.EmptySpans,6} {r.Identical,5} {D(r.ChosenTokens, "0"),15} {D(r.RejectedTokens, "0"),15} {D(r.ScoreGap, "0.000"),18} {(r.RejectedInvalidShare is { } s ? s.ToString("P0", CultureInfo.InvariantCulture) : "-"),16}\n");
+        return text.ToString();
     }
 
     static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };

@@ -15,7 +15,7 @@ public class ConfigTests
         Assert.Equal((new SelfPlay.Core.Config.MctsConfig(), new SelfPlay.Core.Config.BestFirstConfig(), new SelfPlay.Core.Config.BeamConfig(), new SelfPlay.Core.Config.DfsdtConfig(),
                 new SelfPlay.Core.Config.SparConfig(), new SelfPlay.Core.Config.TreeRolloutConfig()),
             (defaults.Search.Mcts, defaults.Search.BestFirst, defaults.Search.Beam, defaults.Search.Dfsdt, defaults.Search.Spar, defaults.Search.TreeRollout));
-        var spar = ConfigLoader.Parse(ConfigLoader.Build(null, ["search.algorithm=spar", "search.spar.mode=dfs", "search.mcts.commit-and-reuse=true"]));
+        var spar = ConfigLoader.Parse(ConfigLoader.Build(null, ["search.algorithm=spar", "preferences.extractor=spar", "search.spar.mode=dfs", "search.mcts.commit-and-reuse=true"]));
         Assert.Equal(("spar", "dfs", true), (spar.Search.Algorithm, spar.Search.Spar!.Mode, spar.Search.Mcts!.CommitAndReuse));
 
         var file = Path.GetTempFileName();
@@ -74,6 +74,30 @@ public class ConfigTests
         var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(ConfigLoader.Build(null, [set])));
         Assert.Contains(expected, e.Message);
         Assert.DoesNotContain('\n', e.Message);
+    }
+
+    /// <summary>Settings that are each valid alone but mean nothing together (separated by ';').</summary>
+    [Theory]
+    [InlineData("search.algorithm=spar", "search.algorithm = spar needs preferences.extractor = spar (its nodes are whole responses), got 'mcts-dpo'")]
+    [InlineData("preferences.extractor=agent-q;preferences.critic-weight=0.5", "critic-weight = 0.5 needs preferences.critic = the critic whose score it mixes in")]
+    [InlineData("preferences.critic-weight=0.5;preferences.critic=llm", "preferences.critic = llm: the nodes carry only search.critic's scores ('verifier')")]
+    [InlineData("search.mcts.value=agent-q;preferences.critic-weight=0.5;preferences.critic=verifier", "counts the critic twice")]
+    [InlineData("search.mcts.value=mcts-dpo", "search.mcts.value = mcts-dpo needs a self-evaluating critic")]
+    [InlineData("learner.loss=cdpo;preferences.extractor=tree-plv", "cdpo takes its ε from visit counts, which only preferences.extractor = mcts-dpo gives, got 'tree-plv'")]
+    [InlineData("preferences.extractor=tree-plv;preferences.margin=0", "preferences.margin must be positive for tree-plv")]
+    public void Combinations_that_mean_nothing_fail_with_one_line(string sets, string expected)
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(ConfigLoader.Build(null, sets.Split(';'))));
+        Assert.Contains(expected, e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public void A_named_critic_mixes_in_where_the_backup_did_not_use_it()
+    {
+        var c = ConfigLoader.Parse(ConfigLoader.Build(null, ["preferences.extractor=agent-q", "preferences.critic-weight=0.5", "preferences.critic=verifier"]));
+        Assert.Equal(("verifier", 0.5), (c.Preferences.Critic, c.Preferences.CriticWeight));
+        Assert.Equal("verifier", SelfPlay.Actors.Learning.LearnerSettings.Extractor(c.Preferences).Critic);
     }
 
     [Fact]

@@ -78,8 +78,9 @@ public class ExtractorTests
         t.AddChild(s.Index, N("s9", 0.9, 1, reward: 1));
         t.AddChild(s.Index, N("s5", 0.45, 1, reward: 0.2));
         t.AddChild(s.Index, N("s1", 0.1, 1, reward: 0));
-        var pairs = Run("step-apo", t, new ExtractorOptions(QCenter: 0.5)).Select(p => (p.Candidates[0].Score, p.Candidates[1].Score)).ToList();
-        Assert.Equal([(0.8, 0.2), (0.6, 0.2), (0.9, 0.1)], pairs); // plans: all above × below; solutions: max vs min only
+        var pairs = Run("step-apo", t, new ExtractorOptions(QCenter: 0.5)).Select(p => (Math.Round(p.Candidates[0].Score, 12), Math.Round(p.Candidates[1].Score, 12))).ToList();
+        // Plans: all above × below; solutions: max vs min only, their Q scaled by 0.3 (§6.3).
+        Assert.Equal([(0.8, 0.2), (0.6, 0.2), (0.27, 0.03)], pairs);
         Assert.Empty(Run("step-apo", t, new ExtractorOptions(QCenter: 0)));
     }
 
@@ -109,13 +110,29 @@ public class ExtractorTests
     {
         // §8.5: α = .5; a1 (.75, critic 1) → .875, a2 (.25, .5) → .375, a3 (0, 0) → 0; θ = .25 keeps all three pairs.
         var t = PreferenceTree.Create("aq", "P\n");
-        t.AddChild(0, N("a1", 0.75, 4, critic: new() { ["rank"] = 1.0 }));
-        t.AddChild(0, N("a2", 0.25, 4, critic: new() { ["rank"] = 0.5 }));
-        t.AddChild(0, N("a3", 0.0, 1, critic: new() { ["rank"] = 0.0 }));
-        var pairs = Run("agent-q", t, new ExtractorOptions(QThreshold: 0.25, CriticWeight: 0.5));
+        // An alphabetically earlier critic ("aaa") is never the one mixed in: the named one ("rank") is.
+        t.AddChild(0, N("a1", 0.75, 4, critic: new() { ["rank"] = 1.0, ["aaa"] = 0 }));
+        t.AddChild(0, N("a2", 0.25, 4, critic: new() { ["rank"] = 0.5, ["aaa"] = 1 }));
+        t.AddChild(0, N("a3", 0.0, 1, critic: new() { ["rank"] = 0.0, ["aaa"] = 1 }));
+        var pairs = Run("agent-q", t, new ExtractorOptions(QThreshold: 0.25, CriticWeight: 0.5, Critic: "rank"));
         Assert.Equal([(0.875, 0.375), (0.875, 0.0), (0.375, 0.0)], pairs.Select(p => (p.Candidates[0].Score, p.Candidates[1].Score)));
-        Assert.Equal(2, Run("agent-q", t, new ExtractorOptions(QThreshold: 0.4, CriticWeight: 0.5)).Count);
+        Assert.Equal(2, Run("agent-q", t, new ExtractorOptions(QThreshold: 0.4, CriticWeight: 0.5, Critic: "rank")).Count);
+        // A node the named critic did not score enters no pair; critic-weight 1 is Q alone, whatever the scores.
+        t.AddChild(0, N("a4", 0.5, 2));
+        Assert.Equal(3, Run("agent-q", t, new ExtractorOptions(QThreshold: 0.25, CriticWeight: 0.5, Critic: "rank")).Count);
+        Assert.Equal([(0.75, 0.25), (0.75, 0.0), (0.75, 0.5), (0.25, 0.0), (0.5, 0.25), (0.5, 0.0)],
+            Run("agent-q", t, new ExtractorOptions(QThreshold: 0.25)).Select(p => (p.Candidates[0].Score, p.Candidates[1].Score)));
         Assert.All(pairs, p => Assert.Equal(new[] { -0.5f, -0.25f }, p.Candidates[0].Steps[0].LogProbs)); // behaviour log-probs kept
+    }
+
+    [Fact]
+    public void Tree_plv_with_margin_zero_never_pairs_a_step_with_itself()
+    {
+        var t = PreferenceTree.Create("z", "P\n");
+        t.AddChild(0, N("a", 0, 8)).LookAheadRewards = [1, 0];
+        t.AddChild(0, N("b", 0, 8)).LookAheadRewards = [1, 0];
+        var pairs = Run("tree-plv", t, new ExtractorOptions(Margin: 0));
+        Assert.Equal([("a\n", "b\n"), ("b\n", "a\n")], pairs.Select(p => (p.Candidates[0].Text, p.Candidates[1].Text)));
     }
 
     [Fact]

@@ -23,9 +23,11 @@ internal static class GoldenTrees
                 Math.Round(n.Value, 6), n.IsTerminal, n.TerminalReward, Math.Round(n.Prior, 6), n.CriticRank, n.Committed, n.Critique)),
         }, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }).ReplaceLineEndings("\n") + "\n";
 
-    public static void Check(string name, PreferenceTree tree)
+    public static void Check(string name, PreferenceTree tree) => CheckText(name, Render(tree));
+
+    /// <summary>Compares a rendered fixture with Golden/NAME.json (or rewrites it with SELFPLAY_UPDATE_GOLDEN=1).</summary>
+    public static void CheckText(string name, string json)
     {
-        var json = Render(tree);
         if (Environment.GetEnvironmentVariable("SELFPLAY_UPDATE_GOLDEN") == "1")
         {
             File.WriteAllText(Path.Combine(SourceDirectory(), "Golden", name + ".json"), json);

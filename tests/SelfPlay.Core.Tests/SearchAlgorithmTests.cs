@@ -81,7 +81,8 @@ public class SearchAlgorithmTests
         Assert.All(tree.Nodes.Skip(1), n =>
         {
             Assert.Equal("verifier", n.Critic);
-            Assert.True(n.GeneratedTokens >= n.TokenIds.Length);
+            // A SPaR refinement also carries the tokens of the steps it keeps, generated for the response it refines.
+            Assert.True(n.GeneratedTokens >= n.TokenIds.Length || (algorithm == "spar" && n.Depth > 1));
         });
         Assert.True(tree.Stats.WallMs > 0 && tree.Stats.ProposerCalls > 0 && tree.Stats.GeneratedTokens > 0);
         Assert.True(tree.Stats.ProposerMs + tree.Stats.EvaluatorMs + tree.Stats.EnvironmentMs <= tree.Stats.WallMs + 1e-6);
@@ -94,6 +95,35 @@ public class SearchAlgorithmTests
         Assert.Equal(MctsTests.Json(tree), MctsTests.Json(again));
         var otherSeed = await Create(algorithm, Toy(), new SeededToyProposer("ab"), seed: 6).SearchAsync("toy/" + algorithm, ToyTask);
         Assert.NotEqual(MctsTests.Json(tree), MctsTests.Json(otherSeed));
+    }
+
+    /// <summary>
+    /// Golden pairs: each search's golden toy tree (above) through the extractor its campaigns use, rendered (prompt,
+    /// candidates' texts, scores and token counts, ε) and compared with Golden/pairs-ALGORITHM-EXTRACTOR.json;
+    /// SELFPLAY_UPDATE_GOLDEN=1 re-records them. Every one must hold examples.
+    /// </summary>
+    [Theory]
+    [InlineData("mcts", "mcts-dpo")]
+    [InlineData("mcts", "step-apo")]
+    [InlineData("mcts", "agent-q")]
+    [InlineData("mcts", "ranked-lists")]
+    [InlineData("best-first", "tree-plv")]
+    [InlineData("spar", "spar")]
+    [InlineData("beam", "mcts-dpo")]
+    [InlineData("dfsdt", "success-path")]
+    [InlineData("tree-rollout", "treerpo")]
+    public async Task Every_extractor_matches_its_golden_pairs_on_a_tree_of_its_search(string algorithm, string extractor)
+    {
+        var tree = await Create(algorithm, Toy(), new SeededToyProposer("ab")).SearchAsync("toy/" + algorithm, ToyTask);
+        var options = new Preferences.ExtractorOptions(Margin: 0.25, QCenter: 0.5);
+        var examples = Preferences.Extractors.ExtractAll(Preferences.Extractors.Get(extractor), [tree], options, seed: 1);
+        Assert.NotEmpty(examples);
+        var json = System.Text.Json.JsonSerializer.Serialize(examples.Select(e => new
+        {
+            kind = e.Kind.ToString(), prompt = e.Prompt, labelSmoothing = Math.Round(e.LabelSmoothing, 6),
+            candidates = e.Candidates.Select(c => new { text = c.Text, score = Math.Round(c.Score, 6), steps = c.Steps.Count, tokens = c.Steps.Sum(s => s.TokenIds.Length) }),
+        }), new System.Text.Json.JsonSerializerOptions { WriteIndented = true }).ReplaceLineEndings("\n") + "\n";
+        GoldenTrees.CheckText($"pairs-{algorithm}-{extractor}", json);
     }
 
     [Theory]
@@ -116,6 +146,54 @@ public class SearchAlgorithmTests
     }
 
     // ---- best-first (Tree-PLV) ----
+
+    [Fact]
+    public async Task Dfsdt_children_it_never_tried_have_no_visits_and_success_path_never_rejects_them()
+    {
+        // Two letters deep, "aa" wins: DFSDT tries a (the higher prior), solves with aa, and never reaches b.
+        var env = new ToyTreeEnvironment(2, new Dictionary<string, double> { ["aa"] = 1 });
+        var tree = await new DfsdtSearch(env, new CountingScript(_ => ["a", "b"]), new VerifierEvaluator(env),
+            new DfsdtOptions(Expansions: 2, MaxExpansions: 8, DepthLimit: 2)).SearchAsync("d", ToyTask);
+        var b = tree.Nodes.Single(n => n.Parent == 0 && n.Action == "b");
+        Assert.Equal((0, 0.0), (b.Visits, b.Q));
+        Assert.Equal(0.5, tree.Root.Q, Eps);                                   // aa (1) and ab (0, verified when made): b counts for nothing
+        var pair = Assert.Single(Preferences.Extractors.Get("success-path").Extract(tree, new Preferences.ExtractorOptions(), new Random(0)));
+        Assert.Equal(("Toy t\na\n", "a\n", "b\n"), (pair.Prompt, pair.Candidates[0].Text, pair.Candidates[1].Text));
+        Assert.DoesNotContain(Preferences.Extractors.Get("mcts-dpo").Extract(tree, new Preferences.ExtractorOptions(), new Random(0)), p => p.Prompt == "Toy t\n");
+    }
+
+    [Fact]
+    public async Task Tree_plv_pairs_on_a_best_first_tree_are_made_on_the_look_ahead_rewards_stored_with_the_steps()
+    {
+        const double margin = 0.375;
+        var (pairCount, unexpanded) = (0, 0);
+        for (var seed = 0; seed < 10; seed++)
+        {
+            var tree = await new BestFirstSearch(Toy(), new SeededToyProposer("ab"), new VerifierEvaluator(Toy()),
+                new BestFirstOptions(Expansions: 2, LookAhead: 8, MaxExpansions: 3, DepthLimit: 3, Seed: seed)).SearchAsync("bf", ToyTask);
+            foreach (var n in tree.Nodes.Skip(1).Where(n => !n.IsTerminal))
+            {
+                Assert.Equal(8, n.LookAheadRewards.Length);                       // one reward per completion
+                Assert.All(n.LookAheadRewards, r => Assert.Contains(r, new[] { 0, 0.2, 1 }));
+                Assert.Equal(n.LookAheadRewards.Average(), n.Value, Eps);
+            }
+            var pairs = Preferences.Extractors.Get("tree-plv").Extract(tree, new Preferences.ExtractorOptions(Margin: margin), new Random(0));
+            TreeNode NodeOf(Preferences.PreferenceExample pair, Preferences.Candidate c) =>
+                tree.Nodes.Single(n => n.Index > 0 && tree.StateAt(n.Parent) == pair.Prompt && n.StepText == c.Steps[0].Text);
+            double R(TreeNode n) => n.LookAheadRewards.Length > 0 ? n.LookAheadRewards.Average() : n.TerminalReward!.Value;
+            foreach (var pair in pairs)
+            {
+                var (chosen, rejected) = (NodeOf(pair, pair.Candidates[0]), NodeOf(pair, pair.Candidates[1]));
+                Assert.Equal(chosen.Parent, rejected.Parent);                       // siblings only
+                Assert.Equal(R(chosen) - R(rejected), pair.Candidates[0].Score - pair.Candidates[1].Score, Eps);
+                Assert.True(pair.Candidates[0].Score - pair.Candidates[1].Score >= margin - Eps);
+                // A step never expanded has no leaf below it to count: only its look-ahead can pair it.
+                unexpanded += new[] { chosen, rejected }.Count(n => n.Children.Count == 0 && !n.IsTerminal);
+            }
+            pairCount += pairs.Count;
+        }
+        Assert.True(pairCount > 0 && unexpanded > 0, $"{pairCount} pairs, {unexpanded} unexpanded steps in them");
+    }
 
     [Fact]
     public async Task Best_first_rewards_are_look_ahead_success_rates_and_it_expands_the_best_node()

@@ -1,5 +1,8 @@
 using SelfPlay.Core.Environments;
+using SelfPlay.Core.Preferences;
 using SelfPlay.Core.Search;
+using SelfPlay.Core.Trees;
+using SelfPlay.Samples.Instructions;
 
 namespace SelfPlay.Core.Tests;
 
@@ -145,5 +148,103 @@ public class SparTests
         Assert.Equal(3, first.Count);
         // Only the valued refinements (bad.1, bad.3) can be drawn while their value is left.
         Assert.Equal(new[] { "bad.1", "bad.3" }, first.Skip(1).Order());
+    }
+
+    // ---- The policy as actor and refiner (EpisodeRefiner) on real environments, with toy expanders ----
+
+    [Fact]
+    public void Edit_points_keep_something_whenever_there_is_something_to_keep()
+    {
+        Assert.Equal([(0, 5), (0, 10), (0, 15)], EpisodeRefiner.EditPoints(["cats purr soft paws"]));
+        Assert.Equal([(1, 0)], EpisodeRefiner.EditPoints(["a", "b"]));        // one-word steps: keep whole steps
+        Assert.Equal([(1, 0), (1, 2), (1, 4), (1, 6)], EpisodeRefiner.EditPoints(["a", "5 * 4 ="]));
+        Assert.Equal([(0, 0)], EpisodeRefiner.EditPoints(["word"]));          // nothing to keep: a fresh sample
+        Assert.Equal([(0, 0)], EpisodeRefiner.EditPoints([]));
+    }
+
+    /// <summary>A toy policy for one-line answers: a fixed first answer, and for a state that ends inside a line, the next word of a script.</summary>
+    sealed class WordPolicy(string first, Dictionary<string, string> continuations) : IStepProposer
+    {
+        public List<string> States { get; } = [];
+
+        public Task<IReadOnlyList<IReadOnlyList<ProposedStep>>> ProposeAsync(IReadOnlyList<ProposalRequest> requests, CancellationToken cancellationToken = default)
+        {
+            States.AddRange(requests.Select(r => r.State));
+            return Task.FromResult<IReadOnlyList<IReadOnlyList<ProposedStep>>>(requests.Select(r =>
+            {
+                var kept = r.State[(r.State.LastIndexOf('\n') + 1)..];
+                var action = kept.Length == 0 ? first : continuations[kept];
+                var tokens = (action + "\n").Select(ch => (int)ch).ToArray();
+                return (IReadOnlyList<ProposedStep>)[new ProposedStep(action, tokens, tokens.Select(_ => -0.1f).ToArray())];
+            }).ToArray());
+        }
+    }
+
+    [Fact]
+    public async Task A_one_step_refinement_edits_the_failing_response_and_spar_pairs_it_with_that_response()
+    {
+        // "At most 3 words": the policy's answer has 4; a refinement keeps its first words and the policy writes the rest.
+        var env = new InstructionsEnvironment();
+        var task = new EnvTask("c", "cats|max:3|lower");
+        var policy = new WordPolicy("cats purr soft paws", new() { ["cats "] = "nap", ["cats purr "] = "soft", ["cats purr soft "] = "paws" });
+        var search = new SparSearch(env, new EpisodeRefiner(env, policy, depthLimit: 1, temperature: 1), new VerifierJudge(env),
+            new SparOptions(Branch: 3, SelectBranch: 1, MaxDepth: 2, JudgeSamples: 1, ActorSamples: 1, Seed: 7));
+        var tree = await search.SearchAsync("spar", task);
+
+        var original = tree.Nodes[1];
+        Assert.Equal("cats purr soft paws\n", original.StepText);
+        Assert.Equal(original.StepText.Select(ch => (int)ch), original.TokenIds);   // the policy's own tokens
+        Assert.Equal(0.0, original.Value);
+        var refinements = tree.Nodes.Where(n => n.Parent == original.Index).ToList();
+        Assert.NotEmpty(refinements);
+        Assert.All(policy.States.Skip(1), s => Assert.False(s.EndsWith('\n'), s));   // every refinement continues kept words: no fresh sample
+        foreach (var r in refinements)
+        {
+            // Kept words (text, no tokens) then the policy's continuation with its tokens.
+            Assert.Equal(2, r.Spans.Count);
+            Assert.Equal(0, r.Spans[0].Tokens);
+            var kept = r.StepText[..r.Spans[0].Characters];
+            Assert.StartsWith(kept, original.StepText);
+            Assert.True(kept.Length > 0 && kept.EndsWith(' '), kept);
+            Assert.Equal(r.StepText[kept.Length..].Select(ch => (int)ch), r.TokenIds);
+            Assert.Equal(r.TokenIds.Length, r.LogProbs.Length);
+        }
+
+        var pairs = Extractors.Get("spar").Extract(tree, new ExtractorOptions(), new Random(0));
+        Assert.NotEmpty(pairs);
+        foreach (var pair in pairs)
+        {
+            var (chosen, rejected) = (pair.Candidates[0], pair.Candidates[1]);
+            Assert.Equal("Write about cats: at most 3 words, lowercase.\n", pair.Prompt);
+            Assert.Equal(original.StepText, rejected.Text);                           // the response it refines, whole
+            Assert.NotEqual(rejected.Text, chosen.Text);
+            Assert.Equal(1.0, env.Verify(task, pair.Prompt + chosen.Text).Reward);    // the accepted refinement, whole
+            Assert.Equal(chosen.Text, string.Concat(chosen.Steps.Select(s => s.Text)));
+            Assert.True(chosen.Steps.Sum(s => s.TokenIds.Length) > 0 && rejected.Steps.Sum(s => s.TokenIds.Length) > 0);
+        }
+    }
+
+    [Fact]
+    public async Task A_multi_step_refinement_keeps_whole_steps_with_their_tokens_and_pairs_are_never_joined_ancestors()
+    {
+        // Two-letter toy game: "ab" fails, "ac" wins. The policy plays a, then b the first time and c afterwards.
+        var env = new ToyTreeEnvironment(2, new Dictionary<string, double> { ["ac"] = 1 });
+        var calls = 0;
+        var policy = new ScriptedProposer(state => state.EndsWith("t\n", StringComparison.Ordinal)
+            ? [new ProposedStep("a", [97], [-0.5f])]
+            : [Interlocked.Increment(ref calls) == 1 ? new ProposedStep("b", [98], [-0.2f]) : new ProposedStep("c", [99], [-0.3f])]);
+        var tree = await new SparSearch(env, new EpisodeRefiner(env, policy, depthLimit: 2, temperature: 1), new VerifierJudge(env),
+            new SparOptions(Branch: 1, MaxDepth: 3, JudgeSamples: 1, ActorSamples: 1)).SearchAsync("spar", new EnvTask("toy", "t"));
+
+        var (original, refined) = (tree.Nodes[1], tree.Nodes[2]);
+        Assert.Equal(("a\nb\n", "a\nc\n"), (original.StepText, refined.StepText));
+        Assert.Equal(original.Index, refined.Parent);
+        Assert.Equal([new StepSpan(2, 1), new StepSpan(2, 1)], refined.Spans);
+        Assert.Equal([97, 99], refined.TokenIds);                                    // the kept step keeps the policy's tokens
+        Assert.Equal([-0.5f, -0.3f], refined.LogProbs);
+        var pair = Assert.Single(Extractors.Get("spar").Extract(tree, new ExtractorOptions(), new Random(0)));
+        Assert.Equal("Toy t\n", pair.Prompt);
+        Assert.Equal(("a\nc\n", "a\nb\n"), (pair.Candidates[0].Text, pair.Candidates[1].Text));
+        Assert.Equal([("a\n", 97), ("c\n", 99)], pair.Candidates[0].Steps.Select(s => (s.Text, s.TokenIds.Single())));
     }
 }

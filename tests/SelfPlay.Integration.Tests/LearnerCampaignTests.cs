@@ -3,11 +3,12 @@ using System.Text.Json;
 namespace SelfPlay.Integration.Tests;
 
 /// <summary>
-/// The Game-of-24 campaign with each headline loss (a tiny, seconds-long version). The tiny warm-up policy writes mostly
-/// invalid steps, so min-q-gap = 0 lets its trees yield examples, and an imported JSONL file (learner.import) adds
-/// pairs with a real preference: every loss trains on both.
+/// The Game-of-24 campaign with each headline loss (a tiny, seconds-long version) from the shared warm-up, whose trees
+/// have real preferences (<see cref="Game24Warmup"/>), plus an imported JSONL file (learner.import): every loss trains
+/// on both, changes the weights and lowers its training loss.
 /// </summary>
-public sealed class LearnerCampaignTests
+[Collection(Game24WarmupCollection.Name)]
+public sealed class LearnerCampaignTests(Game24Warmup warmup)
 {
     [Theory]
     [InlineData("dpo", "mcts-dpo")]
@@ -24,10 +25,10 @@ public sealed class LearnerCampaignTests
         })), "{\"prompt\": \"broken\""]);
         try
         {
-            var result = await CliRunner.RunAsync("run", "--config", Path.Combine(CliRunner.RepoRoot, "hocon/campaigns/game24-quick.conf"),
-                "--set", $"learner.loss={loss}", "--set", $"preferences.extractor={extractor}", "--set", "preferences.min-q-gap=0",
-                "--set", $"learner.import={import}", "--set", "environment.held-out=10", "--set", "iterations.trees=8",
-                "--set", "search.simulations=4", "--set", "warmup.share=0.02", "--run-dir", runDir);
+            var result = await CliRunner.RunAsync(["run", "--config", Path.Combine(CliRunner.RepoRoot, "hocon/campaigns/game24-quick.conf"), .. Game24Warmup.Model,
+                "--set", $"warmup.from-checkpoint={warmup.Checkpoint}", "--set", $"learner.loss={loss}", "--set", $"preferences.extractor={extractor}",
+                "--set", $"learner.import={import}", "--set", "environment.held-out=10", "--set", "iterations.trees=8", "--set", "learner.epochs=3",
+                "--run-dir", runDir]);
             Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
             Assert.Contains($"{import}:7: skipped", result.Stdout + result.Stderr); // the malformed last line, reported with its number
 
@@ -40,7 +41,7 @@ public sealed class LearnerCampaignTests
             foreach (var key in new[] { "rewardAccuracy", "rewardMargin", "chosenLogProb", "rejectedLogProb", "rankingAccuracyBefore", "rankingAccuracy",
                                         "rankingAccuracyNormalized", "idealizedRankingAccuracy" })
                 Assert.True(double.IsFinite(learner.GetProperty(key).GetDouble()), key);
-            Assert.True(learner.GetProperty("steps").GetArrayLength() > 0);
+            TrainingChecks.AssertLearned(runDir);
             Assert.Contains($"training {loss} on", File.ReadAllText(Path.Combine(runDir, "selfplay.log")));
             if (loss == "dpo") await ExportRoundTrips(runDir);
         }

@@ -150,7 +150,7 @@ public static class ConfigLoader
             new IterationsConfig(I("iterations.count"), I("iterations.trees")),
             new PreferenceConfig(S("preferences.extractor"), D("preferences.min-q-gap"), S("preferences.rejected"), I("preferences.max-per-tree"),
                 D("preferences.margin"), D("preferences.q-threshold"), D("preferences.critic-weight"), D("preferences.q-center"),
-                I("preferences.min-list-size"), B("preferences.advantage-std"), S("preferences.treepo-weighting")),
+                I("preferences.min-list-size"), B("preferences.advantage-std"), S("preferences.treepo-weighting"), S("preferences.critic")),
             new LearnerConfig(S("learner.loss"), D("learner.beta"), D("learner.sft-weight"), I("learner.epochs"), I("learner.batch-size"),
                 D("learner.learning-rate"), I("learner.window"), S("learner.reference"), D("learner.label-smoothing"), D("learner.alpha"),
                 D("learner.gamma"), S("learner.step-weights"), D("learner.clip-low"), D("learner.clip-high"), I("learner.gradient-accumulation"),
@@ -207,6 +207,14 @@ public static class ConfigLoader
         Check(c.Search.Backup is "visit-weighted" or "mean-value", $"selfplay.search.backup must be visit-weighted or mean-value, got '{c.Search.Backup}'");
         Check(c.Iterations.Count >= 0 && c.Iterations.Trees > 0, "selfplay.iterations: count must be >= 0 and trees > 0");
         LearnerSettings.Validate(c.Preferences, c.Learner, Check);
+        // SPaR's nodes are whole responses (a refinement is not a continuation of its parent), so only its own pairs read them right.
+        Check(c.Search.Algorithm != "spar" || c.Preferences.Extractor == "spar",
+            $"selfplay.search.algorithm = spar needs preferences.extractor = spar (its nodes are whole responses), got '{c.Preferences.Extractor}'");
+        // The nodes carry only search.critic's scores; with mcts.value = agent-q that critic's ranking is already in Q.
+        Check(c.Preferences.Critic.Length == 0 || c.Preferences.Critic == c.Search.Critic,
+            $"selfplay.preferences.critic = {c.Preferences.Critic}: the nodes carry only search.critic's scores ('{c.Search.Critic}')");
+        Check(c.Preferences.CriticWeight >= 1 || c.Search.Algorithm != "mcts" || c.Search.Mcts?.Value != "agent-q",
+            "selfplay.preferences.critic-weight < 1 with search.mcts.value = agent-q counts the critic twice (the backup already mixed its ranking into Q); use critic-weight = 1");
         Check(c.Learner.Reference is "warmup" or "previous" or "behaviour", $"selfplay.learner.reference must be warmup, previous or behaviour, got '{c.Learner.Reference}'");
         Check(c.Learner.Window >= 1, $"selfplay.learner.window must be at least 1, got {c.Learner.Window}");
         Check(c.Learner.SftWeight >= 0, "selfplay.learner.sft-weight must be non-negative");

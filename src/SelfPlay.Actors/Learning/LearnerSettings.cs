@@ -8,7 +8,7 @@ namespace SelfPlay.Actors.Learning;
 public static class LearnerSettings
 {
     public static ExtractorOptions Extractor(PreferenceConfig p) =>
-        new(p.MinQGap, p.Rejected, p.MaxPerTree, p.Margin, p.QThreshold, p.CriticWeight, p.QCenter, p.MinListSize, p.AdvantageStd, p.TreePoWeighting);
+        new(p.MinQGap, p.Rejected, p.MaxPerTree, p.Margin, p.QThreshold, p.CriticWeight, p.QCenter, p.MinListSize, p.AdvantageStd, p.TreePoWeighting, p.Critic);
 
     public static LossOptions Loss(LearnerConfig l) =>
         new(l.Loss, l.Beta, l.LabelSmoothing, l.Alpha, l.Gamma, l.SftWeight, StepWeights(l.StepWeights), l.ClipLow, l.ClipHigh);
@@ -38,6 +38,12 @@ public static class LearnerSettings
         check(p.Rejected is "worst" or "random", $"selfplay.preferences.rejected must be worst or random, got '{p.Rejected}'");
         check(p.MaxPerTree >= 0 && p.Margin >= 0 && p.QThreshold >= 0 && p.MinQGap >= 0, "selfplay.preferences: max-per-tree, margin, q-threshold and min-q-gap must be non-negative");
         check(p.CriticWeight is >= 0 and <= 1, $"selfplay.preferences.critic-weight must be in [0, 1], got {p.CriticWeight}");
+        check(p.CriticWeight >= 1 || p.Critic.Length > 0,
+            $"selfplay.preferences.critic-weight = {p.CriticWeight} needs preferences.critic = the critic whose score it mixes in (search.critic's name)");
+        check(p.Extractor != "tree-plv" || p.Margin > 0, "selfplay.preferences.margin must be positive for tree-plv (0 pairs a step with itself)");
+        // Only mcts-dpo pairs carry a per-pair ε (from visit counts); any other extractor would make cdpo plain DPO.
+        check(l.Loss != "cdpo" || p.Extractor == "mcts-dpo",
+            $"selfplay.learner.loss = cdpo takes its ε from visit counts, which only preferences.extractor = mcts-dpo gives, got '{p.Extractor}' (use dpo with label-smoothing)");
         check(p.MinListSize >= 2, $"selfplay.preferences.min-list-size must be at least 2, got {p.MinListSize}");
         check(p.TreePoWeighting is "average" or "group-size", $"selfplay.preferences.treepo-weighting must be average or group-size, got '{p.TreePoWeighting}'");
         check(l.LabelSmoothing is >= 0 and < 0.5, $"selfplay.learner.label-smoothing must be in [0, 0.5), got {l.LabelSmoothing}");

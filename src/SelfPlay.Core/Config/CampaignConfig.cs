@@ -55,7 +55,7 @@ public sealed record IterationsConfig(int Count, int Trees);
 
 public sealed record PreferenceConfig(string Extractor, double MinQGap, string Rejected = "worst", int MaxPerTree = 0, double Margin = 0.375,
     double QThreshold = 0.1, double CriticWeight = 1.0, double QCenter = 0.5, int MinListSize = 2, bool AdvantageStd = false,
-    string TreePoWeighting = "average");
+    string TreePoWeighting = "average", string Critic = "");
 
 public sealed record LearnerConfig(string Loss, double Beta, double SftWeight, int Epochs, int BatchSize, double LearningRate, int Window, string Reference,
     double LabelSmoothing = 0, double Alpha = 1.0, double Gamma = 1.0, string StepWeights = "dissimilar", double ClipLow = 0.2, double ClipHigh = 0.28,

@@ -8,14 +8,16 @@ namespace SelfPlay.Core.Preferences;
 /// <param name="MaxPerTree">at most this many examples per tree (0 = all); MCTS-DPO keeps 8</param>
 /// <param name="Margin">Tree-PLV's α: smallest success-rate gap of a sibling pair</param>
 /// <param name="QThreshold">Agent Q's θ: smallest |ΔQ| of a sibling pair</param>
-/// <param name="CriticWeight">Agent Q's α: Q = α·Q_mcts + (1−α)·critic score (1 = MCTS Q only)</param>
+/// <param name="CriticWeight">Agent Q's α: Q = α·Q_mcts + (1−α)·the score of <paramref name="Critic"/> (1 = MCTS Q only)</param>
+/// <param name="Critic">the critic whose score <paramref name="CriticWeight"/> mixes in (by name, as in <see cref="TreeNode.CriticScores"/>)</param>
 /// <param name="QCenter">CPL: pairs are Q &gt; center vs Q &lt; center (the paper's 0 with ±1 rewards)</param>
 /// <param name="MinListSize">ranked lists need at least this many visited children</param>
 /// <param name="AdvantageStd">TreeRPO: divide sibling advantages by their std</param>
 /// <param name="TreePoWeighting">TreePO subgroup mix: "average" or "group-size"</param>
 public sealed record ExtractorOptions(
     double MinQGap = 1e-9, string Rejected = "worst", int MaxPerTree = 0, double Margin = 0.375, double QThreshold = 0.1,
-    double CriticWeight = 1.0, double QCenter = 0.0, int MinListSize = 2, bool AdvantageStd = false, string TreePoWeighting = "average");
+    double CriticWeight = 1.0, double QCenter = 0.0, int MinListSize = 2, bool AdvantageStd = false, string TreePoWeighting = "average",
+    string Critic = "");
 
 /// <summary>A named strategy that turns one search tree into training examples. Pure: no I/O, no model.</summary>
 public interface IPreferenceExtractor
@@ -96,9 +98,11 @@ public sealed class MctsDpoPairs : IPreferenceExtractor
 }
 
 /// <summary>
-/// Tree-PLV sibling pairs (§5.2): every pair of sibling steps whose look-ahead success rates differ by at least α.
-/// The success rate of a step is the share of its rewarded descendant leaves that reached reward 1; each side is
-/// completed below the branch by its most-visited continuation (the verifier ranks every prefix from there).
+/// Tree-PLV sibling pairs (§5.2): every pair of evaluated sibling steps whose look-ahead rewards differ by at least α
+/// (the margin). A step's reward R is the mean of the look-ahead rewards the best-first search stored with it
+/// (<see cref="TreeNode.LookAheadRewards"/>: the success rate with 0/1 rewards), a terminal step's its own reward; on
+/// trees of other searches (no look-ahead), the share of its rewarded descendant leaves that reached reward 1. Each
+/// side is completed below the branch by its most-visited continuation (the verifier ranks every prefix from there).
 /// </summary>
 public sealed class TreePlvPairs : IPreferenceExtractor
 {
@@ -107,19 +111,27 @@ public sealed class TreePlvPairs : IPreferenceExtractor
 
     public IReadOnlyList<PreferenceExample> Extract(PreferenceTree tree, ExtractorOptions options, Random random)
     {
-        var success = SuccessRates(tree);
+        var reward = Rewards(tree);
         var examples = new List<PreferenceExample>();
         foreach (var node in tree.Nodes)
         {
-            var children = TreePaths.VisitedChildren(tree, node).Where(c => success[c.Index] is not null).ToList();
+            var children = TreePaths.VisitedChildren(tree, node).Where(c => reward[c.Index] is not null).ToList();
             foreach (var a in children)
                 foreach (var b in children)
-                    if (success[a.Index] - success[b.Index] >= options.Margin - 1e-12)
+                    if (a != b && reward[a.Index] - reward[b.Index] >= options.Margin - 1e-12)
                         examples.Add(PreferenceExample.Pair(tree.TreeId, tree.StateAt(node.Index),
-                            TreePaths.ToCandidate(TreePaths.Continuation(tree, a), success[a.Index]!.Value, a.Visits),
-                            TreePaths.ToCandidate(TreePaths.Continuation(tree, b), success[b.Index]!.Value, b.Visits)));
+                            TreePaths.ToCandidate(TreePaths.Continuation(tree, a), reward[a.Index]!.Value, a.Visits),
+                            TreePaths.ToCandidate(TreePaths.Continuation(tree, b), reward[b.Index]!.Value, b.Visits)));
         }
         return Extractors.Cap(examples, options.MaxPerTree);
+    }
+
+    /// <summary>Each node's R: its look-ahead mean, else a terminal's reward, else its leaves' success rate (null without any).</summary>
+    public static double?[] Rewards(PreferenceTree tree)
+    {
+        var success = SuccessRates(tree);
+        return [.. tree.Nodes.Select(n => n.LookAheadRewards.Length > 0 ? n.LookAheadRewards.Average()
+            : n.IsTerminal && n.TerminalReward is { } r ? r : success[n.Index])];
     }
 
     /// <summary>Share of each node's rewarded descendant leaves with reward ≥ 1 (null without any).</summary>
@@ -139,10 +151,13 @@ public sealed class TreePlvPairs : IPreferenceExtractor
 
 /// <summary>
 /// CPL / Step-APO pairs (§6.3): every visited sibling pair with Q above vs below the center; both Q values travel
-/// with the pair (the loss subtracts their gap). Terminal ("solution") siblings: only max-Q vs min-Q.
+/// with the pair (the loss subtracts their gap). Terminal ("solution") siblings: only max-Q vs min-Q, their Q scaled
+/// by <see cref="SolutionQScale"/> (CPL down-weights solution steps against plan steps).
 /// </summary>
 public sealed class StepApoPairs : IPreferenceExtractor
 {
+    public const double SolutionQScale = 0.3;
+
     public string Name => "step-apo";
     public ExampleKind Kind => ExampleKind.Pair;
 
@@ -164,7 +179,7 @@ public sealed class StepApoPairs : IPreferenceExtractor
                 var best = SiblingPairs.Best(solutions);
                 var worst = SiblingPairs.Worst(solutions);
                 if (best.Q > options.QCenter && worst.Q < options.QCenter)
-                    examples.Add(PreferenceExample.Pair(tree.TreeId, prompt, Extractors.Step(best, best.Q), Extractors.Step(worst, worst.Q)));
+                    examples.Add(PreferenceExample.Pair(tree.TreeId, prompt, Extractors.Step(best, SolutionQScale * best.Q), Extractors.Step(worst, SolutionQScale * worst.Q)));
             }
         }
         return Extractors.Cap(examples, options.MaxPerTree);
@@ -172,8 +187,11 @@ public sealed class StepApoPairs : IPreferenceExtractor
 }
 
 /// <summary>
-/// SPaR-style refinement pairs (§2.3) from a search tree: each failing full response is paired with the successful
-/// response that shares the longest prefix with it (the minimal "refinement"), refined ≻ original, from the root.
+/// SPaR refinement pairs (§2.3). On a SPaR tree (algorithm spar: whole-response nodes, a response's children are its refinements),
+/// each refinement the judge accepted (vote value &gt; .5) that improved on the response it refines gives
+/// (refinement ≻ that response), both whole responses for the task's prompt, so a pair differs only where the edit
+/// did. On a step tree of another search, each failing leaf's root path is paired with the solved one that
+/// shares its longest prefix (the closest "refinement").
 /// </summary>
 public sealed class SparPairs : IPreferenceExtractor
 {
@@ -182,9 +200,19 @@ public sealed class SparPairs : IPreferenceExtractor
 
     public IReadOnlyList<PreferenceExample> Extract(PreferenceTree tree, ExtractorOptions options, Random random)
     {
+        var examples = new List<PreferenceExample>();
+        if (tree.Algorithm == "spar")
+        {
+            foreach (var refined in tree.Nodes.Where(n => n.Depth >= 2 && n.Value > 0.5))
+            {
+                var original = tree.Nodes[refined.Parent];
+                if (refined.Value - original.Value < Math.Max(options.MinQGap, 1e-9)) continue;
+                examples.Add(PreferenceExample.Pair(tree.TreeId, tree.Root.StepText, Response(refined), Response(original)));
+            }
+            return Extractors.Cap(examples, options.MaxPerTree);
+        }
         var leaves = TreePaths.RewardedLeaves(tree).ToList();
         var solved = leaves.Where(l => l.TerminalReward >= 1).ToList();
-        var examples = new List<PreferenceExample>();
         if (solved.Count == 0) return examples;
         foreach (var failed in leaves.Where(l => l.TerminalReward < 1))
         {
@@ -197,6 +225,8 @@ public sealed class SparPairs : IPreferenceExtractor
         return Extractors.Cap(examples, options.MaxPerTree);
     }
 
+    static Candidate Response(TreeNode node) => new(CompletionStep.Split(node), node.Value, node.Visits);
+
     static int SharedSteps(List<TreeNode> a, List<TreeNode> b)
     {
         var i = 0;
@@ -207,7 +237,7 @@ public sealed class SparPairs : IPreferenceExtractor
 
 /// <summary>
 /// TP-LLaMA success-path pairs (§10.2): along the root→success path (the most-visited solved leaf), the on-path
-/// child is preferred over each of its siblings, with the path so far as context.
+/// child is preferred over each of its visited siblings (never one the search did not try), with the path so far as context.
 /// </summary>
 public sealed class SuccessPathPairs : IPreferenceExtractor
 {
@@ -223,7 +253,7 @@ public sealed class SuccessPathPairs : IPreferenceExtractor
         foreach (var onPath in TreePaths.PathTo(tree, success.Index))
         {
             var parent = tree.Nodes[onPath.Parent];
-            foreach (var sibling in parent.Children.Select(c => tree.Nodes[c]).Where(c => c != onPath && c.TokenIds.Length > 0))
+            foreach (var sibling in TreePaths.VisitedChildren(tree, parent).Where(c => c != onPath))
                 examples.Add(PreferenceExample.Pair(tree.TreeId, tree.StateAt(parent.Index), Extractors.Step(onPath, 1), Extractors.Step(sibling, sibling.Q)));
         }
         return Extractors.Cap(examples, options.MaxPerTree);
@@ -231,30 +261,33 @@ public sealed class SuccessPathPairs : IPreferenceExtractor
 }
 
 /// <summary>
-/// Agent Q pairs (§8.2): all pairs of explored siblings with |ΔQ| ≥ θ, Q = α·Q_mcts + (1−α)·critic score
-/// (the node's first critic score; without one, Q_mcts). Behaviour log-probs stay on the steps (off-policy reference).
+/// Agent Q pairs (§8.2): all pairs of explored siblings with |ΔQ| ≥ θ, Q = α·Q_mcts + (1−α)·the score of the critic
+/// named by <see cref="ExtractorOptions.Critic"/> (α = 1: Q_mcts alone; a node without that score enters no pair).
+/// Behaviour log-probs stay on the steps (off-policy reference).
 /// </summary>
 public sealed class AgentQPairs : IPreferenceExtractor
 {
     public string Name => "agent-q";
     public ExampleKind Kind => ExampleKind.Pair;
 
-    public static double Value(TreeNode node, double criticWeight) =>
-        node.CriticScores.Count == 0 ? node.Q : criticWeight * node.Q + (1 - criticWeight) * node.CriticScores.OrderBy(k => k.Key, StringComparer.Ordinal).First().Value;
+    /// <summary>The mixed Q of a node, or null when the critic to mix in did not score it.</summary>
+    public static double? Value(TreeNode node, double criticWeight, string critic)
+    {
+        if (criticWeight >= 1) return node.Q;
+        return node.CriticScores.TryGetValue(critic, out var score) ? criticWeight * node.Q + (1 - criticWeight) * score : null;
+    }
 
     public IReadOnlyList<PreferenceExample> Extract(PreferenceTree tree, ExtractorOptions options, Random random)
     {
         var examples = new List<PreferenceExample>();
         foreach (var node in tree.Nodes)
         {
-            var visited = TreePaths.VisitedChildren(tree, node);
-            for (var i = 0; i < visited.Count; i++)
-                for (var j = 0; j < visited.Count; j++)
-                {
-                    var (qi, qj) = (Value(visited[i], options.CriticWeight), Value(visited[j], options.CriticWeight));
+            var visited = TreePaths.VisitedChildren(tree, node).Select(c => (Node: c, Q: Value(c, options.CriticWeight, options.Critic)))
+                .Where(c => c.Q is not null).ToList();
+            foreach (var (wi, qi) in visited)
+                foreach (var (wj, qj) in visited)
                     if (qi > qj && qi - qj >= options.QThreshold - 1e-12)
-                        examples.Add(PreferenceExample.Pair(tree.TreeId, tree.StateAt(node.Index), Extractors.Step(visited[i], qi), Extractors.Step(visited[j], qj)));
-                }
+                        examples.Add(PreferenceExample.Pair(tree.TreeId, tree.StateAt(node.Index), Extractors.Step(wi, qi!.Value), Extractors.Step(wj, qj!.Value)));
         }
         return Extractors.Cap(examples, options.MaxPerTree);
     }

@@ -12,6 +12,24 @@ public enum ExampleKind { Pair, List, Advantage }
 public sealed record CompletionStep(string Text, int[] TokenIds, float[] LogProbs)
 {
     public static CompletionStep Of(TreeNode node) => new(node.StepText, node.TokenIds, node.LogProbs);
+
+    /// <summary>A node's steps: one for a step node, one per <see cref="TreeNode.Spans"/> entry for a whole-response node.</summary>
+    public static IReadOnlyList<CompletionStep> Split(TreeNode node)
+    {
+        if (node.Spans.Count == 0) return [Of(node)];
+        var steps = new List<CompletionStep>(node.Spans.Count);
+        int at = 0, token = 0;
+        foreach (var span in node.Spans)
+        {
+            var logProbs = node.LogProbs.Length == node.TokenIds.Length ? node.LogProbs[token..(token + span.Tokens)] : [];
+            steps.Add(new CompletionStep(node.StepText.Substring(at, span.Characters), node.TokenIds[token..(token + span.Tokens)], logProbs));
+            at += span.Characters;
+            token += span.Tokens;
+        }
+        if (at != node.StepText.Length || token != node.TokenIds.Length)
+            throw new InvalidDataException($"node {node.Index}: its spans cover {at} of {node.StepText.Length} characters and {token} of {node.TokenIds.Length} tokens");
+        return steps;
+    }
     public static CompletionStep FromText(string text) => new(text, [], []);
 }
 

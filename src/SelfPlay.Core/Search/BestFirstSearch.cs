@@ -11,7 +11,8 @@ public sealed record BestFirstOptions(int Expansions = 4, int LookAhead = 8, int
 /// highest reward; each new step's reward R is the mean value of N completions played on from it (the success rate
 /// when values are 0/1; a terminal step is worth its own value); stop when the best node is a complete chain
 /// (terminal or at the depth limit) or after <see cref="BestFirstOptions.MaxExpansions"/> expansions.
-/// Node fields: Value = Q = V = R, Visits = completions behind R (1 for a terminal).
+/// Node fields: Value = Q = V = R, Visits = completions behind R (1 for a terminal), LookAheadRewards = the rewards of
+/// those completions (empty for a terminal).
 /// </summary>
 public sealed class BestFirstSearch(IEnvironment environment, IStepProposer proposer, INodeEvaluator evaluator, BestFirstOptions options,
     IEnvironmentSteps? steps = null) : ITreeSearch
@@ -38,8 +39,10 @@ public sealed class BestFirstSearch(IEnvironment environment, IStepProposer prop
                 Seeds.Mix(options.Seed, u.Index, 1), cancellationToken);
             for (var i = 0; i < open.Count; i++)
             {
-                var mine = Enumerable.Range(i * options.LookAhead, options.LookAhead);
-                open[i].Value = mine.Average(j => values[j]);
+                var mine = Enumerable.Range(i * options.LookAhead, options.LookAhead).ToList();
+                // Kept with the node: Tree-PLV's pairs are made on these rewards (TreePlvPairs).
+                open[i].LookAheadRewards = [.. mine.Select(j => values[j])];
+                open[i].Value = open[i].LookAheadRewards.Average();
                 open[i].Visits = options.LookAhead;
                 open[i].GeneratedTokens += mine.Sum(j => tokens[j]);
             }

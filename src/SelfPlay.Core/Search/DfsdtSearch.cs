@@ -12,7 +12,8 @@ public sealed record DfsdtOptions(int Expansions = 4, int MaxExpansions = 16, in
 /// branch fails (a terminal below full reward, the depth limit, a dead end); stop at the first terminal with full
 /// reward or after <see cref="DfsdtOptions.MaxExpansions"/> expansions. Deviation: ToolBench asks the model for one
 /// new child at a time (with the failed siblings in the prompt); here the k children of a node are proposed together.
-/// Afterwards every node's Q is the mean of its descendant leaves.
+/// Afterwards every node's Q is the mean of its descendant leaves that the search tried; a child it never reached
+/// (after a solved or budget-ending sibling) has Visits 0, so no extractor pairs it.
 /// </summary>
 public sealed class DfsdtSearch(IEnvironment environment, IStepProposer proposer, INodeEvaluator evaluator, DfsdtOptions options,
     IEnvironmentSteps? steps = null) : ITreeSearch
@@ -23,6 +24,7 @@ public sealed class DfsdtSearch(IEnvironment environment, IStepProposer proposer
     {
         var run = await SearchRun.StartAsync(treeId, task, Algorithm, environment, proposer, evaluator, options.PolicyVersion, steps, cancellationToken);
         var expansions = 0;
+        var tried = new HashSet<int> { 0 };
 
         async Task<bool> SolveAsync(TreeNode node)
         {
@@ -33,6 +35,7 @@ public sealed class DfsdtSearch(IEnvironment environment, IStepProposer proposer
                 options.Temperature, options.LengthPenalty, cancellationToken);
             foreach (var child in TreeStatistics.BestFirst(run.Tree, children.Select(c => c.Index)))
             {
+                tried.Add(child.Index);
                 if (child.IsTerminal)
                 {
                     if (child.TerminalReward >= 1) return true;
@@ -44,7 +47,8 @@ public sealed class DfsdtSearch(IEnvironment environment, IStepProposer proposer
         }
 
         await SolveAsync(run.Tree.Root);
-        TreeStatistics.SetLeafMeans(run.Tree);
+        // A terminal child was verified when it was made: an outcome even if the search did not reach it.
+        TreeStatistics.SetLeafMeans(run.Tree, n => n.IsTerminal || tried.Contains(n.Index));
         return run.Finish();
     }
 }

@@ -1,4 +1,5 @@
 using SelfPlay.Core.Environments;
+using SelfPlay.Core.Trees;
 
 namespace SelfPlay.Core.Search;
 
@@ -25,37 +26,49 @@ public sealed class VerifierJudge(IEnvironmentSteps environment) : IJudge
 
 /// <summary>
 /// SPaR's actor and refiner for a step environment, played by the policy: a response is an episode (the text after
-/// the initial state). A refinement keeps the first j steps of the failing episode (j drawn per refinement from the
-/// seed, below the episode's length) and lets the policy play on from there, so it differs from the original only
-/// from step j+1 on — the minimal edit SPaR's refiner aims for. The policy does not read the critique (a small
-/// policy cannot); the judge's critique still travels with the tree. Refinements are not one contiguous policy
-/// completion, so their nodes carry no token ids. Keeps the steps of the episodes it produced (one instance per search).
+/// the initial state). A refinement is an edit of the failing response: it keeps the response up to an edit point
+/// (drawn per refinement from the seed: after some whole steps and some words of the next step's action, never
+/// nothing when there is something to keep) and the policy writes the rest from there, so it differs from the
+/// original only after that point — the minimal edit SPaR's refiner aims for, also when a response is one step
+/// (environment.max-steps = 1). The policy does not read the critique (a small policy cannot); the judge's critique
+/// still travels with the tree. Each response carries the policy's tokens step by step (<see cref="Response.Spans"/>;
+/// words kept from inside a step are text without tokens). Keeps the steps of the responses it produced (one instance
+/// per search).
 /// </summary>
 public sealed class EpisodeRefiner(IEnvironment environment, IStepProposer proposer, int depthLimit, double temperature,
     IEnvironmentSteps? steps = null) : IRefiner
 {
     readonly IEnvironmentSteps _apply = steps ?? new InlineEnvironmentSteps(environment);
-    readonly Dictionary<string, IReadOnlyList<string>> _steps = [];
+    readonly Dictionary<string, IReadOnlyList<ResponseStep>> _responses = [];
+
+    /// <summary>A piece of a response's text and the policy tokens that wrote it (none for words kept from the response it edits).</summary>
+    sealed record Part(string Text, int[] TokenIds, float[] LogProbs);
+
+    /// <summary>One step of a response: the action the policy wrote and the environment's text of it, in parts.</summary>
+    sealed record ResponseStep(string Action, IReadOnlyList<Part> Parts);
+
+    sealed record Start(string State, int Depth, IReadOnlyList<ResponseStep> Kept, string Prefix);
 
     public async Task<IReadOnlyList<Response>> SampleAsync(EnvTask task, int count, long seed, CancellationToken cancellationToken = default)
     {
         var initial = await _apply.InitialStateAsync(task, cancellationToken);
-        return await PlayAsync(task, Enumerable.Repeat((initial, 0, (IReadOnlyList<string>)[]), count).ToList(), seed, cancellationToken);
+        return await PlayAsync(task, Enumerable.Repeat(new Start(initial, 0, [], ""), count).ToList(), seed, cancellationToken);
     }
 
     public async Task<IReadOnlyList<IReadOnlyList<Response>>> RefineAsync(EnvTask task, IReadOnlyList<RefineRequest> requests, CancellationToken cancellationToken = default)
     {
         var initial = await _apply.InitialStateAsync(task, cancellationToken);
-        var starts = new List<(string State, int Depth, IReadOnlyList<string> Kept)>();
+        var starts = new List<Start>();
         foreach (var request in requests)
         {
-            var steps = _steps.TryGetValue(request.Response, out var known) ? known : [];
+            var known = _responses.TryGetValue(request.Response, out var r) ? r : [];
+            var points = EditPoints(known);
             var random = new Random(unchecked((int)request.Seed));
             for (var i = 0; i < request.Count; i++)
             {
-                var keep = steps.Count == 0 ? 0 : random.Next(steps.Count);
-                var kept = steps.Take(keep).ToList();
-                starts.Add((initial + string.Concat(kept), keep, kept));
+                var (keep, cut) = points[random.Next(points.Count)];
+                var kept = known.Take(keep).ToList();
+                starts.Add(new Start(initial + string.Concat(kept.SelectMany(s => s.Parts).Select(p => p.Text)), keep, kept, cut == 0 ? "" : known[keep].Action[..cut]));
             }
         }
         var played = await PlayAsync(task, starts, requests.Count == 0 ? 0 : Seeds.Mix(requests[0].Seed, requests.Count), cancellationToken);
@@ -69,17 +82,49 @@ public sealed class EpisodeRefiner(IEnvironment environment, IStepProposer propo
         return answers;
     }
 
-    async Task<List<Response>> PlayAsync(EnvTask task, IReadOnlyList<(string State, int Depth, IReadOnlyList<string> Kept)> starts, long seed, CancellationToken ct)
+    /// <summary>
+    /// Where an edit can start: (whole steps kept, characters kept of the next step's action, at a word start). Keeping
+    /// nothing (a fresh sample) only when the response has nothing to keep.
+    /// </summary>
+    public static List<(int Keep, int Cut)> EditPoints(IReadOnlyList<string> actions)
+    {
+        var points = new List<(int, int)>();
+        for (var j = 0; j < actions.Count; j++)
+        {
+            var action = actions[j];
+            if (j > 0) points.Add((j, 0));
+            for (var k = 1; k < action.Length; k++)
+                if (action[k - 1] == ' ' && action[k] != ' ') points.Add((j, k));
+        }
+        return points.Count == 0 ? [(0, 0)] : points;
+    }
+
+    static List<(int Keep, int Cut)> EditPoints(IReadOnlyList<ResponseStep> steps) => EditPoints(steps.Select(s => s.Action).ToList());
+
+    async Task<List<Response>> PlayAsync(EnvTask task, IReadOnlyList<Start> starts, long seed, CancellationToken ct)
     {
         var episodes = await Rollouts.PlayAsync(starts.Select(s => (s.State, s.Depth)).ToList(), depthLimit, temperature, seed,
-            proposer.ProposeAsync, (batch, token) => _apply.StepAsync(task, batch, token), ct);
+            proposer.ProposeAsync, (batch, token) => _apply.StepAsync(task, batch, token), ct, starts.Select(s => s.Prefix).ToList());
         var responses = new List<Response>();
         for (var i = 0; i < starts.Count; i++)
         {
-            var steps = starts[i].Kept.Concat(episodes[i].Steps).ToList();
-            var text = string.Concat(steps);
-            _steps.TryAdd(text, steps);
-            responses.Add(new Response(text, [], [], episodes[i].Tokens));
+            var episode = episodes[i];
+            var steps = starts[i].Kept.ToList();
+            for (var k = 0; k < episode.Steps.Count; k++)
+            {
+                var (text, proposal) = (episode.Steps[k], episode.Proposals[k]);
+                var prefix = k == 0 ? starts[i].Prefix : "";
+                // Kept words are text; the policy's continuation carries its tokens (the environment's text after it is unscored).
+                Part[] parts = prefix.Length > 0 && text.StartsWith(prefix, StringComparison.Ordinal)
+                    ? [new Part(prefix, [], []), new Part(text[prefix.Length..], proposal.TokenIds, proposal.LogProbs)]
+                    : [new Part(text, proposal.TokenIds, proposal.LogProbs)];
+                steps.Add(new ResponseStep(prefix + proposal.Action, parts));
+            }
+            var all = steps.SelectMany(s => s.Parts).ToList();
+            var response = new Response(string.Concat(all.Select(p => p.Text)), [.. all.SelectMany(p => p.TokenIds)], [.. all.SelectMany(p => p.LogProbs)],
+                episode.Tokens, [.. all.Select(p => new StepSpan(p.Text.Length, p.TokenIds.Length))]);
+            _responses.TryAdd(response.Text, steps);
+            responses.Add(response);
         }
         return responses;
     }

@@ -95,6 +95,8 @@ public static class SearchAlgorithms
         [
             (m.Selection is "puct" or "ucb1", $"selfplay.search.mcts.selection must be puct or ucb1, got '{m.Selection}'"),
             (m.Value is "critic" or "mcts-dpo" or "signed-outcome" or "agent-q", $"selfplay.search.mcts.value must be critic, mcts-dpo, signed-outcome or agent-q, got '{m.Value}'"),
+            // Its confidence term needs the policy's self-evaluation, which no critic provides yet: it would always be 0.
+            (m.Value != "mcts-dpo", "selfplay.search.mcts.value = mcts-dpo needs a self-evaluating critic, which none provides yet (its confidence term would always be 0); use critic, signed-outcome or agent-q"),
             (m.AgentQAlpha is >= 0 and <= 1, $"selfplay.search.mcts.agent-q-alpha must be in [0, 1], got {m.AgentQAlpha}"),
             (m.RootExpansions >= 0 && m.BreadthLimit >= 0, "selfplay.search.mcts.root-expansions and breadth-limit must be non-negative (0 = off)"),
             (m.RootSimulationFactor >= 1 && m.ParallelSimulations >= 1, "selfplay.search.mcts.root-simulation-factor and parallel-simulations must be at least 1"),

@@ -201,31 +201,39 @@ public sealed class SearchRun
     }
 }
 
-/// <summary>An episode played on from a start state: its final state, the steps it appended, the last step when terminal.</summary>
-public sealed record Episode(string State, IReadOnlyList<string> Steps, NodeToScore? Last, int Tokens);
+/// <summary>
+/// An episode played on from a start state: its final state, the steps it appended (each the environment's text) with
+/// the policy's proposal behind each, the last step when terminal, and the tokens it generated.
+/// </summary>
+public sealed record Episode(string State, IReadOnlyList<string> Steps, IReadOnlyList<ProposedStep> Proposals, NodeToScore? Last, int Tokens);
 
 public static class Rollouts
 {
     /// <summary>
     /// Plays every start state on with one sampled step at a time until a terminal step or <paramref name="depthLimit"/>;
     /// all unfinished episodes share one batched proposer call per step. Seeds depend only on (seed, episode, step).
+    /// With <paramref name="actionPrefixes"/>, an episode's first step begins with that text: the policy continues it
+    /// (proposing from the state followed by the prefix) and the step applied is the prefix plus its continuation.
     /// </summary>
     public static async Task<Episode[]> PlayAsync(IReadOnlyList<(string State, int Depth)> starts, int depthLimit, double temperature, long seed,
         Func<IReadOnlyList<ProposalRequest>, CancellationToken, Task<IReadOnlyList<IReadOnlyList<ProposedStep>>>> propose,
-        Func<IReadOnlyList<EnvStep>, CancellationToken, Task<IReadOnlyList<StepOutcome>>> apply, CancellationToken ct)
+        Func<IReadOnlyList<EnvStep>, CancellationToken, Task<IReadOnlyList<StepOutcome>>> apply, CancellationToken ct,
+        IReadOnlyList<string>? actionPrefixes = null)
     {
         var states = starts.Select(s => s.State).ToArray();
         var depths = starts.Select(s => s.Depth).ToArray();
         var steps = starts.Select(_ => new List<string>()).ToArray();
+        var proposals = starts.Select(_ => new List<ProposedStep>()).ToArray();
         var last = new NodeToScore?[starts.Count];
         var tokens = new int[starts.Count];
+        string Prefix(int i, int round) => round == 0 && actionPrefixes is not null ? actionPrefixes[i] : "";
         var open = Enumerable.Range(0, starts.Count).Where(i => depths[i] < depthLimit).ToList();
         for (var round = 0; open.Count > 0; round++)
         {
-            var answers = await propose(open.Select(i => new ProposalRequest(states[i], 1, temperature, Seeds.Mix(seed, i, round))).ToList(), ct);
+            var answers = await propose(open.Select(i => new ProposalRequest(states[i] + Prefix(i, round), 1, temperature, Seeds.Mix(seed, i, round))).ToList(), ct);
             // Every open episode that got a step applies it; all of them in one batched environment call.
             var stepping = Enumerable.Range(0, open.Count).Where(j => answers[j].Count > 0).ToList(); // nothing proposed: stops unfinished
-            var outcomes = await apply(stepping.Select(j => new EnvStep(states[open[j]], answers[j][0].Action)).ToList(), ct);
+            var outcomes = await apply(stepping.Select(j => new EnvStep(states[open[j]], Prefix(open[j], round) + answers[j][0].Action)).ToList(), ct);
             var next = new List<int>();
             for (var k = 0; k < stepping.Count; k++)
             {
@@ -236,12 +244,13 @@ public static class Rollouts
                 var before = states[i];
                 states[i] += outcome.Appended;
                 steps[i].Add(outcome.Appended);
+                proposals[i].Add(step);
                 depths[i]++;
                 if (outcome.IsTerminal) last[i] = new NodeToScore(before, states[i], outcome);
                 else if (depths[i] < depthLimit) next.Add(i);
             }
             open = next;
         }
-        return Enumerable.Range(0, starts.Count).Select(i => new Episode(states[i], steps[i], last[i], tokens[i])).ToArray();
+        return Enumerable.Range(0, starts.Count).Select(i => new Episode(states[i], steps[i], proposals[i], last[i], tokens[i])).ToArray();
     }
 }

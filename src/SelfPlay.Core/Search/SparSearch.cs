@@ -8,8 +8,11 @@ public enum Verdict { Unparsable = -1, No = 0, Yes = 1 }
 /// <summary>One judge sample: whether the response follows the task, and why.</summary>
 public sealed record Judgement(Verdict Verdict, string Critique);
 
-/// <summary>A complete response (an actor sample or a refinement), with the policy's tokens where it is one contiguous completion.</summary>
-public sealed record Response(string Text, int[] TokenIds, float[] LogProbs, int GeneratedTokens);
+/// <summary>
+/// A complete response (an actor sample or a refinement) with the policy's tokens and their log-probs; for a response of
+/// several steps (or with kept text), <paramref name="Spans"/> splits text and tokens into its steps (null: one step).
+/// </summary>
+public sealed record Response(string Text, int[] TokenIds, float[] LogProbs, int GeneratedTokens, IReadOnlyList<StepSpan>? Spans = null);
 
 /// <summary>SPaR's judge: <c>samples</c> independent judgements of one response.</summary>
 public interface IJudge
@@ -71,7 +74,7 @@ public sealed record SparOptions(
 /// greedily or value-proportionally) or depth-first, until the first refinement whose vote value exceeds
 /// <c>end_gate</c> (strict), <c>max_depth</c>, or the refinement <c>budget</c>. The judge is cached by response text.
 /// Tree: node 0 is the prompt; its children are the actor's responses; a refinement is a child of the response it
-/// refines. Each response node is complete (terminal) with Action = the response, Value = Q = V = the vote value,
+/// refines. Each response node is complete (terminal) with Action = StepText = the whole response (its tokens, split by Spans), Value = Q = V = the vote value,
 /// TerminalReward = the vote value, Visits = counted votes, Critique = the majority critique; the search's answer
 /// (the first passing refinement, else the best-valued response) is marked <see cref="TreeNode.Committed"/>.
 /// </summary>
@@ -127,6 +130,8 @@ public sealed class SparSearch(IEnvironment environment, IRefiner refiner, IJudg
                 added.Add(tree.AddChild(parent.Index, new TreeNode
                 {
                     Action = response.Text,
+                    StepText = response.Text,
+                    Spans = [.. response.Spans ?? []],
                     TokenIds = response.TokenIds,
                     LogProbs = response.LogProbs,
                     IsTerminal = true,

@@ -10,9 +10,11 @@ public static class TreeStatistics
     /// <summary>
     /// Tree rollouts (TreeRPO / TreePO, algorithms.md §9): every node's Q = V = the mean of its descendant leaves'
     /// values (a leaf: its own), Visits = the number of those leaves. Used by the searches without a backup of their own
-    /// (beam, DFSDT, tree rollouts), so sibling preferences compare the outcomes found below each step.
+    /// (beam, DFSDT, tree rollouts), so sibling preferences compare the outcomes found below each step. A leaf that
+    /// <paramref name="tried"/> rejects (DFSDT: a child the search never reached) counts for nothing: Visits 0, so no
+    /// extractor pairs it and its critic estimate is no outcome of its parent.
     /// </summary>
-    public static void SetLeafMeans(PreferenceTree tree)
+    public static void SetLeafMeans(PreferenceTree tree, Func<TreeNode, bool>? tried = null)
     {
         var sums = new double[tree.Nodes.Count];
         var counts = new int[tree.Nodes.Count];
@@ -20,11 +22,11 @@ public static class TreeStatistics
         for (var i = tree.Nodes.Count - 1; i >= 0; i--)
         {
             var n = tree.Nodes[i];
-            if (n.Children.Count == 0) { sums[i] = LeafValue(n); counts[i] = 1; }
+            if (n.Children.Count == 0 && (tried is null || tried(n))) { sums[i] = LeafValue(n); counts[i] = 1; }
             if (n.Parent >= 0) { sums[n.Parent] += sums[i]; counts[n.Parent] += counts[i]; }
             n.Visits = counts[i];
             n.ValueSum = sums[i];
-            n.Q = n.V = sums[i] / counts[i];
+            n.Q = n.V = counts[i] == 0 ? 0 : sums[i] / counts[i];
         }
     }
 

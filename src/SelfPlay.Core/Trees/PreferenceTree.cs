@@ -54,7 +54,18 @@ public sealed class TreeNode
     public bool Committed { get; set; }
     /// <summary>SPaR: the judge's majority critique of this response.</summary>
     public string? Critique { get; set; }
+    /// <summary>
+    /// Whole-response nodes (SPaR): how <see cref="StepText"/>, <see cref="TokenIds"/> and <see cref="LogProbs"/> split
+    /// into the response's steps, in order (empty: the node is one step). A span without tokens is text kept from the
+    /// response it refines, which the learner scores as text.
+    /// </summary>
+    public List<StepSpan> Spans { get; set; } = [];
+    /// <summary>Tree-PLV: the rewards of the look-ahead completions played on from this step (its Value is their mean).</summary>
+    public double[] LookAheadRewards { get; set; } = [];
 }
+
+/// <summary>One step of a whole-response node: its characters of the node's text and its tokens of the node's token ids.</summary>
+public sealed record StepSpan(int Characters, int Tokens);
 
 /// <summary>Where a search's wall time went: the model (proposals), the critic, the environment, and the rest (bookkeeping).</summary>
 public sealed class SearchStats

@@ -80,6 +80,20 @@ public class InstructionsTests
         Assert.All(setup.Train, t => Assert.True(setup.Environment.InitialState(t).Length < 90, setup.Environment.InitialState(t)));
     }
 
+    [Fact]
+    public void The_constraints_setting_makes_harder_instructions_whose_references_still_keep_every_constraint()
+    {
+        var settings = new Dictionary<string, string> { ["constraints"] = "4" };
+        var setup = new InstructionsProvider().Create(new EnvironmentConfig("instructions", "operation", 40, 2, 1, TrainTasks: 200, Settings: settings));
+        // A length bound and 3 or 4 of keyword, forbidden word, casing, format.
+        Assert.All(setup.Train.Concat(setup.HeldOut), t => Assert.InRange(Instruction.Parse(t.Input).Constraints.Count, 4, 5));
+        Assert.Contains(setup.Train, t => Instruction.Parse(t.Input).Constraints.Count == 5);
+        Hostile.AssertReferenceSolutionsSolve(setup.Environment, setup.Train.Concat(setup.HeldOut));
+        Assert.Contains("environment.settings.constraints must be an integer in 1..4, got '9'", Assert.Throws<ArgumentException>(() =>
+            new InstructionsProvider().Create(new EnvironmentConfig("instructions", "operation", 5, 1, 1, TrainTasks: 5,
+                Settings: new Dictionary<string, string> { ["constraints"] = "9" }))).Message);
+    }
+
     sealed class FixedTopicJudge(bool onTopic) : ITopicJudge
     {
         public (bool OnTopic, string Reason) Judge(string prompt, string response) => (onTopic, onTopic ? "yes" : "no");

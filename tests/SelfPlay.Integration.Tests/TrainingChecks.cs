@@ -1,0 +1,26 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+
+namespace SelfPlay.Integration.Tests;
+
+/// <summary>What a campaign iteration must show when it learned something: pairs, new weights, a falling training loss.</summary>
+public static class TrainingChecks
+{
+    public static string WeightsSha256(string runDir, int version) =>
+        Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(Path.Combine(runDir, "checkpoints", $"v{version}", "model.safetensors"))));
+
+    /// <summary>
+    /// Iteration <paramref name="iteration"/> trained on pairs (&gt; 0), its weights differ from the previous version's,
+    /// and its optimizer steps' loss fell (the learner must run at least two steps).
+    /// </summary>
+    public static void AssertLearned(string runDir, int iteration = 1)
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, "summary.json")));
+        var row = doc.RootElement.GetProperty("iterations")[iteration];
+        Assert.True(row.GetProperty("pairs").GetInt32() > 0, $"iteration {iteration} yielded no pairs");
+        Assert.NotEqual(WeightsSha256(runDir, iteration - 1), WeightsSha256(runDir, iteration));
+        var steps = row.GetProperty("learner").GetProperty("steps").EnumerateArray().Select(s => s.GetProperty("loss").GetDouble()).ToList();
+        Assert.True(steps.Count >= 2, $"{steps.Count} optimizer steps: too few to see the loss fall");
+        Assert.True(steps[^1] < steps[0], $"the training loss did not fall: {string.Join(", ", steps)}");
+    }
+}
