@@ -39,7 +39,7 @@ public static class PreferenceLearning
         var source = ReferenceOf(c.Learner);
         // Advantage examples need the behaviour log-probs as π_old whatever the reference.
         // Stale behaviour log-probs (a step that re-encodes to other tokens) are re-scored with the policy before training.
-        var data = PreferenceData.Prepare(examples, tokenizer, source, source == ReferenceSource.Behaviour ? policy : reference);
+        var data = PreferenceData.Prepare(examples, tokenizer, source, source == ReferenceSource.Behaviour ? policy : reference, behaviourModel: policy);
         var loss = LearnerSettings.Loss(c.Learner);
         var before = LearnerDiagnostics.Score(policy, data);
         var steps = new List<LearnerStepLog>();

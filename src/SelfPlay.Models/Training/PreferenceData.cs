@@ -79,7 +79,7 @@ public static class PreferenceData
     /// text re-encodes to other tokens than were generated, or a step has none): the policy before training, which
     /// generated the newest trees</param>
     public static List<PreparedExample> Prepare(IReadOnlyList<PreferenceExample> examples, ITokenizer tokenizer,
-        ReferenceSource source, LlamaForCausalLM? reference = null)
+        ReferenceSource source, LlamaForCausalLM? reference = null, LlamaForCausalLM? behaviourModel = null)
     {
         var encoded = examples.Select(e => e.Candidates.Select(c => EncodeAligned(tokenizer, e.Prompt, c)).ToList()).ToList();
         float[]? Stored(Candidate candidate, (ScoredSequence Sequence, int[] StepOf, bool Aligned) e) =>
@@ -101,6 +101,20 @@ public static class PreferenceData
             var values = ScoredTokenLogProbs.Compute(reference, toScore.Select(k => encoded[k.I][k.J].Sequence).ToList());
             for (var k = 0; k < toScore.Count; k++) scoredByModel[toScore[k]] = values[k];
         }
+        // Stale behaviour log-probs (advantage losses' π_old) are re-scored with the behaviour model when one is given.
+        var behaviourScores = new Dictionary<(int, int), float[]>();
+        if (behaviourModel is not null && source != ReferenceSource.Behaviour)
+        {
+            var stale = new List<(int I, int J)>();
+            for (var i = 0; i < examples.Count; i++)
+                for (var j = 0; j < encoded[i].Count; j++)
+                    if (examples[i].Kind == ExampleKind.Advantage && Stored(examples[i].Candidates[j], encoded[i][j]) is null) stale.Add((i, j));
+            if (stale.Count > 0)
+            {
+                var values = ScoredTokenLogProbs.Compute(behaviourModel, stale.Select(k => encoded[k.I][k.J].Sequence).ToList());
+                for (var k = 0; k < stale.Count; k++) behaviourScores[stale[k]] = values[k];
+            }
+        }
         var prepared = new List<PreparedExample>(examples.Count);
         for (var i = 0; i < examples.Count; i++)
         {
@@ -109,7 +123,9 @@ public static class PreferenceData
             {
                 var (sequence, stepOf, _) = encoded[i][j];
                 var candidate = examples[i].Candidates[j];
-                var behaviour = Stored(candidate, encoded[i][j]) ?? [];
+                var behaviour = Stored(candidate, encoded[i][j])
+                                ?? (source == ReferenceSource.Behaviour && scoredByModel.TryGetValue((i, j), out var rescored) ? rescored
+                                    : behaviourScores.TryGetValue((i, j), out var b) ? b : []);
                 var referenceValues = source switch
                 {
                     ReferenceSource.None => new float[stepOf.Length],
