@@ -12,13 +12,14 @@ namespace SelfPlay.Cli;
 
 /// <summary>
 /// `selfplay bench learner`: preference-training throughput against the raw forward + backward + AdamW step of the same
-/// model on the same token batch, in one run, alternating so both see the same machine state. Prints JSON.
+/// model on the same token batch, in one run, alternating so both see the same machine state; and LoRA (only the
+/// adapter trains) against full fine-tuning, DPO steps of the same batch, with the optimizer state each keeps. Prints JSON.
 /// </summary>
 public static class BenchLearner
 {
     public static int Run(string[] args)
     {
-        var a = new CliArgs(args, ["--pairs", "--steps", "--losses", "--config", "--set"], []);
+        var a = new CliArgs(args, ["--pairs", "--steps", "--losses", "--lora-rank", "--config", "--set"], []);
         int Positive(string name, int fallback) => a.Get(name) is { } v ? int.TryParse(v, out var n) && n > 0 ? n : throw new UsageException($"{name} must be a positive number, got '{v}'") : fallback;
         var pairs = Positive("--pairs", 32);
         var steps = Positive("--steps", 20);
@@ -57,12 +58,13 @@ public static class BenchLearner
             step();
             return clock.Elapsed.TotalSeconds;
         }
-        void Update(Func<Tensor> loss)
+        void Update(Func<Tensor> loss) => UpdateOf(model, optimizer, loss);
+        static void UpdateOf(LlamaForCausalLM trained, optim.Optimizer optimizer, Func<Tensor> loss)
         {
             using var scope = NewDisposeScope();
             optimizer.zero_grad();
             loss().backward();
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0);
+            nn.utils.clip_grad_norm_(trained.TrainableParameters(), 1.0);
             optimizer.step();
         }
         Tensor Raw(IReadOnlyList<ScoredSequence> batch)
@@ -98,11 +100,39 @@ public static class BenchLearner
                 ratio = Math.Round(raw / preference, 3),
             });
         }
+        // LoRA against full fine-tuning: DPO on the pair batch, alternating steps; AdamW keeps two moments per trained weight.
+        var rank = Positive("--lora-rank", config.Learner.LoraRank > 0 ? config.Learner.LoraRank : 8);
+        var lora = new LoraSettings(rank, config.Learner.LoraAlpha, 0, LoraSettings.ParseTargets(config.Learner.LoraTargetModules, "selfplay.learner.lora.target-modules"));
+        using var adapted = context.InitialPolicy();
+        adapted.AttachLora(lora, 1);
+        adapted.train();
+        using var loraOptimizer = optim.AdamW(adapted.TrainableParameters(), 1e-4);
+        var dpo = new LossOptions("dpo");
+        for (var w = 0; w < 3; w++) { Update(() => PreferenceObjective.Compute(model, pairData, dpo).Loss); UpdateOf(adapted, loraOptimizer, () => PreferenceObjective.Compute(adapted, pairData, dpo).Loss); }
+        var fullTimes = new List<double>();
+        var loraTimes = new List<double>();
+        for (var s = 0; s < steps; s++)
+        {
+            fullTimes.Add(Time(() => Update(() => PreferenceObjective.Compute(model, pairData, dpo).Loss)));
+            loraTimes.Add(Time(() => UpdateOf(adapted, loraOptimizer, () => PreferenceObjective.Compute(adapted, pairData, dpo).Loss)));
+        }
+        long OptimizerBytes(LlamaForCausalLM m) => m.TrainableParameters().Sum(p => 2 * p.numel() * p.ElementSize);
+        var (fullStep, loraStep) = (Median(fullTimes), Median(loraTimes));
+        var loraResult = new
+        {
+            rank, alpha = lora.Alpha, targetModules = string.Join(",", lora.ModuleNames), tokensPerStep = pairTokens,
+            fullTokensPerSecond = Math.Round(pairTokens / fullStep), loraTokensPerSecond = Math.Round(pairTokens / loraStep),
+            speedup = Math.Round(fullStep / loraStep, 3),
+            fullTrainableParameters = model.TrainableParameters().Sum(p => p.numel()), loraTrainableParameters = adapted.TrainableParameters().Sum(p => p.numel()),
+            fullOptimizerStateBytes = OptimizerBytes(model), loraOptimizerStateBytes = OptimizerBytes(adapted),
+        };
         Console.WriteLine(JsonSerializer.Serialize(new
         {
             bench = "learner", device = config.Model.Device, threads = config.Model.Threads, parameters = model.ParameterCount(), steps,
-            note = "median step times; ratio: preference-training tokens/s over raw forward, backward and AdamW tokens/s on the same model and batch; target 0.85 or more",
+            note = "median step times; ratio: preference-training tokens/s over raw forward, backward and AdamW tokens/s on the same model and batch; target 0.85 or more; " +
+                   "lora: DPO tokens/s with only the adapter trained vs all weights, and AdamW's state (two moments per trained weight)",
             results,
+            lora = loraResult,
         }, new JsonSerializerOptions { WriteIndented = true }));
         return 0;
     }

@@ -68,7 +68,7 @@ public static class InspectCommand
     {
         var tokenizerDir = Path.Combine(runDir, "checkpoints", "v0");
         if (!Directory.Exists(tokenizerDir)) throw new UsageException($"{runDir} has no checkpoints/v0 to read the tokenizer from");
-        var tokenizer = CharTokenizer.Load(tokenizerDir);
+        var tokenizer = SelfPlay.Models.Checkpoints.Checkpoint.LoadTokenizer(tokenizerDir, out _);
         var byId = trees.ToDictionary(t => t.TreeId);
         var extractors = trees.Any(t => t.Algorithm == "spar") ? [Extractors.Get("spar")]
             : Extractors.All.Where(e => e.Kind != ExampleKind.Advantage).ToList();

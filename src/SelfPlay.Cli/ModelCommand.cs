@@ -5,10 +5,11 @@ using SelfPlay.Models.Tokenization;
 
 namespace SelfPlay.Cli;
 
-/// <summary><c>selfplay model info|score</c>: look into a checkpoint folder and score completions with it (JSON on stdout).</summary>
+/// <summary><c>selfplay model info|tokenize|score|merge</c>: look into a checkpoint folder, score completions with it (JSON on
+/// stdout), merge a LoRA adapter into its base.</summary>
 public static class ModelCommand
 {
-    const string Usage = "model info --checkpoint DIR | model tokenize --checkpoint DIR --text TEXT [--special] | model score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2,3 --completion-ids 4,5) [--device cpu|cuda] [--dtype float32|bfloat16]";
+    const string Usage = "model info --checkpoint DIR | model tokenize --checkpoint DIR --text TEXT [--special] | model score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2,3 --completion-ids 4,5) [--device cpu|cuda] [--dtype float32|bfloat16] | model merge --adapter DIR [--checkpoint BASE] --out DIR";
 
     static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 
@@ -19,6 +20,7 @@ public static class ModelCommand
         {
             "info" => Info(new CliArgs(args[1..], ["--checkpoint"], [])),
             "tokenize" => Tokenize(new CliArgs(args[1..], ["--checkpoint", "--text"], ["--special"])),
+            "merge" => Merge(new CliArgs(args[1..], ["--checkpoint", "--adapter", "--out"], [])),
             "score" => Score(new CliArgs(args[1..], ["--checkpoint", "--prompt", "--completion", "--prompt-ids", "--completion-ids", "--device", "--dtype"], [])),
             _ => throw new UsageException($"unknown model command '{args[0]}' (usage: selfplay {Usage})"),
         };
@@ -47,8 +49,9 @@ public static class ModelCommand
             ropeScaling = config.RopeScaling?.Type,
             tiedEmbeddings = config.TieWordEmbeddings,
             attentionBias = config.AttentionBias,
-            weightFiles = ModelWeights.Files(dir).Select(Path.GetFileName).ToArray(),
+            weightFiles = LoraAdapter.IsAdapter(dir) ? [LoraAdapter.WeightsFile] : ModelWeights.Files(dir).Select(Path.GetFileName).ToArray(),
             tokenizer = tokenizer?.GetType().Name,
+            lora = model.Lora is { } l ? new { rank = l.Rank, alpha = l.Alpha, targetModules = l.ModuleNames.ToArray(), trainable = model.TrainableParameters().Sum(p => p.numel()) } : null,
         }, Json));
         return 0;
     }
@@ -62,6 +65,27 @@ public static class ModelCommand
         var tokenizer = Checkpoint.LoadTokenizer(dir, out _);
         var ids = a.Has("--special") ? tokenizer.EncodePrompt(text) : tokenizer.Encode(text);
         Console.WriteLine(JsonSerializer.Serialize(new { ids, tokens = ids.Select(tokenizer.TokenText).ToArray() }, Json));
+        return 0;
+    }
+
+    /// <summary>
+    /// Base + adapter → merged full weights (W + α/r·BA) as a Hugging Face folder with the base's tokenizer. The base is
+    /// --checkpoint, or the folder the adapter names. An adapter for another base or rank is a one-line error.
+    /// </summary>
+    static int Merge(CliArgs a)
+    {
+        var adapter = a.Get("--adapter") ?? throw new UsageException("model merge needs --adapter DIR");
+        var output = a.Get("--out") ?? throw new UsageException("model merge needs --out DIR");
+        if (!LoraAdapter.IsAdapter(adapter)) throw new UsageException($"{adapter} has no {LoraAdapter.ConfigFile}: not a LoRA adapter folder");
+        var meta = Checkpoint.ReadMeta(adapter);
+        var baseDir = a.Get("--checkpoint") ?? LoraAdapter.BaseOf(adapter, meta.Base);
+        if (LoraAdapter.IsAdapter(baseDir)) throw new UsageException($"--checkpoint {baseDir} is itself an adapter: give the full-weight base");
+        var tokenizer = Checkpoint.LoadTokenizer(baseDir, out _);
+        using var adapted = Checkpoint.LoadModel(baseDir);
+        LoraAdapter.Load(adapted, adapter);
+        using var merged = LoraAdapter.Merge(adapted);
+        var sha = Checkpoint.Save(merged, tokenizer, output, meta.PolicyVersion, meta.Environment);
+        Console.WriteLine(JsonSerializer.Serialize(new { merged = Path.GetFullPath(output), baseModel = Path.GetFullPath(baseDir), adapter = Path.GetFullPath(adapter), sha256 = sha }, Json));
         return 0;
     }
 

@@ -69,6 +69,8 @@ public class ConfigTests
     [InlineData("model.prefix-cache-mb=-1", "selfplay.model.prefix-cache-mb must be 0 (off) or positive, got -1")]
     [InlineData("model.prefix-cache-mb=lots", "selfplay.model.prefix-cache-mb")]
     [InlineData("learner.dtype=float64", "selfplay.learner.dtype must be float32 or bfloat16, got 'float64'")]
+    [InlineData("learner.lora.rank=-1", "selfplay.learner.lora: rank must be 0 (full fine-tuning) or positive")]
+    [InlineData("learner.lora.dropout=1", "dropout in [0, 1)")]
     public void Bad_overrides_fail_with_one_line(string set, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(ConfigLoader.Build(null, [set])));
@@ -85,6 +87,7 @@ public class ConfigTests
     [InlineData("search.mcts.value=mcts-dpo", "search.mcts.value = mcts-dpo needs a self-evaluating critic")]
     [InlineData("learner.loss=cdpo;preferences.extractor=tree-plv", "cdpo takes its ε from visit counts, which only preferences.extractor = mcts-dpo gives, got 'tree-plv'")]
     [InlineData("preferences.extractor=tree-plv;preferences.margin=0", "preferences.margin must be positive for tree-plv")]
+    [InlineData("learner.lora.rank=8;learner.lora.target-modules=q,lm_head", "selfplay.learner.lora.target-modules: unknown target module 'lm_head' (any of q,k,v,o,gate,up,down)")]
     public void Combinations_that_mean_nothing_fail_with_one_line(string sets, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(ConfigLoader.Build(null, sets.Split(';'))));

@@ -16,14 +16,20 @@ public sealed class HfPolicyCampaignTests : IDisposable
     readonly string _dir = Path.Combine(Path.GetTempPath(), "selfplay-hf-" + Guid.NewGuid().ToString("N"));
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task A_quick_campaign_runs_on_a_hugging_face_checkpoint_with_its_bpe_tokenizer(bool qwen2)
+    [InlineData(true, false)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public async Task A_quick_campaign_runs_on_a_hugging_face_checkpoint_with_its_bpe_tokenizer(bool qwen2, bool lora)
     {
         var source = HfTestCheckpoint.Create(Path.Combine(_dir, "policy"), qwen2);
         var runDir = Path.Combine(_dir, "run");
-        var result = await CliRunner.RunAsync("run", "--config", "hocon/campaigns/game24-quick.conf", "--set", $"policy.checkpoint={source}",
-            "--set", "name=hf-quick", "--set", "warmup.epochs=2", "--run-dir", runDir);
+        // The tiny random model's trees hold no pairs yet (every step invalid): imported pairs make sure the adapter trains.
+        var pairs = Path.Combine(_dir, "pairs-in.jsonl");
+        File.WriteAllLines(pairs, Enumerable.Range(1, 8).Select(i => JsonSerializer.Serialize(new
+            { prompt = $"Input: {i} 3 8 8\n", chosen = $"8 / {i} = {8 / i}", rejected = $"{i} - 3 = {i - 3}" })));
+        string[] loraSettings = lora ? ["--set", "learner.lora.rank=4", "--set", "learner.lora.target-modules=q,v,up", "--set", $"learner.import={pairs}"] : [];
+        var result = await CliRunner.RunAsync(["run", "--config", "hocon/campaigns/game24-quick.conf", "--set", $"policy.checkpoint={source}",
+            "--set", "name=hf-quick", "--set", "warmup.epochs=2", .. loraSettings, "--run-dir", runDir]);
         Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
         using (var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, "summary.json"))))
         {
@@ -44,6 +50,8 @@ public sealed class HfPolicyCampaignTests : IDisposable
             model.Dispose();
             Assert.IsType<HfTokenizer>(tokenizer);
         }
+
+        if (lora) await CheckLoraVersion(runDir);
 
         // The trees hold the BPE tokenizer's ids: each step's tokens decode to the text the policy wrote.
         using var bpe = HfTokenizer.Load(source, Checkpoint.ReadConfig(source));
@@ -73,6 +81,41 @@ public sealed class HfPolicyCampaignTests : IDisposable
         // A completed campaign resumes as completed, with the same tokenizer.
         var resumed = await CliRunner.RunAsync("run", "--resume", "--run-dir", runDir);
         Assert.True(resumed.ExitCode == 0, resumed.Stdout + resumed.Stderr);
+    }
+
+    /// <summary>v1 is a PEFT adapter on v0, whose weights it leaves bit-identical; `model merge` gives its logits.</summary>
+    async Task CheckLoraVersion(string runDir)
+    {
+        var v0 = Path.Combine(runDir, "checkpoints", "v0");
+        var v1 = Path.Combine(runDir, "checkpoints", "v1");
+        Assert.True(File.Exists(Path.Combine(v1, LoraAdapter.ConfigFile)));
+        Assert.False(File.Exists(Path.Combine(v1, ModelWeights.SingleFile)));
+        var names = SafeTensors.ReadHeader(Path.Combine(v1, LoraAdapter.WeightsFile)).Keys.ToList();
+        Assert.Equal(3 * 2, names.Count); // 1 layer × q, v, up × A, B
+        Assert.Contains("base_model.model.model.layers.0.mlp.up_proj.lora_B.weight", names);
+        using var adapted = Checkpoint.LoadModel(v1);
+        using var base0 = Checkpoint.LoadModel(v0);
+        var trained = adapted.state_dict();
+        foreach (var (name, weight) in base0.state_dict())
+            Assert.True((weight == trained[name]).all().item<bool>(), $"{name} of the base changed");
+        Assert.Contains(trained.Where(kv => kv.Key.Contains("lora_B")), kv => kv.Value.abs().sum().item<float>() > 0);
+
+        var mergedDir = Path.Combine(_dir, "merged");
+        var merged = await CliRunner.RunAsync("model", "merge", "--adapter", v1, "--out", mergedDir);
+        Assert.True(merged.ExitCode == 0, merged.Stderr);
+        using var full = Checkpoint.LoadModel(mergedDir);
+        Assert.Null(full.Lora);
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        using var _ = TorchSharp.torch.no_grad();
+        var ids = TorchSharp.torch.tensor(new long[] { 5, 9, 13, 2, 40, 7 }).unsqueeze(0);
+        var diff = (full.Forward(ids) - adapted.Forward(ids)).abs().max().item<float>();
+        Assert.True(diff < 1e-4, $"merged logits differ by {diff}");
+
+        // An adapter merged onto another base: one line, non-zero.
+        var other = HfTestCheckpoint.Create(Path.Combine(_dir, "other"), qwen2: false, hidden: 48);
+        var wrong = await CliRunner.RunAsync("model", "merge", "--adapter", v1, "--checkpoint", other, "--out", Path.Combine(_dir, "wrong"));
+        Assert.NotEqual(0, wrong.ExitCode);
+        Assert.Single(wrong.Stderr.Trim().Split('\n'));
     }
 
     [Fact]

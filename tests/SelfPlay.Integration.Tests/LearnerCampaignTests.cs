@@ -11,10 +11,11 @@ namespace SelfPlay.Integration.Tests;
 public sealed class LearnerCampaignTests(Game24Warmup warmup)
 {
     [Theory]
-    [InlineData("dpo", "mcts-dpo")]
-    [InlineData("step-apo", "mcts-dpo")]
-    [InlineData("tpo", "ranked-lists")]
-    public async Task Game24_campaign_trains_with_the_loss(string loss, string extractor)
+    [InlineData("dpo", "mcts-dpo", false)]
+    [InlineData("step-apo", "mcts-dpo", false)]
+    [InlineData("tpo", "ranked-lists", false)]
+    [InlineData("dpo", "mcts-dpo", true)]
+    public async Task Game24_campaign_trains_with_the_loss(string loss, string extractor, bool lora)
     {
         var runDir = Path.Combine(Path.GetTempPath(), "selfplay-loss-" + Guid.NewGuid().ToString("N"));
         var import = Path.Combine(Path.GetTempPath(), "selfplay-import-" + Guid.NewGuid().ToString("N") + ".jsonl");
@@ -28,6 +29,9 @@ public sealed class LearnerCampaignTests(Game24Warmup warmup)
             var result = await CliRunner.RunAsync(["run", "--config", Path.Combine(CliRunner.RepoRoot, "hocon/campaigns/game24-quick.conf"), .. Game24Warmup.Model,
                 "--set", $"warmup.from-checkpoint={warmup.Checkpoint}", "--set", $"learner.loss={loss}", "--set", $"preferences.extractor={extractor}",
                 "--set", $"learner.import={import}", "--set", "environment.held-out=10", "--set", "iterations.trees=8", "--set", "learner.epochs=3",
+                // LoRA: the reference is the policy's own base (its adapter off), no reference checkpoint is loaded.
+                .. (string[])(lora ? ["--set", "learner.lora.rank=8", "--set", "learner.lora.alpha=16", "--set", "learner.lora.target-modules=q,k,v,o,gate,up,down",
+                    "--set", "learner.reference=warmup", "--set", "learner.learning-rate=0.005"] : []),
                 "--run-dir", runDir]);
             Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
             Assert.Contains($"{import}:7: skipped", result.Stdout + result.Stderr); // the malformed last line, reported with its number
@@ -43,13 +47,28 @@ public sealed class LearnerCampaignTests(Game24Warmup warmup)
                 Assert.True(double.IsFinite(learner.GetProperty(key).GetDouble()), key);
             TrainingChecks.AssertLearned(runDir);
             Assert.Contains($"training {loss} on", File.ReadAllText(Path.Combine(runDir, "selfplay.log")));
-            if (loss == "dpo") await ExportRoundTrips(runDir);
+            if (lora) AssertOnlyTheAdapterTrained(runDir);
+            else if (loss == "dpo") await ExportRoundTrips(runDir);
         }
         finally
         {
             try { Directory.Delete(runDir, true); } catch (IOException) { }
             File.Delete(import);
         }
+    }
+
+    /// <summary>v1 is an adapter on v0: v0's weights are v1's base, bit for bit, and the adapter moved off its zero start.</summary>
+    static void AssertOnlyTheAdapterTrained(string runDir)
+    {
+        var v1 = Path.Combine(runDir, "checkpoints", "v1");
+        Assert.True(File.Exists(Path.Combine(v1, SelfPlay.Models.Checkpoints.LoraAdapter.ConfigFile)));
+        using var adapted = SelfPlay.Models.Checkpoints.Checkpoint.LoadModel(v1);
+        using var base0 = SelfPlay.Models.Checkpoints.Checkpoint.LoadModel(Path.Combine(runDir, "checkpoints", "v0"));
+        var trained = adapted.state_dict();
+        foreach (var (name, weight) in base0.state_dict())
+            Assert.True((weight == trained[name]).all().item<bool>(), $"{name} of the base changed");
+        Assert.All(trained.Where(kv => kv.Key.Contains("lora_B")), kv => Assert.True(kv.Value.abs().sum().item<float>() > 0, $"{kv.Key} did not train"));
+        Assert.Contains("LoRA rank 8 on q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", File.ReadAllText(Path.Combine(runDir, "selfplay.log")));
     }
 
     /// <summary>The run's trees exported in every format read back as training data with nothing malformed.</summary>

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text.Json;
 
 namespace SelfPlay.Integration.Tests;
@@ -6,8 +5,9 @@ namespace SelfPlay.Integration.Tests;
 /// <summary>What a campaign iteration must show when it learned something: pairs, new weights, a falling training loss.</summary>
 public static class TrainingChecks
 {
+    /// <summary>Of model.safetensors, or of a LoRA version's adapter_model.safetensors.</summary>
     public static string WeightsSha256(string runDir, int version) =>
-        Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(Path.Combine(runDir, "checkpoints", $"v{version}", "model.safetensors"))));
+        SelfPlay.Models.Checkpoints.Checkpoint.WeightsSha256(Path.Combine(runDir, "checkpoints", $"v{version}"));
 
     /// <summary>
     /// Iteration <paramref name="iteration"/> trained on pairs (&gt; 0), its weights differ from the previous version's,

@@ -209,9 +209,24 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
             (_policy, _version) = (model, meta.PolicyVersion);
             _log.Info("checkpoint: learner resumed from policy v{0} ({1})", _version, _context.CheckpointDir(iteration - 1));
         }
+        if (LearnerSettings.Lora(c.Learner) is { } lora)
+        {
+            // The adapter is attached once, on v0, and trained on from then on; a resumed learner loaded it with its checkpoint.
+            if (_policy.Lora is null)
+            {
+                _policy.AttachLora(lora, c.Seed);
+                _log.Info("iteration {0}: LoRA rank {1} on {2}: {3} of {4} weights train", iteration, lora.Rank, string.Join(",", lora.ModuleNames),
+                    _policy.TrainableParameters().Sum(p => p.numel()), _policy.ParameterCount());
+            }
+            else if (!_policy.Lora.SameShape(lora))
+                throw new InvalidDataException($"the policy's adapter has rank {_policy.Lora.Rank} on {string.Join(",", _policy.Lora.ModuleNames)}, learner.lora asks for rank {lora.Rank} on {string.Join(",", lora.ModuleNames)}");
+        }
+        else if (_policy.Lora is not null)
+            throw new InvalidDataException($"{_context.CheckpointDir(iteration - 1)} is a LoRA adapter, but learner.lora.rank = 0 (full fine-tuning): merge it first (selfplay model merge)");
         _log.Info($"iteration {iteration}: training {c.Learner.Loss} on {examples.Count} {c.Preferences.Extractor} examples ({newExamples} from this iteration's trees)");
         LlamaForCausalLM? reference = null;
-        if (PreferenceLearning.ReferenceOf(c.Learner) == ReferenceSource.Model)
+        // A LoRA policy is its own reference (PreferenceLearning.Train): its base is v0, its state before training the previous policy.
+        if (PreferenceLearning.ReferenceOf(c.Learner) == ReferenceSource.Model && _policy.Lora is null)
             (reference, _, _) = Checkpoint.Load(_context.CheckpointDir(c.Learner.Reference == "previous" ? _version : 0), c.Model.Device);
         IReadOnlyList<EpochStats> stats;
         LearnerDiagnostics diagnostics;
@@ -231,7 +246,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
     PolicyPublished Publish(int version, TrainingReport report, Stopwatch clock)
     {
         var dir = _context.CheckpointDir(version);
-        var sha = Checkpoint.Save(_policy!, _tokenizer, dir, version, _context.Setup.Environment.Name);
+        var sha = Checkpoint.Save(_policy!, _tokenizer, dir, version, _context.Setup.Environment.Name, baseDirectory: _context.CheckpointDir(0));
         _version = version;
         return new PolicyPublished(version, dir, sha, report with { WallSeconds = clock.Elapsed.TotalSeconds });
     }

@@ -20,6 +20,16 @@ public static class LearnerSettings
     /// <summary>What forward and backward run in; the trained weights stay float32 (bfloat16 = mixed precision).</summary>
     public static TorchSharp.torch.ScalarType ComputeDType(LearnerConfig l) => Models.Checkpoints.Checkpoint.ScalarTypeOf(l.DType);
 
+    /// <summary>learner.lora.* as adapter settings; null for full fine-tuning (rank 0).</summary>
+    public static Models.Llama.LoraSettings? Lora(LearnerConfig l) => l.LoraRank == 0 ? null
+        : new(l.LoraRank, l.LoraAlpha, l.LoraDropout, Models.Llama.LoraSettings.ParseTargets(l.LoraTargetModules, "selfplay.learner.lora.target-modules"));
+
+    static string? TryTargets(string list)
+    {
+        try { Models.Llama.LoraSettings.ParseTargets(list, "selfplay.learner.lora.target-modules"); return null; }
+        catch (ArgumentException e) { return e.Message; }
+    }
+
     public static StepWeighting StepWeights(string name) => name switch
     {
         "dissimilar" => StepWeighting.Dissimilar,
@@ -54,6 +64,9 @@ public static class LearnerSettings
             "selfplay.learner: weight-decay must be non-negative, max-grad-norm positive, warmup-share in [0, 1]");
         check(PreferenceFormats.Names.Contains(l.ImportFormat), $"selfplay.learner.import-format must be one of {string.Join(", ", PreferenceFormats.Names)}, got '{l.ImportFormat}'");
         check(l.DType is "float32" or "bfloat16", $"selfplay.learner.dtype must be float32 or bfloat16, got '{l.DType}'");
+        check(l.LoraRank >= 0 && l.LoraAlpha > 0 && l.LoraDropout is >= 0 and < 1,
+            $"selfplay.learner.lora: rank must be 0 (full fine-tuning) or positive, alpha positive, dropout in [0, 1), got {l.LoraRank}, {l.LoraAlpha}, {l.LoraDropout}");
+        check(l.LoraRank == 0 || TryTargets(l.LoraTargetModules) is null, TryTargets(l.LoraTargetModules) ?? "");
         check(l.ImportErrors is "skip" or "reject", $"selfplay.learner.import-errors must be skip or reject, got '{l.ImportErrors}'");
         check(l.Import.Length == 0 || File.Exists(l.Import), $"selfplay.learner.import: file not found: {l.Import}");
         check(l.Import.Length == 0 || l.Loss != "ppo-clip", "selfplay.learner.import holds pairs, which ppo-clip cannot train on");

@@ -29,7 +29,9 @@ public static class PreferenceLearning
     public static ReferenceSource ReferenceOf(LearnerConfig l) =>
         PreferenceObjective.ReferenceFree(l.Loss) ? ReferenceSource.None : l.Reference == "behaviour" ? ReferenceSource.Behaviour : ReferenceSource.Model;
 
-    /// <param name="reference">the reference model when <see cref="ReferenceOf"/> is Model (else unused)</param>
+    /// <param name="reference">the reference model when <see cref="ReferenceOf"/> is Model (else unused); null with a LoRA
+    /// policy: the reference is the policy itself, as it is before training (learner.reference = previous) or its base
+    /// without the adapter (initial)</param>
     /// <param name="checkpointDir">where learner.checkpoint-every writes the training state; an existing state there is resumed</param>
     /// <param name="log">receives one line per optimizer step (the step's diagnostics)</param>
     public static (IReadOnlyList<EpochStats> Stats, LearnerDiagnostics Diagnostics) Train(LlamaForCausalLM policy, LlamaForCausalLM? reference,
@@ -39,7 +41,9 @@ public static class PreferenceLearning
         var source = ReferenceOf(c.Learner);
         // Advantage examples need the behaviour log-probs as π_old whatever the reference.
         // Stale behaviour log-probs (a step that re-encodes to other tokens) are re-scored with the policy before training.
-        var data = PreferenceData.Prepare(examples, tokenizer, source, source == ReferenceSource.Behaviour ? policy : reference, behaviourModel: policy);
+        var selfReference = reference is null && policy.Lora is not null && source == ReferenceSource.Model;
+        var data = PreferenceData.Prepare(examples, tokenizer, source, source == ReferenceSource.Behaviour || selfReference ? policy : reference,
+            behaviourModel: policy, referenceWithoutAdapter: selfReference && c.Learner.Reference != "previous");
         var loss = LearnerSettings.Loss(c.Learner);
         var before = LearnerDiagnostics.Score(policy, data);
         var steps = new List<LearnerStepLog>();

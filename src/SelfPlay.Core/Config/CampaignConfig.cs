@@ -60,7 +60,8 @@ public sealed record PreferenceConfig(string Extractor, double MinQGap, string R
 public sealed record LearnerConfig(string Loss, double Beta, double SftWeight, int Epochs, int BatchSize, double LearningRate, int Window, string Reference,
     double LabelSmoothing = 0, double Alpha = 1.0, double Gamma = 1.0, string StepWeights = "dissimilar", double ClipLow = 0.2, double ClipHigh = 0.28,
     int GradientAccumulation = 1, double WeightDecay = 0, double MaxGradNorm = 1.0, double WarmupShare = 0.05, int CheckpointEvery = 0,
-    string Import = "", string ImportFormat = "trl-preference", string ImportErrors = "skip", string DType = "float32");
+    string Import = "", string ImportFormat = "trl-preference", string ImportErrors = "skip", string DType = "float32",
+    int LoraRank = 0, double LoraAlpha = 16, double LoraDropout = 0, string LoraTargetModules = "q,k,v,o");
 
 public sealed record EvalConfig(bool Greedy);
 

@@ -10,12 +10,15 @@ namespace SelfPlay.Models.Checkpoints;
 /// <summary>
 /// A checkpoint folder in the Hugging Face layout: config.json, model.safetensors (HF tensor names; or shards with
 /// model.safetensors.index.json) and the tokenizer, plus selfplay.json with the policy version and the weights' sha256.
+/// A model with a LoRA adapter is saved as a PEFT adapter folder instead of full weights (adapter_config.json,
+/// adapter_model.safetensors, with config.json and the tokenizer beside them) that names its base folder.
 /// </summary>
 public static class Checkpoint
 {
     public const string ConfigFile = "config.json", WeightsFile = ModelWeights.SingleFile, MetaFile = "selfplay.json";
 
-    public sealed record Meta(int PolicyVersion, string Sha256, string Environment);
+    /// <param name="Base">of an adapter folder: its base folder, relative to it ("../v0"); "" for full weights</param>
+    public sealed record Meta(int PolicyVersion, string Sha256, string Environment, string Base = "");
 
     public const string GenerationConfigFile = "generation_config.json";
 
@@ -35,19 +38,23 @@ public static class Checkpoint
     }
 
     /// <summary>Writes into a temporary sibling folder and renames it, so a crash never leaves a half checkpoint.</summary>
+    /// <param name="baseDirectory">for a model with a LoRA adapter: the folder of its base weights, which the adapter folder names</param>
     public static string Save(LlamaForCausalLM model, ITokenizer tokenizer, string directory, int policyVersion, string environment,
-        long maxShardBytes = ModelWeights.DefaultMaxShardBytes)
+        long maxShardBytes = ModelWeights.DefaultMaxShardBytes, string? baseDirectory = null)
     {
+        if (model.Lora is not null && baseDirectory is null) throw new ArgumentException("a model with a LoRA adapter is saved with the folder of its base weights");
         var full = Path.GetFullPath(directory);
         var temp = full.TrimEnd('/') + ".tmp-" + Environment.ProcessId;
         if (Directory.Exists(temp)) Directory.Delete(temp, true);
         Directory.CreateDirectory(temp);
         File.WriteAllText(Path.Combine(temp, ConfigFile), model.Config.ToJson());
-        ModelWeights.Save(model, temp, maxShardBytes);
+        if (model.Lora is null) ModelWeights.Save(model, temp, maxShardBytes);
+        else LoraAdapter.Save(model, temp, baseDirectory!);
         tokenizer.Save(temp);
         File.WriteAllText(Path.Combine(temp, GenerationConfigFile), GenerationConfig(model.Config, tokenizer));
         var sha = WeightsSha256(temp);
-        File.WriteAllText(Path.Combine(temp, MetaFile), JsonSerializer.Serialize(new Meta(policyVersion, sha, environment)));
+        var relativeBase = model.Lora is null ? "" : Path.GetRelativePath(full, Path.GetFullPath(baseDirectory!));
+        File.WriteAllText(Path.Combine(temp, MetaFile), JsonSerializer.Serialize(new Meta(policyVersion, sha, environment, relativeBase)));
         if (Directory.Exists(full)) Directory.Delete(full, true);
         Directory.Move(temp, full);
         return sha;
@@ -59,9 +66,10 @@ public static class Checkpoint
         return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
-    /// <summary>sha256 of model.safetensors; of a sharded checkpoint, over the shards in name order.</summary>
+    /// <summary>sha256 of model.safetensors; of a sharded checkpoint, over the shards in name order; of an adapter folder, of adapter_model.safetensors.</summary>
     public static string WeightsSha256(string directory)
     {
+        if (LoraAdapter.IsAdapter(directory)) return Sha256Of(Path.Combine(directory, LoraAdapter.WeightsFile));
         var files = ModelWeights.Files(directory);
         if (files.Count == 1) return Sha256Of(files[0]);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -84,6 +92,19 @@ public static class Checkpoint
     /// </summary>
     public static LlamaForCausalLM LoadModel(string directory, string device = "cpu", string dtype = "float32")
     {
+        if (LoraAdapter.IsAdapter(directory))
+        {
+            // Base + adapter, unmerged: the adapter keeps training, and inference reads exactly the trained tensors.
+            var adapted = LoadModel(LoraAdapter.BaseOf(directory, ReadMeta(directory).Base), device, dtype);
+            try { LoraAdapter.Load(adapted, directory); }
+            catch
+            {
+                adapted.Dispose();
+                throw;
+            }
+            adapted.eval();
+            return adapted;
+        }
         var config = ReadConfig(directory);
         if (!ModelWeights.Exist(directory))
             throw new InvalidDataException($"checkpoint has no {ModelWeights.SingleFile} or {ModelWeights.IndexFile}: {directory}");
@@ -116,6 +137,15 @@ public static class Checkpoint
         return tokenizer;
     }
 
+    /// <summary>selfplay.json, or an empty record for a folder that SelfPlay did not write.</summary>
+    public static Meta ReadMeta(string directory)
+    {
+        var metaPath = Path.Combine(directory, MetaFile);
+        if (!File.Exists(metaPath)) return new Meta(0, "", "");
+        try { return JsonSerializer.Deserialize<Meta>(File.ReadAllText(metaPath)) ?? throw new InvalidDataException($"{metaPath} is empty"); }
+        catch (JsonException e) { throw new InvalidDataException($"{metaPath} is not valid JSON: {e.Message}"); }
+    }
+
     public static ScalarType ScalarTypeOf(string dtype) => dtype switch
     {
         "float32" => ScalarType.Float32,
@@ -137,12 +167,9 @@ public static class Checkpoint
         string dtype = "float32")
     {
         var tokenizer = LoadTokenizer(directory, out var config);
-        var metaPath = Path.Combine(directory, MetaFile);
-        var meta = File.Exists(metaPath)
-            ? JsonSerializer.Deserialize<Meta>(File.ReadAllText(metaPath)) ?? throw new InvalidDataException($"{metaPath} is empty")
-            : new Meta(0, "", "");
-        if (!ModelWeights.Exist(directory))
-            throw new InvalidDataException($"checkpoint has no {WeightsFile}: {directory}");
+        var meta = ReadMeta(directory);
+        if (!ModelWeights.Exist(directory) && !File.Exists(Path.Combine(directory, LoraAdapter.WeightsFile)))
+            throw new InvalidDataException($"checkpoint has no {WeightsFile} or {LoraAdapter.WeightsFile}: {directory}");
         var sha = WeightsSha256(directory);
         if (expectedSha256 is not null && !string.Equals(sha, expectedSha256, StringComparison.OrdinalIgnoreCase))
             throw new InvalidDataException($"{Path.Combine(directory, WeightsFile)} has sha256 {sha}, expected {expectedSha256}");

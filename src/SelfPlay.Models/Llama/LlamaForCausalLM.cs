@@ -41,16 +41,16 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 
 public sealed class LlamaAttention : nn.Module
 {
-    readonly Linear q_proj, k_proj, v_proj, o_proj;
+    readonly LoraLinear q_proj, k_proj, v_proj, o_proj;
     readonly int _heads, _kvHeads, _headDim;
 
     public LlamaAttention(LlamaConfig c) : base(nameof(LlamaAttention))
     {
         _heads = c.NumAttentionHeads; _kvHeads = c.NumKeyValueHeads; _headDim = c.HeadDim;
-        q_proj = nn.Linear(c.HiddenSize, _heads * _headDim, hasBias: c.AttentionBias);
-        k_proj = nn.Linear(c.HiddenSize, _kvHeads * _headDim, hasBias: c.AttentionBias);
-        v_proj = nn.Linear(c.HiddenSize, _kvHeads * _headDim, hasBias: c.AttentionBias);
-        o_proj = nn.Linear(_heads * _headDim, c.HiddenSize, hasBias: false);
+        q_proj = new LoraLinear(c.HiddenSize, _heads * _headDim, hasBias: c.AttentionBias);
+        k_proj = new LoraLinear(c.HiddenSize, _kvHeads * _headDim, hasBias: c.AttentionBias);
+        v_proj = new LoraLinear(c.HiddenSize, _kvHeads * _headDim, hasBias: c.AttentionBias);
+        o_proj = new LoraLinear(_heads * _headDim, c.HiddenSize, hasBias: false);
         RegisterComponents();
     }
 
@@ -91,13 +91,13 @@ public sealed class LlamaAttention : nn.Module
 
 public sealed class LlamaMlp : nn.Module<Tensor, Tensor>
 {
-    readonly Linear gate_proj, up_proj, down_proj;
+    readonly LoraLinear gate_proj, up_proj, down_proj;
 
     public LlamaMlp(LlamaConfig c) : base(nameof(LlamaMlp))
     {
-        gate_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: false);
-        up_proj = nn.Linear(c.HiddenSize, c.IntermediateSize, hasBias: false);
-        down_proj = nn.Linear(c.IntermediateSize, c.HiddenSize, hasBias: false);
+        gate_proj = new LoraLinear(c.HiddenSize, c.IntermediateSize, hasBias: false);
+        up_proj = new LoraLinear(c.HiddenSize, c.IntermediateSize, hasBias: false);
+        down_proj = new LoraLinear(c.IntermediateSize, c.HiddenSize, hasBias: false);
         RegisterComponents();
     }
 
@@ -218,5 +218,43 @@ public sealed class LlamaForCausalLM : nn.Module
     public Device Device => model.embed_tokens.weight!.device;
 
     public long ParameterCount() => parameters().Sum(p => p.numel());
+
+    /// <summary>The LoRA adapter's settings, or null when the model has none (full fine-tuning).</summary>
+    public LoraSettings? Lora { get; private set; }
+
+    /// <summary>Every decoder projection with its state_dict prefix (model.layers.N.self_attn.q_proj, ...).</summary>
+    public IEnumerable<(string Name, LoraLinear Layer)> Projections() =>
+        named_modules().Where(m => m.module is LoraLinear).Select(m => (m.name, (LoraLinear)m.module));
+
+    /// <summary>
+    /// Attaches a fresh LoRA adapter (seeded) to the target projections and freezes every other weight: from then on
+    /// only the adapter trains. The base weights stay untouched, so the base is also the reference policy.
+    /// </summary>
+    public void AttachLora(LoraSettings settings, long seed)
+    {
+        if (Lora is not null) throw new InvalidOperationException("the model already has a LoRA adapter");
+        if (settings.Rank <= 0) throw new ArgumentException($"LoRA rank must be positive, got {settings.Rank}");
+        var generator = new Generator((ulong)seed, Device);
+        foreach (var p in parameters()) p.requires_grad = false;
+        foreach (var (name, layer) in Projections())
+            if (settings.Targets(name)) layer.Attach(settings, generator);
+        Lora = settings;
+    }
+
+    /// <summary>The weights the optimizer updates: all of them, or only the adapter's.</summary>
+    public IEnumerable<Parameter> TrainableParameters() => parameters().Where(p => p.requires_grad);
+
+    /// <summary>Until disposed, the model computes without its adapter: the base policy.</summary>
+    public IDisposable WithoutAdapter()
+    {
+        var layers = Projections().Select(p => p.Layer).Where(l => l.HasAdapter).ToList();
+        foreach (var l in layers) l.AdapterEnabled = false;
+        return new Restore(() => { foreach (var l in layers) l.AdapterEnabled = true; });
+    }
+
+    sealed class Restore(Action undo) : IDisposable
+    {
+        public void Dispose() => undo();
+    }
 }
 #pragma warning restore IDE1006

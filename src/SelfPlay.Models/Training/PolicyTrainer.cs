@@ -63,7 +63,8 @@ public sealed class PolicyTrainer : IDisposable
         if (model.DType is not (ScalarType.Float32 or ScalarType.Float64))
             throw new ArgumentException($"the trained model must hold float32 weights, not {model.DType}: set a low-precision compute dtype instead");
         if (options.ComputeDType is ScalarType.BFloat16 or ScalarType.Float16) _lowPrecision = new LowPrecisionCompute(model, options.ComputeDType);
-        _optimizer = optim.AdamW(model.parameters(), options.LearningRate, weight_decay: options.WeightDecay);
+        // With a LoRA adapter only its tensors are trainable: AdamW keeps moments for those alone.
+        _optimizer = optim.AdamW(model.TrainableParameters(), options.LearningRate, weight_decay: options.WeightDecay);
     }
 
     /// <summary>The model forward and backward passes run on: the trained model, or its low-precision working copy.</summary>
@@ -144,7 +145,7 @@ public sealed class PolicyTrainer : IDisposable
                 using (NewDisposeScope())
                 {
                     _lowPrecision?.CopyGradientsTo(model);
-                    nn.utils.clip_grad_norm_(model.parameters(), options.MaxGradNorm);
+                    nn.utils.clip_grad_norm_(model.TrainableParameters(), options.MaxGradNorm);
                     _optimizer.step();
                     _lowPrecision?.CopyWeightsFrom(model);
                 }
@@ -219,6 +220,7 @@ sealed class LowPrecisionCompute : IDisposable
     public LowPrecisionCompute(LlamaForCausalLM master, ScalarType dtype)
     {
         Model = new LlamaForCausalLM(master.Config);
+        if (master.Lora is { } lora) Model.AttachLora(lora, seed: 0); // same structure, so parameters pair up in order
         Model.to(master.Device).to(dtype);
         _working = Model.parameters().ToArray();
         CopyWeightsFrom(master);

@@ -78,8 +78,10 @@ public static class PreferenceData
     /// <see cref="ReferenceSource.Behaviour"/>, the model that re-scores candidates whose stored log-probs are stale (their
     /// text re-encodes to other tokens than were generated, or a step has none): the policy before training, which
     /// generated the newest trees</param>
+    /// <param name="referenceWithoutAdapter">score with <paramref name="reference"/>'s base, its LoRA adapter off (a LoRA
+    /// learner's reference is the policy itself without the adapter: no second copy of the weights)</param>
     public static List<PreparedExample> Prepare(IReadOnlyList<PreferenceExample> examples, ITokenizer tokenizer,
-        ReferenceSource source, LlamaForCausalLM? reference = null, LlamaForCausalLM? behaviourModel = null)
+        ReferenceSource source, LlamaForCausalLM? reference = null, LlamaForCausalLM? behaviourModel = null, bool referenceWithoutAdapter = false)
     {
         var encoded = examples.Select(e => e.Candidates.Select(c => EncodeAligned(tokenizer, e.Prompt, c)).ToList()).ToList();
         float[]? Stored(Candidate candidate, (ScoredSequence Sequence, int[] StepOf, bool Aligned) e) =>
@@ -98,7 +100,9 @@ public static class PreferenceData
                 throw new InvalidDataException(source == ReferenceSource.Model
                     ? "a model reference needs the reference model"
                     : $"{examples[toScore[0].I].Source}: learner.reference = behaviour needs the generation log-probs of every step, and this example has none that match its tokens");
-            var values = ScoredTokenLogProbs.Compute(reference, toScore.Select(k => encoded[k.I][k.J].Sequence).ToList());
+            float[][] values;
+            using (referenceWithoutAdapter ? reference.WithoutAdapter() : null)
+                values = ScoredTokenLogProbs.Compute(reference, toScore.Select(k => encoded[k.I][k.J].Sequence).ToList());
             for (var k = 0; k < toScore.Count; k++) scoredByModel[toScore[k]] = values[k];
         }
         // Stale behaviour log-probs (advantage losses' π_old) are re-scored with the behaviour model when one is given.
