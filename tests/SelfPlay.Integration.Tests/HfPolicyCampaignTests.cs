@@ -27,7 +27,7 @@ public sealed class HfPolicyCampaignTests : IDisposable
         var pairs = Path.Combine(_dir, "pairs-in.jsonl");
         File.WriteAllLines(pairs, Enumerable.Range(1, 8).Select(i => JsonSerializer.Serialize(new
             { prompt = $"Input: {i} 3 8 8\n", chosen = $"8 / {i} = {8 / i}", rejected = $"{i} - 3 = {i - 3}" })));
-        string[] loraSettings = lora ? ["--set", "learner.lora.rank=4", "--set", "learner.lora.target-modules=q,v,up", "--set", $"learner.import={pairs}"] : [];
+        string[] loraSettings = lora ? ["--set", "learner.lora.rank=4", "--set", "learner.dtype=bfloat16", "--set", "learner.lora.target-modules=q,v,up", "--set", $"learner.import={pairs}"] : [];
         var result = await CliRunner.RunAsync(["run", "--config", "hocon/campaigns/game24-quick.conf", "--set", $"policy.checkpoint={source}",
             "--set", "name=hf-quick", "--set", "warmup.epochs=2", .. loraSettings, "--run-dir", runDir]);
         Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);

@@ -159,17 +159,27 @@ public sealed class LoraTests : IDisposable
     }
 
     [Fact]
-    public void Bfloat16_compute_trains_the_adapter_of_the_float32_master()
+    public void Bfloat16_compute_keeps_the_base_in_bfloat16_and_trains_the_float32_adapter()
     {
         using var model = Model();
-        var before = Weights(model);
         model.AttachLora(Rank4, seed: 5);
+        var baseInBfloat16 = model.state_dict().Where(kv => !kv.Key.Contains("lora_"))
+            .ToDictionary(kv => kv.Key, kv => kv.Value.detach().to(ScalarType.BFloat16).to(ScalarType.Float32).data<float>().ToArray());
         var text = Tok.Encode("Input: 4 5 6 10\n5 * 4 = 20\n");
         using (var trainer = new PolicyTrainer(model, new TrainerOptions(LearningRate: 1e-2, BatchSize: 2, WarmupShare: 0, ComputeDType: ScalarType.BFloat16)))
             trainer.TrainSft([ScoredSequence.PromptCompletion([CharTokenizer.Bos], text)], 2, new Random(1));
-        var after = Weights(model);
-        foreach (var (name, values) in before) Assert.True(values.SequenceEqual(after[name]), $"{name} changed");
-        Assert.Contains(after["model.layers.0.self_attn.q_proj.lora_B.weight"], v => v != 0);
+        Assert.Equal(ScalarType.BFloat16, model.DType);
+        foreach (var (name, values) in baseInBfloat16)
+        {
+            var now = model.state_dict()[name];
+            Assert.Equal(ScalarType.BFloat16, now.dtype);
+            Assert.True(values.SequenceEqual(now.to(ScalarType.Float32).data<float>().ToArray()), $"{name} changed");
+        }
+        var b = model.state_dict()["model.layers.0.self_attn.q_proj.lora_B.weight"];
+        Assert.Equal(ScalarType.Float32, b.dtype);
+        Assert.Contains(b.data<float>().ToArray(), v => v != 0);
+        Assert.All(model.TrainableParameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+        Assert.Equal(ScalarType.Float32, model.Forward(Ids()).dtype);
     }
 
     [Fact]

@@ -241,6 +241,22 @@ public sealed class LlamaForCausalLM : nn.Module
         Lora = settings;
     }
 
+    /// <summary>
+    /// Converts every frozen weight to <paramref name="dtype"/> (bfloat16: half the memory of the base), keeping the
+    /// adapter's trained weights in float32. Only for a model with an adapter.
+    /// </summary>
+    public void BaseTo(ScalarType dtype)
+    {
+        if (Lora is null) throw new InvalidOperationException("only the base of a model with an adapter changes dtype alone");
+        var adapted = Projections().Select(p => p.Layer).Where(l => l.HasAdapter).ToList();
+        var kept = adapted.Select(l => (l.LoraA!.weight!.detach().clone(), l.LoraB!.weight!.detach().clone())).ToList();
+        this.to(dtype);
+        using var _ = no_grad();
+        for (var i = 0; i < adapted.Count; i++) adapted[i].RestoreAdapter(kept[i].Item1, kept[i].Item2);
+        foreach (var p in parameters()) p.requires_grad = false;
+        foreach (var l in adapted) { l.LoraA!.weight!.requires_grad = true; l.LoraB!.weight!.requires_grad = true; }
+    }
+
     /// <summary>The weights the optimizer updates: all of them, or only the adapter's.</summary>
     public IEnumerable<Parameter> TrainableParameters() => parameters().Where(p => p.requires_grad);
 

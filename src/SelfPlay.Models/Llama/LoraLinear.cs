@@ -66,13 +66,15 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     public Linear? LoraB => lora_B;
     public double Scaling => _scaling;
 
-    /// <summary>Adds a fresh adapter on the weight's device and dtype: A Kaiming-uniform (PEFT's a = √5, i.e. U(±1/√in)), B zeros.</summary>
+    /// <summary>Adds a fresh adapter on the weight's device, in at least float32 (the trained weights, whatever the
+    /// base's dtype): A Kaiming-uniform (PEFT's a = √5, i.e. U(±1/√in)), B zeros.</summary>
     public void Attach(LoraSettings settings, Generator? generator)
     {
         if (HasAdapter) throw new InvalidOperationException("this layer already has an adapter");
         var (outFeatures, inFeatures) = (weight.shape[0], weight.shape[1]);
-        lora_A = nn.Linear(inFeatures, settings.Rank, hasBias: false, device: weight.device, dtype: weight.dtype);
-        lora_B = nn.Linear(settings.Rank, outFeatures, hasBias: false, device: weight.device, dtype: weight.dtype);
+        var dtype = LlamaForCausalLM.AtLeastFloat32(weight.dtype);
+        lora_A = nn.Linear(inFeatures, settings.Rank, hasBias: false, device: weight.device, dtype: dtype);
+        lora_B = nn.Linear(settings.Rank, outFeatures, hasBias: false, device: weight.device, dtype: dtype);
         using (no_grad())
         {
             var bound = 1 / Math.Sqrt(inFeatures);
@@ -89,14 +91,24 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
         var y = F.linear(x, weight, bias);
         if (lora_A is null || lora_B is null || !AdapterEnabled) return y;
         var input = _dropout > 0 && training ? F.dropout(x, _dropout, true) : x;
-        return y + lora_B.call(lora_A.call(input)) * _scaling;
+        // The adapter computes in its own dtype (float32 beside a bfloat16 base) and adds in the base's.
+        return y + (lora_B.call(lora_A.call(input.to(lora_A.weight!.dtype))) * _scaling).to(y.dtype);
     }
 
     /// <summary>W + (α/r) B A: the weight with the adapter merged in.</summary>
     public Tensor MergedWeight()
     {
         using var _ = no_grad();
-        return lora_A is null || lora_B is null ? weight.clone() : weight + lora_B.weight!.matmul(lora_A.weight!) * _scaling;
+        return lora_A is null || lora_B is null ? weight.clone() : (weight + lora_B.weight!.matmul(lora_A.weight!) * _scaling).to(weight.dtype);
+    }
+
+    /// <summary>Puts the adapter back in the dtype and values given (after the whole model changed dtype).</summary>
+    internal void RestoreAdapter(Tensor a, Tensor b)
+    {
+        lora_A!.to(a.dtype);
+        lora_B!.to(b.dtype);
+        lora_A!.weight!.copy_(a);
+        lora_B!.weight!.copy_(b);
     }
 }
 #pragma warning restore IDE1006

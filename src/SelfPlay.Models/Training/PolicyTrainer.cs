@@ -60,9 +60,19 @@ public sealed class PolicyTrainer : IDisposable
     public PolicyTrainer(LlamaForCausalLM model, TrainerOptions options)
     {
         (this.model, this.options) = (model, options);
-        if (model.DType is not (ScalarType.Float32 or ScalarType.Float64))
-            throw new ArgumentException($"the trained model must hold float32 weights, not {model.DType}: set a low-precision compute dtype instead");
-        if (options.ComputeDType is ScalarType.BFloat16 or ScalarType.Float16) _lowPrecision = new LowPrecisionCompute(model, options.ComputeDType);
+        var lowPrecision = options.ComputeDType is ScalarType.BFloat16 or ScalarType.Float16;
+        if (model.Lora is not null)
+        {
+            // LoRA: the frozen base itself computes in the low-precision dtype (half its memory, no working copy);
+            // the adapter, the only trained weights, stays float32.
+            if (lowPrecision && model.DType != options.ComputeDType) model.BaseTo(options.ComputeDType);
+        }
+        else
+        {
+            if (model.DType is not (ScalarType.Float32 or ScalarType.Float64))
+                throw new ArgumentException($"the trained model must hold float32 weights, not {model.DType}: set a low-precision compute dtype instead");
+            if (lowPrecision) _lowPrecision = new LowPrecisionCompute(model, options.ComputeDType);
+        }
         // With a LoRA adapter only its tensors are trainable: AdamW keeps moments for those alone.
         _optimizer = optim.AdamW(model.TrainableParameters(), options.LearningRate, weight_decay: options.WeightDecay);
     }
@@ -220,7 +230,6 @@ sealed class LowPrecisionCompute : IDisposable
     public LowPrecisionCompute(LlamaForCausalLM master, ScalarType dtype)
     {
         Model = new LlamaForCausalLM(master.Config);
-        if (master.Lora is { } lora) Model.AttachLora(lora, seed: 0); // same structure, so parameters pair up in order
         Model.to(master.Device).to(dtype);
         _working = Model.parameters().ToArray();
         CopyWeightsFrom(master);
