@@ -32,6 +32,20 @@ public class ExtractorTests
     }
 
     [Fact]
+    public void A_candidate_without_text_never_enters_a_pair_and_leaves_a_list()
+    {
+        var t = PreferenceTree.Create("t", "P\n");
+        t.AddChild(0, N("hi", 0.9, 6));
+        t.AddChild(0, N("mid", 0.5, 3));
+        var empty = t.AddChild(0, N("", 0.1, 2));
+        empty.StepText = ""; // the policy stopped at once and the environment wrote nothing: no token to train on
+        Assert.Single(Extractors.Get("mcts-dpo").Extract(t, new ExtractorOptions(), new Random(0))); // what the extractor alone gives
+        Assert.Empty(Extractors.ExtractAll(Extractors.Get("mcts-dpo"), [t], new ExtractorOptions(), 0));
+        var list = Assert.Single(Extractors.ExtractAll(Extractors.Get("ranked-lists"), [t], new ExtractorOptions(), 0));
+        Assert.Equal(["hi\n", "mid\n"], list.Candidates.Select(c => c.Text));
+    }
+
+    [Fact]
     public void Mcts_dpo_pairs_best_against_worst_or_a_random_other_with_visit_smoothing()
     {
         var t = PreferenceTree.Create("t", "P\n");

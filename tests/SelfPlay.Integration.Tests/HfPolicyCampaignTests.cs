@@ -27,7 +27,7 @@ public sealed class HfPolicyCampaignTests : IDisposable
         var pairs = Path.Combine(_dir, "pairs-in.jsonl");
         File.WriteAllLines(pairs, Enumerable.Range(1, 8).Select(i => JsonSerializer.Serialize(new
             { prompt = $"Input: {i} 3 8 8\n", chosen = $"8 / {i} = {8 / i}", rejected = $"{i} - 3 = {i - 3}" })));
-        string[] loraSettings = lora ? ["--set", "learner.lora.rank=4", "--set", "learner.dtype=bfloat16", "--set", "learner.lora.target-modules=q,v,up", "--set", $"learner.import={pairs}"] : [];
+        string[] loraSettings = lora ? ["--set", "policy.chat-template=chatml", "--set", "learner.lora.rank=4", "--set", "learner.dtype=bfloat16", "--set", "learner.lora.target-modules=q,v,up", "--set", $"learner.import={pairs}"] : [];
         var result = await CliRunner.RunAsync(["run", "--config", "hocon/campaigns/game24-quick.conf", "--set", $"policy.checkpoint={source}",
             "--set", "name=hf-quick", "--set", "warmup.epochs=2", .. loraSettings, "--run-dir", runDir]);
         Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
@@ -60,6 +60,8 @@ public sealed class HfPolicyCampaignTests : IDisposable
         {
             var trees = await TreeQueries.IterationTreesAsync(system, "hf-quick", 1);
             Assert.Equal(16, trees.Count);
+            // With chatml (the LoRA run) the policy saw the environment's prompt as the user turn.
+            if (lora) Assert.All(trees, t => Assert.StartsWith("<|im_start|>user\nInput: ", t.Root.StepText));
             var steps = trees.SelectMany(t => t.Nodes.Skip(1)).Where(n => n.TokenIds.Length > 0).ToList();
             Assert.NotEmpty(steps);
             Assert.All(steps, n =>

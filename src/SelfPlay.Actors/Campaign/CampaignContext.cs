@@ -34,6 +34,25 @@ public sealed record CampaignContext(CampaignConfig Config, EnvironmentSetup Set
         catch (InvalidDataException e) { throw new ConfigException($"selfplay.policy.checkpoint: {e.Message}"); }
     }
 
+    /// <summary>The environment with its split; with a chat template (policy.chat-template), the environment's prompt is
+    /// rendered as the user turn and the policy's steps form the assistant turn (the environment still sees its own text).</summary>
+    public EnvironmentSetup Setup { get; } = WithChatTemplate(Setup, Config);
+
+    static ChatTemplate? ChatFormatOf(CampaignConfig config)
+    {
+        if (config.PolicySource.Checkpoint is not { Length: > 0 } dir) return null;
+        try
+        {
+            var tokenizer = Checkpoint.LoadTokenizer(dir, out _);
+            return ChatTemplate.ForPolicy(config.PolicySource.ChatTemplate, (tokenizer as HfTokenizer)?.ChatTemplateSource, tokenizer);
+        }
+        catch (InvalidDataException e) { throw new ConfigException($"selfplay.policy.chat-template: {e.Message}"); }
+    }
+
+    static EnvironmentSetup WithChatTemplate(EnvironmentSetup setup, CampaignConfig config) =>
+        setup.Environment is PromptFormattedEnvironment || ChatFormatOf(config) is not { } template ? setup
+            : setup with { Environment = new PromptFormattedEnvironment(setup.Environment, template.RenderPrompt) };
+
     /// <summary>The policy's architecture: policy.checkpoint's config.json, or the model section's sizes with the
     /// character vocabulary.</summary>
     public LlamaConfig ModelConfig() => PolicyCheckpoint is { } dir ? Checkpoint.ReadConfig(dir) : new(

@@ -163,7 +163,7 @@ public static class ConfigLoader
             new PersistenceConfig(S("persistence.provider"), S("persistence.connection-string"), I("persistence.snapshot-nodes"), S("persistence.password-env")),
             new CriticConfig(I("critic.epochs"), I("critic.batch-size"), D("critic.learning-rate"), I("critic.max-examples"), D("critic.held-out-share")),
             new ClusterSecurityConfig(S("cluster.system-name"), S("cluster.tls.certificate"), S("cluster.tls.key"), S("cluster.tls.password-env")),
-            new PolicyConfig(S("policy.checkpoint")));
+            new PolicyConfig(S("policy.checkpoint"), S("policy.chat-template")));
         Validate(config);
         return config;
     }
@@ -207,6 +207,10 @@ public static class ConfigLoader
         Check(c.Search.Simulations > 0 && c.Search.Expansions > 0, "selfplay.search.simulations and expansions must be positive");
         Check(c.Search.Backup is "visit-weighted" or "mean-value", $"selfplay.search.backup must be visit-weighted or mean-value, got '{c.Search.Backup}'");
         Check(c.Iterations.Count >= 0 && c.Iterations.Trees > 0, "selfplay.iterations: count must be >= 0 and trees > 0");
+        Check(c.PolicySource.ChatTemplate is "auto" or "none" or "chatml" or "llama3" or "mistral",
+            $"selfplay.policy.chat-template must be auto, none, chatml, llama3 or mistral, got '{c.PolicySource.ChatTemplate}'");
+        Check(c.PolicySource.ChatTemplate is "auto" or "none" || c.PolicySource.Checkpoint.Length > 0,
+            $"selfplay.policy.chat-template = {c.PolicySource.ChatTemplate} needs policy.checkpoint (the character model has no chat tokens)");
         LearnerSettings.Validate(c.Preferences, c.Learner, Check);
         // SPaR's nodes are whole responses (a refinement is not a continuation of its parent), so only its own pairs read them right.
         Check(c.Search.Algorithm != "spar" || c.Preferences.Extractor == "spar",

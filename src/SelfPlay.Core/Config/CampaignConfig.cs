@@ -29,7 +29,8 @@ public sealed record CampaignConfig(
 /// (every node holds the same one; a peer without it can neither join nor deliver a message).
 /// </summary>
 /// <summary>Where the policy comes from: a Hugging Face checkpoint folder, or ("") the character model of the model section.</summary>
-public sealed record PolicyConfig(string Checkpoint = "");
+/// <param name="ChatTemplate">auto | none | chatml | llama3 | mistral: how the environment's prompt is rendered for the policy</param>
+public sealed record PolicyConfig(string Checkpoint = "", string ChatTemplate = "auto");
 
 public sealed record ClusterSecurityConfig(string SystemName = "", string TlsCertificate = "", string TlsKey = "", string TlsPasswordEnv = "");
 

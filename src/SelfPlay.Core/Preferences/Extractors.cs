@@ -42,8 +42,21 @@ public static class Extractors
     /// <summary>Every tree's examples, with each tree's own seeded random (so the result does not depend on tree order).</summary>
     public static List<PreferenceExample> ExtractAll(IPreferenceExtractor extractor, IEnumerable<PreferenceTree> trees, ExtractorOptions options, int seed)
     {
-        var examples = trees.SelectMany(t => extractor.Extract(t, options, new Random(HashCode.Combine(seed, StableHash(t.TreeId))))).ToList();
+        var examples = trees.SelectMany(t => extractor.Extract(t, options, new Random(HashCode.Combine(seed, StableHash(t.TreeId)))))
+            .Select(WithoutEmptyCandidates).OfType<PreferenceExample>().ToList();
         return extractor is AncestorAdvantages ? AncestorAdvantages.Whiten(examples) : examples;
+    }
+
+    /// <summary>
+    /// A candidate without text (the policy stopped before writing anything, and the environment wrote nothing) has no
+    /// token to train on: a pair with one is dropped, a list keeps its other candidates (if two remain).
+    /// </summary>
+    static PreferenceExample? WithoutEmptyCandidates(PreferenceExample example)
+    {
+        if (example.Candidates.All(c => c.Text.Length > 0)) return example;
+        if (example.Kind != ExampleKind.List) return null;
+        var kept = example.Candidates.Where(c => c.Text.Length > 0).ToList();
+        return kept.Count >= 2 ? example with { Candidates = kept } : null;
     }
 
     static int StableHash(string s)

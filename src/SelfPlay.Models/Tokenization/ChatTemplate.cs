@@ -20,6 +20,41 @@ public sealed record ChatTemplate(string Kind)
         _ => throw new InvalidDataException($"{HfTokenizer.ConfigFileName}: chat_template is not one of the supported formats (ChatML, Llama 3, Mistral)"),
     };
 
+    public static readonly string[] Settings = ["auto", "none", "chatml", "llama3", "mistral"];
+
+    /// <summary>
+    /// policy.chat-template: the format the environment's prompt is rendered in, or null for none. "auto" reads the
+    /// checkpoint's tokenizer_config.json chat_template (none when it has none). A format whose marker tokens the
+    /// tokenizer lacks cannot be rendered: an error naming the token.
+    /// </summary>
+    public static ChatTemplate? ForPolicy(string setting, string? jinja, ITokenizer tokenizer)
+    {
+        var template = setting switch
+        {
+            "none" => null,
+            "auto" => string.IsNullOrEmpty(jinja) ? null : Detect(jinja),
+            "chatml" => ChatMl,
+            "llama3" => Llama3,
+            "mistral" => Mistral,
+            _ => throw new ArgumentException($"policy.chat-template must be one of {string.Join(", ", Settings)}, got '{setting}'"),
+        };
+        foreach (var marker in template?.Markers ?? [])
+            if (tokenizer.Encode(marker).Length != 1)
+                throw new InvalidDataException($"policy.chat-template = {template!.Kind}: the tokenizer has no {marker} token, so the template cannot be rendered");
+        return template;
+    }
+
+    /// <summary>The special tokens the format is written with (each must be one token of the tokenizer).</summary>
+    public IReadOnlyList<string> Markers => Kind switch
+    {
+        "chatml" => ["<|im_start|>", "<|im_end|>"],
+        "llama3" => ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+        _ => [],
+    };
+
+    /// <summary>An environment prompt as the user turn, followed by the assistant turn's opening (where the steps go).</summary>
+    public string RenderPrompt(string prompt) => Render([new ChatMessage("user", prompt)], addGenerationPrompt: true);
+
     public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true)
     {
         var text = new System.Text.StringBuilder();

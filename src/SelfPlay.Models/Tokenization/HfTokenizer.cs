@@ -28,10 +28,14 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
     public int? BosId { get; }
     public IReadOnlyList<int> EosIds { get; }
     public int? PadId { get; }
-    public ChatTemplate ChatTemplate { get; }
+    /// <summary>tokenizer_config.json's Jinja chat_template, or null.</summary>
+    public string? ChatTemplateSource { get; }
+
+    /// <summary>The recognised format of <see cref="ChatTemplateSource"/> (plain without one); an unsupported template throws here, when used.</summary>
+    public ChatTemplate ChatTemplate => ChatTemplate.Detect(ChatTemplateSource);
 
     HfTokenizer(global::Tokenizers.DotNet.Tokenizer tokenizer, string source, Dictionary<string, int> ids, bool? addBos, IReadOnlyList<int> eos, int? pad,
-        ChatTemplate template)
+        string? template)
     {
         (_tokenizer, SourceDirectory) = (tokenizer, source);
         _tokens = ids.GroupBy(kv => kv.Value).ToDictionary(g => g.Key, g => g.First().Key);
@@ -39,7 +43,7 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
         // EncodePrompt puts BOS back, so texts concatenate without stray BOS tokens in the middle.
         _addedPrefix = tokenizer.Encode("");
         BosId = addBos != false && _addedPrefix.Length == 1 ? (int)_addedPrefix[0] : null;
-        (VocabSize, EosIds, PadId, ChatTemplate) = (ids.Count == 0 ? 0 : ids.Values.Max() + 1, eos, pad, template);
+        (VocabSize, EosIds, PadId, ChatTemplateSource) = (ids.Count == 0 ? 0 : ids.Values.Max() + 1, eos, pad, template);
     }
 
     public static HfTokenizer Load(string directory, LlamaConfig? modelConfig = null)
@@ -71,7 +75,7 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
         _ = Special("bos_token"); // checked to be a token, but the post-processor decides whether it is added
         bool? addBos = config?["add_bos_token"] is JsonValue addBosValue && addBosValue.TryGetValue<bool>(out var adds) ? adds : null;
         var eos = Special("eos_token") is { } eosId ? [eosId] : modelConfig is { } m ? [m.EosTokenId, .. m.ExtraEosTokenIds ?? []] : new List<int>();
-        var template = ChatTemplate.Detect(config?["chat_template"] is JsonValue tv && tv.TryGetValue<string>(out var tpl) ? tpl : null);
+        var template = config?["chat_template"] is JsonValue tv && tv.TryGetValue<string>(out var tpl) ? tpl : null;
 
         global::Tokenizers.DotNet.Tokenizer tokenizer;
         try { tokenizer = new global::Tokenizers.DotNet.Tokenizer(path); }
