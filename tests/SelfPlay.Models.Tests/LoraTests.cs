@@ -66,16 +66,22 @@ public sealed class LoraTests : IDisposable
         Assert.NotEqual(baseLogits, Logits(model));
     }
 
+    /// <summary>v0 = the model's weights, then a rank-4 adapter (trained or fresh) saved as v1 on it.</summary>
+    (string BaseDir, string AdapterDir, string Sha) SaveBaseAndAdapter(LlamaForCausalLM model, bool train)
+    {
+        var baseDir = Path.Combine(_dir, "v0");
+        Checkpoint.Save(model, Tok, baseDir, 0, "game24");
+        model.AttachLora(Rank4, seed: 5);
+        if (train) Train(model);
+        var adapterDir = Path.Combine(_dir, "v1");
+        return (baseDir, adapterDir, Checkpoint.Save(model, Tok, adapterDir, 1, "game24", baseDirectory: baseDir));
+    }
+
     [Fact]
     public void The_adapter_is_saved_in_the_peft_layout_and_loads_back_onto_its_base()
     {
         using var model = Model();
-        var baseDir = Path.Combine(_dir, "v0");
-        Checkpoint.Save(model, Tok, baseDir, 0, "game24");
-        model.AttachLora(Rank4, seed: 5);
-        Train(model);
-        var adapterDir = Path.Combine(_dir, "v1");
-        var sha = Checkpoint.Save(model, Tok, adapterDir, 1, "game24", baseDirectory: baseDir);
+        var (baseDir, adapterDir, sha) = SaveBaseAndAdapter(model, train: true);
 
         Assert.False(File.Exists(Path.Combine(adapterDir, ModelWeights.SingleFile)));
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(adapterDir, LoraAdapter.ConfigFile)))!;
@@ -129,11 +135,7 @@ public sealed class LoraTests : IDisposable
     public void An_adapter_for_another_rank_or_base_is_a_one_line_error_naming_the_tensor()
     {
         using var model = Model();
-        var baseDir = Path.Combine(_dir, "v0");
-        Checkpoint.Save(model, Tok, baseDir, 0, "game24");
-        model.AttachLora(Rank4, seed: 5);
-        var adapterDir = Path.Combine(_dir, "v1");
-        Checkpoint.Save(model, Tok, adapterDir, 1, "game24", baseDirectory: baseDir);
+        var (_, adapterDir, _) = SaveBaseAndAdapter(model, train: false);
 
         // adapter_config.json says r = 8, the tensors are rank 4.
         var configPath = Path.Combine(adapterDir, LoraAdapter.ConfigFile);
