@@ -53,7 +53,8 @@ public static class BenchModels
             ["training"] = Timed("training", () => Training(model.Config)),
         };
         report["wallSeconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1);
-        Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true }));
+        // A figure of nothing measured (a division by zero) prints as NaN or Infinity instead of failing the whole report.
+        Console.WriteLine(JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
         return 0;
     }
 
