@@ -25,6 +25,26 @@ public class PreferenceFormatTests
     }
 
     [Fact]
+    public void Stepwise_labels_the_steps_a_rejected_trajectory_shares_with_the_chosen_one_good()
+    {
+        CompletionStep S(string text) => CompletionStep.FromText(text + "\n");
+        var pair = PreferenceExample.Pair("t", "Input: 4 5 6 10\n",
+            new Candidate([S("5 * 4 = 20 (left: 6 10 20)"), S("10 - 6 = 4 (left: 4 20)"), S("20 + 4 = 24 (left: 24)")], 1),
+            new Candidate([S("5 * 4 = 20 (left: 6 10 20)"), S("10 + 6 = 16 (left: 16 20)"), S("20 - 16 = 4 (left: 4)")], 0));
+        var lines = PreferenceFormats.Export([pair], "trl-stepwise").Select(l => JsonNode.Parse(l)!).ToList();
+        bool[] Labels(JsonNode o) => [.. o["labels"]!.AsArray().Select(l => l!.GetValue<bool>())];
+        Assert.Equal([true, true, true], Labels(lines[0]));
+        Assert.Equal([true, false, false], Labels(lines[1])); // the shared first step is the chosen one's: good
+        // A rejected trajectory that is a prefix of the chosen one still ends with a bad step, so it pairs again.
+        var prefix = PreferenceExample.Pair("t", "P\n", pair.Candidates[0], new Candidate([pair.Candidates[0].Steps[0]], 0));
+        var prefixLines = PreferenceFormats.Export([prefix], "trl-stepwise").ToList();
+        Assert.Equal([false], Labels(JsonNode.Parse(prefixLines[1])!));
+        var (examples, errors) = PreferenceFormats.Import([.. lines.Select(l => l.ToJsonString())], "trl-stepwise", "f", rejectOnError: true);
+        Assert.Empty(errors);
+        Assert.Equal(pair.Candidates[1].Text, Assert.Single(examples).Candidates[1].Text);
+    }
+
+    [Fact]
     public void Kto_records_are_unpaired_completions_with_labels_and_pair_again_by_prompt()
     {
         var lines = PreferenceFormats.Export([Pair], "trl-kto").ToList();

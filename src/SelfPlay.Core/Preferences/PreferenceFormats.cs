@@ -39,9 +39,11 @@ public static class PreferenceFormats
                     yield return Line(new JsonObject { ["prompt"] = e.Prompt, ["completion"] = rejected.Text, ["label"] = false });
                     break;
                 case "trl-stepwise":
-                    // A chosen trajectory's steps are all good; the rejected one's are all bad (TRL PRM data).
-                    yield return Line(Stepwise(e.Prompt, chosen, true));
-                    yield return Line(Stepwise(e.Prompt, rejected, false));
+                    // TRL PRM data: a chosen trajectory's steps are all good; the rejected one's are bad from where it leaves
+                    // the chosen one (the steps it shares with it are the chosen's steps, good; its last step is always bad).
+                    yield return Line(Stepwise(e.Prompt, chosen, _ => true));
+                    var shared = Math.Min(SharedSteps(chosen, rejected), rejected.Steps.Count - 1);
+                    yield return Line(Stepwise(e.Prompt, rejected, i => i < shared));
                     break;
                 case "ultrainteract":
                     yield return Line(new JsonObject
@@ -57,12 +59,20 @@ public static class PreferenceFormats
         }
     }
 
-    static JsonObject Stepwise(string prompt, Candidate c, bool good) => new()
+    static JsonObject Stepwise(string prompt, Candidate c, Func<int, bool> good) => new()
     {
         ["prompt"] = prompt,
         ["completions"] = new JsonArray([.. c.Steps.Select(s => (JsonNode)JsonValue.Create(s.Text)!)]),
-        ["labels"] = new JsonArray([.. c.Steps.Select(_ => (JsonNode)JsonValue.Create(good)!)]),
+        ["labels"] = new JsonArray([.. c.Steps.Select((_, i) => (JsonNode)JsonValue.Create(good(i))!)]),
     };
+
+    /// <summary>How many leading steps two candidates share (the same text).</summary>
+    static int SharedSteps(Candidate a, Candidate b)
+    {
+        var n = 0;
+        while (n < a.Steps.Count && n < b.Steps.Count && a.Steps[n].Text == b.Steps[n].Text) n++;
+        return n;
+    }
 
     static string Line(JsonObject o) => o.ToJsonString();
 
