@@ -71,7 +71,7 @@ public static class InspectCommand
         var tokenizer = SelfPlay.Models.Checkpoints.Checkpoint.LoadTokenizer(tokenizerDir, out _);
         var byId = trees.ToDictionary(t => t.TreeId);
         var extractors = trees.Any(t => t.Algorithm == "spar") ? [Extractors.Get("spar")]
-            : Extractors.All.Where(e => e.Kind != ExampleKind.Advantage).ToList();
+            : Extractors.All.Where(e => e.Kind is ExampleKind.Pair or ExampleKind.List).ToList();
         var reports = extractors.Select(e => PairDiagnostics.Of(e.Name,
             Actors.Learning.PreferenceLearning.Extract(trees, config.Preferences with { Extractor = e.Name }, config.Seed), byId,
             (prompt, candidate) => PreferenceData.Encode(tokenizer, prompt, candidate).StepOf.Length)).ToList();

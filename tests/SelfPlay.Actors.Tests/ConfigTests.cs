@@ -87,6 +87,8 @@ public class ConfigTests
     [InlineData("search.mcts.value=mcts-dpo", "search.mcts.value = mcts-dpo needs a self-evaluating critic")]
     [InlineData("learner.loss=cdpo;preferences.extractor=tree-plv", "cdpo takes its ε from visit counts, which only preferences.extractor = mcts-dpo gives, got 'tree-plv'")]
     [InlineData("preferences.extractor=tree-plv;preferences.margin=0", "preferences.margin must be positive for tree-plv")]
+    [InlineData("learner.loss=sft", "selfplay.learner.loss 'sft' cannot train on the pair examples of preferences.extractor 'mcts-dpo'")]
+    [InlineData("preferences.extractor=solved-paths", "selfplay.learner.loss 'dpo' cannot train on the demonstration examples of preferences.extractor 'solved-paths'")]
     [InlineData("learner.lora.rank=8;learner.lora.target-modules=q,lm_head", "selfplay.learner.lora.target-modules: unknown target module 'lm_head' (any of q,k,v,o,gate,up,down)")]
     public void Combinations_that_mean_nothing_fail_with_one_line(string sets, string expected)
     {

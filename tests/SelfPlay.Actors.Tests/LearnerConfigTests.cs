@@ -16,8 +16,9 @@ public class LearnerConfigTests
         Assert.Equal(4, LearnerSettings.Trainer(c.Learner, "x").GradientAccumulation);
         var extractor = LearnerSettings.Extractor(c.Preferences);
         Assert.Equal((0.25, "group-size"), (extractor.Margin, extractor.TreePoWeighting));
-        foreach (var name in PreferenceObjective.Losses.Where(l => l != "ppo-clip"))
+        foreach (var name in PreferenceObjective.Losses.Where(l => l is not ("ppo-clip" or "sft")))
             Assert.Equal(name, ConfigLoader.Parse(ConfigLoader.Build(null, [$"learner.loss={name}"])).Learner.Loss);
+        Assert.Equal("sft", ConfigLoader.Parse(ConfigLoader.Build(null, ["learner.loss=sft", "preferences.extractor=solved-paths"])).Learner.Loss);
         foreach (var name in new[] { "treerpo", "branchgrpo", "treepo" })
             Assert.Equal(name, ConfigLoader.Parse(ConfigLoader.Build(null, ["learner.loss=ppo-clip", $"preferences.extractor={name}"])).Preferences.Extractor);
     }

@@ -32,6 +32,21 @@ public class ExtractorTests
     }
 
     [Fact]
+    public void Solved_paths_are_the_verified_solutions_from_the_root_deduplicated_most_visited_first()
+    {
+        var t = Small();
+        var b = t.Nodes[2];
+        t.AddChild(b.Index, N("b2", 1, 5, reward: 1)); // a second solution, more visited
+        t.AddChild(b.Index, N("b2", 1, 1, reward: 1)); // the same text again
+        var examples = Run("solved-paths", t);
+        Assert.Equal(["b|b2|", "a|a1|"], examples.Select(e => Texts(e.Candidates[0])));
+        Assert.All(examples, e => Assert.Equal((ExampleKind.Demonstration, "P\n", 1), (e.Kind, e.Prompt, e.Candidates.Count)));
+        Assert.Equal([5, 2], examples.Select(e => e.Candidates[0].Visits));
+        Assert.Single(Run("solved-paths", t, new ExtractorOptions(MaxPerTree: 1)));
+        Assert.Empty(Run("solved-paths", PreferenceTree.Create("none", "P\n")));
+    }
+
+    [Fact]
     public void A_candidate_without_text_never_enters_a_pair_and_leaves_a_list()
     {
         var t = PreferenceTree.Create("t", "P\n");
@@ -216,7 +231,7 @@ public class ExtractorTests
     [Fact]
     public void Every_extractor_is_registered_by_name()
     {
-        Assert.Equal(11, Extractors.All.Select(e => e.Name).Distinct().Count());
+        Assert.Equal(12, Extractors.All.Select(e => e.Name).Distinct().Count());
         Assert.Throws<ArgumentException>(() => Extractors.Get("nope"));
     }
 

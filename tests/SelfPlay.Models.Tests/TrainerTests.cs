@@ -63,6 +63,30 @@ public class TrainerTests
     }
 
     [Fact]
+    public void Sft_on_demonstrations_is_the_token_mean_nll_of_the_solution_and_training_lowers_it()
+    {
+        using var model = Tiny(seed: 4);
+        var demonstrations = Enumerable.Range(0, 8).Select(i => new PreferenceExample(ExampleKind.Demonstration, $"d{i}", $"Q {"abcd"[i % 4]}:",
+            [new Candidate([Step($"{"abcd"[i % 4]}{"abcd"[i % 4]}\n", 2), Step("= 24\n", 4)], 1, 2)])).ToList();
+        var data = PreferenceData.Prepare(demonstrations, Tok, PreferenceObjective.ReferenceFree("sft") ? ReferenceSource.None : ReferenceSource.Model);
+        var options = new LossOptions("sft");
+        double Loss()
+        {
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            return PreferenceObjective.Compute(model, data, options).Loss.ToDouble();
+        }
+        // The worked value: the mean over examples of −(summed log-prob of the solution's tokens) / its token count.
+        var sums = SequenceScorer.SumLogProbs(model, [.. data.Select(e => e.Candidates[0].Sequence)]);
+        var expected = data.Select((e, i) => -sums[i] / e.Candidates[0].Sequence.Scored.Count(s => s)).Average();
+        var before = Loss();
+        Assert.Equal(expected, before, 4);
+        using (var trainer = new PolicyTrainer(model, new TrainerOptions(LearningRate: 1e-2, BatchSize: 4, WarmupShare: 0)))
+            trainer.TrainPreferences(data, 3, options, new Random(1));
+        Assert.True(Loss() < before * 0.9, $"sft loss {before} -> {Loss()}");
+    }
+
+    [Fact]
     public void Objective_gradients_agree_with_finite_differences_on_a_tiny_model()
     {
         using var model = Tiny(seed: 5);

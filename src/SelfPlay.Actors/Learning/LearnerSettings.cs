@@ -69,6 +69,6 @@ public static class LearnerSettings
         check(l.LoraRank == 0 || TryTargets(l.LoraTargetModules) is null, TryTargets(l.LoraTargetModules) ?? "");
         check(l.ImportErrors is "skip" or "reject", $"selfplay.learner.import-errors must be skip or reject, got '{l.ImportErrors}'");
         check(l.Import.Length == 0 || File.Exists(l.Import), $"selfplay.learner.import: file not found: {l.Import}");
-        check(l.Import.Length == 0 || l.Loss != "ppo-clip", "selfplay.learner.import holds pairs, which ppo-clip cannot train on");
+        check(l.Import.Length == 0 || l.Loss is not ("ppo-clip" or "sft"), $"selfplay.learner.import holds pairs, which {l.Loss} cannot train on");
     }
 }

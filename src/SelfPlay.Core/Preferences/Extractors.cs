@@ -34,6 +34,7 @@ public static class Extractors
     [
         new MctsDpoPairs(), new TreePlvPairs(), new StepApoPairs(), new SparPairs(), new SuccessPathPairs(), new AgentQPairs(),
         new RankedLists(), new TrajectoryPairs(), new SiblingAdvantages(), new DepthAdvantages(), new AncestorAdvantages(),
+        new SolvedPaths(),
     ];
 
     public static IPreferenceExtractor Get(string name) => All.FirstOrDefault(e => e.Name == name)
@@ -268,6 +269,29 @@ public sealed class SuccessPathPairs : IPreferenceExtractor
             var parent = tree.Nodes[onPath.Parent];
             foreach (var sibling in TreePaths.VisitedChildren(tree, parent).Where(c => c != onPath))
                 examples.Add(PreferenceExample.Pair(tree.TreeId, tree.StateAt(parent.Index), Extractors.Step(onPath, 1), Extractors.Step(sibling, sibling.Q)));
+        }
+        return Extractors.Cap(examples, options.MaxPerTree);
+    }
+}
+
+/// <summary>
+/// Expert-iteration targets (ReST-EM, rStar-Math): every verified solution path of a tree (a leaf with reward 1),
+/// from the root, deduplicated by text, the most visited first, at most max-per-tree; one candidate each, trained
+/// with learner.loss = sft.
+/// </summary>
+public sealed class SolvedPaths : IPreferenceExtractor
+{
+    public string Name => "solved-paths";
+    public ExampleKind Kind => ExampleKind.Demonstration;
+
+    public IReadOnlyList<PreferenceExample> Extract(PreferenceTree tree, ExtractorOptions options, Random random)
+    {
+        var examples = new List<PreferenceExample>();
+        var seen = new HashSet<string>();
+        foreach (var leaf in TreePaths.RewardedLeaves(tree).Where(l => l.TerminalReward >= 1).OrderByDescending(l => l.Visits).ThenBy(l => l.Index))
+        {
+            var solution = new Candidate([.. TreePaths.PathTo(tree, leaf.Index).Select(CompletionStep.Of)], leaf.TerminalReward!.Value, leaf.Visits);
+            if (seen.Add(solution.Text)) examples.Add(new PreferenceExample(ExampleKind.Demonstration, tree.TreeId, tree.StateAt(0), [solution]));
         }
         return Extractors.Cap(examples, options.MaxPerTree);
     }

@@ -2,8 +2,9 @@ using SelfPlay.Core.Trees;
 
 namespace SelfPlay.Core.Preferences;
 
-/// <summary>What a training example is: a pair (best first), a ranked list (best first), or one completion with an advantage.</summary>
-public enum ExampleKind { Pair, List, Advantage }
+/// <summary>What a training example is: a pair (best first), a ranked list (best first), one completion with an
+/// advantage, or one verified completion to imitate (a demonstration, for sft).</summary>
+public enum ExampleKind { Pair, List, Advantage, Demonstration }
 
 /// <summary>
 /// One step of a completion: the exact text it added, the tokens the policy generated for it (empty for imported

@@ -111,7 +111,7 @@ public sealed class PolicyTrainer : IDisposable
     /// <summary>Any loss of <see cref="PreferenceObjective"/> on prepared examples.</summary>
     public IReadOnlyList<EpochStats> TrainPreferences(IReadOnlyList<PreparedExample> data, int epochs, LossOptions loss, Random random,
         Action<int, int>? onStep = null) =>
-        Train(data, epochs, random, batch => PreferenceObjective.Compute(Compute, batch, loss), onStep, pairwise: loss.Name != "ppo-clip");
+        Train(data, epochs, random, batch => PreferenceObjective.Compute(Compute, batch, loss), onStep, pairwise: PreferenceObjective.Pairwise(loss.Name));
 
     IReadOnlyList<EpochStats> Train<T>(IReadOnlyList<T> data, int epochs, Random random, Func<List<T>, (Tensor Loss, BatchMetrics Metrics)> lossOf,
         Action<int, int>? onStep, bool pairwise)

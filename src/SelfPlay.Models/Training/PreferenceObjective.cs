@@ -26,17 +26,21 @@ public sealed record BatchMetrics(double Loss, int Examples, double RewardCorrec
 public static class PreferenceObjective
 {
     public static readonly IReadOnlyList<string> Losses =
-        ["dpo", "cdpo", "robust", "hinge", "ipo", "simpo", "orpo", "kto", "step-apo", "tpo", "pro", "eurus-rm", "verifier", "value", "ppo-clip"];
+        ["dpo", "cdpo", "robust", "hinge", "ipo", "simpo", "orpo", "kto", "step-apo", "tpo", "pro", "eurus-rm", "verifier", "value", "ppo-clip", "sft"];
 
     /// <summary>Which example kinds a loss trains on (pair losses also take lists, as best vs worst).</summary>
     public static IReadOnlyList<ExampleKind> Accepts(string loss) => loss switch
     {
         "ppo-clip" => [ExampleKind.Advantage],
+        "sft" => [ExampleKind.Demonstration],
         _ => [ExampleKind.Pair, ExampleKind.List],
     };
 
     /// <summary>Losses that never look at reference log-probs.</summary>
-    public static bool ReferenceFree(string loss) => loss is "simpo" or "orpo" or "pro" or "ppo-clip";
+    public static bool ReferenceFree(string loss) => loss is "simpo" or "orpo" or "pro" or "ppo-clip" or "sft";
+
+    /// <summary>Losses over one completion per example (no chosen/rejected diagnostics).</summary>
+    public static bool Pairwise(string loss) => loss is not ("ppo-clip" or "sft");
 
     /// <summary>The batch loss (mean over examples) with gradients, and the batch's diagnostic sums.</summary>
     public static (Tensor Loss, BatchMetrics Metrics) Compute(LlamaForCausalLM model, IReadOnlyList<PreparedExample> batch, LossOptions o)
@@ -75,14 +79,16 @@ public static class PreferenceObjective
                 ListLosses.AdaptiveStepRewards(t.StepSum - t.StepRef, t.StepEmbedding, t.StepMask, o.StepWeights, o.Beta),
                 NormalizedScores(t.Score, t.Mask), t.Mask),
             "pro" => ListLosses.Pro(t.Sum / t.Count.clamp_min(1), t.Score, t.Mask, first, o.SftWeight),
+            // Expert iteration: the token-mean NLL of the verified solution.
+            "sft" => PreferenceLosses.MeanNll(first, countFirst),
             "ppo-clip" => PolicyGradientLosses.PpoClip(t.TokenLogProbs, t.TokenBehaviour, t.Score[.., 0], t.TokenMask, o.ClipLow, o.ClipHigh),
             _ => throw new ArgumentException($"unknown loss '{o.Name}' (known: {string.Join(", ", Losses)})"),
         };
-        if (o.SftWeight > 0 && o.Name is not ("pro" or "ppo-clip")) loss = loss + o.SftWeight * PreferenceLosses.MeanNll(first, countFirst);
+        if (o.SftWeight > 0 && o.Name is not ("pro" or "ppo-clip" or "sft")) loss = loss + o.SftWeight * PreferenceLosses.MeanNll(first, countFirst);
         var mean = loss.mean();
 
         using var _ = no_grad();
-        var pairwise = o.Name != "ppo-clip";
+        var pairwise = Pairwise(o.Name);
         double Sum(Tensor x) => x.sum().ToDouble();
         var metrics = new BatchMetrics(mean.ToDouble() * b, b,
             pairwise ? Sum((margin > 0).to(ScalarType.Float32)) : 0,
