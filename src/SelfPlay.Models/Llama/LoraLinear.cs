@@ -60,11 +60,8 @@ public sealed class LoraLinear : nn.Module<Tensor, Tensor>
     /// <summary>Off: the base layer alone (the reference policy of a LoRA learner, without a second copy of the weights).</summary>
     public bool AdapterEnabled { get; set; } = true;
 
-    public Parameter Weight => weight;
-    public Parameter? Bias => bias;
     public Linear? LoraA => lora_A;
     public Linear? LoraB => lora_B;
-    public double Scaling => _scaling;
 
     /// <summary>Adds a fresh adapter on the weight's device, in at least float32 (the trained weights, whatever the
     /// base's dtype): A Kaiming-uniform (PEFT's a = √5, i.e. U(±1/√in)), B zeros.</summary>
