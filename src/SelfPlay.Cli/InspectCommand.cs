@@ -61,7 +61,7 @@ public static class InspectCommand
     }
 
     /// <summary>
-    /// Every pair or list extractor on the trees (only spar on SPaR trees, whose whole-response nodes other extractors
+    /// Every pair, list or visit-distribution extractor (its most vs least visited child) on the trees (only spar on SPaR trees, whose whole-response nodes other extractors
     /// misread), with the token counts the learner would score under the run's tokenizer.
     /// </summary>
     static string Pairs(string runDir, SelfPlay.Core.Config.CampaignConfig config, IReadOnlyList<PreferenceTree> trees, int? iteration, string format)
@@ -71,7 +71,7 @@ public static class InspectCommand
         var tokenizer = SelfPlay.Models.Checkpoints.Checkpoint.LoadTokenizer(tokenizerDir, out _);
         var byId = trees.ToDictionary(t => t.TreeId);
         var extractors = trees.Any(t => t.Algorithm == "spar") ? [Extractors.Get("spar")]
-            : Extractors.All.Where(e => e.Kind is ExampleKind.Pair or ExampleKind.List).ToList();
+            : Extractors.All.Where(e => e.Kind is ExampleKind.Pair or ExampleKind.List or ExampleKind.Distribution).ToList();
         var reports = extractors.Select(e => PairDiagnostics.Of(e.Name,
             Actors.Learning.PreferenceLearning.Extract(trees, config.Preferences with { Extractor = e.Name }, config.Seed), byId,
             (prompt, candidate) => PreferenceData.Encode(tokenizer, prompt, candidate).StepOf.Length)).ToList();
@@ -81,9 +81,9 @@ public static class InspectCommand
                 new JsonSerializerOptions(Indented) { PropertyNamingPolicy = JsonNamingPolicy.CamelCase }) + "\n";
         static string D(Distribution d, string f) => d.Count == 0 ? "-" : $"{d.Min.ToString(f, CultureInfo.InvariantCulture)}/{d.Median.ToString(f, CultureInfo.InvariantCulture)}/{d.Max.ToString(f, CultureInfo.InvariantCulture)}";
         var text = new StringBuilder($"pairs from {trees.Count} trees ({scope}); * = preferences.extractor; tokens and |score gap| as min/median/max\n");
-        text.Append($"{"extractor",-14} {"pairs",6} {"empty",6} {"same",5} {"chosen tokens",15} {"rejected tokens",15} {"|score gap|",18} {"rejected invalid",16}\n");
+        text.Append($"{"extractor",-19} {"pairs",6} {"empty",6} {"same",5} {"chosen tokens",15} {"rejected tokens",15} {"|score gap|",18} {"rejected invalid",16}\n");
         foreach (var r in reports)
-            text.Append($"{r.Extractor + (r.Extractor == config.Preferences.Extractor ? "*" : ""),-14} {r.Pairs,6} {r.EmptySpans,6} {r.Identical,5} {D(r.ChosenTokens, "0"),15} {D(r.RejectedTokens, "0"),15} {D(r.ScoreGap, "0.000"),18} {(r.RejectedInvalidShare is { } s ? s.ToString("P0", CultureInfo.InvariantCulture) : "-"),16}\n");
+            text.Append($"{r.Extractor + (r.Extractor == config.Preferences.Extractor ? "*" : ""),-19} {r.Pairs,6} {r.EmptySpans,6} {r.Identical,5} {D(r.ChosenTokens, "0"),15} {D(r.RejectedTokens, "0"),15} {D(r.ScoreGap, "0.000"),18} {(r.RejectedInvalidShare is { } s ? s.ToString("P0", CultureInfo.InvariantCulture) : "-"),16}\n");
         return text.ToString();
     }
 

@@ -89,6 +89,9 @@ public class ConfigTests
     [InlineData("preferences.extractor=tree-plv;preferences.margin=0", "preferences.margin must be positive for tree-plv")]
     [InlineData("learner.loss=sft", "selfplay.learner.loss 'sft' cannot train on the pair examples of preferences.extractor 'mcts-dpo'")]
     [InlineData("preferences.extractor=solved-paths", "selfplay.learner.loss 'dpo' cannot train on the demonstration examples of preferences.extractor 'solved-paths'")]
+    [InlineData("preferences.extractor=visit-distribution", "selfplay.learner.loss 'dpo' cannot train on the distribution examples of preferences.extractor 'visit-distribution'")]
+    [InlineData("learner.loss=policy-ce", "selfplay.learner.loss 'policy-ce' cannot train on the pair examples of preferences.extractor 'mcts-dpo'")]
+    [InlineData("learner.loss=policy-ce;preferences.extractor=visit-distribution;preferences.visit-temperature=0", "selfplay.preferences.visit-temperature must be positive, got 0")]
     [InlineData("learner.lora.rank=8;learner.lora.target-modules=q,lm_head", "selfplay.learner.lora.target-modules: unknown target module 'lm_head' (any of q,k,v,o,gate,up,down)")]
     public void Combinations_that_mean_nothing_fail_with_one_line(string sets, string expected)
     {

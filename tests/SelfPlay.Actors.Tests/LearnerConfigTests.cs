@@ -16,9 +16,13 @@ public class LearnerConfigTests
         Assert.Equal(4, LearnerSettings.Trainer(c.Learner, "x").GradientAccumulation);
         var extractor = LearnerSettings.Extractor(c.Preferences);
         Assert.Equal((0.25, "group-size"), (extractor.Margin, extractor.TreePoWeighting));
-        foreach (var name in PreferenceObjective.Losses.Where(l => l is not ("ppo-clip" or "sft")))
+        foreach (var name in PreferenceObjective.Losses.Where(l => l is not ("ppo-clip" or "sft" or "policy-ce")))
             Assert.Equal(name, ConfigLoader.Parse(ConfigLoader.Build(null, [$"learner.loss={name}"])).Learner.Loss);
         Assert.Equal("sft", ConfigLoader.Parse(ConfigLoader.Build(null, ["learner.loss=sft", "preferences.extractor=solved-paths"])).Learner.Loss);
+        var distil = ConfigLoader.Parse(ConfigLoader.Build(null, ["learner.loss=policy-ce", "preferences.extractor=visit-distribution", "preferences.visit-temperature=0.5"]));
+        Assert.Equal(0.5, LearnerSettings.Extractor(distil.Preferences).VisitTemperature);
+        Assert.True(distil.Learner.SolutionBuffer);
+        Assert.False(ConfigLoader.Parse(ConfigLoader.Build(null, ["learner.solution-buffer=false"])).Learner.SolutionBuffer);
         foreach (var name in new[] { "treerpo", "branchgrpo", "treepo" })
             Assert.Equal(name, ConfigLoader.Parse(ConfigLoader.Build(null, ["learner.loss=ppo-clip", $"preferences.extractor={name}"])).Preferences.Extractor);
     }

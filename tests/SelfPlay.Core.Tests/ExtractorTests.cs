@@ -47,6 +47,45 @@ public class ExtractorTests
     }
 
     [Fact]
+    public void Visit_distribution_gives_the_visited_children_their_tempered_visit_shares()
+    {
+        var t = PreferenceTree.Create("t", "P\n");
+        t.AddChild(0, N("lo", 0.9, 1));
+        t.AddChild(0, N("hi", 0.2, 6));
+        t.AddChild(0, N("mid", 0.5, 3));
+        t.AddChild(0, N("never", 0.7, 0)); // unvisited: no invented share
+        var e = Assert.Single(Run("visit-distribution", t));
+        Assert.Equal((ExampleKind.Distribution, "P\n"), (e.Kind, e.Prompt));
+        Assert.Equal(["hi\n", "mid\n", "lo\n"], e.Candidates.Select(c => c.Text));
+        Assert.Equal([0.6, 0.3, 0.1], e.Candidates.Select(c => Math.Round(c.Score, 12)));
+        // τ = 0.5 squares the counts: 36, 9, 1 of 46.
+        var sharp = Assert.Single(Run("visit-distribution", t, new ExtractorOptions(VisitTemperature: 0.5)));
+        Assert.Equal([0.782609, 0.195652, 0.021739], sharp.Candidates.Select(c => Math.Round(c.Score, 6)));
+        // An empty child leaves; the others' shares are renormalised.
+        t.Nodes[1].StepText = "";
+        var kept = Assert.Single(Extractors.ExtractAll(Extractors.Get("visit-distribution"), [t], new ExtractorOptions(), 0));
+        Assert.Equal([0.666667, 0.333333], kept.Candidates.Select(c => Math.Round(c.Score, 6)));
+        Assert.DoesNotContain(Run("visit-distribution", Small()), x => x.Prompt == "P\nb\n"); // one visited child: nothing to distil
+    }
+
+    [Fact]
+    public void The_solution_buffer_keeps_the_newest_solution_of_every_task_ever_solved()
+    {
+        PreferenceTree Tree(string task, int iteration, bool solved)
+        {
+            var t = PreferenceTree.Create(PreferenceTree.MakeId("c", iteration, task), "P\n");
+            (t.TaskId, t.Iteration) = (task, iteration);
+            t.AddChild(0, N($"{task}-{iteration}", solved ? 1 : 0, 1, reward: solved ? 1 : 0));
+            return t;
+        }
+        // x solved in 1 and 2 (the newest wins), y solved in 1 and failed in 3 (kept from 1), z never solved.
+        var trees = new[] { Tree("x", 1, true), Tree("y", 1, true), Tree("z", 1, false), Tree("x", 2, true), Tree("y", 3, false), Tree("z", 3, false) };
+        var buffer = SolutionBuffer.NewestSolved(trees.Reverse());
+        Assert.Equal(["c/1/y/0", "c/2/x/0"], buffer.Select(t => t.TreeId));
+        Assert.Empty(SolutionBuffer.NewestSolved(trees.Where(t => !t.Solved)));
+    }
+
+    [Fact]
     public void A_candidate_without_text_never_enters_a_pair_and_leaves_a_list()
     {
         var t = PreferenceTree.Create("t", "P\n");
@@ -231,7 +270,7 @@ public class ExtractorTests
     [Fact]
     public void Every_extractor_is_registered_by_name()
     {
-        Assert.Equal(12, Extractors.All.Select(e => e.Name).Distinct().Count());
+        Assert.Equal(13, Extractors.All.Select(e => e.Name).Distinct().Count());
         Assert.Throws<ArgumentException>(() => Extractors.Get("nope"));
     }
 

@@ -57,6 +57,7 @@ public sealed class SearchAlgorithmCampaignTests(Game24Warmup warmup)
 {
     [Theory]
     [InlineData("mcts", "mcts-dpo", "dpo", "search.mcts.parallel-simulations=3", "search.mcts.commit-and-reuse=true")]
+    [InlineData("mcts", "visit-distribution", "policy-ce", "search.mcts.parallel-simulations=2", "preferences.visit-temperature=0.5")]
     [InlineData("mcts", "agent-q", "dpo", "search.mcts.selection=ucb1", "search.mcts.value=agent-q")]
     [InlineData("best-first", "tree-plv", "dpo", "search.best-first.look-ahead=4", "search.best-first.max-expansions=4")]
     [InlineData("beam", "mcts-dpo", "dpo", "search.beam.width=2", "search.expansions=3")]

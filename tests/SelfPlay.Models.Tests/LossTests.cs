@@ -32,6 +32,21 @@ public class LossTests
     }
 
     [Fact]
+    public void Policy_cross_entropy_is_the_visit_shares_against_the_softmax_over_the_children()
+    {
+        using var scope = NewDisposeScope();
+        // Children with summed log-probs −1, −2, −3 and visit shares 0.6, 0.3, 0.1; a fourth, padded entry is masked out.
+        var logProbs = tensor(new[] { -1.0, -2, -3, -0.5 }, [1, 4], dtype: ScalarType.Float64);
+        var shares = tensor(new[] { 0.6, 0.3, 0.1, 0 }, [1, 4], dtype: ScalarType.Float64);
+        var mask = tensor(new[] { 1.0, 1, 1, 0 }, [1, 4], dtype: ScalarType.Float64);
+        // log p̂ = l − logsumexp(l) = [−0.407606, −1.407606, −2.407606]; −Σ π·log p̂ = 0.907606.
+        Assert.Equal(0.907606, V(ListLosses.PolicyCrossEntropy(logProbs, shares, mask).sum()), Digits);
+        // At its minimum the policy over the children is the visit shares: the loss is then their entropy.
+        var matched = tensor(new[] { Math.Log(0.6), Math.Log(0.3), Math.Log(0.1), 5 }, [1, 4], dtype: ScalarType.Float64);
+        Assert.Equal(-(0.6 * Math.Log(0.6) + 0.3 * Math.Log(0.3) + 0.1 * Math.Log(0.1)), V(ListLosses.PolicyCrossEntropy(matched, shares, mask).sum()), Digits);
+    }
+
+    [Fact]
     public void Dpo_gradient_matches_section_11()
     {
         using var scope = NewDisposeScope();

@@ -87,6 +87,37 @@ public class TrainerTests
     }
 
     [Fact]
+    public void Policy_ce_moves_the_policy_over_a_nodes_children_to_their_visit_shares()
+    {
+        using var model = Tiny(seed: 4);
+        double[] shares = [0.7, 0.2, 0.1];
+        var nodes = Enumerable.Range(0, 8).Select(i => new PreferenceExample(ExampleKind.Distribution, $"n{i}", $"Q {"abcd"[i % 4]}:",
+            [.. new[] { "xy\n", "yz\n", "zx\n" }.Select((s, j) => new Candidate([Step(s, 3)], shares[j], 7 - 3 * j))])).ToList();
+        var data = PreferenceData.Prepare(nodes, Tok, PreferenceObjective.ReferenceFree("policy-ce") ? ReferenceSource.None : ReferenceSource.Model);
+        var options = new LossOptions("policy-ce", SftWeight: 1); // policy-ce adds no SFT term, whatever sft-weight says
+        double Loss()
+        {
+            using var _ = no_grad();
+            using var scope = NewDisposeScope();
+            return PreferenceObjective.Compute(model, data, options).Loss.ToDouble();
+        }
+        // The worked value: −Σ π·log softmax(summed log-probs of the children), averaged over the nodes.
+        var sums = SequenceScorer.SumLogProbs(model, [.. data.SelectMany(e => e.Candidates.Select(c => c.Sequence))]);
+        var expected = Enumerable.Range(0, nodes.Count).Select(i =>
+        {
+            var l = sums.Skip(3 * i).Take(3).ToArray();
+            var z = Math.Log(l.Sum(x => Math.Exp(x)));
+            return -shares.Select((p, j) => p * (l[j] - z)).Sum();
+        }).Average();
+        var before = Loss();
+        Assert.Equal(expected, before, 4);
+        var entropy = -shares.Sum(p => p * Math.Log(p)); // the loss where the policy's shares are the visit shares
+        using (var trainer = new PolicyTrainer(model, new TrainerOptions(LearningRate: 1e-2, BatchSize: 4, WarmupShare: 0)))
+            trainer.TrainPreferences(data, 4, options, new Random(1));
+        Assert.True(Loss() - entropy < 0.5 * (before - entropy), $"policy-ce {before} -> {Loss()}, minimum {entropy}");
+    }
+
+    [Fact]
     public void Objective_gradients_agree_with_finite_differences_on_a_tiny_model()
     {
         using var model = Tiny(seed: 5);

@@ -148,14 +148,34 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
         var examples = new List<PreferenceExample>();
         var window = new List<PreferenceTree>();
         var newExamples = 0;
-        for (var i = Math.Max(1, iteration - c.Learner.Window + 1); i <= iteration; i++)
+        if (PreferenceLearning.UsesSolutionBuffer(c))
         {
-            var trees = await TreeQueries.IterationTreesAsync(_system, c.Name, i);
-            window.AddRange(trees);
-            var extracted = PreferenceLearning.Extract(trees, c.Preferences, c.Seed + i);
-            examples.AddRange(extracted);
-            if (i == iteration) newExamples = extracted.Count;
+            var all = new List<PreferenceTree>();
+            for (var i = 1; i <= iteration; i++)
+            {
+                var trees = await TreeQueries.IterationTreesAsync(_system, c.Name, i);
+                all.AddRange(trees);
+                if (i > iteration - c.Learner.Window) window.AddRange(trees);
+            }
+            var buffer = SolutionBuffer.NewestSolved(all);
+            foreach (var tree in buffer)
+            {
+                var extracted = PreferenceLearning.Extract([tree], c.Preferences, c.Seed + tree.Iteration);
+                examples.AddRange(extracted);
+                if (tree.Iteration == iteration) newExamples += extracted.Count;
+            }
+            _log.Info("iteration {0}: solution buffer: {1} solved tasks, {2} of them last solved before this iteration",
+                iteration, buffer.Count, buffer.Count(t => t.Iteration < iteration));
         }
+        else
+            for (var i = Math.Max(1, iteration - c.Learner.Window + 1); i <= iteration; i++)
+            {
+                var trees = await TreeQueries.IterationTreesAsync(_system, c.Name, i);
+                window.AddRange(trees);
+                var extracted = PreferenceLearning.Extract(trees, c.Preferences, c.Seed + i);
+                examples.AddRange(extracted);
+                if (i == iteration) newExamples = extracted.Count;
+            }
         examples.AddRange(PreferenceLearning.Import(c.Learner, message => _log.Warning(message)));
         return await Task.Run(() =>
         {

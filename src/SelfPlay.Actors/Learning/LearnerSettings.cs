@@ -8,7 +8,7 @@ namespace SelfPlay.Actors.Learning;
 public static class LearnerSettings
 {
     public static ExtractorOptions Extractor(PreferenceConfig p) =>
-        new(p.MinQGap, p.Rejected, p.MaxPerTree, p.Margin, p.QThreshold, p.CriticWeight, p.QCenter, p.MinListSize, p.AdvantageStd, p.TreePoWeighting, p.Critic);
+        new(p.MinQGap, p.Rejected, p.MaxPerTree, p.Margin, p.QThreshold, p.CriticWeight, p.QCenter, p.MinListSize, p.AdvantageStd, p.TreePoWeighting, p.Critic, p.VisitTemperature);
 
     public static LossOptions Loss(LearnerConfig l) =>
         new(l.Loss, l.Beta, l.LabelSmoothing, l.Alpha, l.Gamma, l.SftWeight, StepWeights(l.StepWeights), l.ClipLow, l.ClipHigh);
@@ -54,6 +54,7 @@ public static class LearnerSettings
         // Only mcts-dpo pairs carry a per-pair ε (from visit counts); any other extractor would make cdpo plain DPO.
         check(l.Loss != "cdpo" || p.Extractor == "mcts-dpo",
             $"selfplay.learner.loss = cdpo takes its ε from visit counts, which only preferences.extractor = mcts-dpo gives, got '{p.Extractor}' (use dpo with label-smoothing)");
+        check(p.VisitTemperature > 0, $"selfplay.preferences.visit-temperature must be positive, got {p.VisitTemperature}");
         check(p.MinListSize >= 2, $"selfplay.preferences.min-list-size must be at least 2, got {p.MinListSize}");
         check(p.TreePoWeighting is "average" or "group-size", $"selfplay.preferences.treepo-weighting must be average or group-size, got '{p.TreePoWeighting}'");
         check(l.LabelSmoothing is >= 0 and < 0.5, $"selfplay.learner.label-smoothing must be in [0, 0.5), got {l.LabelSmoothing}");

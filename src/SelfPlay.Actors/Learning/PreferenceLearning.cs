@@ -16,6 +16,10 @@ public static class PreferenceLearning
     public static List<PreferenceExample> Extract(IEnumerable<PreferenceTree> trees, PreferenceConfig p, int seed) =>
         Extractors.ExtractAll(Extractors.Get(p.Extractor), trees, LearnerSettings.Extractor(p), seed);
 
+    /// <summary>learner.solution-buffer applies: the extractor gives demonstrations (solved-paths).</summary>
+    public static bool UsesSolutionBuffer(CampaignConfig c) =>
+        c.Learner.SolutionBuffer && Extractors.Get(c.Preferences.Extractor).Kind == ExampleKind.Demonstration;
+
     /// <summary>learner.import: the file's pairs; malformed records are reported through <paramref name="report"/> (or reject the file).</summary>
     public static List<PreferenceExample> Import(LearnerConfig l, Action<string> report)
     {

@@ -56,13 +56,13 @@ public sealed record IterationsConfig(int Count, int Trees);
 
 public sealed record PreferenceConfig(string Extractor, double MinQGap, string Rejected = "worst", int MaxPerTree = 0, double Margin = 0.375,
     double QThreshold = 0.1, double CriticWeight = 1.0, double QCenter = 0.5, int MinListSize = 2, bool AdvantageStd = false,
-    string TreePoWeighting = "average", string Critic = "");
+    string TreePoWeighting = "average", string Critic = "", double VisitTemperature = 1.0);
 
 public sealed record LearnerConfig(string Loss, double Beta, double SftWeight, int Epochs, int BatchSize, double LearningRate, int Window, string Reference,
     double LabelSmoothing = 0, double Alpha = 1.0, double Gamma = 1.0, string StepWeights = "dissimilar", double ClipLow = 0.2, double ClipHigh = 0.28,
     int GradientAccumulation = 1, double WeightDecay = 0, double MaxGradNorm = 1.0, double WarmupShare = 0.05, int CheckpointEvery = 0,
     string Import = "", string ImportFormat = "trl-preference", string ImportErrors = "skip", string DType = "float32",
-    int LoraRank = 0, double LoraAlpha = 16, double LoraDropout = 0, string LoraTargetModules = "q,k,v,o");
+    int LoraRank = 0, double LoraAlpha = 16, double LoraDropout = 0, string LoraTargetModules = "q,k,v,o", bool SolutionBuffer = true);
 
 public sealed record EvalConfig(bool Greedy);
 

@@ -14,10 +14,11 @@ namespace SelfPlay.Core.Preferences;
 /// <param name="MinListSize">ranked lists need at least this many visited children</param>
 /// <param name="AdvantageStd">TreeRPO: divide sibling advantages by their std</param>
 /// <param name="TreePoWeighting">TreePO subgroup mix: "average" or "group-size"</param>
+/// <param name="VisitTemperature">visit-distribution's τ: the target share of a child is N^(1/τ) / Σ N^(1/τ)</param>
 public sealed record ExtractorOptions(
     double MinQGap = 1e-9, string Rejected = "worst", int MaxPerTree = 0, double Margin = 0.375, double QThreshold = 0.1,
     double CriticWeight = 1.0, double QCenter = 0.0, int MinListSize = 2, bool AdvantageStd = false, string TreePoWeighting = "average",
-    string Critic = "");
+    string Critic = "", double VisitTemperature = 1.0);
 
 /// <summary>A named strategy that turns one search tree into training examples. Pure: no I/O, no model.</summary>
 public interface IPreferenceExtractor
@@ -34,7 +35,7 @@ public static class Extractors
     [
         new MctsDpoPairs(), new TreePlvPairs(), new StepApoPairs(), new SparPairs(), new SuccessPathPairs(), new AgentQPairs(),
         new RankedLists(), new TrajectoryPairs(), new SiblingAdvantages(), new DepthAdvantages(), new AncestorAdvantages(),
-        new SolvedPaths(),
+        new SolvedPaths(), new VisitDistribution(),
     ];
 
     public static IPreferenceExtractor Get(string name) => All.FirstOrDefault(e => e.Name == name)
@@ -50,14 +51,21 @@ public static class Extractors
 
     /// <summary>
     /// A candidate without text (the policy stopped before writing anything, and the environment wrote nothing) has no
-    /// token to train on: a pair with one is dropped, a list keeps its other candidates (if two remain).
+    /// token to train on: a pair with one is dropped, a list keeps its other candidates (if two remain), and a visit
+    /// distribution its other children, their shares renormalised.
     /// </summary>
     static PreferenceExample? WithoutEmptyCandidates(PreferenceExample example)
     {
         if (example.Candidates.All(c => c.Text.Length > 0)) return example;
-        if (example.Kind != ExampleKind.List) return null;
+        if (example.Kind is not (ExampleKind.List or ExampleKind.Distribution)) return null;
         var kept = example.Candidates.Where(c => c.Text.Length > 0).ToList();
-        return kept.Count >= 2 ? example with { Candidates = kept } : null;
+        if (kept.Count < 2) return null;
+        if (example.Kind == ExampleKind.Distribution)
+        {
+            var total = kept.Sum(c => c.Score);
+            kept = [.. kept.Select(c => c with { Score = c.Score / total })];
+        }
+        return example with { Candidates = kept };
     }
 
     static int StableHash(string s)
@@ -292,6 +300,34 @@ public sealed class SolvedPaths : IPreferenceExtractor
         {
             var solution = new Candidate([.. TreePaths.PathTo(tree, leaf.Index).Select(CompletionStep.Of)], leaf.TerminalReward!.Value, leaf.Visits);
             if (seen.Add(solution.Text)) examples.Add(new PreferenceExample(ExampleKind.Demonstration, tree.TreeId, tree.StateAt(0), [solution]));
+        }
+        return Extractors.Cap(examples, options.MaxPerTree);
+    }
+}
+
+/// <summary>
+/// AlphaZero policy distillation targets: at every node with at least two visited children, those children (one step
+/// each, the most visited first) with their visit shares π(a) = N(a)^(1/τ) / Σ_b N(b)^(1/τ) as the scores, trained
+/// with learner.loss = policy-ce. Unvisited children are left out: their share would be an invented 0.
+/// </summary>
+public sealed class VisitDistribution : IPreferenceExtractor
+{
+    public string Name => "visit-distribution";
+    public ExampleKind Kind => ExampleKind.Distribution;
+
+    public IReadOnlyList<PreferenceExample> Extract(PreferenceTree tree, ExtractorOptions options, Random random)
+    {
+        if (options.VisitTemperature <= 0) throw new ArgumentException($"visit-distribution's temperature must be positive, got {options.VisitTemperature}");
+        var examples = new List<PreferenceExample>();
+        foreach (var node in tree.Nodes)
+        {
+            var visited = TreePaths.VisitedChildren(tree, node).OrderByDescending(c => c.Visits).ThenByDescending(c => c.Q).ThenBy(c => c.Index).ToList();
+            if (visited.Count < 2) continue;
+            // Shares relative to the most visited child first, so a large N^(1/τ) cannot overflow.
+            var weights = visited.Select(c => Math.Pow((double)c.Visits / visited[0].Visits, 1 / options.VisitTemperature)).ToList();
+            var total = weights.Sum();
+            examples.Add(new PreferenceExample(ExampleKind.Distribution, tree.TreeId, tree.StateAt(node.Index),
+                [.. visited.Select((c, i) => Extractors.Step(c, weights[i] / total))]));
         }
         return Extractors.Cap(examples, options.MaxPerTree);
     }

@@ -3,8 +3,9 @@ using SelfPlay.Core.Trees;
 namespace SelfPlay.Core.Preferences;
 
 /// <summary>What a training example is: a pair (best first), a ranked list (best first), one completion with an
-/// advantage, or one verified completion to imitate (a demonstration, for sft).</summary>
-public enum ExampleKind { Pair, List, Advantage, Demonstration }
+/// advantage, one verified completion to imitate (a demonstration, for sft), or the children of one expanded node
+/// with their visit shares as the target distribution (most visited first, for policy-ce).</summary>
+public enum ExampleKind { Pair, List, Advantage, Demonstration, Distribution }
 
 /// <summary>
 /// One step of a completion: the exact text it added, the tokens the policy generated for it (empty for imported

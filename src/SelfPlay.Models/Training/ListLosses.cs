@@ -21,6 +21,18 @@ public enum StepWeighting
 public static class ListLosses
 {
     /// <summary>
+    /// AlphaZero policy distillation: −Σ_a π(a)·log p̂(a), p̂ = softmax over the node's children of the policy's summed
+    /// log-probs log p(a|s) of each child's step (the policy's sequence probabilities normalised over the children),
+    /// π the children's visit shares (summing to 1 over each row's valid entries). Per row [B].
+    /// </summary>
+    public static Tensor PolicyCrossEntropy(Tensor sequenceLogProbs, Tensor visitShares, Tensor mask)
+    {
+        var valid = mask > 0.5;
+        var normalised = sequenceLogProbs.masked_fill(valid.logical_not(), double.NegativeInfinity).log_softmax(1);
+        return -(visitShares * normalised.masked_fill(valid.logical_not(), 0)).sum(1);
+    }
+
+    /// <summary>
     /// Tree Preference Optimization, λ-weighted list ranking (LambdaRank): −Σ_{v_i > v_j} λ_ij·logσ(r_i − r_j),
     /// λ_ij = |G_i − G_j|·|1/D(τ_i) − 1/D(τ_j)|, G = 2^v − 1, D(τ) = log2(1 + τ), τ the rank by the current rewards.
     /// λ carries no gradient. <paramref name="values"/> should lie in [0, 1].

@@ -26,18 +26,19 @@ public sealed record BatchMetrics(double Loss, int Examples, double RewardCorrec
 public static class PreferenceObjective
 {
     public static readonly IReadOnlyList<string> Losses =
-        ["dpo", "cdpo", "robust", "hinge", "ipo", "simpo", "orpo", "kto", "step-apo", "tpo", "pro", "eurus-rm", "verifier", "value", "ppo-clip", "sft"];
+        ["dpo", "cdpo", "robust", "hinge", "ipo", "simpo", "orpo", "kto", "step-apo", "tpo", "pro", "eurus-rm", "verifier", "value", "ppo-clip", "sft", "policy-ce"];
 
     /// <summary>Which example kinds a loss trains on (pair losses also take lists, as best vs worst).</summary>
     public static IReadOnlyList<ExampleKind> Accepts(string loss) => loss switch
     {
         "ppo-clip" => [ExampleKind.Advantage],
         "sft" => [ExampleKind.Demonstration],
+        "policy-ce" => [ExampleKind.Distribution],
         _ => [ExampleKind.Pair, ExampleKind.List],
     };
 
     /// <summary>Losses that never look at reference log-probs.</summary>
-    public static bool ReferenceFree(string loss) => loss is "simpo" or "orpo" or "pro" or "ppo-clip" or "sft";
+    public static bool ReferenceFree(string loss) => loss is "simpo" or "orpo" or "pro" or "ppo-clip" or "sft" or "policy-ce";
 
     /// <summary>Losses over one completion per example (no chosen/rejected diagnostics).</summary>
     public static bool Pairwise(string loss) => loss is not ("ppo-clip" or "sft");
@@ -81,10 +82,12 @@ public static class PreferenceObjective
             "pro" => ListLosses.Pro(t.Sum / t.Count.clamp_min(1), t.Score, t.Mask, first, o.SftWeight),
             // Expert iteration: the token-mean NLL of the verified solution.
             "sft" => PreferenceLosses.MeanNll(first, countFirst),
+            // AlphaZero distillation: the policy over a node's children against their visit shares (the scores).
+            "policy-ce" => ListLosses.PolicyCrossEntropy(t.Sum, t.Score, t.Mask),
             "ppo-clip" => PolicyGradientLosses.PpoClip(t.TokenLogProbs, t.TokenBehaviour, t.Score[.., 0], t.TokenMask, o.ClipLow, o.ClipHigh),
             _ => throw new ArgumentException($"unknown loss '{o.Name}' (known: {string.Join(", ", Losses)})"),
         };
-        if (o.SftWeight > 0 && o.Name is not ("pro" or "ppo-clip" or "sft")) loss = loss + o.SftWeight * PreferenceLosses.MeanNll(first, countFirst);
+        if (o.SftWeight > 0 && o.Name is not ("pro" or "ppo-clip" or "sft" or "policy-ce")) loss = loss + o.SftWeight * PreferenceLosses.MeanNll(first, countFirst);
         var mean = loss.mean();
 
         using var _ = no_grad();
