@@ -119,6 +119,28 @@ public sealed class Game24Environment(Game24StepMode mode = Game24StepMode.Opera
         return actions;
     }
 
+    /// <summary>
+    /// Operation mode: every operation on two of the numbers left that the environment accepts (+ and * once per pair,
+    /// − and / both ways), distinct by text; null in whole-step mode or when the state cannot be read.
+    /// </summary>
+    public IReadOnlyList<string>? LegalActions(EnvTask task, string state)
+    {
+        if (Mode != Game24StepMode.Operation || !Board.TryRead(state, strict: false, out var board, out _) || board.Count < 2) return null;
+        var actions = new List<string>();
+        var values = board.Values;
+        for (var i = 0; i < values.Count; i++)
+            for (var j = i + 1; j < values.Count; j++)
+                foreach (var (a, op, b) in new[] { (values[i], '+', values[j]), (values[i], '*', values[j]), (values[i], '-', values[j]),
+                             (values[j], '-', values[i]), (values[i], '/', values[j]), (values[j], '/', values[i]) })
+                {
+                    var action = $"{a} {op} {b}";
+                    if (actions.Contains(action)) continue;
+                    var outcome = Step(task, state, action);
+                    if (!outcome.IsTerminal || outcome.Reason == "solved" || outcome.Reason.StartsWith("result is", StringComparison.Ordinal)) actions.Add(action);
+                }
+        return actions;
+    }
+
     // The verifier's reason for a well-formed answer that uses the right numbers but misses 24.
     private static bool IsWrongValue(string reason) => reason.StartsWith("evaluates to", StringComparison.Ordinal);
 

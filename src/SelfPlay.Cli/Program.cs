@@ -193,13 +193,20 @@ namespace SelfPlay.Cli
 
         static async Task<int> EvalAsync(string[] args)
         {
-            var a = new CliArgs(args, ["--checkpoint", "--config", "--set", "--puzzles", "--range", "--search", "--env", "--plugins"], ["--show"]);
-            var checkpoint = a.Get("--checkpoint") ?? throw new UsageException("eval needs --checkpoint DIR");
+            var a = new CliArgs(args, ["--checkpoint", "--config", "--set", "--puzzles", "--range", "--search", "--env", "--plugins", "--policy"], ["--show"]);
+            var uniform = a.Get("--policy") switch
+            {
+                null => false,
+                "uniform" => true,
+                var p => throw new UsageException($"--policy must be uniform (a random policy over the environment's legal actions), got '{p}'"),
+            };
+            if (uniform && a.Get("--checkpoint") is not null) throw new UsageException("--policy uniform searches without a model: give no --checkpoint");
+            var checkpoint = a.Get("--checkpoint") ?? (uniform ? "" : throw new UsageException("eval needs --checkpoint DIR (or --policy uniform --search mcts:N)"));
             if (a.Get("--range") is not null && a.Get("--puzzles") is null) throw new UsageException("--range needs --puzzles FILE");
             // A checkpoint inside a run folder (RUN_DIR/checkpoints/vN) is evaluated with that run's settings
             // (split, step mode, step length) unless --config says otherwise.
-            var runConfig = Path.GetFullPath(Path.Combine(checkpoint, "..", "..", ConfigFileName));
-            var fromRun = a.Get("--config") is null && File.Exists(runConfig) ? runConfig : null;
+            var runConfig = uniform ? "" : Path.GetFullPath(Path.Combine(checkpoint, "..", "..", ConfigFileName));
+            var fromRun = a.Get("--config") is null && !uniform && File.Exists(runConfig) ? runConfig : null;
             if (fromRun is not null) Console.Error.WriteLine($"selfplay: eval uses the settings of {fromRun} (give --config FILE for others)");
             var hocon = ConfigLoader.Build(a.Get("--config") ?? fromRun, a.All("--set"));
             var config = ConfigLoader.Parse(hocon);
@@ -212,6 +219,20 @@ namespace SelfPlay.Cli
             int? simulations = search == "greedy" ? null
                 : search.StartsWith("mcts:", StringComparison.Ordinal) && int.TryParse(search[5..], out var n) && n > 0 ? n
                 : throw new UsageException($"--search must be greedy or mcts:N, got '{search}'");
+            if (uniform && simulations is null) throw new UsageException("--policy uniform needs --search mcts:N (a random policy has no greedy step)");
+            if (uniform && setup.Environment.LegalActions(tasks[0], setup.Environment.InitialState(tasks[0])) is null)
+                throw new UsageException($"--policy uniform: environment '{setup.Environment.Name}' lists no legal actions (game24 in operation step mode does)");
+
+            var mcts = new MctsOptions(Simulations: simulations ?? 0, Expansions: config.Search.Expansions, CPuct: config.Search.CPuct,
+                LengthPenalty: config.Search.LengthPenalty, DepthLimit: config.Environment.MaxSteps, Temperature: config.Search.Temperature, Seed: config.Seed);
+            void Print(EvalResult result) =>
+                Console.WriteLine(JsonSerializer.Serialize(new { solved = result.Solved, total = result.Total, rate = Math.Round(result.Rate, 4) }));
+            if (uniform)
+            {
+                Print(await Evaluation.SearchAsync(setup.Environment, tasks, new UniformLegalActionProposer(setup.Environment, tasks),
+                    new VerifierEvaluator(setup.Environment), mcts, parallel: 1));
+                return 0;
+            }
 
             TorchSharp.torch.set_num_threads(config.Model.Threads);
             var (model, tokenizer, _) = Checkpoint.Load(checkpoint, config.Model.Device, dtype: config.Model.DType);
@@ -220,14 +241,11 @@ namespace SelfPlay.Cli
                 var env = setup.Environment;
                 var proposer = new PolicyStepProposer(model, tokenizer, env.StepStop, config.Model.MaxStepTokens,
                     config.Model.PrefixCacheMb > 0 ? new PrefixCache(config.Model.PrefixCacheMb * 1024L * 1024) : null);
-                var result = simulations is { } sims
-                    ? await Evaluation.SearchAsync(env, tasks, proposer, new VerifierEvaluator(env),
-                        new MctsOptions(Simulations: sims, Expansions: config.Search.Expansions, CPuct: config.Search.CPuct,
-                            LengthPenalty: config.Search.LengthPenalty, DepthLimit: config.Environment.MaxSteps,
-                            Temperature: config.Search.Temperature, Seed: config.Seed), parallel: 1)
+                var result = simulations is not null
+                    ? await Evaluation.SearchAsync(env, tasks, proposer, new VerifierEvaluator(env), mcts, parallel: 1)
                     : await Evaluation.GreedyAsync(env, tasks, proposer, config.Environment.MaxSteps,
                         onEpisode: a.Has("--show") ? (task, state, ok) => Console.Error.WriteLine($"--- {(ok ? "solved" : "failed")} {task.Input}\n{state}") : null);
-                Console.WriteLine(JsonSerializer.Serialize(new { solved = result.Solved, total = result.Total, rate = Math.Round(result.Rate, 4) }));
+                Print(result);
             }
             return 0;
         }

@@ -180,5 +180,13 @@ public sealed class CampaignTests(QuickCampaign campaign) : IClassFixture<QuickC
             "--puzzles", csv, "--range", "0:2", "--search", "mcts:4");
         Assert.True(search.ExitCode == 0, search.Stderr);
         Assert.Equal(2, JsonDocument.Parse(search.Stdout).RootElement.GetProperty("total").GetInt32());
+
+        // The search alone: a uniform policy over the legal operations, no model (Game24Tests checks that it solves).
+        var uniform = await CliRunner.RunAsync("eval", "--policy", "uniform", "--puzzles", csv, "--range", "0:4", "--search", "mcts:16");
+        Assert.True(uniform.ExitCode == 0, uniform.Stderr);
+        Assert.Equal(4, JsonDocument.Parse(uniform.Stdout).RootElement.GetProperty("total").GetInt32());
+        var greedy = await CliRunner.RunAsync("eval", "--policy", "uniform", "--puzzles", csv, "--range", "0:4");
+        Assert.Equal(2, greedy.ExitCode);
+        Assert.Contains("--policy uniform needs --search mcts:N", greedy.Stderr);
     }
 }
