@@ -5,33 +5,66 @@ using SelfPlay.Actors.Configuration;
 namespace SelfPlay.Cli;
 
 /// <summary>
-/// <c>selfplay sweep --config FILE --seeds N [--set key=v1,v2]... [--runs-dir DIR]</c>: one campaign per seed (1..N) for
-/// every combination of the comma-separated values, one at a time, each a `selfplay run` process of its own in
-/// DIR/NAME-seedS (NAME: the config's name and the varied values). Settings with one value apply to every run. A run
-/// folder whose campaign completed is kept (a sweep that stopped is started again with the same command), one that
-/// did not is resumed. Ends with `report` over the runs: per setting, mean and range over the seeds.
+/// <c>selfplay sweep --config FILE --seeds N [--set key=v1,v2]... [--variant "k=v;k=v"]... [--runs-dir DIR]</c>: one
+/// campaign per seed (1..N) for every combination of the comma-separated values and of the variants (settings that
+/// only make sense together, such as an extractor and its loss), one at a time, each a `selfplay run` process of its
+/// own in DIR/NAME-seedS (NAME: the config's name and the varied values). Settings with one value apply to every run.
+/// Runs of one seed whose warm-up and model settings are the same share the first one's warm-up
+/// (warmup.from-checkpoint): it is the same training, done once. A run folder whose campaign completed is kept (a sweep
+/// that stopped is started again with the same command), one that did not is resumed. Ends with `report` over the
+/// runs: per setting, mean and range over the seeds.
 /// </summary>
 public static class SweepCommand
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var a = new CliArgs(args, ["--config", "--seeds", "--set", "--runs-dir"], []);
+        var a = new CliArgs(args, ["--config", "--seeds", "--set", "--runs-dir", "--variant"], []);
         var configFile = a.Get("--config") ?? throw new UsageException("sweep needs --config FILE");
         var seedsText = a.Get("--seeds") ?? throw new UsageException("sweep needs --seeds N");
         if (!int.TryParse(seedsText, out var seeds) || seeds < 1) throw new UsageException($"--seeds must be a positive number, got '{seedsText}'");
         var (fixedSets, varied) = Split(a.All("--set"));
         var name = ConfigLoader.Parse(ConfigLoader.Build(configFile, fixedSets)).Name;
         var root = a.Get("--runs-dir") ?? Path.Combine("runs", "sweep-" + name);
-        var runs = new List<string>();
+        var variants = a.All("--variant").Select(Variant).ToList();
+        if (variants.Count > 0) varied.Add(("", [.. variants.Select((_, i) => i.ToString(System.Globalization.CultureInfo.InvariantCulture))]));
+        // Every combination is checked before any run starts.
+        var plans = new List<(string Label, List<string> Sets, string WarmupKey)>();
         foreach (var combination in Combinations(varied))
         {
-            var label = combination.Count == 0 ? name : name + "-" + string.Join("-", combination.Select(kv => Slug(kv.Value)));
-            var sets = fixedSets.Concat(combination.Select(kv => $"{kv.Key}={kv.Value}")).Append($"name={label}").ToList();
-            ConfigLoader.Parse(ConfigLoader.Build(configFile, sets)); // every combination is checked before any run starts
-            for (var seed = 1; seed <= seeds; seed++)
-                runs.Add(await RunOne(configFile, [.. sets, $"seed={seed}"], Path.Combine(root, $"{label}-seed{seed}")));
+            var settings = combination.SelectMany(kv => kv.Key.Length > 0 ? [kv] : variants[int.Parse(kv.Value, System.Globalization.CultureInfo.InvariantCulture)]).ToList();
+            var label = settings.Count == 0 ? name : name + "-" + string.Join("-", settings.Select(kv => Slug(kv.Value)));
+            var sets = fixedSets.Concat(settings.Select(kv => $"{kv.Key}={kv.Value}")).Append($"name={label}").ToList();
+            var config = ConfigLoader.Parse(ConfigLoader.Build(configFile, sets));
+            plans.Add((label, sets, config.Warmup.FromCheckpoint.Length > 0 ? "" : $"{config.Warmup} {config.Model} {config.Policy} {config.Environment}"));
+        }
+        var runs = new List<string>();
+        for (var seed = 1; seed <= seeds; seed++)
+        {
+            var warmups = new Dictionary<string, string>();
+            foreach (var (label, sets, warmupKey) in plans)
+            {
+                var runDir = Path.Combine(root, $"{label}-seed{seed}");
+                var shared = warmupKey.Length > 0 && warmups.TryGetValue(warmupKey, out var first) ? [$"warmup.from-checkpoint={first}"] : Array.Empty<string>();
+                runs.Add(await RunOne(configFile, [.. sets, .. shared, $"seed={seed}"], runDir));
+                var v0 = Path.GetFullPath(Path.Combine(runDir, "checkpoints", "v0"));
+                if (warmupKey.Length > 0 && !warmups.ContainsKey(warmupKey) && Directory.Exists(v0)) warmups[warmupKey] = v0;
+            }
         }
         return ReportCommand.Run([.. runs.SelectMany(r => new[] { "--run-dir", r })]);
+    }
+
+    /// <summary>A --variant: settings separated by ';', each key=value (one value).</summary>
+    static List<KeyValuePair<string, string>> Variant(string text)
+    {
+        var settings = text.Split(';', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(s =>
+        {
+            var eq = s.IndexOf('=');
+            if (eq <= 0 || eq == s.Length - 1) throw new UsageException($"--variant expects key=value;key=value, got '{text}'");
+            return new KeyValuePair<string, string>(s[..eq].Trim(), s[(eq + 1)..].Trim());
+        }).ToList();
+        if (settings.Count == 0) throw new UsageException("--variant has no setting");
+        if (settings.Any(kv => kv.Key is "seed" or "name")) throw new UsageException("sweep sets seed and name itself (--seeds N; the name is the config's and the varied values)");
+        return settings;
     }
 
     /// <summary>Settings with one value, and those with several (key, values).</summary>

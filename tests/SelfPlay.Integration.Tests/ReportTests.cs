@@ -63,19 +63,29 @@ public class ReportTests
         try
         {
             string[] args = ["sweep", "--config", "hocon/campaigns/game24-quick.conf", "--seeds", "2", "--set", "iterations.trees=4",
-                "--set", "environment.held-out=8", "--runs-dir", root];
+                "--set", "environment.held-out=8", "--variant", "preferences.extractor=mcts-dpo;learner.loss=dpo",
+                "--variant", "preferences.extractor=solved-paths; learner.loss=sft", "--runs-dir", root];
             var result = await CliRunner.RunAsync(args);
             Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
             foreach (var seed in new[] { 1, 2 })
             {
-                var dir = Path.Combine(root, $"game24-quick-seed{seed}");
-                Assert.Equal("completed", CampaignSummary.Read(dir).Status);
-                Assert.Contains($"selfplay.seed = {seed}", File.ReadAllText(Path.Combine(dir, "config.conf")));
+                var first = Path.Combine(root, $"game24-quick-mcts-dpo-dpo-seed{seed}");
+                var second = Path.Combine(root, $"game24-quick-solved-paths-sft-seed{seed}");
+                Assert.Equal(("completed", "completed"), (CampaignSummary.Read(first).Status, CampaignSummary.Read(second).Status));
+                Assert.Contains($"selfplay.seed = {seed}", File.ReadAllText(Path.Combine(first, "config.conf")));
+                // The variant's settings go together; the second run of a seed starts from the first one's warm-up.
+                var config = File.ReadAllText(Path.Combine(second, "config.conf"));
+                Assert.Contains("loss = \"sft\"", config);
+                Assert.Contains($"game24-quick-mcts-dpo-dpo-seed{seed}", config);
+                Assert.Equal(CampaignSummary.Read(first).Iterations[0].HeldOut, CampaignSummary.Read(second).Iterations[0].HeldOut);
             }
-            Assert.Contains(result.Stdout.Split('\n'), l => l.StartsWith("game24-quick ") && l.Contains(" 2 ") && l.Contains(" to "));
+            Assert.Contains(result.Stdout.Split('\n'), l => l.StartsWith("game24-quick-solved-paths-sft ") && l.Contains(" 2 ") && l.Contains(" to "));
             // Started again, the sweep keeps what completed.
             var again = await CliRunner.RunAsync(args);
-            Assert.Equal(2, again.Stdout.Split('\n').Count(l => l.Contains("completed earlier, kept")));
+            Assert.Equal(4, again.Stdout.Split('\n').Count(l => l.Contains("completed earlier, kept")));
+            var unpaired = await CliRunner.RunAsync(["sweep", "--config", "hocon/campaigns/game24-quick.conf", "--seeds", "1", "--variant", "learner.loss"]);
+            Assert.Equal(2, unpaired.ExitCode);
+            Assert.Contains("--variant expects key=value;key=value", unpaired.Stderr);
         }
         finally
         {
