@@ -50,6 +50,47 @@ public sealed class ReplayTests : IDisposable
         await Queries_by_tag_return_each_tree_once_with_its_latest_version();
     }
 
+    /// <summary>
+    /// learner.solution-buffer keeps no state of its own: after a restart (a resumed campaign) the journal gives the same
+    /// buffer, including a task solved only in an earlier iteration.
+    /// </summary>
+    [Fact]
+    public async Task The_solution_buffer_is_rebuilt_from_the_journal_after_a_restart()
+    {
+        PreferenceTree Solved(int iteration, string task)
+        {
+            var tree = Tree("sb", iteration, task, "4 * 6");
+            tree.AddChild(1, new TreeNode { Action = "1 * 1", StepText = "done\n", IsTerminal = true, TerminalReward = 1, TerminalReason = "solved", Visits = 1 });
+            return tree;
+        }
+        // a solved in 1 and 2, b solved in 1 and failed in 2, c never solved.
+        PreferenceTree[] trees = [Solved(1, "a"), Solved(1, "b"), Tree("sb", 1, "c", "1 + 1"), Solved(2, "a"), Tree("sb", 2, "b", "1 + 2")];
+        var system = NewSystem();
+        try
+        {
+            var replay = system.ActorOf(Props.Create(() => new ReplayActor()), "replay");
+            foreach (var tree in trees) await replay.Ask<StoreTreeAck>(new StoreTree(tree), Timeout);
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+        var restarted = NewSystem();
+        try
+        {
+            var stored = new List<PreferenceTree>();
+            for (var i = 1; i <= 2; i++) stored.AddRange(await TreeQueries.IterationTreesAsync(restarted, "sb", i));
+            Assert.Equal(5, stored.Count);
+            var buffer = SelfPlay.Core.Preferences.SolutionBuffer.NewestSolved(stored);
+            Assert.Equal(["sb/1/b/0", "sb/2/a/0"], buffer.Select(t => t.TreeId));
+            Assert.Equal(SelfPlay.Core.Preferences.SolutionBuffer.NewestSolved(trees).Select(Json), buffer.Select(Json));
+        }
+        finally
+        {
+            await restarted.Terminate();
+        }
+    }
+
     [Fact]
     public async Task Trees_survive_a_killed_entity_and_a_restarted_actor_system()
     {
