@@ -97,6 +97,13 @@ public class ExtractorTests
         Assert.Empty(Extractors.ExtractAll(Extractors.Get("mcts-dpo"), [t], new ExtractorOptions(), 0));
         var list = Assert.Single(Extractors.ExtractAll(Extractors.Get("ranked-lists"), [t], new ExtractorOptions(), 0));
         Assert.Equal(["hi\n", "mid\n"], list.Candidates.Select(c => c.Text));
+
+        // Two steps that read the same (different tokens, one text) make a pair that teaches nothing: dropped.
+        var same = PreferenceTree.Create("same", "P\n");
+        same.AddChild(0, N("x", 0.9, 3));
+        same.AddChild(0, N("x", 0.1, 2));
+        Assert.Single(Extractors.Get("mcts-dpo").Extract(same, new ExtractorOptions(), new Random(0)));
+        Assert.Empty(Extractors.ExtractAll(Extractors.Get("mcts-dpo"), [same], new ExtractorOptions(), 0));
     }
 
     [Fact]

@@ -34,5 +34,8 @@ public class PairDiagnosticsTests
         Assert.Equal(new Distribution(4, 0, 4, 4), report.RejectedTokens);
         // Rejected steps found in the tree: bad (ended with reward 0), meh twice; the empty one is not a step of it.
         Assert.Equal(1 / 3.0, report.RejectedInvalidShare!.Value, 12);
+        // Gaps 1, 0.5, 0.25, 0 in the bins [0, 0.1) [0.1, 0.25) [0.25, 0.5) [0.5, ∞); only the identical pair begins with the same step.
+        Assert.Equal([1, 0, 1, 2], report.ScoreGapBins!);
+        Assert.Equal(1, report.SameFirstStep);
     }
 }

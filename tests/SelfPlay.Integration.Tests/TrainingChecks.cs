@@ -18,6 +18,11 @@ public static class TrainingChecks
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, "summary.json")));
         var row = doc.RootElement.GetProperty("iterations")[iteration];
         Assert.True(row.GetProperty("pairs").GetInt32() > 0, $"iteration {iteration} yielded no pairs");
+        // What the examples from the trees are, recorded per iteration: none with an empty span or the same text twice.
+        var pairs = row.GetProperty("pairDiagnostics");
+        Assert.True(pairs.GetProperty("examples").GetInt32() > 0);
+        Assert.Equal((0, 0), (pairs.GetProperty("emptySpans").GetInt32(), pairs.GetProperty("identical").GetInt32()));
+        Assert.Equal(pairs.GetProperty("pairs").GetInt32(), pairs.GetProperty("scoreGapBins").EnumerateArray().Sum(b => b.GetInt32()));
         Assert.NotEqual(WeightsSha256(runDir, iteration - 1), WeightsSha256(runDir, iteration));
         var steps = row.GetProperty("learner").GetProperty("steps").EnumerateArray().Select(s => s.GetProperty("loss").GetDouble()).ToList();
         Assert.True(steps.Count >= 2, $"{steps.Count} optimizer steps: too few to see the loss fall");

@@ -301,7 +301,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             _policyVersion == 0 ? 0 : _taskCount, report.Pairs, held, Math.Round(_phaseClock.Elapsed.TotalSeconds, 1),
             Math.Round(_searchSeconds, 1), Math.Round(_trainSeconds, 1), Math.Round(e.Seconds, 1), _nodes, _solvedTrees, _failedTasks,
             Finite(report.FirstLoss), Finite(report.LastLoss), Finite(report.RewardAccuracy), report.Learner,
-            _policyVersion == 0 ? null : Throughput(), _published.Critic);
+            _policyVersion == 0 ? null : Throughput(), _published.Critic, report.PairDiagnostics);
         Persist(new IterationEvaluated(row), ev =>
         {
             _rows.Add(ev.Row);

@@ -10,7 +10,8 @@ public sealed record IterationSummary(
     int Iteration, string Phase, int PolicyVersion, int Trees, int Pairs, HeldOutResult? HeldOut, double WallSeconds,
     double SearchSeconds, double TrainSeconds, double EvalSeconds, int Nodes, int SolvedTrees, int FailedTasks,
     double? TrainLossFirst, double? TrainLossLast, double? RewardAccuracy, SelfPlay.Models.Training.LearnerDiagnostics? Learner = null,
-    RoleThroughput? Throughput = null, SelfPlay.Actors.Protocol.CriticReport? Critic = null);
+    RoleThroughput? Throughput = null, SelfPlay.Actors.Protocol.CriticReport? Critic = null,
+    SelfPlay.Core.Preferences.PairReport? PairDiagnostics = null);
 
 /// <summary>Per-role throughput of one iteration's search phase: the search workers (trees, nodes per second of search
 /// wall time) and the inference actors (generated tokens per second, and how full their batches were).</summary>

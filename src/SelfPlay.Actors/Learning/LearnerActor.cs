@@ -147,6 +147,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
         var c = _context.Config;
         var examples = new List<PreferenceExample>();
         var window = new List<PreferenceTree>();
+        var sources = new List<PreferenceTree>(); // the trees the examples come from
         var newExamples = 0;
         if (PreferenceLearning.UsesSolutionBuffer(c))
         {
@@ -158,6 +159,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
                 if (i > iteration - c.Learner.Window) window.AddRange(trees);
             }
             var buffer = SolutionBuffer.NewestSolved(all);
+            sources.AddRange(buffer);
             foreach (var tree in buffer)
             {
                 var extracted = PreferenceLearning.Extract([tree], c.Preferences, c.Seed + tree.Iteration);
@@ -172,16 +174,24 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
             {
                 var trees = await TreeQueries.IterationTreesAsync(_system, c.Name, i);
                 window.AddRange(trees);
+                sources.AddRange(trees);
                 var extracted = PreferenceLearning.Extract(trees, c.Preferences, c.Seed + i);
                 examples.AddRange(extracted);
                 if (i == iteration) newExamples = extracted.Count;
             }
+        var pairs = PairDiagnostics.Of(c.Preferences.Extractor, examples, sources.ToDictionary(t => t.TreeId),
+            (prompt, candidate) => PreferenceData.Encode(_tokenizer, prompt, candidate).StepOf.Length);
+        if (pairs.Pairs > 0)
+            _log.Info("iteration {0}: {1} pairs: {2} with an invalid rejected step ({3:P0} of those found), {4} beginning with the same step, " +
+                      "|score gap| bins [0,0.1) [0.1,0.25) [0.25,0.5) [0.5,1]: {5}", iteration, pairs.Pairs,
+                      pairs.RejectedInvalidShare is { } s ? (int)Math.Round(s * pairs.Pairs) : 0, pairs.RejectedInvalidShare ?? 0, pairs.SameFirstStep,
+                      string.Join(" ", pairs.ScoreGapBins ?? []));
         examples.AddRange(PreferenceLearning.Import(c.Learner, message => _log.Warning(message)));
         return await Task.Run(() =>
         {
             // A retry after the critic failed (a disk error) keeps the policy already trained and saved for this
             // iteration instead of training it a second time.
-            var published = _policyTrained?.Version == iteration ? _policyTrained : TrainPreferences(iteration, examples, newExamples, clock);
+            var published = _policyTrained?.Version == iteration ? _policyTrained : TrainPreferences(iteration, examples, newExamples, clock, pairs);
             _policyTrained = published;
             return CriticTargets.IsTrained(c.Search.Critic) ? published with { Critic = TrainCritic(iteration, window) } : published;
         });
@@ -219,7 +229,8 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
     }
 
     /// <param name="newExamples">how many of the examples come from this iteration's trees (the rest from the window before it, or imported)</param>
-    PolicyPublished TrainPreferences(int iteration, IReadOnlyList<PreferenceExample> examples, int newExamples, Stopwatch clock)
+    /// <param name="pairs">what the examples from the trees are (<see cref="PairDiagnostics"/>), for summary.json</param>
+    PolicyPublished TrainPreferences(int iteration, IReadOnlyList<PreferenceExample> examples, int newExamples, Stopwatch clock, PairReport pairs)
     {
         var c = _context.Config;
         if (_policy is null)
@@ -260,7 +271,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
         _log.Info($"iteration {iteration}: ranking accuracy {diagnostics.RankingAccuracyBefore:F3} -> {diagnostics.RankingAccuracy:F3}, " +
                   $"idealized {diagnostics.IdealizedRankingAccuracy:F3}, flipped {diagnostics.FlippedToCorrect} to correct and {diagnostics.FlippedToIncorrect} to incorrect");
         return Publish(iteration, new TrainingReport(examples.Count, newExamples, stats.FirstOrDefault()?.Loss ?? double.NaN,
-            stats.LastOrDefault()?.Loss ?? double.NaN, stats.LastOrDefault()?.RewardAccuracy ?? double.NaN, 0, diagnostics), clock);
+            stats.LastOrDefault()?.Loss ?? double.NaN, stats.LastOrDefault()?.RewardAccuracy ?? double.NaN, 0, diagnostics, pairs), clock);
     }
 
     PolicyPublished Publish(int version, TrainingReport report, Stopwatch clock)

@@ -41,11 +41,16 @@ public static class Extractors
     public static IPreferenceExtractor Get(string name) => All.FirstOrDefault(e => e.Name == name)
         ?? throw new ArgumentException($"unknown extractor '{name}' (known: {string.Join(", ", All.Select(e => e.Name))})");
 
-    /// <summary>Every tree's examples, with each tree's own seeded random (so the result does not depend on tree order).</summary>
+    /// <summary>
+    /// Every tree's examples, with each tree's own seeded random (so the result does not depend on tree order), without
+    /// what teaches nothing: empty candidates, and pairs whose two sides are the same text.
+    /// </summary>
     public static List<PreferenceExample> ExtractAll(IPreferenceExtractor extractor, IEnumerable<PreferenceTree> trees, ExtractorOptions options, int seed)
     {
         var examples = trees.SelectMany(t => extractor.Extract(t, options, new Random(HashCode.Combine(seed, StableHash(t.TreeId)))))
-            .Select(WithoutEmptyCandidates).OfType<PreferenceExample>().ToList();
+            .Select(WithoutEmptyCandidates).OfType<PreferenceExample>()
+            .Where(e => e.Kind != ExampleKind.Pair || e.Candidates[0].Text != e.Candidates[1].Text) // the same text on both sides teaches nothing
+            .ToList();
         return extractor is AncestorAdvantages ? AncestorAdvantages.Whiten(examples) : examples;
     }
 

@@ -20,13 +20,18 @@ public sealed record Distribution(int Count, double Min, double Median, double M
 /// list counts as its best vs its worst, as pair losses train on it), pairs with an empty chosen or rejected span (no
 /// token the learner would score), identical chosen and rejected text, the scored-token lengths, the score gaps
 /// (|margin| or |ΔQ|), and the share of rejected steps that the environment ended with reward 0 (an invalid step) among
-/// those found in their tree (null on SPaR trees, whose rejected responses are judged, not stepped).
+/// those found in their tree (null on SPaR trees, whose rejected responses are judged, not stepped); how many pairs
+/// begin with the same step (their difference comes later), and the score gaps in bins of <see cref="PairDiagnostics.GapEdges"/>.
 /// </summary>
 public sealed record PairReport(string Extractor, int Examples, int Pairs, int EmptySpans, int Identical,
-    Distribution ChosenTokens, Distribution RejectedTokens, Distribution ScoreGap, double? RejectedInvalidShare);
+    Distribution ChosenTokens, Distribution RejectedTokens, Distribution ScoreGap, double? RejectedInvalidShare,
+    int SameFirstStep = 0, IReadOnlyList<int>? ScoreGapBins = null);
 
 public static class PairDiagnostics
 {
+    /// <summary>Lower edges of the score-gap bins: [0, 0.1), [0.1, 0.25), [0.25, 0.5), [0.5, ∞).</summary>
+    public static readonly IReadOnlyList<double> GapEdges = [0, 0.1, 0.25, 0.5];
+
     /// <param name="scoredTokens">how many tokens of a candidate the learner scores (its encoding of prompt and candidate)</param>
     public static PairReport Of(string extractor, IReadOnlyList<PreferenceExample> examples, IReadOnlyDictionary<string, PreferenceTree> trees,
         Func<string, Candidate, int> scoredTokens)
@@ -42,7 +47,13 @@ public static class PairDiagnostics
             Identical: pairs.Count(p => p.Chosen.Text == p.Rejected.Text),
             Distribution.Of(chosenTokens.Select(n => (double)n)), Distribution.Of(rejectedTokens.Select(n => (double)n)),
             Distribution.Of(pairs.Select(p => Math.Abs(p.Chosen.Score - p.Rejected.Score))),
-            rejectedSteps.Count == 0 ? null : rejectedSteps.Count(n => n.IsTerminal && n.TerminalReward == 0) / (double)rejectedSteps.Count);
+            rejectedSteps.Count == 0 ? null : rejectedSteps.Count(n => n.IsTerminal && n.TerminalReward == 0) / (double)rejectedSteps.Count,
+            SameFirstStep: pairs.Count(p => p.Chosen.Steps.Count > 0 && p.Rejected.Steps.Count > 0 && p.Chosen.Steps[0].Text == p.Rejected.Steps[0].Text),
+            ScoreGapBins: [.. GapEdges.Select((lo, i) => pairs.Count(p =>
+            {
+                var gap = Math.Abs(p.Chosen.Score - p.Rejected.Score) + 1e-12; // a gap of exactly 0.1 is in [0.1, 0.25)
+                return gap >= lo && (i == GapEdges.Count - 1 || gap < GapEdges[i + 1]);
+            }))]);
     }
 
     /// <summary>The node of a candidate's first step: a child of the node whose state is the prompt, with that step's text.</summary>
