@@ -94,7 +94,7 @@ public class TrainerTests
         var nodes = Enumerable.Range(0, 8).Select(i => new PreferenceExample(ExampleKind.Distribution, $"n{i}", $"Q {"abcd"[i % 4]}:",
             [.. new[] { "xy\n", "yz\n", "zx\n" }.Select((s, j) => new Candidate([Step(s, 3)], shares[j], 7 - 3 * j))])).ToList();
         var data = PreferenceData.Prepare(nodes, Tok, PreferenceObjective.ReferenceFree("policy-ce") ? ReferenceSource.None : ReferenceSource.Model);
-        var options = new LossOptions("policy-ce", SftWeight: 1); // policy-ce adds no SFT term, whatever sft-weight says
+        var options = new LossOptions("policy-ce"); // no SFT term on the most visited child (sft-weight 0)
         double Loss()
         {
             using var _ = no_grad();
@@ -115,6 +115,15 @@ public class TrainerTests
         using (var trainer = new PolicyTrainer(model, new TrainerOptions(LearningRate: 1e-2, BatchSize: 4, WarmupShare: 0)))
             trainer.TrainPreferences(data, 4, options, new Random(1));
         Assert.True(Loss() - entropy < 0.5 * (before - entropy), $"policy-ce {before} -> {Loss()}, minimum {entropy}");
+        // With sft-weight the most visited child's token-mean NLL is added, as for the pair losses (it anchors the
+        // children's absolute probabilities, which the softmax over them leaves free).
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        var plain = PreferenceObjective.Compute(model, data, options).Loss.ToDouble();
+        var anchored = PreferenceObjective.Compute(model, data, options with { SftWeight = 1 }).Loss.ToDouble();
+        var nll = SequenceScorer.SumLogProbs(model, [.. data.Select(e => e.Candidates[0].Sequence)])
+            .Select((s, i) => -s / data[i].Candidates[0].Sequence.Scored.Count(x => x)).Average();
+        Assert.Equal(plain + nll, anchored, 4);
     }
 
     [Fact]

@@ -87,7 +87,7 @@ public static class PreferenceObjective
             "ppo-clip" => PolicyGradientLosses.PpoClip(t.TokenLogProbs, t.TokenBehaviour, t.Score[.., 0], t.TokenMask, o.ClipLow, o.ClipHigh),
             _ => throw new ArgumentException($"unknown loss '{o.Name}' (known: {string.Join(", ", Losses)})"),
         };
-        if (o.SftWeight > 0 && o.Name is not ("pro" or "ppo-clip" or "sft" or "policy-ce")) loss = loss + o.SftWeight * PreferenceLosses.MeanNll(first, countFirst);
+        if (o.SftWeight > 0 && o.Name is not ("pro" or "ppo-clip" or "sft")) loss = loss + o.SftWeight * PreferenceLosses.MeanNll(first, countFirst);
         var mean = loss.mean();
 
         using var _ = no_grad();
