@@ -17,6 +17,10 @@ public class ConfigTests
             (defaults.Search.Mcts, defaults.Search.BestFirst, defaults.Search.Beam, defaults.Search.Dfsdt, defaults.Search.Spar, defaults.Search.TreeRollout));
         var spar = ConfigLoader.Parse(ConfigLoader.Build(null, ["search.algorithm=spar", "preferences.extractor=spar", "search.spar.mode=dfs", "search.mcts.commit-and-reuse=true"]));
         Assert.Equal(("spar", "dfs", true), (spar.Search.Algorithm, spar.Search.Spar!.Mode, spar.Search.Mcts!.CommitAndReuse));
+        // refiner-feedback = auto: the character model is not shown the critique, a pretrained checkpoint is.
+        Assert.Equal("none", spar.Search.Spar.RefinerFeedback);
+        Assert.Equal("critique", ConfigLoader.Parse(ConfigLoader.Build(null, ["policy.checkpoint=/models/qwen"])).Search.Spar!.RefinerFeedback);
+        Assert.Equal("critique", ConfigLoader.Parse(ConfigLoader.Build(null, ["search.spar.refiner-feedback=critique"])).Search.Spar!.RefinerFeedback);
 
         var file = Path.GetTempFileName();
         try
@@ -62,6 +66,7 @@ public class ConfigTests
     [InlineData("search.mcts.value=magic", "search.mcts.value must be critic, mcts-dpo, signed-outcome or agent-q")]
     [InlineData("search.mcts.commit-and-reuse=maybe", "selfplay.search.mcts.commit-and-reuse")]
     [InlineData("search.spar.end-gate=1", "search.spar.end-gate must be in [0, 1)")]
+    [InlineData("search.spar.refiner-feedback=hint", "search.spar.refiner-feedback must be auto, critique or none, got 'hint'")]
     [InlineData("search.tree-rollout.branch-depths=a", "branch-depths must be comma-separated depths")]
     [InlineData("persistence.provider=oracle", "provider must be sqlite or postgres")]
     [InlineData("persistence.snapshot-nodes=-1", "snapshot-nodes must be 0 (off) or more")]

@@ -225,6 +225,33 @@ public class SparTests
     }
 
     [Fact]
+    public async Task A_refiner_shown_the_critique_reads_it_before_the_state_and_its_pairs_do_not()
+    {
+        var env = new InstructionsEnvironment();
+        var task = new EnvTask("c", "cats|max:3|lower");
+        var policy = new WordPolicy("cats purr soft paws", new() { ["cats "] = "nap", ["cats purr "] = "soft", ["cats purr soft "] = "paws" });
+        var tree = await new SparSearch(env, new EpisodeRefiner(env, policy, depthLimit: 1, temperature: 1, showCritique: true), new VerifierJudge(env),
+            new SparOptions(Branch: 3, SelectBranch: 1, MaxDepth: 2, JudgeSamples: 1, ActorSamples: 1, Seed: 7)).SearchAsync("spar", task);
+
+        var original = tree.Nodes[1];
+        Assert.False(string.IsNullOrEmpty(original.Critique));
+        var initial = env.InitialState(task);
+        Assert.Equal(initial, policy.States[0]);                                      // the actor's sample: no feedback
+        var refining = policy.States.Skip(1).ToList();
+        Assert.NotEmpty(refining);
+        Assert.All(refining, s => Assert.StartsWith(EpisodeRefiner.Feedback(original.Critique!) + initial, s));
+        foreach (var r in tree.Nodes.Where(n => n.Parent == original.Index))
+        {
+            Assert.DoesNotContain("Feedback", r.StepText);                            // the environment never read it
+            Assert.NotEmpty(r.TokenIds);
+            Assert.Empty(r.LogProbs);                                                 // they belong to the feedback prompt: re-scored
+        }
+        var pairs = Extractors.Get("spar").Extract(tree, new ExtractorOptions(), new Random(0));
+        Assert.NotEmpty(pairs);
+        Assert.All(pairs, p => Assert.Equal(initial, p.Prompt));
+    }
+
+    [Fact]
     public async Task A_multi_step_refinement_keeps_whole_steps_with_their_tokens_and_pairs_are_never_joined_ancestors()
     {
         // Two-letter toy game: "ab" fails, "ac" wins. The policy plays a, then b the first time and c afterwards.

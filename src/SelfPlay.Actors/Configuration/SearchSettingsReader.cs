@@ -16,7 +16,9 @@ internal static class SearchSettingsReader
             Dfsdt = new DfsdtConfig(i("search.dfsdt.max-expansions")),
             Spar = new SparConfig(s("search.spar.mode"), i("search.spar.branch"), i("search.spar.select-branch"), i("search.spar.max-depth"),
                 d("search.spar.end-gate"), i("search.spar.budget"), s("search.spar.selection"), i("search.spar.judge-samples"),
-                i("search.spar.judge-resamples"), i("search.spar.actor-samples"), s("search.spar.judge")),
+                i("search.spar.judge-resamples"), i("search.spar.actor-samples"), s("search.spar.judge"),
+                // auto: a pretrained policy reads the critique, the character model trained from scratch cannot.
+                s("search.spar.refiner-feedback") is "auto" ? (s("policy.checkpoint") == "" ? "none" : "critique") : s("search.spar.refiner-feedback")),
             TreeRollout = new TreeRolloutConfig(i("search.tree-rollout.branch-factor"), s("search.tree-rollout.branch-depths"),
                 i("search.tree-rollout.branch-every"), i("search.tree-rollout.max-width")),
             Critic = s("search.critic"),

@@ -12,6 +12,7 @@ public sealed record BeamConfig(int Width = 2);
 public sealed record DfsdtConfig(int MaxExpansions = 16);
 
 public sealed record SparConfig(string Mode = "bfs", int Branch = 3, int SelectBranch = 2, int MaxDepth = 3, double EndGate = 0.5,
-    int Budget = 1000, string Selection = "greedy", int JudgeSamples = 5, int JudgeResamples = 3, int ActorSamples = 4, string Judge = "verifier");
+    int Budget = 1000, string Selection = "greedy", int JudgeSamples = 5, int JudgeResamples = 3, int ActorSamples = 4, string Judge = "verifier",
+    string RefinerFeedback = "none");
 
 public sealed record TreeRolloutConfig(int BranchFactor = 2, string BranchDepths = "0,1", int BranchEvery = 0, int MaxWidth = 16);

@@ -30,14 +30,19 @@ public sealed class VerifierJudge(IEnvironmentSteps environment) : IJudge
 /// (drawn per refinement from the seed: after some whole steps and some words of the next step's action, never
 /// nothing when there is something to keep) and the policy writes the rest from there, so it differs from the
 /// original only after that point — the minimal edit SPaR's refiner aims for, also when a response is one step
-/// (environment.max-steps = 1). The policy does not read the critique (a small policy cannot); the judge's critique
-/// still travels with the tree. Each response carries the policy's tokens step by step (<see cref="Response.Spans"/>;
-/// words kept from inside a step are text without tokens). Keeps the steps of the responses it produced (one instance
-/// per search).
+/// (environment.max-steps = 1). With <paramref name="showCritique"/> the policy is prompted with the judge's critique
+/// (<see cref="Feedback"/> before the state; the environment never reads it), as SPaR's refiner is; then the log-probs
+/// it generated belong to that prompt, not to the pair's, so they are not kept (the learner re-scores the response).
+/// Without it (the default for the character model, which cannot read a critique) the critique only travels with the
+/// tree. Each response carries the policy's tokens step by step (<see cref="Response.Spans"/>; words kept from inside a
+/// step are text without tokens). Keeps the steps of the responses it produced (one instance per search).
 /// </summary>
 public sealed class EpisodeRefiner(IEnvironment environment, IStepProposer proposer, int depthLimit, double temperature,
-    IEnvironmentSteps? steps = null) : IRefiner
+    IEnvironmentSteps? steps = null, bool showCritique = false) : IRefiner
 {
+    /// <summary>The text the refiner reads before the state when it is shown the critique.</summary>
+    public static string Feedback(string critique) => $"Feedback on an earlier answer: {critique.ReplaceLineEndings(" ").Trim()}\n";
+
     readonly IEnvironmentSteps _apply = steps ?? new InlineEnvironmentSteps(environment);
     readonly Dictionary<string, IReadOnlyList<ResponseStep>> _responses = [];
 
@@ -47,7 +52,7 @@ public sealed class EpisodeRefiner(IEnvironment environment, IStepProposer propo
     /// <summary>One step of a response: the action the policy wrote and the environment's text of it, in parts.</summary>
     sealed record ResponseStep(string Action, IReadOnlyList<Part> Parts);
 
-    sealed record Start(string State, int Depth, IReadOnlyList<ResponseStep> Kept, string Prefix);
+    sealed record Start(string State, int Depth, IReadOnlyList<ResponseStep> Kept, string Prefix, string Context = "");
 
     public async Task<IReadOnlyList<Response>> SampleAsync(EnvTask task, int count, long seed, CancellationToken cancellationToken = default)
     {
@@ -68,7 +73,8 @@ public sealed class EpisodeRefiner(IEnvironment environment, IStepProposer propo
             {
                 var (keep, cut) = points[random.Next(points.Count)];
                 var kept = known.Take(keep).ToList();
-                starts.Add(new Start(initial + string.Concat(kept.SelectMany(s => s.Parts).Select(p => p.Text)), keep, kept, cut == 0 ? "" : known[keep].Action[..cut]));
+                starts.Add(new Start(initial + string.Concat(kept.SelectMany(s => s.Parts).Select(p => p.Text)), keep, kept, cut == 0 ? "" : known[keep].Action[..cut],
+                    showCritique && request.Critique.Length > 0 ? Feedback(request.Critique) : ""));
             }
         }
         var played = await PlayAsync(task, starts, requests.Count == 0 ? 0 : Seeds.Mix(requests[0].Seed, requests.Count), cancellationToken);
@@ -104,7 +110,8 @@ public sealed class EpisodeRefiner(IEnvironment environment, IStepProposer propo
     async Task<List<Response>> PlayAsync(EnvTask task, IReadOnlyList<Start> starts, long seed, CancellationToken ct)
     {
         var episodes = await Rollouts.PlayAsync(starts.Select(s => (s.State, s.Depth)).ToList(), depthLimit, temperature, seed,
-            proposer.ProposeAsync, (batch, token) => _apply.StepAsync(task, batch, token), ct, starts.Select(s => s.Prefix).ToList());
+            proposer.ProposeAsync, (batch, token) => _apply.StepAsync(task, batch, token), ct, starts.Select(s => s.Prefix).ToList(),
+            starts.Select(s => s.Context).ToList());
         var responses = new List<Response>();
         for (var i = 0; i < starts.Count; i++)
         {
@@ -113,6 +120,7 @@ public sealed class EpisodeRefiner(IEnvironment environment, IStepProposer propo
             for (var k = 0; k < episode.Steps.Count; k++)
             {
                 var (text, proposal) = (episode.Steps[k], episode.Proposals[k]);
+                if (starts[i].Context.Length > 0) proposal = proposal with { LogProbs = [] }; // generated under another prompt
                 var prefix = k == 0 ? starts[i].Prefix : "";
                 // Kept words are text; the policy's continuation carries its tokens (the environment's text after it is unscored).
                 Part[] parts = prefix.Length > 0 && text.StartsWith(prefix, StringComparison.Ordinal)

@@ -30,7 +30,8 @@ public static class SearchAlgorithms
             "dfsdt" => new DfsdtSearch(environment, proposer, evaluator, new DfsdtOptions(c.Expansions, (c.Dfsdt ?? new()).MaxExpansions, depthLimit,
                 c.Temperature, c.LengthPenalty, seed, policyVersion), steps),
             "tree-rollout" => new TreeRolloutSearch(environment, proposer, evaluator, TreeRolloutOptions(c, depthLimit, policyVersion, seed), steps),
-            "spar" => new SparSearch(environment, new EpisodeRefiner(environment, proposer, depthLimit, c.Temperature, steps), judge ?? new VerifierJudge(steps ?? new InlineEnvironmentSteps(environment)),
+            "spar" => new SparSearch(environment, new EpisodeRefiner(environment, proposer, depthLimit, c.Temperature, steps,
+                (c.Spar ?? new()).RefinerFeedback == "critique"), judge ?? new VerifierJudge(steps ?? new InlineEnvironmentSteps(environment)),
                 SparOptions(c, policyVersion, seed), steps),
             _ => throw new ArgumentException($"unknown search algorithm '{c.Algorithm}' (known: {string.Join(", ", Names)})"),
         };
@@ -111,6 +112,7 @@ public static class SearchAlgorithms
             (c.Critic is "verifier" or StepScoreEvaluator.CriticName or "llm" || Critics.CriticTargets.IsTrained(c.Critic),
                 $"selfplay.search.critic must be verifier, environment, llm, value or prm, got '{c.Critic}'"),
             (s.Judge is "verifier" or "llm", $"selfplay.search.spar.judge must be verifier or llm, got '{s.Judge}'"),
+            (s.RefinerFeedback is "critique" or "none", $"selfplay.search.spar.refiner-feedback must be auto, critique or none, got '{s.RefinerFeedback}'"),
             (s.EndGate is >= 0 and < 1, $"selfplay.search.spar.end-gate must be in [0, 1), got {s.EndGate}"),
             (t.BranchFactor >= 1 && t.MaxWidth >= 1 && t.BranchEvery >= 0, "selfplay.search.tree-rollout: branch-factor and max-width must be at least 1, branch-every non-negative"),
             (t.BranchEvery > 0 || ParseDepths(t.BranchDepths) is not null, $"selfplay.search.tree-rollout.branch-depths must be comma-separated depths like \"0,1\", got '{t.BranchDepths}'"),

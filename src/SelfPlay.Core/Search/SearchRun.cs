@@ -214,11 +214,12 @@ public static class Rollouts
     /// all unfinished episodes share one batched proposer call per step. Seeds depend only on (seed, episode, step).
     /// With <paramref name="actionPrefixes"/>, an episode's first step begins with that text: the policy continues it
     /// (proposing from the state followed by the prefix) and the step applied is the prefix plus its continuation.
+    /// With <paramref name="contexts"/>, the policy reads that text before an episode's state (the environment never sees it).
     /// </summary>
     public static async Task<Episode[]> PlayAsync(IReadOnlyList<(string State, int Depth)> starts, int depthLimit, double temperature, long seed,
         Func<IReadOnlyList<ProposalRequest>, CancellationToken, Task<IReadOnlyList<IReadOnlyList<ProposedStep>>>> propose,
         Func<IReadOnlyList<EnvStep>, CancellationToken, Task<IReadOnlyList<StepOutcome>>> apply, CancellationToken ct,
-        IReadOnlyList<string>? actionPrefixes = null)
+        IReadOnlyList<string>? actionPrefixes = null, IReadOnlyList<string>? contexts = null)
     {
         var states = starts.Select(s => s.State).ToArray();
         var depths = starts.Select(s => s.Depth).ToArray();
@@ -230,7 +231,7 @@ public static class Rollouts
         var open = Enumerable.Range(0, starts.Count).Where(i => depths[i] < depthLimit).ToList();
         for (var round = 0; open.Count > 0; round++)
         {
-            var answers = await propose(open.Select(i => new ProposalRequest(states[i] + Prefix(i, round), 1, temperature, Seeds.Mix(seed, i, round))).ToList(), ct);
+            var answers = await propose(open.Select(i => new ProposalRequest((contexts?[i] ?? "") + states[i] + Prefix(i, round), 1, temperature, Seeds.Mix(seed, i, round))).ToList(), ct);
             // Every open episode that got a step applies it; all of them in one batched environment call.
             var stepping = Enumerable.Range(0, open.Count).Where(j => answers[j].Count > 0).ToList(); // nothing proposed: stops unfinished
             var outcomes = await apply(stepping.Select(j => new EnvStep(states[open[j]], Prefix(open[j], round) + answers[j][0].Action)).ToList(), ct);
