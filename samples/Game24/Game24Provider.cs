@@ -5,7 +5,8 @@ namespace SelfPlay.Samples.Game24;
 
 /// <summary>
 /// environment.type = game24: the 1,362 solvable puzzles, split with environment.split-seed into
-/// environment.held-out held-out puzzles and the rest for training. Task ids are the numbers joined by '-'.
+/// environment.held-out held-out puzzles and the rest for training (at most environment.train-tasks of them, the first
+/// of the split's order: a quick campaign can train and search on a few puzzles). Task ids are the numbers joined by '-'.
 /// </summary>
 public sealed class Game24Provider : IEnvironmentProvider
 {
@@ -24,6 +25,6 @@ public sealed class Game24Provider : IEnvironmentProvider
     {
         if (config.HeldOut is < 1 or > 1361) throw new ArgumentException($"game24: environment.held-out must be in 1..1361, got {config.HeldOut}");
         var (train, heldOut) = Game24Puzzles.Split(config.SplitSeed, config.HeldOut);
-        return new EnvironmentSetup(new Game24Environment(Mode(config.StepMode), config.WrongAnswerReward), train.Select(Task).ToList(), heldOut.Select(Task).ToList());
+        return new EnvironmentSetup(new Game24Environment(Mode(config.StepMode), config.WrongAnswerReward), train.Take(config.TrainTasks).Select(Task).ToList(), heldOut.Select(Task).ToList());
     }
 }

@@ -57,6 +57,7 @@ public sealed class CampaignTests(QuickCampaign campaign) : IClassFixture<QuickC
         Assert.Equal("selfplay", rows[1].GetProperty("phase").GetString());
         Assert.Equal(16, rows[1].GetProperty("trees").GetInt32());
         Assert.Equal(16, rows[2].GetProperty("trees").GetInt32());
+        TrainingChecks.AssertTrainedOnPairs(campaign.RunDir, 1);
     }
 
     [Fact]
@@ -100,7 +101,7 @@ public sealed class CampaignTests(QuickCampaign campaign) : IClassFixture<QuickC
                     Assert.Equal(iteration, t.Iteration);
                     Assert.StartsWith($"game24-quick/{iteration}/", t.TreeId);
                     Assert.True(t.Nodes.Count > 1);
-                    Assert.Equal(6, t.Root.Visits); // quick config: 6 simulations per tree
+                    Assert.Equal(16, t.Root.Visits); // quick config: 16 simulations per tree
                     Assert.Equal(iteration - 1, t.PolicyVersion);
                     Assert.All(t.Nodes.Skip(1), n => Assert.Equal(n.TokenIds.Length, n.LogProbs.Length));
                 });

@@ -33,6 +33,7 @@ public class EnvironmentCampaignTests
             Assert.Equal(12, rows[1].GetProperty("trees").GetInt32());
             Assert.Equal(0, rows[1].GetProperty("failedTasks").GetInt32());
             Assert.Equal(20, rows[1].GetProperty("heldOut").GetProperty("total").GetInt32());
+            TrainingChecks.AssertTrainedOnPairs(runDir); // the quick conf's warm-up is good enough for pairs (it had 0)
             // Every held-out episode of each evaluation is on record, in the split's order, agreeing with the summary.
             for (var v = 0; v <= 1; v++)
             {

@@ -25,7 +25,7 @@ public sealed class ExclusionCampaignTests
             File.WriteAllLines(file, excluded.Select(t => string.Join(' ', t.Input.Split(' ').Reverse())));
             var runDir = Path.Combine(dir, "run");
             var result = await CliRunner.RunAsync("run", "--config", "hocon/campaigns/game24-quick.conf", "--set", $"environment.exclude-file={file}",
-                "--set", "name=excluding", "--run-dir", runDir);
+                "--set", "environment.train-tasks=2000", "--set", "name=excluding", "--run-dir", runDir);
             Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
             using (var summary = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, "summary.json"))))
                 Assert.Equal(excluded.Count, summary.RootElement.GetProperty("excludedTasks").GetInt32());

@@ -7,10 +7,9 @@ using SelfPlay.Core.Config;
 namespace SelfPlay.Integration.Tests;
 
 /// <summary>
-/// A Game-of-24 warm-up policy good enough that searches find preferences: game24-quick.conf's 32-wide one-layer
-/// model after its one-epoch warm-up writes almost only invalid steps, so every leaf is worth 0, every Q is equal and
-/// no extractor has a pair (measured: 0 pairs from 16 trees). A 64-wide two-layer model after 8 epochs on half the
-/// puzzles' traces plays valid steps and sometimes 24 (3 mcts-dpo pairs from 8 trees). Trained once (about a minute
+/// A Game-of-24 warm-up policy good enough that searches find preferences on any of the training puzzles: a 64-wide
+/// two-layer model after 8 epochs on half the puzzles' traces plays valid steps and sometimes 24 (3 mcts-dpo pairs
+/// from 8 trees); a 32-wide one-layer model after one epoch wrote almost only invalid steps (0 pairs from 16 trees). Trained once (about a minute
 /// on 2 shared cores) for every algorithm's campaign.
 /// </summary>
 public sealed class Game24Warmup : IAsyncLifetime
@@ -19,6 +18,9 @@ public sealed class Game24Warmup : IAsyncLifetime
     [
         "--set", "model.hidden-size=64", "--set", "model.intermediate-size=176", "--set", "model.layers=2", "--set", "model.heads=4",
         "--set", "model.kv-heads=4",
+        // What game24-quick.conf had before it trained its own two-layer warm-up on 32 puzzles: these campaigns were
+        // sized on every training puzzle, 6 simulations and 32-trace warm-up batches.
+        "--set", "environment.train-tasks=2000", "--set", "search.simulations=6", "--set", "warmup.batch-size=32",
     ];
 
     public string RunDir { get; } = Path.Combine(Path.GetTempPath(), "selfplay-warmup-" + Guid.NewGuid().ToString("N"));
