@@ -37,6 +37,7 @@ namespace SelfPlay.Cli
               selfplay bench   persistence [options: see README]
               selfplay bench   inference [--config FILE] [--set key=value]... [--trees N (32)] [--concurrency 1,16] [--warmup-epochs N | --checkpoint DIR]
               selfplay report  --run-dir DIR [--run-dir DIR]... [--format text|markdown|json]
+              selfplay serve   --checkpoint DIR [--adapter NAME=DIR]... [--host 127.0.0.1] [--port 8000] [--served-model-name NAME] [--api-key-env VAR] [--device D] [--dtype T]
             """;
 
         const string ConfigFileName = "config.conf";
@@ -115,6 +116,7 @@ namespace SelfPlay.Cli
                     "bench" when args.Length > 1 && args[1] == "inference" => await BenchInference.RunAsync(args[2..]),
                     "report" => ReportCommand.Run(args[1..]),
                     "sweep" => await SweepCommand.RunAsync(args[1..]),
+                    "serve" => await SelfPlay.Cli.Serve.ServeCommand.RunAsync(args[1..]),
                     "bench" =>
                         throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
                     _ => throw new UsageException($"unknown command '{args[0]}' (see selfplay --help)"),

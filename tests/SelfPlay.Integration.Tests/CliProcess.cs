@@ -18,9 +18,13 @@ public sealed class CliProcess : IAsyncDisposable
 
     CliProcess(string name, Process process) => (Name, _process) = (name, process);
 
-    public static CliProcess Start(string name, params string[] args)
+    public static CliProcess Start(string name, params string[] args) => Start(name, new Dictionary<string, string>(), args);
+
+    /// <summary>With extra environment variables (e.g. a secret the command reads by name).</summary>
+    public static CliProcess Start(string name, IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = CliRunner.RepoRoot };
+        foreach (var (key, value) in environment) start.Environment[key] = value;
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "selfplay.dll"));
         foreach (var a in args) start.ArgumentList.Add(a);
         var process = new Process { StartInfo = start };

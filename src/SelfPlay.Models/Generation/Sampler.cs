@@ -17,13 +17,25 @@ public sealed record SampleRequest(int[] PromptIds, int Count, double Temperatur
     /// <summary>Text stops, checked on the decoded continuation (needs <see cref="GenerationOptions.Decode"/>).</summary>
     public IReadOnlyList<string> StopStrings { get; init; } = [];
     public long? Seed { get; init; }
+    /// <summary>How many of the most likely tokens to report at each step, with their log-probs (0 = none).</summary>
+    public int TopLogProbs { get; init; }
 }
+
+/// <summary>A token with its log-prob under the policy (temperature 1).</summary>
+public readonly record struct TokenLogProb(int Id, float LogProb);
+
+/// <summary>One token of sample <paramref name="Sample"/> of request <paramref name="Request"/>, as it is generated.</summary>
+public sealed record GeneratedToken(int Request, int Sample, int Id, float LogProb, TokenLogProb[] Top);
 
 /// <summary>
 /// One continuation: generated ids (stop sequence included) and their log-probs under the policy itself
 /// (temperature 1), which is what priors and preference losses need whatever temperature was sampled at.
 /// </summary>
-public sealed record Sample(int[] TokenIds, float[] LogProbs, bool Stopped);
+public sealed record Sample(int[] TokenIds, float[] LogProbs, bool Stopped)
+{
+    /// <summary>Per generated token, the <see cref="SampleRequest.TopLogProbs"/> most likely tokens (empty when none were asked for).</summary>
+    public IReadOnlyList<TokenLogProb[]> TopLogProbs { get; init; } = [];
+}
 
 /// <summary>What a generation call may use besides the model: a decoder for text stops, a prefix cache, counters.</summary>
 public sealed record GenerationOptions
@@ -31,6 +43,8 @@ public sealed record GenerationOptions
     public Func<IReadOnlyList<int>, string>? Decode { get; init; }
     public PrefixCache? PrefixCache { get; init; }
     public GenerationStats? Stats { get; init; }
+    /// <summary>Called for every token as it is generated, on the generating thread: what streaming needs.</summary>
+    public Action<GeneratedToken>? OnToken { get; init; }
 }
 
 /// <summary>Token counts of generation calls: what went through the model and what the prefix cache spared.</summary>
@@ -72,6 +86,9 @@ public static class Sampler
 
         var generated = Enumerable.Range(0, batch).Select(_ => new List<int>()).ToArray();
         var logProbs = Enumerable.Range(0, batch).Select(_ => new List<float>()).ToArray();
+        var topLogProbs = Enumerable.Range(0, batch).Select(_ => new List<TokenLogProb[]>()).ToArray();
+        var topK = rows.Select(r => requests[r].TopLogProbs).ToArray();
+        var maxTopK = topK.Max();
         var done = new bool[batch];
         var stopped = new bool[batch];
         var maxNew = requests.Max(r => r.MaxNewTokens);
@@ -116,6 +133,14 @@ public static class Sampler
             }
             var chosenLogProbs = logSoftmax.gather(1, next.unsqueeze(1)).squeeze(1).cpu().data<float>().ToArray();
             var nextIds = next.cpu().data<long>().ToArray();
+            float[] topValues = [];
+            long[] topIds = [];
+            if (maxTopK > 0)
+            {
+                var (values, indices) = logSoftmax.topk(Math.Min(maxTopK, (int)logSoftmax.shape[1]), -1);
+                (topValues, topIds) = (values.cpu().data<float>().ToArray(), indices.cpu().data<long>().ToArray());
+            }
+            var width = topIds.Length / batch;
 
             var allDone = true;
             for (var b = 0; b < batch; b++)
@@ -125,6 +150,9 @@ public static class Sampler
                 var token = (int)nextIds[b];
                 generated[b].Add(token);
                 logProbs[b].Add(chosenLogProbs[b]);
+                TokenLogProb[] top = topK[b] > 0 ? [.. Enumerable.Range(b * width, Math.Min(topK[b], width)).Select(i => new TokenLogProb((int)topIds[i], topValues[i]))] : [];
+                if (topK[b] > 0) topLogProbs[b].Add(top);
+                options.OnToken?.Invoke(new GeneratedToken(rows[b], sampleIndex[b], token, chosenLogProbs[b], top));
                 if (stats is not null) stats.GeneratedTokens++;
                 if (model.Config.IsEos(token) || EndsWithAny(generated[b], request.StopSequences) || HasStopString(generated[b], request.StopStrings, options.Decode))
                 {
@@ -163,7 +191,7 @@ public static class Sampler
         for (var b = 0; b < batch; b++)
         {
             var r = rows[b];
-            results[r][counters[r]++] = new Sample([.. generated[b]], [.. logProbs[b]], stopped[b]);
+            results[r][counters[r]++] = new Sample([.. generated[b]], [.. logProbs[b]], stopped[b]) { TopLogProbs = topLogProbs[b] };
         }
         return results;
     }
