@@ -4,10 +4,10 @@ using SelfPlay.Core.Llm;
 namespace SelfPlay.Samples.Instructions;
 
 /// <summary>The optional LLM judge: a chat model says whether the response is about the instruction's topic ("Yes"/"No").</summary>
-public sealed class LlmTopicJudge(ChatCompletionsClient client) : ITopicJudge
+public sealed class LlmTopicJudge(OpenAiClient client) : ITopicJudge
 {
     public static LlmTopicJudge FromConfig(EnvironmentConfig config) =>
-        new(new ChatCompletionsClient(config.Llm is { Endpoint.Length: > 0 } llm
+        new(new OpenAiClient(config.Llm is { Endpoint.Length: > 0 } llm
             ? llm
             : throw new ArgumentException("instructions: environment.settings.judge = llm needs llm.endpoint and llm.model")));
 

@@ -38,8 +38,9 @@ public static class ConfigLoader
 
     static void RefuseSecrets(Config c)
     {
-        if (c.HasPath("selfplay.llm.api-key") && c.GetString("selfplay.llm.api-key") is { Length: > 0 })
-            throw new ConfigException("selfplay.llm.api-key: a literal key is refused (it would be stored in the run folder); put it in an environment variable and name that in llm.api-key-env");
+        foreach (var section in new[] { "llm", "inference" })
+            if (c.HasPath($"selfplay.{section}.api-key") && c.GetString($"selfplay.{section}.api-key") is { Length: > 0 })
+                throw new ConfigException($"selfplay.{section}.api-key: a literal key is refused (it would be stored in the run folder); put it in an environment variable and name that in {section}.api-key-env");
         var connection = c.GetString("selfplay.persistence.connection-string") ?? "";
         if (connection.Length == 0) return;
         System.Data.Common.DbConnectionStringBuilder parsed;
@@ -165,7 +166,9 @@ public static class ConfigLoader
             new PersistenceConfig(S("persistence.provider"), S("persistence.connection-string"), I("persistence.snapshot-nodes"), S("persistence.password-env")),
             new CriticConfig(I("critic.epochs"), I("critic.batch-size"), D("critic.learning-rate"), I("critic.max-examples"), D("critic.held-out-share")),
             new ClusterSecurityConfig(S("cluster.system-name"), S("cluster.tls.certificate"), S("cluster.tls.key"), S("cluster.tls.password-env")),
-            new PolicyConfig(S("policy.checkpoint"), S("policy.chat-template")));
+            new PolicyConfig(S("policy.checkpoint"), S("policy.chat-template")),
+            new InferenceConfig(S("inference.backend"), S("inference.endpoint"), S("inference.model"), S("inference.api-key-env"),
+                I("inference.max-concurrency"), D("inference.timeout-seconds"), I("inference.max-retries")));
         Validate(config);
         return config;
     }
@@ -189,6 +192,13 @@ public static class ConfigLoader
         Check(c.Environment.StepTimeoutSeconds >= 0, $"selfplay.environment.step-timeout-seconds must be non-negative, got {c.Environment.StepTimeoutSeconds}");
         Check(c.Environment.Llm is not { } llm || (llm.TimeoutSeconds > 0 && llm.MaxRetries >= 0),
             "selfplay.llm.timeout-seconds must be positive and max-retries non-negative");
+        var inference = c.InferenceBackend;
+        Check(inference.Backend is "local" or "openai", $"selfplay.inference.backend must be local or openai, got '{inference.Backend}'");
+        Check(!inference.Remote || inference.Endpoint.Length > 0, "selfplay.inference.backend = openai needs inference.endpoint (e.g. http://127.0.0.1:8000/v1)");
+        Check(!inference.Remote || c.Iterations.Count == 0 || c.Learner.LoraRank > 0,
+            "selfplay.inference.backend = openai needs a LoRA learner (learner.lora.rank > 0): the server loads each version as an adapter, not as full weights");
+        Check(inference.MaxConcurrency > 0 && inference.TimeoutSeconds > 0 && inference.MaxRetries >= 0,
+            "selfplay.inference.max-concurrency and timeout-seconds must be positive, max-retries non-negative");
         Check(c.Environment.TrainTasks > 0, $"selfplay.environment.train-tasks must be positive, got {c.Environment.TrainTasks}");
         Check(c.Environment.MaxSteps > 0, "selfplay.environment.max-steps must be positive");
         Check(c.Environment.WrongAnswerReward is >= 0 and < 1, $"selfplay.environment.wrong-answer-reward must be in [0, 1), got {c.Environment.WrongAnswerReward}");

@@ -224,7 +224,7 @@ public static class SelfPlayHost
         IActorRef? inference = roles.Contains("inference") || roles.Contains("coordinator")
             ? system.ActorOf(Props.Create(() => new InferenceActor(context.Config.Model.Device, env.StepStop,
                 context.Config.Model.MaxStepTokens, context.Config.Actors.InferenceBatchRows, context.Config.Model.DType,
-                context.Config.Model.PrefixCacheMb)).WithDispatcher(PinnedDispatcher), "inference")
+                context.Config.Model.PrefixCacheMb, context.Config.InferenceBackend)).WithDispatcher(PinnedDispatcher), "inference")
             : null;
 
         if (roles.Contains("learner"))

@@ -1,6 +1,8 @@
 using Akka.Actor;
 using Akka.Event;
 using SelfPlay.Actors.Protocol;
+using SelfPlay.Core.Config;
+using SelfPlay.Core.Llm;
 using SelfPlay.Core.Search;
 using SelfPlay.Models.Checkpoints;
 using SelfPlay.Models.Generation;
@@ -11,7 +13,9 @@ namespace SelfPlay.Actors.Inference;
 /// Owns the policy on one device and serves generation for every concurrent search. Requests that arrive while a
 /// batch is running are answered together by the next forward pass: each request queues a Flush behind itself,
 /// so everything already in the mailbox joins the batch and no timer is needed. Runs on a pinned dispatcher
-/// (one thread), which tensor work and thread-local dispose scopes want.
+/// (one thread), which tensor work and thread-local dispose scopes want. With inference.backend = openai the model is
+/// a server's instead (<see cref="OpenAiStepProposer"/>): loading a version loads its adapter there, and requests go
+/// out as they come (the server batches them).
 /// </summary>
 public sealed class InferenceActor : ReceiveActor
 {
@@ -33,15 +37,31 @@ public sealed class InferenceActor : ReceiveActor
 
     readonly string _dtype;
     readonly int _prefixCacheMb;
+    readonly InferenceConfig? _server;
+    readonly OpenAiClient? _client;
+    OpenAiStepProposer? _remote;
 
     /// <param name="prefixCacheMb">budget of the prefix cache that spares re-forwarding the states a search expands again; 0 = off.</param>
-    public InferenceActor(string device, string stepStop, int maxStepTokens, int maxRows, string dtype = "float32", int prefixCacheMb = 0)
+    /// <param name="server">inference.backend = openai: the server that generates (null: this actor's own model)</param>
+    public InferenceActor(string device, string stepStop, int maxStepTokens, int maxRows, string dtype = "float32", int prefixCacheMb = 0,
+        InferenceConfig? server = null)
     {
         (_device, _stepStop, _maxStepTokens, _maxRows, _dtype, _prefixCacheMb) = (device, stepStop, maxStepTokens, maxRows, dtype, prefixCacheMb);
-        Receive<LoadPolicy>(Load);
+        if (server is { Remote: true })
+            (_server, _client) = (server, new OpenAiClient(server.Client, needsModel: false));
+        Receive<LoadPolicy>(load =>
+        {
+            if (_client is null) Load(load);
+            else LoadOnServer(load);
+        });
         Receive<ProposeSteps>(request =>
         {
             if (MessageLimits.Refused(request, Sender, _log)) return;
+            if (_client is not null)
+            {
+                ProposeOnServer(request);
+                return;
+            }
             _pending.Add((request, Sender));
             Self.Tell(Flush.Instance);
         });
@@ -69,6 +89,60 @@ public sealed class InferenceActor : ReceiveActor
         {
             Sender.Tell(new Status.Failure(new InvalidOperationException($"cannot load policy v{load.Version}: {e.Message}")));
         }
+    }
+
+    /// <summary>
+    /// v0 is the server's base; a later version (a LoRA adapter folder) is loaded there under "policy-vN", and the
+    /// version before it is unloaded (its searches are done). Searches then name this version in every request.
+    /// </summary>
+    void LoadOnServer(LoadPolicy load)
+    {
+        try
+        {
+            var tokenizer = Checkpoint.LoadTokenizer(load.Directory, out _);
+            string name;
+            if (LoraAdapter.IsAdapter(load.Directory))
+            {
+                name = $"policy-v{load.Version}";
+                var body = new System.Text.Json.Nodes.JsonObject { ["lora_name"] = name, ["lora_path"] = Path.GetFullPath(load.Directory) };
+                try { _client!.PostTextAsync("load_lora_adapter", body.ToJsonString()).GetAwaiter().GetResult(); }
+                catch (LlmException e) when (e.Status == 400 && e.Message.Contains("already", StringComparison.OrdinalIgnoreCase)) { } // a resumed campaign
+            }
+            else name = BaseModelName();
+            if (_remote is { } previous && previous.Model != name && previous.Model.StartsWith("policy-v", StringComparison.Ordinal))
+            {
+                try { _client!.PostTextAsync("unload_lora_adapter", new System.Text.Json.Nodes.JsonObject { ["lora_name"] = previous.Model }.ToJsonString()).GetAwaiter().GetResult(); }
+                catch (LlmException e) { _log.Warning("inference: could not unload {0} from the server: {1}", previous.Model, e.Message); }
+            }
+            _remote = new OpenAiStepProposer(_client!, name, tokenizer, _stepStop, _maxStepTokens, _server!.MaxConcurrency);
+            _version = load.Version;
+            _log.Info("inference: policy v{0} is {1} on {2}", load.Version, name, _server.Endpoint);
+            Sender.Tell(new PolicyLoaded(load.Version));
+        }
+        catch (Exception e)
+        {
+            Sender.Tell(new Status.Failure(new InvalidOperationException($"cannot load policy v{load.Version} on {_server!.Endpoint}: {e.Message}")));
+        }
+    }
+
+    string BaseModelName()
+    {
+        if (_server!.BaseModel.Length > 0) return _server.BaseModel;
+        var models = _client!.GetAsync("models").GetAwaiter().GetResult()["data"]?.AsArray() ?? [];
+        return models.FirstOrDefault(m => m?["parent"] is null)?["id"]?.GetValue<string>()
+            ?? throw new InvalidOperationException("the server lists no base model (set inference.model)");
+    }
+
+    void ProposeOnServer(ProposeSteps request)
+    {
+        var replyTo = Sender;
+        if (_remote is null)
+        {
+            replyTo.Tell(new Status.Failure(new InvalidOperationException("no policy loaded")));
+            return;
+        }
+        (_batches, _rows) = (_batches + 1, _rows + RowsOf(request)); // busy time and tokens are the server's to measure
+        _remote.ProposeAsync(request.Requests).PipeTo(replyTo, success: steps => new StepsProposed(steps), failure: e => new Status.Failure(e.GetBaseException()));
     }
 
     void RunBatch()

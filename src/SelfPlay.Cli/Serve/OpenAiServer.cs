@@ -313,7 +313,7 @@ public sealed record AnswerToken(int Id, float LogProb, TokenLogProb[] Top, int 
 
 /// <summary>
 /// What a sample says as an answer: its text without the end-of-sequence token, cut before the first stop string (as
-/// OpenAI does), the tokens whose text starts before the cut, and why it ended.
+/// OpenAI does), its tokens (chat: those of the message), and why it ended.
 /// </summary>
 public sealed record Answer(string Text, IReadOnlyList<AnswerToken> Tokens, string FinishReason)
 {
@@ -337,12 +337,15 @@ public sealed record Answer(string Text, IReadOnlyList<AnswerToken> Tokens, stri
         var text = engine.Tokenizer.Decode(kept.Select(t => t.Id));
         var cut = call.Stop.Select(s => text.IndexOf(s, StringComparison.Ordinal)).Where(i => i >= 0).DefaultIfEmpty(-1).Min();
         if (cut >= 0) text = text[..cut];
+        // Chat reports the tokens of the message; completions every generated token (the stop string's and EOS too,
+        // as vLLM does), which is what a caller re-scoring the sample needs.
+        var reported = call.Chat ? kept : tokens;
         var answer = new List<AnswerToken>();
-        for (var i = 0; i < kept.Count; i++)
+        for (var i = 0; i < reported.Count; i++)
         {
-            var start = i == 0 ? 0 : engine.Tokenizer.Decode(kept.Take(i).Select(t => t.Id)).Length;
-            if (cut >= 0 && start >= text.Length) break; // the stop string's tokens
-            answer.Add(new AnswerToken(kept[i].Id, kept[i].LogProb, kept[i].Top, start));
+            var start = i == 0 ? 0 : Math.Min(text.Length, engine.Tokenizer.Decode(reported.Take(i).Select(t => t.Id)).Length);
+            if (call.Chat && cut >= 0 && start >= text.Length) break; // the stop string's tokens
+            answer.Add(new AnswerToken(reported[i].Id, reported[i].LogProb, reported[i].Top, start));
         }
         return (text, answer, drop > 0 || cut >= 0);
     }

@@ -16,9 +16,12 @@ public sealed record CampaignConfig(
     PersistenceConfig Persistence,
     CriticConfig Critic,
     ClusterSecurityConfig? Cluster = null,
-    PolicyConfig? Policy = null)
+    PolicyConfig? Policy = null,
+    InferenceConfig? Inference = null)
 {
     public PolicyConfig PolicySource => Policy ?? new PolicyConfig();
+
+    public InferenceConfig InferenceBackend => Inference ?? new InferenceConfig();
 
     public ClusterSecurityConfig Security => Cluster ?? new ClusterSecurityConfig();
 }
@@ -31,6 +34,19 @@ public sealed record CampaignConfig(
 /// <summary>Where the policy comes from: a Hugging Face checkpoint folder, or ("") the character model of the model section.</summary>
 /// <param name="ChatTemplate">auto | none | chatml | llama3 | mistral: how the environment's prompt is rendered for the policy</param>
 public sealed record PolicyConfig(string Checkpoint = "", string ChatTemplate = "auto");
+
+/// <summary>
+/// Where search generation and held-out evaluation run: "local" (the inference actor's own model) or "openai" (any
+/// OpenAI-compatible server: vLLM, SGLang, selfplay serve), which serves v0 as <paramref name="BaseModel"/> ("" = the
+/// first model it lists without a parent) and every later version as a LoRA adapter loaded under "policy-vN".
+/// </summary>
+public sealed record InferenceConfig(string Backend = "local", string Endpoint = "", string BaseModel = "", string ApiKeyEnv = "",
+    int MaxConcurrency = 16, double TimeoutSeconds = 60, int MaxRetries = 3)
+{
+    public bool Remote => Backend == "openai";
+
+    public LlmConfig Client => new(Endpoint, BaseModel, ApiKeyEnv, TimeoutSeconds, MaxRetries);
+}
 
 public sealed record ClusterSecurityConfig(string SystemName = "", string TlsCertificate = "", string TlsKey = "", string TlsPasswordEnv = "");
 

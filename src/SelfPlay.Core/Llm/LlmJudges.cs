@@ -9,10 +9,10 @@ namespace SelfPlay.Core.Llm;
 /// SPaR's judge played by a chat model: n sampled critiques of (instruction, response), each ending with
 /// "Final Judgement: Yes|No". Only the last such line counts (algorithms.md §2.6); a reply without one is unparsable.
 /// </summary>
-public sealed partial class LlmJudge(ChatCompletionsClient client, IEnvironmentSteps environment, double temperature = 0.7) : IJudge
+public sealed partial class LlmJudge(OpenAiClient client, IEnvironmentSteps environment, double temperature = 0.7) : IJudge
 {
     /// <summary>Reads the instruction (the initial state) in this process.</summary>
-    public LlmJudge(ChatCompletionsClient client, IEnvironment environment, double temperature = 0.7)
+    public LlmJudge(OpenAiClient client, IEnvironment environment, double temperature = 0.7)
         : this(client, new InlineEnvironmentSteps(environment), temperature) { }
 
     public const string Instructions =
@@ -47,10 +47,10 @@ public sealed partial class LlmJudge(ChatCompletionsClient client, IEnvironmentS
 /// is N / 10. Terminal steps are worth the environment's verified reward: a critic never overrides the verifier.
 /// An unparsable rating is 0.
 /// </summary>
-public sealed partial class LlmCritic(ChatCompletionsClient client, IEnvironmentSteps environment) : INodeEvaluator
+public sealed partial class LlmCritic(OpenAiClient client, IEnvironmentSteps environment) : INodeEvaluator
 {
     /// <summary>Verifies terminal steps in this process.</summary>
-    public LlmCritic(ChatCompletionsClient client, IEnvironment environment) : this(client, new InlineEnvironmentSteps(environment)) { }
+    public LlmCritic(OpenAiClient client, IEnvironment environment) : this(client, new InlineEnvironmentSteps(environment)) { }
 
     public const string Instructions =
         "You rate one proposed step of an agent working on a task: how likely it leads to success. Reply with 'Score: N', N from 0 to 10.";

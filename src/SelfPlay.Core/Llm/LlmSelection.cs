@@ -7,7 +7,7 @@ namespace SelfPlay.Core.Llm;
 /// <summary>
 /// search.critic and search.spar.judge: the verifier (default; the critic can also be the environment's step scores,
 /// <see cref="StepScoreEvaluator"/>) or the llm section's chat model (<see cref="LlmCritic"/>,
-/// <see cref="LlmJudge"/>), which then share one <see cref="ChatCompletionsClient"/> per node.
+/// <see cref="LlmJudge"/>), which then share one <see cref="OpenAiClient"/> per node.
 /// </summary>
 public static class LlmSelection
 {
@@ -32,7 +32,7 @@ public static class LlmSelection
 
     public static (INodeEvaluator Critic, IJudge? Judge) Create(SearchConfig search, LlmConfig? llm, IEnvironmentSteps environment)
     {
-        var client = UsesLlm(search) ? new ChatCompletionsClient(llm ?? new LlmConfig()) : null;
+        var client = UsesLlm(search) ? new OpenAiClient(llm ?? new LlmConfig()) : null;
         INodeEvaluator critic = search.Critic switch
         {
             "llm" => new LlmCritic(client!, environment),

@@ -7,8 +7,12 @@ using SelfPlay.Core.Config;
 
 namespace SelfPlay.Core.Llm;
 
-/// <summary>A chat completions call that failed for good (after retries, or a refusal such as HTTP 401); one line.</summary>
-public sealed class LlmException(string message, Exception? inner = null) : Exception(message, inner);
+/// <summary>A call to an OpenAI-compatible server that failed for good (after retries, or a refusal such as HTTP 401); one line.</summary>
+public sealed class LlmException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>The HTTP status of a refusal (4xx other than 429), or null.</summary>
+    public int? Status { get; init; }
+}
 
 public sealed record ChatMessage(string Role, string Content)
 {
@@ -17,12 +21,13 @@ public sealed record ChatMessage(string Role, string Content)
 }
 
 /// <summary>
-/// A client of an OpenAI-compatible chat completions endpoint (POST {endpoint}/chat/completions): the model, the key
+/// A client of an OpenAI-compatible server (chat completions for judges and critics, completions and vLLM's adapter
+/// calls for the openai inference backend, all under {endpoint}/): the model, the key
 /// from the environment variable llm.api-key-env (sent over https, or over plain http to loopback only), a time-out per
 /// attempt, retries with exponential backoff (honouring Retry-After) on connection failures, time-outs, HTTP 429 and
 /// 5xx, and answers of at most <see cref="MaxResponseBytes"/>. Other HTTP errors fail at once.
 /// </summary>
-public sealed class ChatCompletionsClient : IDisposable
+public sealed class OpenAiClient : IDisposable
 {
     readonly HttpClient _http;
     readonly LlmConfig _config;
@@ -30,10 +35,11 @@ public sealed class ChatCompletionsClient : IDisposable
     readonly string? _key;
 
     /// <param name="backoff">first retry delay, doubled per attempt (tests shorten it).</param>
-    public ChatCompletionsClient(LlmConfig config, TimeSpan? backoff = null, HttpMessageHandler? handler = null)
+    /// <param name="needsModel">false for the inference backend, which names a model per request</param>
+    public OpenAiClient(LlmConfig config, TimeSpan? backoff = null, HttpMessageHandler? handler = null, bool needsModel = true)
     {
-        if (string.IsNullOrWhiteSpace(config.Endpoint) || string.IsNullOrWhiteSpace(config.Model))
-            throw new ArgumentException("an LLM judge or critic needs llm.endpoint and llm.model");
+        if (string.IsNullOrWhiteSpace(config.Endpoint) || needsModel && string.IsNullOrWhiteSpace(config.Model))
+            throw new ArgumentException(needsModel ? "an LLM judge or critic needs llm.endpoint and llm.model" : "inference.backend = openai needs inference.endpoint");
         if (!Uri.TryCreate(config.Endpoint.TrimEnd('/') + "/", UriKind.Absolute, out var endpoint) || endpoint.Scheme is not ("http" or "https"))
             throw new ArgumentException($"llm.endpoint must be an http(s) URL, got '{config.Endpoint}'");
         _config = config;
@@ -71,13 +77,34 @@ public sealed class ChatCompletionsClient : IDisposable
                 ["n"] = n - answers.Count,
             };
             if (seed is { } s) body["seed"] = s + round;
-            answers.AddRange(await PostAsync(body.ToJsonString(), cancellationToken));
+            answers.AddRange(ParseChoices(await PostTextAsync("chat/completions", body.ToJsonString(), cancellationToken)));
         }
         return answers.Take(n).ToList();
     }
 
-    async Task<IReadOnlyList<string>> PostAsync(string json, CancellationToken cancellationToken)
+    /// <summary>POST {endpoint}/{path} with a JSON body, retried as the class says; the answer as JSON.</summary>
+    public async Task<JsonNode> PostAsync(string path, JsonObject body, CancellationToken cancellationToken = default)
     {
+        var text = await PostTextAsync(path, body.ToJsonString(), cancellationToken);
+        try { return JsonNode.Parse(text) ?? throw new LlmException($"{path} at {_http.BaseAddress}: an empty answer"); }
+        catch (JsonException e) { throw new LlmException($"{path} at {_http.BaseAddress}: the answer is not JSON ({e.Message.ReplaceLineEndings(" ")})", e); }
+    }
+
+    /// <summary>GET {endpoint}/{path}, retried as the class says; the answer as JSON.</summary>
+    public async Task<JsonNode> GetAsync(string path, CancellationToken cancellationToken = default)
+    {
+        var text = await SendAsync(HttpMethod.Get, path, null, cancellationToken);
+        try { return JsonNode.Parse(text) ?? throw new LlmException($"{path} at {_http.BaseAddress}: an empty answer"); }
+        catch (JsonException e) { throw new LlmException($"{path} at {_http.BaseAddress}: the answer is not JSON ({e.Message.ReplaceLineEndings(" ")})", e); }
+    }
+
+    /// <summary>POST that returns the answer's text (vLLM's adapter calls answer in plain text).</summary>
+    public Task<string> PostTextAsync(string path, string json, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, path, json, cancellationToken);
+
+    async Task<string> SendAsync(HttpMethod method, string path, string? json, CancellationToken cancellationToken)
+    {
+        var what = path.Replace('/', ' ');
         for (var attempt = 0; ; attempt++)
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -86,20 +113,21 @@ public sealed class ChatCompletionsClient : IDisposable
             TimeSpan? retryAfter = null;
             try
             {
-                using var request = new HttpRequestMessage(HttpMethod.Post, "chat/completions") { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+                using var request = new HttpRequestMessage(method, path);
+                if (json is not null) request.Content = new StringContent(json, Encoding.UTF8, "application/json");
                 if (!string.IsNullOrEmpty(_key)) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", _key);
                 using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
                 var text = await ReadLimitedAsync(response.Content, timeout.Token);
-                if (response.IsSuccessStatusCode) return ParseChoices(text);
+                if (response.IsSuccessStatusCode) return text;
                 problem = $"HTTP {(int)response.StatusCode}{ErrorMessage(text)}";
                 if (response.StatusCode != HttpStatusCode.TooManyRequests && (int)response.StatusCode < 500)
-                    throw new LlmException($"chat completions at {_http.BaseAddress}: {problem}");
+                    throw new LlmException($"{what} at {_http.BaseAddress}: {problem}") { Status = (int)response.StatusCode };
                 retryAfter = response.Headers.RetryAfter?.Delta;
             }
             catch (HttpRequestException e) { problem = $"cannot connect: {e.Message.ReplaceLineEndings(" ")}"; }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested) { problem = $"no answer within {_config.TimeoutSeconds} s"; }
             if (attempt >= _config.MaxRetries)
-                throw new LlmException($"chat completions at {_http.BaseAddress}: {problem} (after {attempt + 1} attempts)");
+                throw new LlmException($"{what} at {_http.BaseAddress}: {problem} (after {attempt + 1} attempts)");
             var delay = retryAfter ?? TimeSpan.FromTicks(_backoff.Ticks * (1L << Math.Min(attempt, 10)));
             await Task.Delay(delay, cancellationToken);
         }
@@ -120,7 +148,7 @@ public sealed class ChatCompletionsClient : IDisposable
         return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
 
-    static LlmException TooLarge() => new($"chat completions: the answer is larger than {MaxResponseBytes / (1024 * 1024)} MB; refused");
+    static LlmException TooLarge() => new($"the answer is larger than {MaxResponseBytes / (1024 * 1024)} MB; refused");
 
     static IReadOnlyList<string> ParseChoices(string text)
     {

@@ -8,9 +8,9 @@ using SelfPlay.Samples.Instructions;
 
 namespace SelfPlay.Core.Tests.Llm;
 
-public class ChatCompletionsClientTests
+public class OpenAiClientTests
 {
-    static ChatCompletionsClient Client(FakeChatCompletionsServer server, double timeout = 5, int retries = 3, string key = "sk-test")
+    static OpenAiClient Client(FakeChatCompletionsServer server, double timeout = 5, int retries = 3, string key = "sk-test")
     {
         Environment.SetEnvironmentVariable("SELFPLAY_TEST_CLIENT_KEY", key);
         return new(new LlmConfig(server.Endpoint, "judge-model", "SELFPLAY_TEST_CLIENT_KEY", timeout, retries), backoff: TimeSpan.FromMilliseconds(20));
@@ -46,12 +46,12 @@ public class ChatCompletionsClientTests
     {
         await using var server = new FakeChatCompletionsServer();
         Environment.SetEnvironmentVariable("SELFPLAY_TEST_KEY", "sk-from-env");
-        using (var client = new ChatCompletionsClient(new LlmConfig(server.Endpoint, "m", "SELFPLAY_TEST_KEY", 5, 0)))
+        using (var client = new OpenAiClient(new LlmConfig(server.Endpoint, "m", "SELFPLAY_TEST_KEY", 5, 0)))
             await client.CompleteAsync([ChatMessage.User("x")]);
         Assert.Equal("Bearer sk-from-env", server.Requests.Single().Authorization);
         // No default variable: OPENAI_API_KEY is never sent to an endpoint the config did not give it to.
         Environment.SetEnvironmentVariable("OPENAI_API_KEY", "sk-never-sent");
-        using (var client = new ChatCompletionsClient(new LlmConfig(server.Endpoint, "m", TimeoutSeconds: 5, MaxRetries: 0)))
+        using (var client = new OpenAiClient(new LlmConfig(server.Endpoint, "m", TimeoutSeconds: 5, MaxRetries: 0)))
             await client.CompleteAsync([ChatMessage.User("x")]);
         Assert.Null(server.Requests.Last().Authorization);
         Environment.SetEnvironmentVariable("OPENAI_API_KEY", null);
@@ -61,17 +61,17 @@ public class ChatCompletionsClientTests
     public void A_key_goes_over_plain_http_only_to_loopback()
     {
         Environment.SetEnvironmentVariable("SELFPLAY_TEST_KEY_HTTP", "sk-x");
-        var error = Assert.Throws<ArgumentException>(() => new ChatCompletionsClient(new LlmConfig("http://judge.example.com/v1", "m", "SELFPLAY_TEST_KEY_HTTP"))).Message;
+        var error = Assert.Throws<ArgumentException>(() => new OpenAiClient(new LlmConfig("http://judge.example.com/v1", "m", "SELFPLAY_TEST_KEY_HTTP"))).Message;
         Assert.Contains("plain http", error);
-        using var https = new ChatCompletionsClient(new LlmConfig("https://judge.example.com/v1", "m", "SELFPLAY_TEST_KEY_HTTP"));
-        using var loopback = new ChatCompletionsClient(new LlmConfig("http://127.0.0.1:9/v1", "m", "SELFPLAY_TEST_KEY_HTTP"));
-        using var keyless = new ChatCompletionsClient(new LlmConfig("http://judge.example.com/v1", "m"));
+        using var https = new OpenAiClient(new LlmConfig("https://judge.example.com/v1", "m", "SELFPLAY_TEST_KEY_HTTP"));
+        using var loopback = new OpenAiClient(new LlmConfig("http://127.0.0.1:9/v1", "m", "SELFPLAY_TEST_KEY_HTTP"));
+        using var keyless = new OpenAiClient(new LlmConfig("http://judge.example.com/v1", "m"));
     }
 
     [Fact]
     public async Task An_answer_larger_than_the_limit_is_refused()
     {
-        await using var server = new FakeChatCompletionsServer { Reply = (_, _) => FakeReply.Ok(new string('x', ChatCompletionsClient.MaxResponseBytes)) };
+        await using var server = new FakeChatCompletionsServer { Reply = (_, _) => FakeReply.Ok(new string('x', OpenAiClient.MaxResponseBytes)) };
         using var client = Client(server, retries: 0);
         Assert.Contains("larger than", (await Assert.ThrowsAsync<LlmException>(() => client.CompleteAsync([ChatMessage.User("x")]))).Message);
     }
@@ -119,10 +119,10 @@ public class ChatCompletionsClientTests
         using var slow = Client(server, timeout: 0.3, retries: 1);
         Assert.EndsWith("no answer within 0.3 s (after 2 attempts)", (await Assert.ThrowsAsync<LlmException>(() => slow.CompleteAsync([ChatMessage.User("x")]))).Message);
 
-        using var absent = new ChatCompletionsClient(new LlmConfig("http://127.0.0.1:9/v1", "m", "", 2, 1), TimeSpan.FromMilliseconds(10));
+        using var absent = new OpenAiClient(new LlmConfig("http://127.0.0.1:9/v1", "m", "", 2, 1), TimeSpan.FromMilliseconds(10));
         Assert.Contains("cannot connect", (await Assert.ThrowsAsync<LlmException>(() => absent.CompleteAsync([ChatMessage.User("x")]))).Message);
-        Assert.Contains("llm.endpoint and llm.model", Assert.Throws<ArgumentException>(() => new ChatCompletionsClient(new LlmConfig())).Message);
-        Assert.Contains("must be an http(s) URL", Assert.Throws<ArgumentException>(() => new ChatCompletionsClient(new LlmConfig("ftp://x", "m"))).Message);
+        Assert.Contains("llm.endpoint and llm.model", Assert.Throws<ArgumentException>(() => new OpenAiClient(new LlmConfig())).Message);
+        Assert.Contains("must be an http(s) URL", Assert.Throws<ArgumentException>(() => new OpenAiClient(new LlmConfig("ftp://x", "m"))).Message);
     }
 
     [Fact]
