@@ -53,6 +53,14 @@ public sealed class OpenAiBackendCampaignTests : IDisposable
         using (var localSummary = JsonDocument.Parse(File.ReadAllText(Path.Combine(localDir, "summary.json"))))
         {
             Assert.Equal("completed", remoteSummary.RootElement.GetProperty("status").GetString());
+            // Log-prob parity: the server's stored log-probs against the learner's forward, both backends.
+            foreach (var summary in new[] { remoteSummary, localSummary })
+                for (var i = 1; i <= 2; i++)
+                {
+                    var parity = summary.RootElement.GetProperty("iterations")[i].GetProperty("logProbParity");
+                    Assert.True(parity.GetProperty("tokens").GetInt32() > 0);
+                    Assert.InRange(parity.GetProperty("meanAbsDifference").GetDouble(), 0, 1e-4);
+                }
             string HeldOut(JsonDocument d) => string.Join(",", d.RootElement.GetProperty("iterations").EnumerateArray().Select(r => r.GetProperty("heldOut").GetProperty("solved").GetInt32()));
             Assert.Equal(HeldOut(localSummary), HeldOut(remoteSummary));
         }
@@ -78,6 +86,23 @@ public sealed class OpenAiBackendCampaignTests : IDisposable
         {
             await system.Terminate();
         }
+    }
+
+    [Fact]
+    public async Task A_server_serving_another_model_stops_the_campaign_on_the_log_prob_check()
+    {
+        var source = HfTestCheckpoint.Create(Path.Combine(_dir, "policy"), qwen2: true, seed: 1);
+        var other = HfTestCheckpoint.Create(Path.Combine(_dir, "other"), qwen2: true, seed: 2); // same shapes, other weights
+        await using var server = CliProcess.Start("serve", "serve", "--checkpoint", other, "--served-model-name", "base", "--port", "0");
+        var url = (await server.WaitForAsync(@"on (http://127\.0\.0\.1:\d+)", TimeSpan.FromMinutes(2))).Groups[1].Value;
+        var runDir = Path.Combine(_dir, "run");
+        var result = await CliRunner.RunAsync("run", "--config", "hocon/campaigns/game24-quick.conf", "--set", $"policy.checkpoint={source}", "--set", "warmup.share=0",
+            "--set", "learner.lora.rank=4", "--set", "iterations.trees=4", "--set", "environment.held-out=4", "--set", "inference.backend=openai",
+            "--set", $"inference.endpoint={url}/v1", "--run-dir", runDir);
+        Assert.NotEqual(0, result.ExitCode);
+        Assert.Matches(@"log-prob parity: the server's log-probs differ from the learner's by [0-9.]+ on average .* above inference.logprob-tolerance = 0.05",
+            result.Stdout + result.Stderr);
+        Assert.DoesNotContain("training failed (attempt", File.ReadAllText(Path.Combine(runDir, "selfplay.log"))); // not retried
     }
 
     [Fact]

@@ -168,7 +168,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                 _log.Error("critic {0} dropped: {1}", Sender.Path, reason);
                 return;
             }
-            if (_training is not null && ++_trainingFailures < MaxTrainingFailures)
+            if (_training is not null && !reason.StartsWith(SelfPlay.Models.Training.LogProbParity.FailurePrefix, StringComparison.Ordinal)
+                && ++_trainingFailures < MaxTrainingFailures)
             {
                 // Training failed (its dataset query or checkpoint write met a database or disk outage): the command is
                 // re-sent by the resend timer; only a failure that repeats ends the campaign.
@@ -301,7 +302,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             _policyVersion == 0 ? 0 : _taskCount, report.Pairs, held, Math.Round(_phaseClock.Elapsed.TotalSeconds, 1),
             Math.Round(_searchSeconds, 1), Math.Round(_trainSeconds, 1), Math.Round(e.Seconds, 1), _nodes, _solvedTrees, _failedTasks,
             Finite(report.FirstLoss), Finite(report.LastLoss), Finite(report.RewardAccuracy), report.Learner,
-            _policyVersion == 0 ? null : Throughput(), _published.Critic, report.PairDiagnostics);
+            _policyVersion == 0 ? null : Throughput(), _published.Critic, report.PairDiagnostics, report.Parity);
         Persist(new IterationEvaluated(row), ev =>
         {
             _rows.Add(ev.Row);

@@ -11,7 +11,7 @@ public sealed record IterationSummary(
     double SearchSeconds, double TrainSeconds, double EvalSeconds, int Nodes, int SolvedTrees, int FailedTasks,
     double? TrainLossFirst, double? TrainLossLast, double? RewardAccuracy, SelfPlay.Models.Training.LearnerDiagnostics? Learner = null,
     RoleThroughput? Throughput = null, SelfPlay.Actors.Protocol.CriticReport? Critic = null,
-    SelfPlay.Core.Preferences.PairReport? PairDiagnostics = null);
+    SelfPlay.Core.Preferences.PairReport? PairDiagnostics = null, SelfPlay.Models.Training.LogProbParity? LogProbParity = null);
 
 /// <summary>Per-role throughput of one iteration's search phase: the search workers (trees, nodes per second of search
 /// wall time) and the inference actors (generated tokens per second, and how full their batches were).</summary>

@@ -168,7 +168,7 @@ public static class ConfigLoader
             new ClusterSecurityConfig(S("cluster.system-name"), S("cluster.tls.certificate"), S("cluster.tls.key"), S("cluster.tls.password-env")),
             new PolicyConfig(S("policy.checkpoint"), S("policy.chat-template")),
             new InferenceConfig(S("inference.backend"), S("inference.endpoint"), S("inference.model"), S("inference.api-key-env"),
-                I("inference.max-concurrency"), D("inference.timeout-seconds"), I("inference.max-retries")));
+                I("inference.max-concurrency"), D("inference.timeout-seconds"), I("inference.max-retries"), D("inference.logprob-tolerance")));
         Validate(config);
         return config;
     }
@@ -197,8 +197,8 @@ public static class ConfigLoader
         Check(!inference.Remote || inference.Endpoint.Length > 0, "selfplay.inference.backend = openai needs inference.endpoint (e.g. http://127.0.0.1:8000/v1)");
         Check(!inference.Remote || c.Iterations.Count == 0 || c.Learner.LoraRank > 0,
             "selfplay.inference.backend = openai needs a LoRA learner (learner.lora.rank > 0): the server loads each version as an adapter, not as full weights");
-        Check(inference.MaxConcurrency > 0 && inference.TimeoutSeconds > 0 && inference.MaxRetries >= 0,
-            "selfplay.inference.max-concurrency and timeout-seconds must be positive, max-retries non-negative");
+        Check(inference.MaxConcurrency > 0 && inference.TimeoutSeconds > 0 && inference.MaxRetries >= 0 && inference.LogProbTolerance >= 0,
+            "selfplay.inference.max-concurrency and timeout-seconds must be positive, max-retries and logprob-tolerance non-negative");
         Check(c.Environment.TrainTasks > 0, $"selfplay.environment.train-tasks must be positive, got {c.Environment.TrainTasks}");
         Check(c.Environment.MaxSteps > 0, "selfplay.environment.max-steps must be positive");
         Check(c.Environment.WrongAnswerReward is >= 0 and < 1, $"selfplay.environment.wrong-answer-reward must be in [0, 1), got {c.Environment.WrongAnswerReward}");

@@ -44,7 +44,8 @@ public sealed record PolicyPublished(int Version, string Directory, string Sha25
 public sealed record CriticReport(int Version, string Kind, string Directory, string Sha256, int Examples, int HeldOutExamples,
     double FirstLoss, double LastLoss, double HeldOutLossBefore, double HeldOutLossAfter, double HeldOutLossConstant, double WallSeconds);
 public sealed record TrainingReport(int Examples, int Pairs, double FirstLoss, double LastLoss, double RewardAccuracy, double WallSeconds,
-    SelfPlay.Models.Training.LearnerDiagnostics? Learner = null, SelfPlay.Core.Preferences.PairReport? PairDiagnostics = null);
+    SelfPlay.Models.Training.LearnerDiagnostics? Learner = null, SelfPlay.Core.Preferences.PairReport? PairDiagnostics = null,
+    SelfPlay.Models.Training.LogProbParity? Parity = null);
 
 // Campaign progress, published on the event stream for whoever shows it.
 public sealed record CampaignProgress(string Phase, int Iteration, int Done, int Total) : ISelfPlayMessage;

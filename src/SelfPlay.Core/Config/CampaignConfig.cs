@@ -41,7 +41,7 @@ public sealed record PolicyConfig(string Checkpoint = "", string ChatTemplate = 
 /// first model it lists without a parent) and every later version as a LoRA adapter loaded under "policy-vN".
 /// </summary>
 public sealed record InferenceConfig(string Backend = "local", string Endpoint = "", string BaseModel = "", string ApiKeyEnv = "",
-    int MaxConcurrency = 16, double TimeoutSeconds = 60, int MaxRetries = 3)
+    int MaxConcurrency = 16, double TimeoutSeconds = 60, int MaxRetries = 3, double LogProbTolerance = 0.05)
 {
     public bool Remote => Backend == "openai";
 
