@@ -35,7 +35,7 @@ namespace SelfPlay.Cli
               selfplay model   info --checkpoint DIR | tokenize --checkpoint DIR --text TEXT [--special] | score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2 --completion-ids 3,4)
               selfplay bench   models [--checkpoint DIR] [--puzzles N]
               selfplay bench   persistence [options: see README]
-              selfplay bench   inference [--config FILE] [--set key=value]... [--trees N (32)] [--concurrency 1,16] [--warmup-epochs N | --checkpoint DIR]
+              selfplay bench   inference [--config FILE] [--set key=value]... [--trees N (32)] [--concurrency 1,16] [--warmup-epochs N | --checkpoint DIR] [--serve]
               selfplay report  --run-dir DIR [--run-dir DIR]... [--format text|markdown|json]
               selfplay serve   --checkpoint DIR [--adapter NAME=DIR]... [--host 127.0.0.1] [--port 8000] [--served-model-name NAME] [--api-key-env VAR] [--device D] [--dtype T]
             """;

@@ -29,6 +29,26 @@ public sealed class BenchInferenceTests
     }
 
     [Fact]
+    public async Task Bench_inference_with_serve_searches_the_same_trees_through_the_http_server()
+    {
+        var result = await CliRunner.RunAsync("bench", "inference", "--config", Path.Combine(CliRunner.RepoRoot, "hocon/campaigns/game24-quick.conf"),
+            "--trees", "4", "--concurrency", "1,4", "--set", "search.simulations=3", "--serve");
+        Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+        using var json = JsonDocument.Parse(result.Stdout);
+        var local = json.RootElement.GetProperty("runs").EnumerateArray().ToList();
+        var served = json.RootElement.GetProperty("serve").EnumerateArray().ToList();
+        Assert.Equal([1, 4], served.Select(r => r.GetProperty("concurrency").GetInt32()));
+        for (var i = 0; i < 2; i++)
+        {
+            // Same tasks and seeds, the same sampler behind HTTP: the same trees, token for token.
+            Assert.Equal(local[i].GetProperty("nodes").GetInt32(), served[i].GetProperty("nodes").GetInt32());
+            Assert.Equal(local[i].GetProperty("tokens").GetInt64(), served[i].GetProperty("tokens").GetInt64());
+            Assert.True(served[i].GetProperty("requestsPerSecond").GetDouble() > 0);
+        }
+        Assert.Equal(2, json.RootElement.GetProperty("serveVsLocalTokensPerSecond").GetArrayLength());
+    }
+
+    [Fact]
     public async Task Bench_inference_rejects_a_bad_concurrency_list()
     {
         var result = await CliRunner.RunAsync("bench", "inference", "--concurrency", "1,x");
