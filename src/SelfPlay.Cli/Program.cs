@@ -36,7 +36,7 @@ namespace SelfPlay.Cli
               selfplay bench   models [--checkpoint DIR] [--puzzles N]
               selfplay bench   persistence [options: see README]
               selfplay bench   inference [--config FILE] [--set key=value]... [--trees N (32)] [--concurrency 1,16] [--warmup-epochs N | --checkpoint DIR] [--serve]
-              selfplay report  --run-dir DIR [--run-dir DIR]... [--format text|markdown|json]
+              selfplay report  --run-dir DIR [--run-dir DIR]... [--format text|markdown|json] [--plot FILE.png|svg]
               selfplay serve   --checkpoint DIR [--adapter NAME=DIR]... [--host 127.0.0.1] [--port 8000] [--served-model-name NAME] [--api-key-env VAR] [--device D] [--dtype T]
             """;
 

@@ -5,7 +5,7 @@ using SelfPlay.Actors.Campaign;
 namespace SelfPlay.Cli;
 
 /// <summary>
-/// <c>selfplay report --run-dir DIR [--run-dir DIR]... [--format text|markdown|json]</c>: a campaign's summary.json as a
+/// <c>selfplay report --run-dir DIR [--run-dir DIR]... [--format text|markdown|json] [--plot FILE.png|svg]</c>: a campaign's summary.json as a
 /// table (held-out rate per iteration, trees, pairs, phase times, throughput); with several run folders, also one
 /// comparison row per run (warm-up rate, the rate after each iteration, the change), which is how runs that differ in
 /// one setting (a loss, an extractor, a search) are compared. Reads only summary.json, so it works on a running campaign.
@@ -14,12 +14,17 @@ public static class ReportCommand
 {
     public static int Run(string[] args)
     {
-        var a = new CliArgs(args, ["--run-dir", "--format"], []);
+        var a = new CliArgs(args, ["--run-dir", "--format", "--plot"], []);
         var dirs = a.All("--run-dir");
         if (dirs.Count == 0) throw new UsageException("report needs --run-dir DIR (repeat it to compare runs)");
         var format = a.Get("--format") ?? "text";
         if (format is not ("text" or "markdown" or "json")) throw new UsageException($"--format must be text, markdown or json, got '{format}'");
         var summaries = dirs.Select(Read).ToList();
+        if (a.Get("--plot") is { } plot)
+        {
+            ReportPlot.Save(summaries, plot);
+            Console.Error.WriteLine($"report: plot written to {Path.GetFullPath(plot)}");
+        }
         if (format == "json")
         {
             Console.WriteLine(JsonSerializer.Serialize(summaries.Select(s => new { s.Name, s.Environment, s.Status, s.Error, s.WallSeconds,

@@ -94,6 +94,40 @@ public class ReportTests
     }
 
     [Fact]
+    public async Task Report_plot_writes_a_png_or_an_svg_with_the_runs_in_its_legends()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "selfplay-plot-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string[] runs = ["--run-dir", RunFolder("dpo", 0.10, 0.20), "--run-dir", RunFolder("dpo", 0.12, 0.16), "--run-dir", RunFolder("sft", 0.10, 0.30)];
+            var png = Path.Combine(dir, "runs.png");
+            var result = await CliRunner.RunAsync(["report", .. runs, "--plot", png]);
+            Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+            var bytes = File.ReadAllBytes(png);
+            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A }, bytes[..8]);
+            Assert.Equal("IHDR", System.Text.Encoding.ASCII.GetString(bytes, 12, 4));
+            Assert.Equal((900, 960), (System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16)), System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(20))));
+
+            var svg = Path.Combine(dir, "runs.svg");
+            Assert.Equal(0, (await CliRunner.RunAsync(["report", .. runs, "--plot", svg])).ExitCode);
+            var texts = System.Xml.Linq.XDocument.Load(svg).Descendants().Where(e => e.Name.LocalName == "text").Select(e => e.Value.Trim()).ToList();
+            Assert.Contains("dpo (2 runs: mean, range)", texts);      // the seeds of one setting: mean and range
+            Assert.Contains("sft", texts);
+            Assert.Contains("held-out success", texts);
+            Assert.Contains("sft: pairs", texts);
+
+            var bad = await CliRunner.RunAsync(["report", .. runs, "--plot", Path.Combine(dir, "runs.jpg")]);
+            Assert.Equal(2, bad.ExitCode);
+            Assert.Contains("--plot needs a .png or .svg file", bad.Stderr);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public async Task Report_shows_each_iterations_critic_against_the_constant_predictor()
     {
         var withCritic = await CliRunner.RunAsync("report", "--run-dir", RunFolder("prm", true, 0.10, 0.12, 0.13));
