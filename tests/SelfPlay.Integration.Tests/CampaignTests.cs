@@ -115,6 +115,27 @@ public sealed class CampaignTests(QuickCampaign campaign) : IClassFixture<QuickC
     }
 
     [Fact]
+    public void TensorBoard_event_files_hold_the_summary_scalars()
+    {
+        Assert.Equal(0, campaign.Result.ExitCode);
+        var files = Directory.GetFiles(Path.Combine(campaign.RunDir, "tensorboard"), "events.out.tfevents.*");
+        var scalars = Assert.Single(files) is var file ? TensorBoardEvents.Read(file) : []; // framing and CRCs checked
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(campaign.RunDir, "summary.json")));
+        var rows = doc.RootElement.GetProperty("iterations").EnumerateArray().ToList();
+        var rates = scalars.Where(s => s.Tag == "heldout/rate").OrderBy(s => s.Step).ToList();
+        Assert.Equal(new long[] { 0, 1, 2 }, rates.Select(s => s.Step));
+        for (var i = 0; i < 3; i++) Assert.Equal(rows[i].GetProperty("heldOut").GetProperty("rate").GetDouble(), rates[i].Value, 5);
+        // Every optimizer step's loss, numbered across the iterations.
+        var losses = rows.Skip(1).SelectMany(r => r.GetProperty("learner").GetProperty("steps").EnumerateArray().Select(s => s.GetProperty("loss").GetDouble())).ToList();
+        var logged = scalars.Where(s => s.Tag == "train_step/loss").OrderBy(s => s.Step).ToList();
+        Assert.Equal(losses.Count, logged.Count);
+        Assert.Equal(Enumerable.Range(1, losses.Count).Select(n => (long)n), logged.Select(s => s.Step));
+        for (var k = 0; k < losses.Count; k++) Assert.Equal(losses[k], logged[k].Value, 4);
+        Assert.Contains(scalars, s => s.Tag == "pairs" && s.Step == 1 && s.Value == rows[1].GetProperty("pairs").GetInt32());
+        Assert.All(scalars, s => Assert.True(s.WallTime > 1.7e9));
+    }
+
+    [Fact]
     public async Task Inspect_lists_and_shows_the_stored_trees()
     {
         Assert.Equal(0, campaign.Result.ExitCode);

@@ -50,6 +50,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     readonly Dictionary<IActorRef, int> _criticVersions = [];
     readonly Stopwatch _campaignClock = Stopwatch.StartNew();
     Stopwatch _phaseClock = new();
+    TensorBoardEvents? _tensorBoard;
     int _iteration, _taskCount, _nodes, _solvedTrees, _failedTasks, _policyVersion = -1, _trainingFailures;
     string? _lastTaskFailure;
     long _nextLease;
@@ -307,6 +308,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         {
             _rows.Add(ev.Row);
             _log.Info("iteration {0}: held-out {1}", row.Iteration, held is null ? "not evaluated" : $"{held.Solved}/{held.Total}");
+            WriteTensorBoard(ev.Row);
             if (e.Result is { EnvironmentErrors: > 0 } r)
                 _log.Warning("iteration {0}: {1} of {2} held-out episodes ended by an environment failure (counted unsolved), first: {3}",
                     row.Iteration, r.EnvironmentErrors, r.Total, r.FirstError);
@@ -534,6 +536,22 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         var progress = new CampaignProgress(phase, _iteration, done, total);
         Context.System.EventStream.Publish(progress);
         foreach (var watcher in _watchers) watcher.Tell(progress);
+    }
+
+    /// <summary>The row's scalars into this coordinator's event file (opened with the first row it evaluates); a
+    /// write that fails is logged, never a reason to stop the campaign.</summary>
+    void WriteTensorBoard(IterationSummary row)
+    {
+        try
+        {
+            _tensorBoard ??= new TensorBoardEvents(_context.RunDir);
+            var stepOffset = _rows.Where(r => r.Iteration < row.Iteration).Sum(r => (long)(r.Learner?.Steps.Count ?? 0));
+            _tensorBoard.Write(SummaryScalars.Of(row, stepOffset));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _log.Warning("tensorboard: cannot write iteration {0}'s scalars: {1}", row.Iteration, e.Message);
+        }
     }
 
     void WriteSummary(string status, string? error) =>
