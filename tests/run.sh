@@ -16,6 +16,10 @@ if [ -z "${SELFPLAY_TEST_POSTGRES:-}" ]; then
   fi
 fi
 
+# The dashboard test drives a real headless browser.
+source tests/chromium.sh
+chromium_install || echo "WARNING: no chromium; the dashboard's browser test will fail" >&2
+
 results="$(pwd)/tests/TestResults"
 rm -rf "$results"
 mkdir -p "$results"

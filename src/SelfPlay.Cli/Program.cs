@@ -23,7 +23,7 @@ namespace SelfPlay.Cli
     {
         const string Usage = """
             usage:
-              selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR] [--seed HOST:PORT]... [--hostname H]
+              selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR] [--seed HOST:PORT]... [--hostname H] [--dashboard PORT]
               selfplay run     --resume --run-dir DIR [--plugins DIR] [--seed HOST:PORT]... [--hostname H]
               selfplay node    --config FILE --roles ROLE[,ROLE...] [--seed HOST:PORT]... [--port N] [--hostname H] [--run-dir DIR] [--set key=value]...
               selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N] [--show] [--plugins DIR]
@@ -37,6 +37,7 @@ namespace SelfPlay.Cli
               selfplay bench   persistence [options: see README]
               selfplay bench   inference [--config FILE] [--set key=value]... [--trees N (32)] [--concurrency 1,16] [--warmup-epochs N | --checkpoint DIR] [--serve]
               selfplay report  --run-dir DIR [--run-dir DIR]... [--format text|markdown|json] [--plot FILE.png|svg]
+              selfplay dashboard --run-dir DIR [--host 127.0.0.1] [--port 8050] [--token-env VAR]
               selfplay serve   --checkpoint DIR [--adapter NAME=DIR]... [--host 127.0.0.1] [--port 8000] [--served-model-name NAME] [--api-key-env VAR] [--device D] [--dtype T]
             """;
 
@@ -117,6 +118,7 @@ namespace SelfPlay.Cli
                     "report" => ReportCommand.Run(args[1..]),
                     "sweep" => await SweepCommand.RunAsync(args[1..]),
                     "serve" => await SelfPlay.Cli.Serve.ServeCommand.RunAsync(args[1..]),
+                    "dashboard" => await SelfPlay.Cli.Dashboard.DashboardCommand.RunAsync(args[1..]),
                     "bench" =>
                         throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
                     _ => throw new UsageException($"unknown command '{args[0]}' (see selfplay --help)"),
@@ -137,7 +139,8 @@ namespace SelfPlay.Cli
 
         static async Task<int> RunAsync(string[] args)
         {
-            var a = new CliArgs(args, ["--config", "--set", "--run-dir", "--seed", "--hostname", "--plugins"], ["--resume"]);
+            var a = new CliArgs(args, ["--config", "--set", "--run-dir", "--seed", "--hostname", "--plugins", "--dashboard"], ["--resume"]);
+            var dashboardPort = a.Get("--dashboard") is { } port ? SelfPlay.Cli.Dashboard.DashboardCommand.Port(port) : (int?)null;
             var resume = a.Has("--resume");
             if (resume && (a.Get("--config") is not null || a.All("--set").Count > 0))
                 throw new UsageException("--resume continues with the run folder's config.conf; --config and --set are not allowed with it");
@@ -166,6 +169,8 @@ namespace SelfPlay.Cli
                                   $"{config.Iterations.Count} iterations of {config.Iterations.Trees} trees; run folder {Path.GetFullPath(runDir)}");
                 var clock = Stopwatch.StartNew();
                 var actors = await CampaignSession.StartAsync(context, a.All("--seed"), resume, a.Get("--hostname") ?? "127.0.0.1");
+                // The dashboard reads the run folder as `selfplay dashboard` does, on 127.0.0.1.
+                await using var dashboard = dashboardPort is { } p ? await SelfPlay.Cli.Dashboard.DashboardCommand.StartAsync(runDir, "127.0.0.1", p, null) : null;
                 using var cancel = new CancellationTokenSource();
                 Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
                 CampaignFinished finished;

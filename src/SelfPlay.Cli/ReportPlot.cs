@@ -16,6 +16,29 @@ public static class ReportPlot
     {
         var extension = Path.GetExtension(file).ToLowerInvariant();
         if (extension is not (".png" or ".svg")) throw new UsageException($"--plot needs a .png or .svg file, got '{file}'");
+        var multiplot = Build(summaries);
+        if (extension == ".png")
+        {
+            multiplot.SavePng(file, Width, PanelHeight * 3);
+            return;
+        }
+        using var stream = File.Create(file);
+        WriteSvg(multiplot, stream);
+    }
+
+    /// <summary>The plot as SVG (the dashboard embeds it).</summary>
+    public static void WriteSvg(IReadOnlyList<CampaignSummary> summaries, Stream stream) => WriteSvg(Build(summaries), stream);
+
+    static void WriteSvg(Multiplot multiplot, Stream stream)
+    {
+        var height = PanelHeight * 3;
+        using var canvas = SkiaSharp.SKSvgCanvas.Create(new SkiaSharp.SKRect(0, 0, Width, height), stream);
+        canvas.Clear(SkiaSharp.SKColors.White);
+        multiplot.Render(canvas, new PixelRect(0, Width, height, 0));
+    }
+
+    static Multiplot Build(IReadOnlyList<CampaignSummary> summaries)
+    {
         var multiplot = new Multiplot();
         multiplot.AddPlots(3);
         var (heldOut, loss, pairs) = (multiplot.GetPlot(0), multiplot.GetPlot(1), multiplot.GetPlot(2));
@@ -45,7 +68,8 @@ public static class ReportPlot
             {
                 var steps = runs[r].Iterations.OrderBy(i => i.Iteration).SelectMany(i => i.Learner?.Steps ?? []).Select(s => s.Loss).Where(double.IsFinite).ToList();
                 if (steps.Count == 0) continue;
-                var line = loss.Add.ScatterLine(Enumerable.Range(1, steps.Count).Select(x => (double)x).ToArray(), steps.ToArray(), color);
+                var line = loss.Add.Scatter(Enumerable.Range(1, steps.Count).Select(x => (double)x).ToArray(), steps.ToArray(), color);
+                line.MarkerSize = 3; // markers: a single step is a point, not an invisible line
                 if (r == 0) line.LegendText = groups[g].Key;
             }
             // Pairs and solved trees per self-play iteration (mean over the runs of the group).
@@ -72,17 +96,6 @@ public static class ReportPlot
         foreach (var plot in new[] { heldOut, loss, pairs }) plot.ShowLegend(Alignment.UpperLeft);
         foreach (var plot in new[] { heldOut, pairs }) plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericFixedInterval(1); // whole iterations
 
-        var height = PanelHeight * 3;
-        if (extension == ".png")
-        {
-            multiplot.SavePng(file, Width, height);
-            return;
-        }
-        using var stream = File.Create(file);
-        using (var canvas = SkiaSharp.SKSvgCanvas.Create(new SkiaSharp.SKRect(0, 0, Width, height), stream))
-        {
-            canvas.Clear(SkiaSharp.SKColors.White);
-            multiplot.Render(canvas, new PixelRect(0, Width, height, 0));
-        }
+        return multiplot;
     }
 }

@@ -536,6 +536,25 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         var progress = new CampaignProgress(phase, _iteration, done, total);
         Context.System.EventStream.Publish(progress);
         foreach (var watcher in _watchers) watcher.Tell(progress);
+        WriteProgress(progress, force: done == 0 || done >= total);
+    }
+
+    DateTime _progressWritten = DateTime.MinValue;
+
+    /// <summary>RUN_DIR/progress.json, at most once a second (and at a phase's start and end): what a dashboard in
+    /// another process shows as the live phase.</summary>
+    void WriteProgress(CampaignProgress p, bool force)
+    {
+        var now = DateTime.UtcNow;
+        if (!force && now - _progressWritten < TimeSpan.FromSeconds(1)) return;
+        _progressWritten = now;
+        try
+        {
+            var file = Path.Combine(_context.RunDir, "progress.json");
+            File.WriteAllText(file + ".tmp", System.Text.Json.JsonSerializer.Serialize(new { phase = p.Phase, iteration = p.Iteration, done = p.Done, total = p.Total, time = now }));
+            File.Move(file + ".tmp", file, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // a view, not part of the campaign
     }
 
     /// <summary>The row's scalars into this coordinator's event file (opened with the first row it evaluates); a
