@@ -135,6 +135,14 @@ namespace SelfPlay.Cli
                 Console.Error.WriteLine($"selfplay: {e.Message.ReplaceLineEndings(" ")}");
                 return 1;
             }
+            catch (Exception e)
+            {
+                // Anything else is a bug or an unforeseen failure: one line here, the stack in a file for the report.
+                var file = Path.Combine(Path.GetTempPath(), $"selfplay-error-{Environment.ProcessId}.log");
+                try { File.WriteAllText(file, e.ToString()); } catch (IOException) { file = "(not written)"; }
+                Console.Error.WriteLine($"selfplay: unexpected {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")} (stack trace: {file})");
+                return 1;
+            }
         }
 
         static async Task<int> RunAsync(string[] args)
@@ -190,7 +198,7 @@ namespace SelfPlay.Cli
                 Console.Write(ReportCommand.Table(CampaignSummary.Read(runDir)));
                 Console.WriteLine($"status: {finished.Status} after {clock.Elapsed:hh\\:mm\\:ss}; summary: {Path.Combine(runDir, CampaignSummary.FileName)}");
                 if (finished.Error is not null) Console.Error.WriteLine($"selfplay: {finished.Error}");
-                return finished.Status == "completed" ? 0 : 1;
+                return finished.Status switch { "completed" => 0, "interrupted" => 130, _ => 1 }; // 130: stopped by Ctrl-C, as shells report SIGINT
             }
             finally
             {

@@ -28,7 +28,10 @@ public sealed class ProgressPrinter : ReceiveActor
             var unit = p.Phase == "search" ? "trees" : "steps";
             Console.WriteLine(p.Phase == "eval"
                 ? $"[iteration {p.Iteration}] eval     greedy held-out evaluation"
-                : $"[iteration {p.Iteration}] {p.Phase,-8} {p.Done,5}/{p.Total,-5} {unit}  {rate,7:F1} {unit}/s  ETA {(eta is { } e ? e.ToString(@"mm\:ss") : "--:--")}");
+                : $"[iteration {p.Iteration}] {p.Phase,-8} {p.Done,5}/{p.Total,-5} {unit}  {rate,7:F1} {unit}/s  ETA {(eta is { } e ? Eta(e) : "--:--")}");
         });
     }
+
+    /// <summary>mm:ss under an hour, h:mm:ss from then on (90 minutes is 1:30:00, not 30:00).</summary>
+    public static string Eta(TimeSpan e) => e.TotalHours >= 1 ? $"{(int)e.TotalHours}:{e.ToString(@"mm\:ss")}" : e.ToString(@"mm\:ss");
 }

@@ -133,6 +133,10 @@ public sealed class CampaignTests(QuickCampaign campaign) : IClassFixture<QuickC
         for (var k = 0; k < losses.Count; k++) Assert.Equal(losses[k], logged[k].Value, 4);
         Assert.Contains(scalars, s => s.Tag == "pairs" && s.Step == 1 && s.Value == rows[1].GetProperty("pairs").GetInt32());
         Assert.All(scalars, s => Assert.True(s.WallTime > 1.7e9));
+        // metrics.jsonl: the same scalars, a JSON object per line.
+        var lines = File.ReadAllLines(Path.Combine(campaign.RunDir, "metrics.jsonl")).Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(scalars.Count, lines.Count);
+        Assert.Equal(losses.Count, lines.Count(l => l.GetProperty("tag").GetString() == "train_step/loss"));
     }
 
     [Fact]

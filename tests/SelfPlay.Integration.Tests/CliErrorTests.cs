@@ -9,7 +9,7 @@ public class CliErrorTests
         var version = await CliRunner.RunAsync("--version");
         Assert.Equal(0, version.ExitCode);
         Assert.Matches(@"^selfplay \d+\.\d+", version.Stdout);
-        foreach (var command in new[] { "run", "node", "eval", "inspect", "export", "bench", "sweep", "model", "report" })
+        foreach (var command in new[] { "run", "node", "eval", "inspect", "export", "bench", "sweep", "model", "report", "serve", "dashboard" })
         {
             var help = await CliRunner.RunAsync(command, "--help");
             Assert.True(help.ExitCode == 0, command + ": " + help.Stderr);
@@ -58,4 +58,11 @@ public class CliErrorTests
             File.Delete(csv);
         }
     }
+
+    [Theory]
+    [InlineData(303, "05:03")]
+    [InlineData(5400, "1:30:00")]
+    [InlineData(36125, "10:02:05")]
+    public void The_eta_shows_hours_once_there_are_any(int seconds, string expected) =>
+        Assert.Equal(expected, SelfPlay.Cli.ProgressPrinter.Eta(TimeSpan.FromSeconds(seconds)));
 }

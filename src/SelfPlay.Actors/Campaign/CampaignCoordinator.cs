@@ -557,15 +557,19 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // a view, not part of the campaign
     }
 
-    /// <summary>The row's scalars into this coordinator's event file (opened with the first row it evaluates); a
-    /// write that fails is logged, never a reason to stop the campaign.</summary>
+    /// <summary>The row's scalars into this coordinator's event file (opened with the first row it evaluates) and
+    /// RUN_DIR/metrics.jsonl; a write that fails is logged, never a reason to stop the campaign.</summary>
     void WriteTensorBoard(IterationSummary row)
     {
         try
         {
             _tensorBoard ??= new TensorBoardEvents(_context.RunDir);
             var stepOffset = _rows.Where(r => r.Iteration < row.Iteration).Sum(r => (long)(r.Learner?.Steps.Count ?? 0));
-            _tensorBoard.Write(SummaryScalars.Of(row, stepOffset));
+            var scalars = SummaryScalars.Of(row, stepOffset).ToList();
+            _tensorBoard.Write(scalars);
+            // The same scalars as JSON lines, for scripts that do not read event files.
+            File.AppendAllLines(Path.Combine(_context.RunDir, "metrics.jsonl"), scalars.Where(x => double.IsFinite(x.Value)).Select(x =>
+                System.Text.Json.JsonSerializer.Serialize(new { iteration = row.Iteration, tag = x.Tag, step = x.Step, value = x.Value })));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
