@@ -23,7 +23,7 @@ namespace SelfPlay.Cli
     {
         const string Usage = """
             usage:
-              selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR] [--seed HOST:PORT]... [--hostname H] [--dashboard PORT]
+              selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR] [--seed HOST:PORT]... [--hostname H] [--dashboard PORT] [--metrics-port PORT]
               selfplay run     --resume --run-dir DIR [--plugins DIR] [--seed HOST:PORT]... [--hostname H]
               selfplay node    --config FILE --roles ROLE[,ROLE...] [--seed HOST:PORT]... [--port N] [--hostname H] [--run-dir DIR] [--set key=value]...
               selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N] [--show] [--plugins DIR]
@@ -147,8 +147,9 @@ namespace SelfPlay.Cli
 
         static async Task<int> RunAsync(string[] args)
         {
-            var a = new CliArgs(args, ["--config", "--set", "--run-dir", "--seed", "--hostname", "--plugins", "--dashboard"], ["--resume"]);
+            var a = new CliArgs(args, ["--config", "--set", "--run-dir", "--seed", "--hostname", "--plugins", "--dashboard", "--metrics-port"], ["--resume"]);
             var dashboardPort = a.Get("--dashboard") is { } port ? SelfPlay.Cli.Dashboard.DashboardCommand.Port(port) : (int?)null;
+            var metricsPort = a.Get("--metrics-port") is { } mp ? SelfPlay.Cli.Dashboard.DashboardCommand.Port(mp) : (int?)null;
             var resume = a.Has("--resume");
             if (resume && (a.Get("--config") is not null || a.All("--set").Count > 0))
                 throw new UsageException("--resume continues with the run folder's config.conf; --config and --set are not allowed with it");
@@ -179,6 +180,8 @@ namespace SelfPlay.Cli
                 var actors = await CampaignSession.StartAsync(context, a.All("--seed"), resume, a.Get("--hostname") ?? "127.0.0.1");
                 // The dashboard reads the run folder as `selfplay dashboard` does, on 127.0.0.1.
                 await using var dashboard = dashboardPort is { } p ? await SelfPlay.Cli.Dashboard.DashboardCommand.StartAsync(runDir, "127.0.0.1", p, null) : null;
+                using var metrics = metricsPort is null ? null : new SelfPlay.Cli.Dashboard.PrometheusMetrics();
+                await using var metricsServer = metricsPort is { } m ? await metrics!.StartAsync(m) : null;
                 using var cancel = new CancellationTokenSource();
                 Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
                 CampaignFinished finished;

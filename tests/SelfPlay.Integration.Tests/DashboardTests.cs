@@ -66,3 +66,29 @@ public sealed class DashboardTests(QuickCampaign campaign) : IClassFixture<Quick
         Assert.Contains("needs --token-env VAR", result.Stderr);
     }
 }
+
+/// <summary>--metrics-port: the SelfPlay meter in Prometheus' text format over real HTTP.</summary>
+public sealed class PrometheusMetricsTests
+{
+    [Fact]
+    public async Task Metrics_are_served_in_the_prometheus_text_format()
+    {
+        using var metrics = new SelfPlay.Cli.Dashboard.PrometheusMetrics();
+        SelfPlay.Actors.Hosting.SelfPlayMetrics.Trees.Add(3);
+        SelfPlay.Actors.Hosting.SelfPlayMetrics.LeaseExpiries.Add(1);
+        SelfPlay.Actors.Hosting.SelfPlayMetrics.Queue(5, 2);
+        await using var app = await metrics.StartAsync(0);
+        using var http = new HttpClient();
+        using var response = await http.GetAsync(app.Urls.First() + "/metrics");
+        Assert.Equal("text/plain", response.Content.Headers.ContentType?.MediaType);
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.Contains("# TYPE selfplay_trees_total counter\n", text);
+        Assert.Contains("# TYPE selfplay_queue_pending gauge\n", text);
+        // Other tests in this process may add trees too: at least what this one added.
+        double Value(string name) => double.Parse(System.Text.RegularExpressions.Regex.Match(text, $"^{name} (\\S+)$", System.Text.RegularExpressions.RegexOptions.Multiline).Groups[1].Value,
+            System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(Value("selfplay_trees_total") >= 3);
+        Assert.True(Value("selfplay_leases_expired_total") >= 1);
+        Assert.All(text.Split('\n', StringSplitOptions.RemoveEmptyEntries), line => Assert.Matches(@"^(# (HELP|TYPE) selfplay_\w+ .+|selfplay_\w+ -?[0-9.eE+-]+)$", line));
+    }
+}

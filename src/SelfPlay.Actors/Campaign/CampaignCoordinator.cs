@@ -387,6 +387,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     void Dispatch()
     {
+        SelfPlayMetrics.Queue(_pending.Count, _leased.Count);
         if (_pending.Count == 0 || _idleWorkers.Count == 0) return;
         for (var node = _idleWorkers.First; node is not null && _pending.Count > 0;)
         {
@@ -421,6 +422,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             ApplyTask(e);
             _leased.Remove(e.TaskId);
             (_treesSearched, _nodesSearched) = (_treesSearched + 1, _nodesSearched + e.Nodes);
+            SelfPlayMetrics.Trees.Add(1);
+            SelfPlayMetrics.Nodes.Add(e.Nodes);
             AfterTask();
         });
     }
@@ -430,6 +433,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         if (_done.Contains(f.TaskId) || !_leased.TryGetValue(f.TaskId, out var lease) || lease.Task.LeaseId != f.LeaseId) return;
         _leased.Remove(f.TaskId);
         var attempts = _attempts[f.TaskId] = _attempts.GetValueOrDefault(f.TaskId) + 1;
+        SelfPlayMetrics.FailedTasks.Add(1);
         if (attempts < MaxAttempts || f.Transient)
         {
             // Back off before the retry, so a failing store or environment is not hammered. A transient failure
@@ -455,6 +459,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         foreach (var lease in _leased.Values.Where(l => l.Deadline < now).ToList())
         {
             _log.Warning("lease expired: task {0} (worker {1}); handing it out again", lease.Task.TaskId, lease.Worker.Path);
+            SelfPlayMetrics.LeaseExpiries.Add(1);
             _leased.Remove(lease.Task.TaskId);
             _idleWorkers.Remove(lease.Worker);
             _pending.Enqueue(lease.Task);

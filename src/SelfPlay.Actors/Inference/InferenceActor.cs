@@ -168,7 +168,11 @@ public sealed class InferenceActor : ReceiveActor
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var results = _proposer.Propose(requests);
             (_batches, _rows, _busySeconds) = (_batches + 1, _rows + requests.Sum(r => r.Count), _busySeconds + clock.Elapsed.TotalSeconds);
-            _tokens += results.Sum(r => r.Sum(step => (long)step.TokenIds.Length));
+            var tokens = results.Sum(r => r.Sum(step => (long)step.TokenIds.Length));
+            _tokens += tokens;
+            Hosting.SelfPlayMetrics.Tokens.Add(tokens);
+            Hosting.SelfPlayMetrics.Batches.Add(1);
+            Hosting.SelfPlayMetrics.BatchFill(requests.Sum(r => r.Count) / (double)_maxRows);
             var offset = 0;
             foreach (var (request, replyTo) in batch)
             {
