@@ -3,7 +3,7 @@ namespace SelfPlay.Cli;
 /// <summary>A usage problem: reported in one line with exit code 2.</summary>
 public sealed class UsageException(string message) : Exception(message);
 
-/// <summary>Minimal option parser: --name value, repeated options, and flags. Unknown options are errors.</summary>
+/// <summary>Minimal option parser: --name value or --name=value, repeated options, and flags. Unknown options are errors.</summary>
 public sealed class CliArgs
 {
     readonly Dictionary<string, List<string>> _values = [];
@@ -11,7 +11,9 @@ public sealed class CliArgs
 
     public CliArgs(IEnumerable<string> args, IReadOnlyCollection<string> options, IReadOnlyCollection<string> flags)
     {
-        var list = args.ToList();
+        // --name=value is --name value (for an option that takes a value).
+        var list = args.SelectMany(x => x.StartsWith("--", StringComparison.Ordinal) && x.IndexOf('=') is var eq and > 2 && options.Contains(x[..eq])
+            ? new[] { x[..eq], x[(eq + 1)..] } : [x]).ToList();
         for (var i = 0; i < list.Count; i++)
         {
             var name = list[i];

@@ -16,7 +16,8 @@ public static class NodeCommand
 {
     public static async Task<int> RunAsync(string[] args)
     {
-        var a = new CliArgs(args, ["--config", "--set", "--roles", "--seed", "--port", "--hostname", "--run-dir"], []);
+        var a = new CliArgs(args, ["--config", "--set", "--roles", "--seed", "--port", "--hostname", "--run-dir", "--metrics-port", .. CliLogging.Options], []);
+        var metricsPort = a.Get("--metrics-port") is { } mp ? Dashboard.DashboardCommand.Port(mp) : (int?)null;
         var configFile = a.Get("--config") ?? throw new UsageException("node needs --config FILE");
         var roles = (a.Get("--roles") ?? throw new UsageException($"node needs --roles ROLE[,ROLE...] (roles: {string.Join(",", NodeOptions.AllRoles)})"))
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -28,12 +29,10 @@ public static class NodeCommand
         var setup = SelfPlayCommand.Environments().Create(config.Environment);
         Directory.CreateDirectory(runDir);
 
-        Log.Logger = new LoggerConfiguration()
-            .MinimumLevel.Information()
-            .Enrich.WithProperty("Roles", string.Join(",", roles))
-            .WriteTo.File(Path.Combine(runDir, $"node-{string.Join("-", roles)}-{Environment.ProcessId}.log"))
-            .WriteTo.Console(restrictedToMinimumLevel: Serilog.Events.LogEventLevel.Warning)
-            .CreateLogger();
+        Log.Logger = CliLogging.Create(Path.Combine(runDir, $"node-{string.Join("-", roles)}-{Environment.ProcessId}.log"), a,
+            c => c.Enrich.WithProperty("Roles", string.Join(",", roles)));
+        using var metrics = metricsPort is null ? null : new Dashboard.PrometheusMetrics();
+        await using var metricsServer = metricsPort is { } m ? await metrics!.StartAsync(m) : null;
         try
         {
             var options = NodeOptions.For(config, roles, a.All("--seed"), a.Get("--hostname") ?? "127.0.0.1", port);

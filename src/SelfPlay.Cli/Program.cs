@@ -23,9 +23,9 @@ namespace SelfPlay.Cli
     {
         const string Usage = """
             usage:
-              selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR] [--seed HOST:PORT]... [--hostname H] [--dashboard PORT] [--metrics-port PORT]
+              selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR] [--seed HOST:PORT]... [--hostname H] [--dashboard PORT] [--metrics-port PORT] [--log-level L] [--log-format text|json]
               selfplay run     --resume --run-dir DIR [--plugins DIR] [--seed HOST:PORT]... [--hostname H]
-              selfplay node    --config FILE --roles ROLE[,ROLE...] [--seed HOST:PORT]... [--port N] [--hostname H] [--run-dir DIR] [--set key=value]...
+              selfplay node    --config FILE --roles ROLE[,ROLE...] [--seed HOST:PORT]... [--port N] [--hostname H] [--run-dir DIR] [--set key=value]... [--metrics-port PORT] [--log-level L] [--log-format text|json]
               selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N] [--show] [--plugins DIR]
               selfplay inspect --run-dir DIR [--tree ID] [--format text|json|dot]
               selfplay export  --run-dir DIR --format trl-preference|trl-conversational|trl-kto|trl-stepwise|ultrainteract --out FILE [--extractor NAME] [--iteration N]
@@ -147,7 +147,7 @@ namespace SelfPlay.Cli
 
         static async Task<int> RunAsync(string[] args)
         {
-            var a = new CliArgs(args, ["--config", "--set", "--run-dir", "--seed", "--hostname", "--plugins", "--dashboard", "--metrics-port"], ["--resume"]);
+            var a = new CliArgs(args, ["--config", "--set", "--run-dir", "--seed", "--hostname", "--plugins", "--dashboard", "--metrics-port", .. CliLogging.Options], ["--resume"]);
             var dashboardPort = a.Get("--dashboard") is { } port ? SelfPlay.Cli.Dashboard.DashboardCommand.Port(port) : (int?)null;
             var metricsPort = a.Get("--metrics-port") is { } mp ? SelfPlay.Cli.Dashboard.DashboardCommand.Port(mp) : (int?)null;
             var resume = a.Has("--resume");
@@ -167,11 +167,7 @@ namespace SelfPlay.Cli
             Directory.CreateDirectory(runDir);
             if (!resume) WritePrivate(Path.Combine(runDir, ConfigFileName), "# resolved configuration of this run\n" + ConfigLoader.Render(hocon));
 
-            Log.Logger = new LoggerConfiguration()
-                .MinimumLevel.Information()
-                .WriteTo.File(Path.Combine(runDir, "selfplay.log"))
-                .WriteTo.Console(restrictedToMinimumLevel: Serilog.Events.LogEventLevel.Warning)
-                .CreateLogger();
+            Log.Logger = CliLogging.Create(Path.Combine(runDir, "selfplay.log"), a);
             try
             {
                 Console.WriteLine($"SelfPlay campaign '{config.Name}' on {setup.Environment.Name}: {setup.Train.Count} training / {setup.HeldOut.Count} held-out tasks, " +

@@ -65,4 +65,42 @@ public class CliErrorTests
     [InlineData(36125, "10:02:05")]
     public void The_eta_shows_hours_once_there_are_any(int seconds, string expected) =>
         Assert.Equal(expected, SelfPlay.Cli.ProgressPrinter.Eta(TimeSpan.FromSeconds(seconds)));
+
+    [Fact]
+    public async Task Options_take_the_equals_form_and_the_log_can_be_compact_json()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "selfplay-json-log-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var result = await CliRunner.RunAsync("run", "--config=hocon/campaigns/game24-quick.conf", "--set=iterations.count=0", "--set=warmup.epochs=2",
+                "--log-format=json", "--log-level=debug", $"--run-dir={dir}");
+            Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+            var events = File.ReadAllLines(Path.Combine(dir, "selfplay.log")).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+            Assert.NotEmpty(events);
+            Assert.All(events, e => Assert.True(e.TryGetProperty("@t", out _) && e.TryGetProperty("@mt", out _)));
+            Assert.Contains(events, e => e.GetProperty("@mt").GetString()!.Contains("checkpoint: policy v{0} published", StringComparison.Ordinal));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        }
+    }
+
+    [Theory]
+    [InlineData("--log-level=loud", "--log-level must be verbose, debug, information, warning or error, got 'loud'")]
+    [InlineData("--log-format=xml", "--log-format must be text or json, got 'xml'")]
+    public async Task A_bad_log_option_is_a_usage_error(string option, string message)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "selfplay-bad-log-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var result = await CliRunner.RunAsync("run", "--config", "hocon/campaigns/game24-quick.conf", option, "--run-dir", dir);
+            Assert.Equal(2, result.ExitCode);
+            Assert.Contains(message, result.Stderr);
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        }
+    }
 }
