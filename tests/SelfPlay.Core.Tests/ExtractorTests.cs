@@ -104,6 +104,18 @@ public class ExtractorTests
         same.AddChild(0, N("x", 0.1, 2));
         Assert.Single(Extractors.Get("mcts-dpo").Extract(same, new ExtractorOptions(), new Random(0)));
         Assert.Empty(Extractors.ExtractAll(Extractors.Get("mcts-dpo"), [same], new ExtractorOptions(), 0));
+
+        // With the learner's test of a candidate (here: a step that is all environment text has no policy token), a
+        // candidate with text can be empty too.
+        var envOnly = PreferenceTree.Create("env", "P\n");
+        envOnly.AddChild(0, N("good", 0.9, 6));
+        envOnly.AddChild(0, N("ok", 0.5, 3));
+        envOnly.AddChild(0, N("= 4 (left: 4)", 0.1, 2));
+        bool Policy(string _, Candidate c) => !c.Text.StartsWith('=');
+        Assert.Single(Extractors.ExtractAll(Extractors.Get("mcts-dpo"), [envOnly], new ExtractorOptions(), 0)); // by text: a pair
+        Assert.Empty(Extractors.ExtractAll(Extractors.Get("mcts-dpo"), [envOnly], new ExtractorOptions(), 0, Policy));
+        var kept = Assert.Single(Extractors.ExtractAll(Extractors.Get("ranked-lists"), [envOnly], new ExtractorOptions(), 0, Policy));
+        Assert.Equal(["good\n", "ok\n"], kept.Candidates.Select(c => c.Text));
     }
 
     [Fact]

@@ -162,7 +162,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
             sources.AddRange(buffer);
             foreach (var tree in buffer)
             {
-                var extracted = PreferenceLearning.Extract([tree], c.Preferences, c.Seed + tree.Iteration);
+                var extracted = PreferenceLearning.Extract([tree], c.Preferences, c.Seed + tree.Iteration, _tokenizer);
                 examples.AddRange(extracted);
                 if (tree.Iteration == iteration) newExamples += extracted.Count;
             }
@@ -175,7 +175,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
                 var trees = await TreeQueries.IterationTreesAsync(_system, c.Name, i);
                 window.AddRange(trees);
                 sources.AddRange(trees);
-                var extracted = PreferenceLearning.Extract(trees, c.Preferences, c.Seed + i);
+                var extracted = PreferenceLearning.Extract(trees, c.Preferences, c.Seed + i, _tokenizer);
                 examples.AddRange(extracted);
                 if (i == iteration) newExamples = extracted.Count;
             }

@@ -13,8 +13,11 @@ namespace SelfPlay.Actors.Learning;
 /// </summary>
 public static class PreferenceLearning
 {
-    public static List<PreferenceExample> Extract(IEnumerable<PreferenceTree> trees, PreferenceConfig p, int seed) =>
-        Extractors.ExtractAll(Extractors.Get(p.Extractor), trees, LearnerSettings.Extractor(p), seed);
+    /// <param name="tokenizer">the learner's: candidates with no token it would score (text the environment wrote, and
+    /// nothing of the policy's) are left out as empty ones are; without it, candidates without text</param>
+    public static List<PreferenceExample> Extract(IEnumerable<PreferenceTree> trees, PreferenceConfig p, int seed, ITokenizer? tokenizer = null) =>
+        Extractors.ExtractAll(Extractors.Get(p.Extractor), trees, LearnerSettings.Extractor(p), seed,
+            tokenizer is null ? null : (prompt, candidate) => PreferenceData.Encode(tokenizer, prompt, candidate).StepOf.Length > 0);
 
     /// <summary>learner.solution-buffer applies: the extractor gives demonstrations (solved-paths).</summary>
     public static bool UsesSolutionBuffer(CampaignConfig c) =>

@@ -45,25 +45,29 @@ public static class Extractors
     /// Every tree's examples, with each tree's own seeded random (so the result does not depend on tree order), without
     /// what teaches nothing: empty candidates, and pairs whose two sides are the same text.
     /// </summary>
-    public static List<PreferenceExample> ExtractAll(IPreferenceExtractor extractor, IEnumerable<PreferenceTree> trees, ExtractorOptions options, int seed)
+    /// <param name="trainable">whether a candidate has anything to train on after its prompt (default: it has text); the
+    /// learner asks its tokenizer, since a candidate whose text the environment wrote all of has no policy token</param>
+    public static List<PreferenceExample> ExtractAll(IPreferenceExtractor extractor, IEnumerable<PreferenceTree> trees, ExtractorOptions options, int seed,
+        Func<string, Candidate, bool>? trainable = null)
     {
+        trainable ??= (_, c) => c.Text.Length > 0;
         var examples = trees.SelectMany(t => extractor.Extract(t, options, new Random(HashCode.Combine(seed, StableHash(t.TreeId)))))
-            .Select(WithoutEmptyCandidates).OfType<PreferenceExample>()
+            .Select(e => WithoutEmptyCandidates(e, trainable)).OfType<PreferenceExample>()
             .Where(e => e.Kind != ExampleKind.Pair || e.Candidates[0].Text != e.Candidates[1].Text) // the same text on both sides teaches nothing
             .ToList();
         return extractor is AncestorAdvantages ? AncestorAdvantages.Whiten(examples) : examples;
     }
 
     /// <summary>
-    /// A candidate without text (the policy stopped before writing anything, and the environment wrote nothing) has no
-    /// token to train on: a pair with one is dropped, a list keeps its other candidates (if two remain), and a visit
-    /// distribution its other children, their shares renormalised.
+    /// A candidate without a token to train on (the policy stopped before writing anything) teaches nothing: a pair
+    /// with one is dropped, a list keeps its other candidates (if two remain), and a visit distribution its other
+    /// children, their shares renormalised.
     /// </summary>
-    static PreferenceExample? WithoutEmptyCandidates(PreferenceExample example)
+    static PreferenceExample? WithoutEmptyCandidates(PreferenceExample example, Func<string, Candidate, bool> trainable)
     {
-        if (example.Candidates.All(c => c.Text.Length > 0)) return example;
+        if (example.Candidates.All(c => trainable(example.Prompt, c))) return example;
         if (example.Kind is not (ExampleKind.List or ExampleKind.Distribution)) return null;
-        var kept = example.Candidates.Where(c => c.Text.Length > 0).ToList();
+        var kept = example.Candidates.Where(c => trainable(example.Prompt, c)).ToList();
         if (kept.Count < 2) return null;
         if (example.Kind == ExampleKind.Distribution)
         {
