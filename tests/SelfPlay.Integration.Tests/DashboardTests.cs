@@ -42,6 +42,7 @@ public sealed class DashboardTests(QuickCampaign campaign) : IClassFixture<Quick
             .Select(r => $"{r.GetProperty("heldOut").GetProperty("solved").GetInt32()}/{r.GetProperty("heldOut").GetProperty("total").GetInt32()}").ToList();
         Assert.Equal(expected, cells);
         Assert.Contains("src=\"plot.svg\"", dom);
+        Assert.Contains("<span id=\"progress\">completed, iteration 2: 1/1</span>", dom); // progress.json's last state, formatted by the script
 
         // An iteration's trees, then one tree: its nodes, the solved path when it was solved, the pairs section.
         var list = await ChromiumAsync("--dump-dom", url + "/trees?iteration=1");

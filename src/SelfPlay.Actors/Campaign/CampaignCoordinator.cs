@@ -599,6 +599,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         if (finished.Error is not null) _log.Error("campaign failed: {0}", finished.Error);
         else _log.Info("campaign {0}: phase {1}", _context.Config.Name, finished.Status);
         WriteSummary(finished.Status, finished.Error);
+        WriteProgress(new CampaignProgress(finished.Status, _iteration, 1, 1), force: true); // the live phase ends with the campaign
         _finished = finished;
         Context.System.EventStream.Publish(finished);
         foreach (var waiter in _waiters.Concat(_watchers)) waiter.Tell(finished);

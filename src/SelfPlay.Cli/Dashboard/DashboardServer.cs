@@ -88,6 +88,18 @@ public static class DashboardServer
 
     static string F(double? x, string format = "0.###") => x is { } v && double.IsFinite(v) ? v.ToString(format, CultureInfo.InvariantCulture) : "-";
 
+    /// <summary>progress.json as a line: "search, iteration 3: 120/400" (the script formats it the same way).</summary>
+    static string PhaseLine(string? json)
+    {
+        if (json is null) return "-";
+        try
+        {
+            var p = System.Text.Json.JsonDocument.Parse(json).RootElement;
+            return $"{p.GetProperty("phase").GetString()}, iteration {p.GetProperty("iteration").GetInt32()}: {p.GetProperty("done").GetInt32()}/{p.GetProperty("total").GetInt32()}";
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException) { return "-"; }
+    }
+
     static string? Progress(string runDir) => File.Exists(Path.Combine(runDir, "progress.json")) ? File.ReadAllText(Path.Combine(runDir, "progress.json")) : null;
 
     const string Style = """
@@ -112,7 +124,7 @@ public static class DashboardServer
         body.Append($"<h1>{E(config.Name)}</h1><p>environment <b>{E(config.Environment.Type)}</b>, search <b>{E(config.Search.Algorithm)}</b>, " +
                     $"extractor <b>{E(config.Preferences.Extractor)}</b>, loss <b>{E(config.Learner.Loss)}</b>; " +
                     $"status <b id=\"status\">{E(summary?.Status ?? "not started")}</b>{(summary?.Error is { } error ? $" <span class=\"rejected\">{E(error)}</span>" : "")}</p>");
-        body.Append($"<p>phase: <span id=\"progress\">{E(Progress(runDir) ?? "-")}</span></p>");
+        body.Append($"<p>phase: <span id=\"progress\">{E(PhaseLine(Progress(runDir)))}</span></p>");
         body.Append("<h2>Iterations</h2><table><thead><tr><th>iteration</th><th>phase</th><th>policy</th><th>trees</th><th>solved trees</th><th>pairs</th>" +
                     "<th>held-out</th><th>rate</th><th>loss first</th><th>loss last</th><th>reward accuracy</th><th>trees/s</th><th>tokens/s</th><th>failed tasks</th><th>trees</th></tr></thead>" +
                     "<tbody id=\"iterations\">");
@@ -131,7 +143,8 @@ public static class DashboardServer
             <script>
             async function refresh() {
               try {
-                const p = await fetch('api/progress'); if (p.ok) document.getElementById('progress').textContent = await p.text();
+                const p = await fetch('api/progress');
+                if (p.ok) { const g = await p.json(); document.getElementById('progress').textContent = `${g.phase}, iteration ${g.iteration}: ${g.done}/${g.total}`; }
                 const s = await fetch('api/summary'); if (!s.ok) return;
                 const summary = await s.json();
                 document.getElementById('status').textContent = summary.status;
