@@ -11,10 +11,7 @@ public static class DashboardCommand
         var a = new CliArgs(args, ["--run-dir", "--host", "--port", "--token-env"], []);
         var runDir = a.Get("--run-dir") ?? throw new UsageException("dashboard needs --run-dir DIR");
         await using var app = await StartAsync(runDir, a.Get("--host") ?? "127.0.0.1", Port(a.Get("--port") ?? "8050"), a.Get("--token-env"));
-        var stop = new TaskCompletionSource();
-        Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.TrySetResult(); };
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.TrySetResult();
-        await stop.Task;
+        await HttpCommand.StopRequested();
         await app.StopAsync();
         return 0;
     }
@@ -29,7 +26,7 @@ public static class DashboardCommand
         string? token = null;
         if (tokenEnv is not null)
             token = Environment.GetEnvironmentVariable(tokenEnv) is { Length: > 0 } t ? t : throw new UsageException($"--token-env {tokenEnv}: the environment variable is not set or empty");
-        if (!DashboardServer.IsLoopback(host))
+        if (!HttpCommand.IsLoopback(host))
         {
             if (token is null) throw new UsageException($"the dashboard on {host} (not loopback) needs --token-env VAR: anyone who can reach it would read the run");
             Console.Error.WriteLine($"warning: the dashboard listens on {host}: anyone with the token who can reach the port reads the run");

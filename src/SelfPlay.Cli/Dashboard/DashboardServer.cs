@@ -80,8 +80,6 @@ public static class DashboardServer
         return app;
     }
 
-    public static bool IsLoopback(string host) => host == "localhost" || IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip);
-
     static IResult Html(string body) => Results.Text(body, "text/html; charset=utf-8", Encoding.UTF8);
 
     static string E(string? text) => WebUtility.HtmlEncode(text ?? "");

@@ -1,4 +1,3 @@
-using System.Net;
 using SelfPlay.Models.Generation;
 
 namespace SelfPlay.Cli.Serve;
@@ -30,19 +29,14 @@ public static class ServeCommand
             a.Get("--prefix-cache-mb") is { } mb ? int.TryParse(mb, out var m) && m >= 0 ? m : throw new UsageException($"--prefix-cache-mb must be >= 0, got '{mb}'") : 256,
             a.PositiveInt("--max-batch-rows", 64));
         foreach (var (adapter, dir) in adapters) await engine.LoadAdapterAsync(adapter, dir);
-        if (apiKey is null && !IsLoopback(host))
+        if (apiKey is null && !HttpCommand.IsLoopback(host))
             Console.Error.WriteLine($"warning: serving on {host} without --api-key-env: anyone who can reach the port can generate and load adapters");
         await using var app = OpenAiServer.Build(engine, host, port, apiKey);
         await app.StartAsync();
         // The bound address (with --port 0, the port the system chose): what a script waits for.
         Console.WriteLine($"serving {string.Join(", ", engine.Models.Select(x => x.Name))} on {string.Join(" ", app.Urls)} (OpenAI API under /v1)");
-        var stop = new TaskCompletionSource();
-        Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.TrySetResult(); };
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.TrySetResult();
-        await stop.Task;
+        await HttpCommand.StopRequested();
         await app.StopAsync();
         return 0;
     }
-
-    static bool IsLoopback(string host) => host == "localhost" || IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip);
 }
