@@ -13,7 +13,7 @@ using SelfPlay.Core.Trees;
 namespace SelfPlay.Cli;
 
 /// <summary>
-/// `selfplay bench persistence`: tree events per second through the replay (sharded tree entities, as in a campaign)
+/// `selfplay bench persistence`: tree events per second through the replay (sharded tree buckets, as in a campaign)
 /// against a raw batched INSERT of the same serialized rows into the same database, in the same run; and the recovery
 /// time of one large tree. SQLite always; PostgreSQL when --postgres or SELFPLAY_TEST_POSTGRES names a server (a
 /// database of its own is created). JSON on stdout.
@@ -23,7 +23,7 @@ public static class BenchPersistence
     public static async Task<int> RunAsync(string[] args)
     {
         var a = new CliArgs(args, ["--trees", "--nodes", "--recovery-nodes", "--postgres"], []);
-        var trees = a.PositiveInt("--trees", 300);
+        var trees = a.PositiveInt("--trees", 2000);
         var nodes = a.PositiveInt("--nodes", 40);
         var recoveryNodes = a.PositiveInt("--recovery-nodes", 10_000);
         var postgres = a.Get("--postgres") ?? Environment.GetEnvironmentVariable("SELFPLAY_TEST_POSTGRES");
@@ -58,7 +58,7 @@ public static class BenchPersistence
         var system = SelfPlayHost.CreateNode(store, dir, new NodeOptions(["replay"], []), serilog: false);
         try
         {
-            var replay = ClusterSharding.Get(system).Start("tree", id => Props.Create(() => new TreeEntity(id)),
+            var replay = ClusterSharding.Get(system).Start(SelfPlayHost.TreeTypeName, id => Props.Create(() => new TreeBucket(id)),
                 ClusterShardingSettings.Create(system).WithRole("replay").WithRememberEntities(true), new TreeMessageExtractor());
             var timeout = TimeSpan.FromMinutes(2);
             // Warm-up: schema creation and the first connection are not part of the rate.
@@ -69,7 +69,7 @@ public static class BenchPersistence
             await Task.WhenAll(batch.Select(t => replay.Ask<StoreTreeAck>(new StoreTree(t), timeout)));
             var replaySeconds = clock.Elapsed.TotalSeconds;
 
-            // The same number of new trees through plain (unsharded) entities: what sharding with remember-entities adds.
+            // The same number of new trees through plain (unsharded) buckets: what sharding with remember-entities adds.
             var local = system.ActorOf(Props.Create(() => new ReplayActor()), "local-replay");
             var unsharded = Enumerable.Range(0, treeCount).Select(i => Tree(name + "-unsharded", i, nodes)).ToList();
             clock.Restart();
@@ -78,8 +78,9 @@ public static class BenchPersistence
 
             // The same rows (the serialized TreeStored events with their ids and tags), batched into a plain table.
             var serializer = system.Serialization.FindSerializerForType(typeof(TreeStored));
-            var rows = batch.Select((t, i) => (Id: TreeEntity.PersistenceIdFor(t.TreeId), Payload: serializer.ToBinary(new TreeStored(t)),
-                Tags: $"{TreeEntity.CampaignTag(t.Campaign)};{TreeEntity.IterationTag(t.Campaign, t.Iteration)}")).ToList();
+            var rows = batch.Select((t, i) => (Id: TreeBucket.LegacyPersistenceIdFor(t.TreeId), Payload: serializer.ToBinary(new TreeStored(t)),
+                Tags: $"{TreeBucket.CampaignTag(t.Campaign)};{TreeBucket.IterationTag(t.Campaign, t.Iteration)}")).ToList();
+            var legacyJsonBytes = batch.Sum(t => (long)JsonSerializer.SerializeToUtf8Bytes(new TreeStored(t)).Length);
             var bytes = rows.Sum(r => (long)r.Payload.Length);
             clock.Restart();
             await RawInsertAsync(store, SelfPlayHost.ConnectionString(store, dir), rows);
@@ -97,7 +98,7 @@ public static class BenchPersistence
                 var replayOf = system.ActorOf(Props.Create(() => new ReplayActor(snapshotNodes)), "replay-" + label);
                 var tree = Tree($"big3-{label}-{name}", 0, recoveryNodes);
                 for (var i = 0; i < 3; i++) await replayOf.Ask<StoreTreeAck>(new StoreTree(tree), timeout);
-                if (snapshotNodes > 0) await SnapshotSavedAsync(system, TreeEntity.PersistenceIdFor(tree.TreeId), 3, timeout);
+                if (snapshotNodes > 0) await SnapshotSavedAsync(system, TreeBucket.PersistenceIdFor(TreeBucket.BucketOf(tree.TreeId)), 3, timeout);
                 restored[label] = await RecoveriesAsync(system, replayOf, "replay-" + label, tree, timeout);
             }
 
@@ -109,6 +110,8 @@ public static class BenchPersistence
                 rawInsertRowsPerSecond = Math.Round(treeCount / rawSeconds, 1),
                 replayOverRaw = Math.Round(rawSeconds / replaySeconds, 3),
                 meanEventBytes = bytes / treeCount,
+                eventBytesPerNode = Math.Round((double)bytes / treeCount / nodes, 1),
+                jsonEventBytesPerNode = Math.Round((double)legacyJsonBytes / treeCount / nodes, 1),
                 replayMegabytesPerSecond = Math.Round(bytes / replaySeconds / 1e6, 2),
                 recoveryMs = recoveries.Select(r => Math.Round(r, 1)).ToList(),
                 storedThriceRecoveryMs = restored.ToDictionary(kv => kv.Key, kv => kv.Value.Select(r => Math.Round(r, 1)).ToList()),
@@ -130,7 +133,7 @@ public static class BenchPersistence
         var recoveries = new List<double>();
         for (var i = 0; i < 3; i++)
         {
-            var entity = await system.ActorSelection($"/user/{replayName}/{Uri.EscapeDataString(tree.TreeId)}").ResolveOne(timeout)
+            var entity = await system.ActorSelection($"/user/{replayName}/{ReplayActor.ChildName(tree.TreeId)}").ResolveOne(timeout)
                 .ContinueWith(t => t.IsCompletedSuccessfully ? t.Result : null);
             if (entity is not null) await entity.GracefulStop(timeout);
             var clock = Stopwatch.StartNew();

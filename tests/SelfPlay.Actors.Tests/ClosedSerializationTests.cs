@@ -109,8 +109,9 @@ public sealed class ClosedSerializationTests : IDisposable
             var warnings = CollectWarnings(system);
             var trees = await TreeQueries.CampaignTreesAsync(system, FixtureCampaign);
             Assert.Equal(16, trees.Count);
-            // The sharding coordinator and the shards recover from their old JSON rows (allow-listed), and serve a tree.
-            var region = ClusterSharding.Get(system).Start("tree", id => Props.Create(() => new TreeEntity(id, 0)),
+            // The sharding coordinator and the shards of the old type ("tree", one entity per tree) recover from their
+            // old JSON rows (allow-listed), and serve a tree: its bucket falls back to the tree's own events.
+            var region = ClusterSharding.Get(system).Start("tree", id => Props.Create(() => new TreeBucket(id, 0)),
                 ClusterShardingSettings.Create(system).WithRole("replay").WithRememberEntities(true), new TreeMessageExtractor());
             var reply = await region.Ask<TreeReply>(new GetTree(trees[3].TreeId), Timeout);
             Assert.Equal(trees[3].Nodes.Count, reply.Tree!.Nodes.Count);

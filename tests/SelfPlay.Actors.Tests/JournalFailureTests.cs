@@ -40,7 +40,7 @@ public sealed class JournalFailureTests() : Akka.TestKit.Xunit2.TestKit(Config, 
         await Journal.OnWrite.Fail();
         var failed = await Assert.ThrowsAnyAsync<Exception>(() => replay.Ask<StoreTreeAck>(new StoreTree(Tree("a")), Timeout));
         Assert.Contains("did not store tree", failed.Message);
-        await StoppedAsync(Tree("a").TreeId); // a failed write stops the entity; the next command recreates it
+        await StoppedAsync(Tree("a").TreeId); // a failed write stops the bucket; the next command recreates it
 
         await Journal.OnWrite.Reject();
         var rejected = await Assert.ThrowsAnyAsync<Exception>(() => replay.Ask<StoreTreeAck>(new StoreTree(Tree("a")), Timeout));
@@ -55,7 +55,7 @@ public sealed class JournalFailureTests() : Akka.TestKit.Xunit2.TestKit(Config, 
 
     async Task StoppedAsync(string treeId)
     {
-        var path = $"/user/replay/{Uri.EscapeDataString(treeId)}";
+        var path = $"/user/replay/{ReplayActor.ChildName(treeId)}";
         await AwaitConditionAsync(async () =>
         {
             try { await Sys.ActorSelection(path).ResolveOne(TimeSpan.FromMilliseconds(200)); return false; }

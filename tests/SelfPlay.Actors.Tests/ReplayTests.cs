@@ -102,7 +102,7 @@ public sealed class ReplayTests : IDisposable
             var ack = await replay.Ask<StoreTreeAck>(new StoreTree(tree), Timeout);
             Assert.Equal(3, ack.Nodes);
 
-            var entity = await system.ActorSelection($"/user/replay/{Uri.EscapeDataString(tree.TreeId)}").ResolveOne(Timeout);
+            var entity = await system.ActorSelection($"/user/replay/{ReplayActor.ChildName(tree.TreeId)}").ResolveOne(Timeout);
             await entity.GracefulStop(Timeout); // the in-memory state is gone; the next query recovers from SQLite
             var recovered = await replay.Ask<TreeReply>(new GetTree(tree.TreeId), Timeout);
             Assert.Equal(Json(tree), Json(recovered.Tree));
@@ -154,21 +154,22 @@ public sealed class ReplayTests : IDisposable
         }
     }
 
-    /// <summary>Rows of the tree's snapshots in the SQLite snapshot store: (count, newest sequence number).</summary>
+    /// <summary>Rows of the snapshots of the tree's bucket in the SQLite snapshot store: (count, newest sequence number).</summary>
     (long Count, long Newest) Snapshots(string treeId)
     {
         using var connection = new Microsoft.Data.Sqlite.SqliteConnection(SelfPlayHost.ConnectionString(_store, _dir));
         connection.Open();
         using var query = connection.CreateCommand();
         query.CommandText = "SELECT COUNT(*), COALESCE(MAX(sequence_number), 0) FROM snapshot WHERE persistence_id = $id";
-        query.Parameters.AddWithValue("$id", TreeEntity.PersistenceIdFor(treeId));
+        query.Parameters.AddWithValue("$id", TreeBucket.PersistenceIdFor(TreeBucket.BucketOf(treeId)));
         using var reader = query.ExecuteReader();
         reader.Read();
         return (reader.GetInt64(0), reader.GetInt64(1));
     }
 
+    /// <summary>A bucket is snapshotted once replaced versions of at least snapshot-nodes nodes sit in its journal.</summary>
     [Fact]
-    public async Task A_large_tree_stored_again_recovers_from_its_newest_snapshot_and_queries_are_unchanged()
+    public async Task A_bucket_with_a_large_tree_stored_again_recovers_from_its_newest_snapshot_and_queries_are_unchanged()
     {
         var small = Tree("c3", 1, "small", "1 + 2"); // 3 nodes: below a threshold of 4
         var versions = new[] { "1 + 2", "4 - 1", "5 - 1" }.Select(step =>
@@ -177,6 +178,7 @@ public sealed class ReplayTests : IDisposable
             t.AddChild(1, new TreeNode { Action = "3 * 8", StepText = "3 * 8 = 24 (left: 24)\n", Visits = 1, Q = 1 }); // 4 nodes
             return t;
         }).ToList();
+        Assert.NotEqual(TreeBucket.BucketOf(small.TreeId), TreeBucket.BucketOf(versions[0].TreeId)); // each its own bucket
         var system = NewSystem();
         try
         {
@@ -192,7 +194,7 @@ public sealed class ReplayTests : IDisposable
             Assert.Equal((1L, 3L), Snapshots(versions[0].TreeId));
             Assert.Equal((0L, 0L), Snapshots(small.TreeId)); // too small to pay
 
-            var entity = await system.ActorSelection($"/user/replay/{Uri.EscapeDataString(versions[0].TreeId)}").ResolveOne(Timeout);
+            var entity = await system.ActorSelection($"/user/replay/{ReplayActor.ChildName(versions[0].TreeId)}").ResolveOne(Timeout);
             await entity.GracefulStop(Timeout);
             Assert.Equal(Json(versions[2]), Json((await replay.Ask<TreeReply>(new GetTree(versions[0].TreeId), Timeout)).Tree));
             var trees = await TreeQueries.IterationTreesAsync(system, "c3", 1); // the events are all still there

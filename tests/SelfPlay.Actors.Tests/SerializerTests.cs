@@ -22,7 +22,8 @@ public sealed class SerializerTests : IDisposable
     public static IEnumerable<object[]> Messages() => new object[]
     {
         new StoreTree(SampleTree()), new TreeStored(SampleTree()), new StoreTreeAck("c/1/t/0", 2), new GetTree("c/1/t/0"),
-        new TreeReply("c/1/t/0", SampleTree()), new TreeReply("x", null), RequestWork.Instance,
+        new TreeReply("c/1/t/0", SampleTree()), new TreeReply("x", null), new TreeBucketSnapshot([SampleTree(), SampleTree()]),
+        new TreeBucketSnapshot([]), RequestWork.Instance,
         new SearchTask("t", "c/1/t/0", 1, "4 5 6 10", 7, 1, 99), new TaskCompleted("t", "c/1/t/0", 7, 12, true, 1.5),
         new TaskFailed("t", 7, "boom"), new LoadPolicy(1, "/ckpt/v1", "abc"), new PolicyLoaded(1),
         new ProposeSteps([new ProposalRequest("Input: 1 2 3 4\n", 4, 1.0, 5)]),
@@ -41,7 +42,8 @@ public sealed class SerializerTests : IDisposable
         new LoadCritic(2, "/ckpt/critic-v2", "0a1b"), new CriticLoaded(2), RegisterCritic.Instance,
         new CampaignProgress("search", 1, 3, 10), new CampaignFinished("completed", null),
         WaitForCompletion.Instance,
-        new IterationStarted(2, 1, 16), new TaskRecorded(2, "1-2-3-4", 17, true, false), StartCampaign.Instance,
+        new IterationStarted(2, 1, 16), new TaskRecorded(2, "1-2-3-4", 17, true, false),
+        new TaskLeased(2, "1-2-3-4", 9, "akka.tcp://selfplay@127.0.0.1:4053/user/search-0#123"), StartCampaign.Instance,
         RegisterInference.Instance, WatchProgress.Instance, GetInferenceStats.Instance, new InferenceStats(3, 40, 128, 900, 1.5),
         new IterationEvaluated(new SelfPlay.Actors.Campaign.IterationSummary(1, "selfplay", 1, 16, 40, new(3, 40, 0.075), 12.5, 5, 4, 3.5,
             300, 3, 0, 0.69, 0.6, 0.7)),

@@ -47,7 +47,10 @@ public static class SelfPlayHost
     public const string PinnedDispatcher = "selfplay.pinned-dispatcher";
     /// <summary>The system name of nodes that are not given a campaign's (tools, benches, tests).</summary>
     public const string DefaultSystemName = "selfplay";
-    const string CoordinatorName = "coordinator", LearnerName = "learner", TreeTypeName = "tree";
+    const string CoordinatorName = "coordinator", LearnerName = "learner";
+    /// <summary>The sharded replay's type name. "tree" was the type of one entity per tree: a new name, so that the
+    /// remembered entities of a journal written before buckets are not started as buckets.</summary>
+    public const string TreeTypeName = "tree-bucket";
     /// <summary>Where the learner runs (the singleton manager's child): the only sender whose publications count.</summary>
     public const string LearnerSingletonPath = "/user/" + LearnerName + "/singleton";
 
@@ -217,7 +220,7 @@ public static class SelfPlayHost
         var sharding = ClusterSharding.Get(system);
         var extractor = new TreeMessageExtractor();
         var replay = roles.Contains("replay")
-            ? sharding.Start(TreeTypeName, treeId => Props.Create(() => new TreeEntity(treeId, context.Config.Persistence.SnapshotNodes)),
+            ? sharding.Start(TreeTypeName, bucketId => Props.Create(() => new TreeBucket(bucketId, context.Config.Persistence.SnapshotNodes)),
                 ClusterShardingSettings.Create(system).WithRole("replay").WithRememberEntities(true), extractor)
             : sharding.StartProxy(TreeTypeName, "replay", extractor);
 
@@ -280,13 +283,13 @@ public static class SelfPlayHost
             ClusterSingletonProxySettings.Create(system).WithRole("coordinator")), CoordinatorName + "-proxy");
 }
 
-/// <summary>Routes replay commands to the entity of their tree (entity id = tree id).</summary>
+/// <summary>Routes replay commands to the bucket of their tree (entity id = <see cref="TreeBucket.BucketOf"/>).</summary>
 public sealed class TreeMessageExtractor() : HashCodeMessageExtractor(64)
 {
     public override string? EntityId(object message) => message switch
     {
-        StoreTree s => s.Tree.TreeId,
-        GetTree g => g.TreeId,
+        StoreTree s => TreeBucket.BucketOf(s.Tree.TreeId),
+        GetTree g => TreeBucket.BucketOf(g.TreeId),
         _ => null,
     };
 }

@@ -12,6 +12,8 @@ public sealed record TreeStored(PreferenceTree Tree) : ISelfPlayMessage;        
 public sealed record StoreTreeAck(string TreeId, int Nodes) : ISelfPlayMessage;
 public sealed record GetTree(string TreeId) : ISelfPlayMessage;
 public sealed record TreeReply(string TreeId, PreferenceTree? Tree) : ISelfPlayMessage;
+/// <summary>A replay bucket's snapshot: the newest version of each of its trees.</summary>
+public sealed record TreeBucketSnapshot(IReadOnlyList<PreferenceTree> Trees) : ISelfPlayMessage;
 
 // Work distribution (pull-based, with leases).
 public sealed record RequestWork : ISelfPlayMessage { public static readonly RequestWork Instance = new(); }

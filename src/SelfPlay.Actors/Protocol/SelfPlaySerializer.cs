@@ -6,18 +6,21 @@ using Akka.Serialization;
 namespace SelfPlay.Actors.Protocol;
 
 /// <summary>
-/// Explicit serializer for every SelfPlay message and event: System.Text.Json payloads under stable, versioned
-/// manifests (never CLR type names), so renaming a class never orphans stored events.
+/// Explicit serializer for every SelfPlay message and event under stable, versioned manifests (never CLR type names),
+/// so renaming a class never orphans stored events. Trees (the replay's events and the messages that carry them) are
+/// written in <see cref="TreeBinary"/>'s compact form ("*.v2"); everything else is System.Text.Json. The JSON trees of
+/// earlier versions ("*.v1") are still read, so a journal written before stays readable.
 /// </summary>
 public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerWithStringManifest(system)
 {
     static readonly Dictionary<Type, string> Manifests = new()
     {
-        [typeof(StoreTree)] = "store-tree.v1",
-        [typeof(TreeStored)] = "tree-stored.v1",
+        [typeof(StoreTree)] = "store-tree.v2",
+        [typeof(TreeStored)] = "tree-stored.v2",
         [typeof(StoreTreeAck)] = "store-tree-ack.v1",
         [typeof(GetTree)] = "get-tree.v1",
-        [typeof(TreeReply)] = "tree-reply.v1",
+        [typeof(TreeReply)] = "tree-reply.v2",
+        [typeof(TreeBucketSnapshot)] = "tree-bucket-snapshot.v2",
         [typeof(RequestWork)] = "request-work.v1",
         [typeof(SearchTask)] = "search-task.v1",
         [typeof(TaskCompleted)] = "task-completed.v1",
@@ -53,7 +56,15 @@ public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerW
         [typeof(RegisterCritic)] = "register-critic.v1",
     };
 
-    static readonly Dictionary<string, Type> Types = Manifests.ToDictionary(kv => kv.Value, kv => kv.Key);
+    /// <summary>Manifests still read but no longer written: the JSON trees of earlier versions.</summary>
+    static readonly Dictionary<string, Type> Legacy = new()
+    {
+        ["store-tree.v1"] = typeof(StoreTree),
+        ["tree-stored.v1"] = typeof(TreeStored),
+        ["tree-reply.v1"] = typeof(TreeReply),
+    };
+
+    static readonly Dictionary<string, Type> Types = Manifests.ToDictionary(kv => kv.Value, kv => kv.Key).Concat(Legacy).ToDictionary();
 
     static readonly JsonSerializerOptions Json = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
@@ -65,13 +76,36 @@ public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerW
     public override string Manifest(object o) =>
         Manifests.TryGetValue(o.GetType(), out var m) ? m : throw new ArgumentException($"no manifest for {o.GetType()}");
 
-    public override byte[] ToBinary(object obj) => JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), Json);
+    public override byte[] ToBinary(object obj) => obj switch
+    {
+        TreeStored e => TreeBinary.Encode(e.Tree),
+        StoreTree c => TreeBinary.Encode(c.Tree),
+        TreeReply r => TreeReplyBinary(r),
+        TreeBucketSnapshot b => TreeBinary.EncodeMany(b.Trees),
+        _ => JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), Json),
+    };
 
     public override object FromBinary(byte[] bytes, string manifest)
     {
+        switch (manifest)
+        {
+            case "tree-stored.v2": return new TreeStored(TreeBinary.Decode(bytes, manifest));
+            case "store-tree.v2": return new StoreTree(TreeBinary.Decode(bytes, manifest));
+            case "tree-bucket-snapshot.v2": return new TreeBucketSnapshot(TreeBinary.DecodeMany(bytes, manifest));
+            case "tree-reply.v2":
+                // 0 + the id for "no such tree", else 1 + the tree.
+                if (bytes.Length == 0) throw new SerializationException($"empty payload for '{manifest}'");
+                if (bytes[0] == 0) return new TreeReply(System.Text.Encoding.UTF8.GetString(bytes, 1, bytes.Length - 1), null);
+                var tree = TreeBinary.Decode(bytes[1..], manifest);
+                return new TreeReply(tree.TreeId, tree);
+        }
         if (!Types.TryGetValue(manifest, out var type)) throw new SerializationException($"unknown manifest '{manifest}'");
         return JsonSerializer.Deserialize(bytes, type, Json) ?? throw new SerializationException($"empty payload for '{manifest}'");
     }
+
+    static byte[] TreeReplyBinary(TreeReply reply) => reply.Tree is null
+        ? [0, .. System.Text.Encoding.UTF8.GetBytes(reply.TreeId)]
+        : [1, .. TreeBinary.Encode(reply.Tree)];
 
     /// <summary>HOCON that binds <see cref="ISelfPlayMessage"/> to this serializer.</summary>
     public static string Hocon => $$"""

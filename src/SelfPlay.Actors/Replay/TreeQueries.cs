@@ -12,21 +12,23 @@ namespace SelfPlay.Actors.Replay;
 public static class TreeQueries
 {
     /// <summary>
-    /// The latest version of every tree stored under the tag, in tree-id order: not in journal order, which depends
-    /// on which search finished first, so the datasets built from them (extraction draws, shuffles) do not.
+    /// The latest version of every tree stored under the tag (the newest in journal order, whichever entity stored it:
+    /// a bucket, or the per-tree entity of an older journal), in tree-id order: not in journal order, which depends on
+    /// which search finished first, so the datasets built from them (extraction draws, shuffles) do not.
     /// </summary>
     public static async Task<IReadOnlyList<PreferenceTree>> CurrentTreesAsync(ActorSystem system, string tag, CancellationToken ct = default)
     {
         var journal = ReadJournal(system);
-        var latest = new Dictionary<string, (long Seq, PreferenceTree Tree)>();
+        var latest = new Dictionary<string, (long Ordering, PreferenceTree Tree)>(StringComparer.Ordinal);
         await journal.CurrentEventsByTag(tag, Offset.NoOffset())
             .RunForeach(envelope =>
             {
                 if (envelope.Event is RefusedPayload refused)
                     system.Log.Warning("journal row {0} #{1} skipped: {2}", envelope.PersistenceId, envelope.SequenceNr, refused.Reason);
                 if (envelope.Event is not TreeStored stored) return;
-                latest.TryGetValue(envelope.PersistenceId, out var seen);
-                if (seen.Tree is null || envelope.SequenceNr > seen.Seq) latest[envelope.PersistenceId] = (envelope.SequenceNr, stored.Tree);
+                var ordering = ((Sequence)envelope.Offset).Value;
+                latest.TryGetValue(stored.Tree.TreeId, out var seen);
+                if (seen.Tree is null || ordering > seen.Ordering) latest[stored.Tree.TreeId] = (ordering, stored.Tree);
             }, system.Materializer());
         ct.ThrowIfCancellationRequested();
         return latest.Values.Select(v => v.Tree).OrderBy(t => t.TreeId, StringComparer.Ordinal).ToList();
@@ -49,8 +51,8 @@ public static class TreeQueries
     }
 
     public static Task<IReadOnlyList<PreferenceTree>> IterationTreesAsync(ActorSystem system, string campaign, int iteration, CancellationToken ct = default) =>
-        CurrentTreesAsync(system, TreeEntity.IterationTag(campaign, iteration), ct);
+        CurrentTreesAsync(system, TreeBucket.IterationTag(campaign, iteration), ct);
 
     public static Task<IReadOnlyList<PreferenceTree>> CampaignTreesAsync(ActorSystem system, string campaign, CancellationToken ct = default) =>
-        CurrentTreesAsync(system, TreeEntity.CampaignTag(campaign), ct);
+        CurrentTreesAsync(system, TreeBucket.CampaignTag(campaign), ct);
 }

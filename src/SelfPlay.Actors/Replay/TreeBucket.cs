@@ -1,0 +1,227 @@
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using Akka.Event;
+using Akka.Persistence;
+using Akka.Persistence.Journal;
+using SelfPlay.Actors.Protocol;
+using SelfPlay.Core.Trees;
+
+namespace SelfPlay.Actors.Replay;
+
+/// <summary>
+/// One persistent entity per bucket of trees: the trees of one campaign iteration are spread over
+/// <see cref="BucketsPerIteration"/> buckets by a stable hash of their id, so a tree stays addressable by its id
+/// (<see cref="BucketOf"/>) while the journal sees few entities. Trees that arrive while a write is in flight are
+/// written together in the next one (one atomic write, one database transaction), and a bucket recovers once for
+/// many trees: a store no longer pays a recovery and a round trip of its own.
+/// Storing a tree again (a re-run after a lost lease) persists a newer event for the same id, which replaces the old
+/// one in state and in every dataset query (the newest by journal order wins): trees are never duplicated. Events are
+/// tagged by campaign and by iteration, so datasets are built with Persistence.Query, as before.
+/// </summary>
+/// <remarks>Journals written before buckets hold one entity per tree ("tree|ID"): their trees are read by the same
+/// queries, and <see cref="GetTree"/> falls back to such an entity's events.</remarks>
+public sealed class TreeBucket : ReceivePersistentActor
+{
+    /// <summary>Fixed: a tree's bucket must not change between runs of one campaign.</summary>
+    public const int BucketsPerIteration = 16;
+
+    /// <summary>At most this many trees in one atomic write (one transaction).</summary>
+    const int MaxTreesPerWrite = 100;
+
+    readonly Dictionary<string, PreferenceTree> _trees = new(StringComparer.Ordinal);
+    readonly List<(PreferenceTree Tree, IActorRef Sender)> _pending = [];
+    readonly List<(PreferenceTree Tree, IActorRef Sender)> _inFlight = [];
+    readonly int _snapshotNodes;
+    /// <summary>Nodes of replaced versions that a recovery would read since the last snapshot.</summary>
+    long _supersededNodes;
+
+    public static string PersistenceIdFor(string bucketId) => "trees|" + bucketId;
+    public static string LegacyPersistenceIdFor(string treeId) => "tree|" + treeId;
+    public static string CampaignTag(string campaign) => "campaign:" + campaign;
+    public static string IterationTag(string campaign, int iteration) => $"iteration:{campaign}:{iteration}";
+
+    /// <summary>"CAMPAIGN/ITERATION/K" for a tree id "CAMPAIGN/ITERATION/TASK/ATTEMPT" (campaign names have no '/').</summary>
+    public static string BucketOf(string treeId)
+    {
+        var parts = treeId.Split('/', 3);
+        var prefix = parts.Length == 3 ? parts[0] + "/" + parts[1] : "_";
+        // FNV-1a: string.GetHashCode differs between processes.
+        var hash = 2166136261u;
+        foreach (var c in treeId) hash = (hash ^ c) * 16777619u;
+        return $"{prefix}/{hash % BucketsPerIteration}";
+    }
+
+    public override string PersistenceId { get; }
+
+    public TreeBucket(string bucketId) : this(bucketId, 0) { }
+
+    /// <param name="snapshotNodes">snapshot the bucket once replaced versions of at least this many nodes sit in its journal
+    /// since the last snapshot (a recovery would read them for nothing); 0 = never</param>
+    public TreeBucket(string bucketId, int snapshotNodes)
+    {
+        PersistenceId = PersistenceIdFor(bucketId);
+        _snapshotNodes = snapshotNodes;
+        Recover<TreeStored>(e => Apply(e.Tree));
+        Recover<SnapshotOffer>(o =>
+        {
+            foreach (var tree in ((TreeBucketSnapshot)o.Snapshot).Trees) _trees[tree.TreeId] = tree;
+        });
+        Command<StoreTree>(cmd =>
+        {
+            if (PersistenceIdFor(BucketOf(cmd.Tree.TreeId)) != PersistenceId)
+            {
+                Context.GetLogger().Warning("refused StoreTree from {0}: tree {1} sent to entity {2}", Sender.Path, cmd.Tree.TreeId, PersistenceId);
+                Sender.Tell(new Status.Failure(new InvalidDataException($"refused: tree {cmd.Tree.TreeId} sent to entity {PersistenceId}")));
+                return;
+            }
+            if (MessageLimits.Refused(cmd, Sender, Context.GetLogger())) return;
+            _pending.Add((cmd.Tree, Sender));
+            if (_inFlight.Count == 0) WritePending();
+        });
+        Command<GetTree>(q =>
+        {
+            if (_trees.TryGetValue(q.TreeId, out var tree)) Sender.Tell(new TreeReply(q.TreeId, tree));
+            else Context.ActorOf(Props.Create(() => new LegacyTreeReader(q.TreeId, Sender)));
+        });
+        Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
+        // Without the snapshot the bucket still recovers, from its events.
+        Command<SaveSnapshotFailure>(f => Context.GetLogger().Warning("snapshot of {0} not saved: {1}", PersistenceId, f.Cause.Message));
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(f => Context.GetLogger().Warning("old snapshots of {0} not deleted: {1}", PersistenceId, f.Cause.Message));
+        // Passivate an idle bucket (it recovers on demand): through the parent, so that a sharded, remembered entity is
+        // forgotten rather than restarted. Never with a write in flight.
+        Command<ReceiveTimeout>(_ =>
+        {
+            if (_inFlight.Count == 0 && _pending.Count == 0) Context.Parent.Tell(new Passivate(PoisonPill.Instance));
+        });
+        Context.SetReceiveTimeout(TimeSpan.FromSeconds(30));
+    }
+
+    void Apply(PreferenceTree tree)
+    {
+        if (_trees.TryGetValue(tree.TreeId, out var replaced)) _supersededNodes += replaced.Nodes.Count;
+        _trees[tree.TreeId] = tree;
+    }
+
+    /// <summary>Everything that arrived since the last write, as one atomic write; each sender is acknowledged once its tree is stored.</summary>
+    void WritePending()
+    {
+        var take = Math.Min(_pending.Count, MaxTreesPerWrite);
+        _inFlight.AddRange(_pending.Take(take));
+        _pending.RemoveRange(0, take);
+        var events = _inFlight.Select(p => new Tagged(new TreeStored(p.Tree), [CampaignTag(p.Tree.Campaign), IterationTag(p.Tree.Campaign, p.Tree.Iteration)]));
+        PersistAllAsync(events.ToList(), tagged =>
+        {
+            var tree = ((TreeStored)tagged.Payload).Tree;
+            Apply(tree);
+            if (TakeInFlight(tree) is { } sender) sender.Tell(new StoreTreeAck(tree.TreeId, tree.Nodes.Count));
+            if (_inFlight.Count == 0) WriteDone();
+        });
+    }
+
+    IActorRef? TakeInFlight(PreferenceTree tree)
+    {
+        var index = _inFlight.FindIndex(p => ReferenceEquals(p.Tree, tree));
+        if (index < 0) return null;
+        var sender = _inFlight[index].Sender;
+        _inFlight.RemoveAt(index);
+        return sender;
+    }
+
+    void WriteDone()
+    {
+        if (_snapshotNodes > 0 && _supersededNodes >= _snapshotNodes)
+        {
+            SaveSnapshot(new TreeBucketSnapshot([.. _trees.Values]));
+            _supersededNodes = 0;
+        }
+        if (_pending.Count > 0) WritePending();
+    }
+
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        // The journal did not take the write: every waiting sender hears so at once (their tasks are retried with
+        // backoff) and this bucket stops; the next command recreates it from what the journal holds. Nothing is
+        // acknowledged unstored.
+        Context.GetLogger().Error(cause, "could not persist trees of {0}", PersistenceId);
+        FailAll([.. _inFlight, .. _pending], $"the journal did not store tree {{0}}: {cause.Message}");
+        base.OnPersistFailure(cause, @event, sequenceNr);
+    }
+
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        // The journal refused the write (the bucket keeps running with its previous trees): its senders hear so too.
+        // Called once per event of the rejected write.
+        Context.GetLogger().Error(cause, "the journal rejected trees of {0}", PersistenceId);
+        if (@event is Tagged { Payload: TreeStored { Tree: var tree } } && TakeInFlight(tree) is { } sender)
+            sender.Tell(new Status.Failure(new IOException($"the journal rejected tree {tree.TreeId}: {cause.Message}")));
+        if (_inFlight.Count == 0) WriteDone();
+    }
+
+    /// <param name="reason">with {0} for the tree id</param>
+    void FailAll(IEnumerable<(PreferenceTree Tree, IActorRef Sender)> waiting, string reason)
+    {
+        foreach (var (tree, sender) in waiting.ToList())
+            sender.Tell(new Status.Failure(new IOException(string.Format(reason, tree.TreeId))));
+        _inFlight.Clear();
+        _pending.Clear();
+    }
+}
+
+/// <summary>
+/// Answers a <see cref="GetTree"/> for a tree stored before buckets existed, from the events (or the snapshot) of its
+/// own entity ("tree|ID"), then stops: through the journal plugin, so it works with any journal.
+/// </summary>
+sealed class LegacyTreeReader : ReceivePersistentActor
+{
+    readonly IActorRef _replyTo;
+    PreferenceTree? _tree;
+
+    public override string PersistenceId { get; }
+
+    public LegacyTreeReader(string treeId, IActorRef replyTo)
+    {
+        _replyTo = replyTo;
+        PersistenceId = TreeBucket.LegacyPersistenceIdFor(treeId);
+        Recover<TreeStored>(e => _tree = e.Tree);
+        Recover<SnapshotOffer>(o => _tree = ((TreeStored)o.Snapshot).Tree);
+        Recover<RecoveryCompleted>(_ =>
+        {
+            replyTo.Tell(new TreeReply(treeId, _tree));
+            Context.Stop(Self);
+        });
+    }
+
+    protected override void OnRecoveryFailure(Exception reason, object? message = null)
+    {
+        _replyTo.Tell(new Status.Failure(reason));
+        base.OnRecoveryFailure(reason, message);
+    }
+}
+
+/// <summary>Routes replay commands to the bucket of their tree, creating it (and so recovering it) on demand: the
+/// unsharded replay of a one-process run and of the tests.</summary>
+public sealed class ReplayActor : ReceiveActor
+{
+    readonly int _snapshotNodes;
+
+    public ReplayActor() : this(0) { }
+
+    public ReplayActor(int snapshotNodes)
+    {
+        _snapshotNodes = snapshotNodes;
+        Receive<StoreTree>(cmd => Bucket(cmd.Tree.TreeId).Forward(cmd));
+        Receive<GetTree>(q => Bucket(q.TreeId).Forward(q));
+        Receive<Passivate>(p => Sender.Tell(p.StopMessage));
+    }
+
+    /// <summary>The child name of a tree's bucket (for tests and benches that stop it).</summary>
+    public static string ChildName(string treeId) => Uri.EscapeDataString(TreeBucket.BucketOf(treeId));
+
+    IActorRef Bucket(string treeId)
+    {
+        var existing = Context.Child(ChildName(treeId));
+        var (bucket, snapshotNodes) = (TreeBucket.BucketOf(treeId), _snapshotNodes);
+        return !existing.IsNobody() ? existing : Context.ActorOf(Props.Create(() => new TreeBucket(bucket, snapshotNodes)), ChildName(treeId));
+    }
+}
