@@ -1,6 +1,8 @@
 using System.Text.Json;
 using Akka.Actor;
+using Akka.Streams;
 using SelfPlay.Actors.Hosting;
+using SelfPlay.Actors.Protocol;
 using SelfPlay.Actors.Replay;
 using SelfPlay.Core.Config;
 using SelfPlay.Tests.Shared;
@@ -156,6 +158,9 @@ public sealed class FaultTests : IDisposable
             Assert.Equal([0, 12], summary.GetProperty("iterations").EnumerateArray().Select(r => r.GetProperty("trees").GetInt32()));
             Assert.Equal(0, summary.GetProperty("iterations")[1].GetProperty("failedTasks").GetInt32());
             await AssertOneTreePerTask(new PersistenceConfig("postgres", database), "game24-quick", 12, 1);
+            // Journaled leases: the new coordinator left the tasks in flight to their workers, so no tree was searched twice
+            // (a store retried after a time-out may write the same search's tree twice: same id, same creation time).
+            Assert.Equal(12, await SearchesStored(new PersistenceConfig("postgres", database), "game24-quick", 1));
         }
         finally
         {
@@ -190,6 +195,24 @@ public sealed class FaultTests : IDisposable
     }
 
     JsonElement Summary() => JsonDocument.Parse(File.ReadAllText(Path.Combine(_dir, "summary.json"))).RootElement.Clone();
+
+    /// <summary>Searches whose trees the journal holds for the iteration: one per task unless a task was searched twice
+    /// (each search stamps its tree with its start time).</summary>
+    async Task<int> SearchesStored(PersistenceConfig store, string campaign, int iteration)
+    {
+        var system = ActorSystem.Create("fault-count", SelfPlayHost.AkkaConfig(store, _dir, serilog: false));
+        try
+        {
+            var searches = new HashSet<(string, DateTime)>();
+            await TreeQueries.ReadJournal(system).CurrentEventsByTag(TreeBucket.IterationTag(campaign, iteration), Akka.Persistence.Query.Offset.NoOffset())
+                .RunForeach(e => { if (e.Event is TreeStored s) searches.Add((s.Tree.TreeId, s.Tree.CreatedAtUtc)); }, system.Materializer());
+            return searches.Count;
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+    }
 
     async Task AssertOneTreePerTask(PersistenceConfig store, string campaign, int tasks, int iterations)
     {

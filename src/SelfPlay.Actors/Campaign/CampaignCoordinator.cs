@@ -43,6 +43,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     readonly Dictionary<string, Lease> _leased = [];
     readonly HashSet<string> _done = [];
     readonly Dictionary<string, int> _attempts = [];
+    /// <summary>The journal's leases of the current iteration, by task, while recovering: taken up by ResumeIteration.</summary>
+    readonly Dictionary<string, TaskLeased> _journaledLeases = [];
     readonly LinkedList<IActorRef> _idleWorkers = new();
     readonly HashSet<IActorRef> _workers = [];
     readonly Dictionary<IActorRef, int> _inferenceVersions = [];
@@ -79,6 +81,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
         Recover<IterationStarted>(ApplyIterationStarted);
         Recover<TaskRecorded>(ApplyTask);
+        Recover<TaskLeased>(ApplyLeased);
         Recover<PolicyPublished>(ApplyPublished);
         Recover<IterationEvaluated>(e => _rows.Add(e.Row));
         Recover<CampaignFinished>(e => _finished = e);
@@ -364,7 +367,20 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         _phaseClock = Stopwatch.StartNew();
         (_collectingStats, _inferenceStats, _treesSearched, _nodesSearched) = (false, new InferenceStats(0, 0, 0, 0, 0), 0, 0);
         foreach (var inference in _inferenceVersions.Keys) inference.Tell(GetInferenceStats.Instance); // resets their counters
-        foreach (var task in TasksOf(_iteration).Where(t => !_done.Contains(t.TaskId))) _pending.Enqueue(task);
+        var kept = 0;
+        foreach (var task in TasksOf(_iteration).Where(t => !_done.Contains(t.TaskId)))
+        {
+            // A task the journal says is leased to a worker that is still a member stays its own: that worker reports it.
+            if (_journaledLeases.TryGetValue(task.TaskId, out var leased) && LiveWorker(leased.Worker) is { } worker)
+            {
+                _leased[task.TaskId] = new Lease(task with { LeaseId = leased.LeaseId }, worker, DateTime.UtcNow.AddSeconds(_context.Config.Actors.LeaseSeconds));
+                if (_workers.Add(worker)) Context.Watch(worker); // gone later: the task is handed out again at once
+                kept++;
+            }
+            else _pending.Enqueue(task);
+        }
+        if (kept > 0) _log.Info("iteration {0}: {1} tasks still leased to live workers (from the journal), {2} queued", _iteration, kept, _pending.Count);
+        _journaledLeases.Clear();
         Publish("search", _done.Count, _taskCount);
         if (_done.Count >= _taskCount) StartTraining();
         else Dispatch();
@@ -389,19 +405,27 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     {
         SelfPlayMetrics.Queue(_pending.Count, _leased.Count);
         if (_pending.Count == 0 || _idleWorkers.Count == 0) return;
+        var handedOut = new List<(TaskLeased Event, SearchTask Task, IActorRef Worker)>();
         for (var node = _idleWorkers.First; node is not null && _pending.Count > 0;)
         {
             var next = node.Next;
             if (NodeHasCurrentPolicy(node.Value))
             {
                 _idleWorkers.Remove(node);
-                var task = _pending.Dequeue() with { LeaseId = ++_nextLease };
+                var (task, worker) = (_pending.Dequeue() with { LeaseId = ++_nextLease }, node.Value);
                 if (_leased.Count == 0 && _done.Count == 0) _log.Info("iteration {0}: first task leased", _iteration);
-                _leased[task.TaskId] = new Lease(task, node.Value, DateTime.UtcNow.AddSeconds(_context.Config.Actors.LeaseSeconds));
-                node.Value.Tell(task);
+                _leased[task.TaskId] = new Lease(task, worker, DateTime.UtcNow.AddSeconds(_context.Config.Actors.LeaseSeconds));
+                handedOut.Add((new TaskLeased(_iteration, task.TaskId, task.LeaseId, Akka.Serialization.Serialization.SerializedActorPath(worker)), task, worker));
             }
             node = next;
         }
+        // Each worker gets its task once the lease is journaled (the leases of one dispatch share one write).
+        if (handedOut.Count > 0)
+            PersistAllAsync(handedOut.Select(h => h.Event).ToList(), e =>
+            {
+                var (_, task, worker) = handedOut.First(h => ReferenceEquals(h.Event, e));
+                worker.Tell(task);
+            });
     }
 
     /// <summary>Whether the inference actor on the worker's node (same address) has loaded the current policy version,
@@ -515,10 +539,36 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         _attempts.Clear();
         _pending.Clear();
         _leased.Clear();
+        _journaledLeases.Clear();
+    }
+
+    /// <summary>A worker runs one task at a time: its newest lease replaces any older one it held.</summary>
+    void ApplyLeased(TaskLeased e)
+    {
+        _nextLease = Math.Max(_nextLease, e.LeaseId);
+        if (e.Iteration != _iteration || _done.Contains(e.TaskId)) return;
+        foreach (var older in _journaledLeases.Values.Where(l => l.Worker == e.Worker).ToList()) _journaledLeases.Remove(older.TaskId);
+        _journaledLeases[e.TaskId] = e;
+    }
+
+    /// <summary>The worker at a journaled path, if it can still report: on a cluster, its node is an up, reachable
+    /// member (a dead local actor or a later death is seen by the watch).</summary>
+    IActorRef? LiveWorker(string path)
+    {
+        IActorRef worker;
+        try { worker = ((ExtendedActorSystem)Context.System).Provider.ResolveActorRef(path); }
+        catch (Exception e) when (e is ArgumentException or FormatException or UriFormatException) { return null; }
+        if (worker.IsNobody()) return null;
+        if (((ExtendedActorSystem)Context.System).Provider is not Akka.Cluster.ClusterActorRefProvider) return worker;
+        var state = Akka.Cluster.Cluster.Get(Context.System).State;
+        var member = state.Members.FirstOrDefault(m => m.Address.Equals(worker.Path.Address));
+        return member is { Status: Akka.Cluster.MemberStatus.Up or Akka.Cluster.MemberStatus.WeaklyUp or Akka.Cluster.MemberStatus.Joining }
+               && !state.Unreachable.Contains(member) ? worker : null;
     }
 
     void ApplyTask(TaskRecorded e)
     {
+        if (e.Iteration == _iteration) _journaledLeases.Remove(e.TaskId);
         if (e.Iteration != _iteration || !_done.Add(e.TaskId)) return;
         if (e.Failed) _failedTasks++;
         else

@@ -78,13 +78,17 @@ public static class SelfPlayHost
               log-dead-letters = off
               log-dead-letters-during-shutdown = off
               persistence {
+                # The circuit breaker tries the database again 2 s after it opened (default 30 s): a database that
+                # comes back is used within seconds, not after a half-minute of "Circuit Breaker is open".
                 journal {
                   plugin = "akka.persistence.journal.sql"
-                  sql { connection-string = "{{connection}}", provider-name = "{{provider}}", auto-initialize = on }
+                  sql { connection-string = "{{connection}}", provider-name = "{{provider}}", auto-initialize = on
+                        circuit-breaker { max-failures = 10, call-timeout = 10s, reset-timeout = 2s } }
                 }
                 snapshot-store {
                   plugin = "akka.persistence.snapshot-store.sql"
-                  sql { connection-string = "{{connection}}", provider-name = "{{provider}}", auto-initialize = on }
+                  sql { connection-string = "{{connection}}", provider-name = "{{provider}}", auto-initialize = on
+                        circuit-breaker { max-failures = 5, call-timeout = 20s, reset-timeout = 2s } }
                 }
                 query.journal.sql {
                   connection-string = "{{connection}}"
@@ -152,6 +156,10 @@ public static class SelfPlayHost
                   remember-entities-store = eventsourced
                   state-store-mode = persistence
                   retry-interval = 500ms
+                  # A shard or entity whose recovery failed (the database was away) starts again after 1 s, not 10 s.
+                  shard-failure-backoff = 1s
+                  entity-restart-backoff = 1s
+                  coordinator-failure-backoff = 1s
                 }
               }
               coordinated-shutdown.phases.cluster-exiting.timeout = 3s

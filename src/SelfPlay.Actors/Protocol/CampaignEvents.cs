@@ -6,6 +6,9 @@ namespace SelfPlay.Actors.Protocol;
 // PolicyPublished (a published policy version) and CampaignFinished (completed) are persisted as they are.
 public sealed record IterationStarted(int Iteration, int PolicyVersion, int Tasks) : ISelfPlayMessage;
 public sealed record TaskRecorded(int Iteration, string TaskId, int Nodes, bool Solved, bool Failed) : ISelfPlayMessage;
+/// <summary>A task handed to a worker (its full actor path, with uid): a coordinator that restarts or moves keeps the
+/// task leased to that worker while it lives, instead of searching it a second time.</summary>
+public sealed record TaskLeased(int Iteration, string TaskId, long LeaseId, string Worker) : ISelfPlayMessage;
 public sealed record IterationEvaluated(IterationSummary Row) : ISelfPlayMessage;
 
 // Commands to the coordinator.

@@ -39,6 +39,7 @@ public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerW
         [typeof(WaitForCompletion)] = "wait-for-completion.v1",
         [typeof(IterationStarted)] = "iteration-started.v1",
         [typeof(TaskRecorded)] = "task-recorded.v1",
+        [typeof(TaskLeased)] = "task-leased.v1",
         [typeof(IterationEvaluated)] = "iteration-evaluated.v1",
         [typeof(StartCampaign)] = "start-campaign.v1",
         [typeof(RegisterInference)] = "register-inference.v1",

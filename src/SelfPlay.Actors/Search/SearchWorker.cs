@@ -13,18 +13,26 @@ namespace SelfPlay.Actors.Search;
 /// Pulls a search task from the coordinator, runs one search (as a task piped back, so the mailbox stays
 /// responsive), stores the tree in the replay, reports completion and pulls the next task.
 /// </summary>
-public sealed class SearchWorker : ReceiveActor
+public sealed class SearchWorker : ReceiveActor, IWithTimers
 {
     sealed record SearchDone(SearchTask Task, PreferenceTree? Tree, string? Error, double WallSeconds);
-    sealed record Stored(SearchTask Task, StoreTreeAck? Ack, string? Error, bool Solved, double WallSeconds);
+    sealed record Stored(SearchTask Task, PreferenceTree Tree, StoreTreeAck? Ack, string? Error, int Attempt, double WallSeconds);
+    sealed record StoreAgain(SearchTask Task, PreferenceTree Tree, int Attempt, double WallSeconds);
 
-    readonly IActorRef _coordinator;
+    /// <summary>A store that fails is retried with the same tree (0.5, 1, 2, 4 s apart) before the task is reported as
+    /// failed: a replay that moves or a database that blinks costs a wait, not a second search.</summary>
+    const int StoreAttempts = 5;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    readonly IActorRef _coordinator, _replay;
+    readonly TimeSpan _storeTimeout;
     readonly ILoggingAdapter _log = Context.GetLogger();
 
     public SearchWorker(IActorRef coordinator, IActorRef replay, CampaignContext context, IStepProposer proposer, INodeEvaluator evaluator,
         IEnvironmentSteps? steps = null, IJudge? judge = null)
     {
-        _coordinator = coordinator;
+        (_coordinator, _replay, _storeTimeout) = (coordinator, replay, StoreTimeout(context));
         Receive<SearchTask>(task =>
         {
             var clock = Stopwatch.StartNew();
@@ -46,34 +54,53 @@ public sealed class SearchWorker : ReceiveActor
             }
             tree.Campaign = context.Config.Name;
             tree.Iteration = done.Task.Iteration;
-            replay.Ask<StoreTreeAck>(new StoreTree(tree), StoreTimeout(context)).ContinueWith(t => t.IsCompletedSuccessfully
-                    ? new Stored(done.Task, t.Result, null, tree.Solved, done.WallSeconds)
-                    : new Stored(done.Task, null, OneLine(t.Exception), false, done.WallSeconds))
-                .PipeTo(Self);
+            Store(new StoreAgain(done.Task, tree, 1, done.WallSeconds));
         });
-        Receive<Stored>(s => Report(s.Ack is { } ack
-            ? new TaskCompleted(s.Task.TaskId, ack.TreeId, s.Task.LeaseId, ack.Nodes, s.Solved, s.WallSeconds)
-            : new TaskFailed(s.Task.TaskId, s.Task.LeaseId, $"could not store the tree: {s.Error}", Transient: true)));
+        Receive<StoreAgain>(Store);
+        Receive<Stored>(s =>
+        {
+            if (s.Ack is null && s.Attempt < StoreAttempts)
+            {
+                var delay = TimeSpan.FromSeconds(0.5 * Math.Pow(2, s.Attempt - 1));
+                _log.Warning("task {0}: store attempt {1} failed, storing again in {2}s: {3}", s.Task.TaskId, s.Attempt, delay.TotalSeconds, s.Error);
+                Timers.StartSingleTimer("store", new StoreAgain(s.Task, s.Tree, s.Attempt + 1, s.WallSeconds), delay);
+                return;
+            }
+            Report(s.Ack is { } ack
+                ? new TaskCompleted(s.Task.TaskId, ack.TreeId, s.Task.LeaseId, ack.Nodes, s.Tree.Solved, s.WallSeconds)
+                : new TaskFailed(s.Task.TaskId, s.Task.LeaseId, $"could not store the tree: {s.Error}", Transient: true));
+        });
         // An idle worker asks again now and then: a coordinator that restarted (or moved to another node) does not
-        // know which workers were waiting; a busy worker asks when it reports.
+        // know which workers were waiting; a busy worker asks when it reports. It repeats its last outcome too (the
+        // coordinator ignores a repeat): one sent to a coordinator that died before journaling it is not lost, and
+        // the task is not searched again.
         Receive<AskAgain>(_ =>
         {
-            if (_idle) _coordinator.Tell(RequestWork.Instance);
+            if (!_idle) return;
+            if (_lastOutcome is not null) _coordinator.Tell(_lastOutcome);
+            _coordinator.Tell(RequestWork.Instance);
         });
     }
 
     sealed record AskAgain;
 
-    /// <summary>A tree entity whose recovery fails (the journal is down) stops and drops the command: the store is
-    /// then retried after this, not after the long generation timeout.</summary>
-    static TimeSpan StoreTimeout(CampaignContext context) => TimeSpan.FromSeconds(Math.Min(20, context.Config.Actors.AskTimeoutSeconds));
+    void Store(StoreAgain s) =>
+        _replay.Ask<StoreTreeAck>(new StoreTree(s.Tree), _storeTimeout).ContinueWith(t => t.IsCompletedSuccessfully
+                ? new Stored(s.Task, s.Tree, t.Result, null, s.Attempt, s.WallSeconds)
+                : new Stored(s.Task, s.Tree, null, OneLine(t.Exception), s.Attempt, s.WallSeconds))
+            .PipeTo(Self);
+
+    /// <summary>A replay bucket whose recovery fails (the journal is down) stops and drops the command (a failed write
+    /// is answered at once): the store is then tried again after this, not after the long generation timeout.</summary>
+    static TimeSpan StoreTimeout(CampaignContext context) => TimeSpan.FromSeconds(Math.Min(10, context.Config.Actors.AskTimeoutSeconds));
     bool _idle = true;
+    object? _lastOutcome;
     ICancelable? _askAgain;
 
     protected override bool AroundReceive(Receive receive, object message)
     {
         if (message is not SearchTask task) return base.AroundReceive(receive, message);
-        _idle = false;
+        (_idle, _lastOutcome) = (false, null);
         try
         {
             return base.AroundReceive(receive, message);
@@ -89,7 +116,7 @@ public sealed class SearchWorker : ReceiveActor
 
     void Report(object outcome)
     {
-        _idle = true;
+        (_idle, _lastOutcome) = (true, outcome);
         if (outcome is TaskFailed failed) _log.Warning("task {0}: {1}", failed.TaskId, failed.Reason);
         _coordinator.Tell(outcome);
         _coordinator.Tell(RequestWork.Instance);

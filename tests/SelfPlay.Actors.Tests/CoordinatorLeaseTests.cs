@@ -1,0 +1,89 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit;
+using SelfPlay.Actors.Campaign;
+using SelfPlay.Actors.Configuration;
+using SelfPlay.Actors.Protocol;
+using SelfPlay.Samples.Game24;
+
+namespace SelfPlay.Actors.Tests;
+
+/// <summary>Leases are journaled: a coordinator that restarts (or moves) keeps each task with the live worker that
+/// holds it, and hands out at once only the tasks of workers that are gone.</summary>
+public sealed class CoordinatorLeaseTests() : Akka.TestKit.Xunit2.TestKit(Config, "coordinator-leases"), IDisposable
+{
+    static readonly Config Config = ConfigurationFactory.ParseString("""
+        akka.persistence {
+          journal { plugin = "akka.persistence.journal.test", test { class = "Akka.Persistence.TestKit.TestJournal, Akka.Persistence.TestKit", plugin-dispatcher = "akka.actor.default-dispatcher" } }
+          snapshot-store { plugin = "akka.persistence.snapshot-store.test", test { class = "Akka.Persistence.TestKit.TestSnapshotStore, Akka.Persistence.TestKit", plugin-dispatcher = "akka.actor.default-dispatcher" } }
+        }
+        """).WithFallback(ConfigurationFactory.ParseString(SelfPlaySerializer.Hocon));
+
+    static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+    readonly string _dir = Path.Combine(Path.GetTempPath(), "selfplay-leases-" + Guid.NewGuid().ToString("N"));
+
+    [Fact]
+    public async Task A_restarted_coordinator_keeps_the_tasks_of_live_workers_and_hands_out_those_of_dead_ones()
+    {
+        Directory.CreateDirectory(_dir);
+        var config = ConfigLoader.Parse(ConfigLoader.Build(null, ["name=leases", "environment.held-out=10", "eval.greedy=false",
+            "iterations.count=1", "iterations.trees=4"]));
+        var context = new CampaignContext(config, new Game24Provider().Create(config.Environment), _dir);
+        var learner = CreateTestProbe();
+        var inference = CreateTestProbe();
+        inference.IgnoreMessages(m => m is GetInferenceStats); // the throughput counters' resets
+        IActorRef Coordinator(string name) => Sys.ActorOf(Props.Create(() => new CampaignCoordinator(context, learner.Ref, inference.Ref)), name);
+        void LoadPolicy()
+        {
+            Assert.Equal(0, inference.ExpectMsg<LoadPolicy>(Timeout).Version);
+            inference.Reply(new PolicyLoaded(0));
+        }
+        SearchTask Lease(TestProbe worker, IActorRef coordinator)
+        {
+            worker.Send(coordinator, RequestWork.Instance);
+            return worker.ExpectMsg<SearchTask>(Timeout);
+        }
+
+        var first = Coordinator("first");
+        first.Tell(StartCampaign.Instance);
+        learner.ExpectMsg<RunWarmup>(Timeout);
+        learner.Reply(new PolicyPublished(0, "/ckpt/v0", "abc", new TrainingReport(1, 0, 1, 1, double.NaN, 0.1)));
+        LoadPolicy();
+        var (alive, dead) = (CreateTestProbe(), CreateTestProbe());
+        var kept = Lease(alive, first);
+        var lost = Lease(dead, first);
+
+        // The coordinator and one of the two workers go; the journal stays.
+        await WatchedStop(first);
+        await WatchedStop(dead.Ref);
+
+        var second = Coordinator("second"); // recovers and resumes by itself
+        LoadPolicy();
+        var others = new[] { CreateTestProbe(), CreateTestProbe(), CreateTestProbe() };
+        var handedOut = others.Select(w => Lease(w, second)).ToList();
+        Assert.DoesNotContain(kept.TaskId, handedOut.Select(t => t.TaskId)); // still the live worker's
+        Assert.Contains(lost.TaskId, handedOut.Select(t => t.TaskId));      // the dead worker's, at once
+        Assert.All(handedOut, t => Assert.True(t.LeaseId > lost.LeaseId, "lease ids go on from the journal's"));
+        others[0].ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+
+        // The live worker reports to the new coordinator under its old lease: accepted, the iteration completes.
+        alive.Send(second, new TaskCompleted(kept.TaskId, kept.TreeId, kept.LeaseId, 3, false, 1.0));
+        for (var i = 0; i < others.Length; i++)
+            others[i].Send(second, new TaskCompleted(handedOut[i].TaskId, handedOut[i].TreeId, handedOut[i].LeaseId, 3, false, 1.0));
+        Assert.Equal(1, learner.ExpectMsg<TrainIteration>(Timeout).Iteration);
+    }
+
+    async Task WatchedStop(IActorRef actor)
+    {
+        Watch(actor);
+        Sys.Stop(actor);
+        await ExpectTerminatedAsync(actor, Timeout);
+        Unwatch(actor);
+    }
+
+    public new void Dispose()
+    {
+        try { Directory.Delete(_dir, true); } catch (IOException) { }
+        base.Dispose();
+    }
+}
