@@ -11,7 +11,7 @@ if [ -z "${SELFPLAY_TEST_POSTGRES:-}" ]; then
   source tests/postgres.sh
   trap postgres_stop EXIT
   if ! postgres_start; then
-    if [ "${SELFPLAY_REQUIRE_POSTGRES:-0}" = 1 ]; then echo "0 passed, 1 failed (PostgreSQL could not be started)"; exit 1; fi
+    if [ "${SELFPLAY_REQUIRE_POSTGRES:-0}" = 1 ]; then echo "0 passed, 1 failed, 0 skipped (PostgreSQL could not be started)"; exit 1; fi
     echo "WARNING: no PostgreSQL; the PostgreSQL tests will be skipped" >&2
   fi
 fi
@@ -24,19 +24,21 @@ results="$(pwd)/tests/TestResults"
 rm -rf "$results"
 mkdir -p "$results"
 
-dotnet build SelfPlay.sln -nologo -v:q -clp:ErrorsOnly || { echo "0 passed, 1 failed (build failed)"; exit 1; }
+dotnet build SelfPlay.sln -nologo -v:q -clp:ErrorsOnly || { echo "0 passed, 1 failed, 0 skipped (build failed)"; exit 1; }
 
 dotnet test SelfPlay.sln --no-build -nologo -v:q \
   --logger "trx;LogFilePrefix=selfplay" --results-directory "$results" "$@"
 status=$?
 
-passed=0; failed=0
+passed=0; failed=0; skipped=0
 for trx in "$results"/*.trx; do
   [ -f "$trx" ] || continue
   counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
   p=$(echo "$counters" | grep -o ' passed="[0-9]*"' | grep -o '[0-9]*'); f=$(echo "$counters" | grep -o ' failed="[0-9]*"' | grep -o '[0-9]*')
-  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+  # A skipped test is counted in total but not in executed.
+  t=$(echo "$counters" | grep -o ' total="[0-9]*"' | grep -o '[0-9]*'); e=$(echo "$counters" | grep -o ' executed="[0-9]*"' | grep -o '[0-9]*')
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${t:-0} - ${e:-0}))
 done
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 exit $status
