@@ -9,7 +9,7 @@ using SelfPlay.Samples.Game24;
 namespace SelfPlay.Actors.Tests;
 
 /// <summary>Leases are journaled: a coordinator that restarts (or moves) keeps each task with the live worker that
-/// holds it, and hands out at once only the tasks of workers that are gone.</summary>
+/// holds it, and hands out at once only the tasks of workers that are gone. Its figures come from the journal too.</summary>
 public sealed class CoordinatorLeaseTests() : Akka.TestKit.Xunit2.TestKit(Config, "coordinator-leases"), IDisposable
 {
     static readonly Config Config = ConfigurationFactory.ParseString("""
@@ -33,10 +33,10 @@ public sealed class CoordinatorLeaseTests() : Akka.TestKit.Xunit2.TestKit(Config
         var inference = CreateTestProbe();
         inference.IgnoreMessages(m => m is GetInferenceStats); // the throughput counters' resets
         IActorRef Coordinator(string name) => Sys.ActorOf(Props.Create(() => new CampaignCoordinator(context, learner.Ref, inference.Ref)), name);
-        void LoadPolicy()
+        void LoadPolicy(int version = 0)
         {
-            Assert.Equal(0, inference.ExpectMsg<LoadPolicy>(Timeout).Version);
-            inference.Reply(new PolicyLoaded(0));
+            Assert.Equal(version, inference.ExpectMsg<LoadPolicy>(Timeout).Version);
+            inference.Reply(new PolicyLoaded(version));
         }
         SearchTask Lease(TestProbe worker, IActorRef coordinator)
         {
@@ -52,6 +52,8 @@ public sealed class CoordinatorLeaseTests() : Akka.TestKit.Xunit2.TestKit(Config
         var (alive, dead) = (CreateTestProbe(), CreateTestProbe());
         var kept = Lease(alive, first);
         var lost = Lease(dead, first);
+        await Task.Delay(1500); // searching under the first coordinator
+
 
         // The coordinator and one of the two workers go; the journal stays.
         await WatchedStop(first);
@@ -71,6 +73,19 @@ public sealed class CoordinatorLeaseTests() : Akka.TestKit.Xunit2.TestKit(Config
         for (var i = 0; i < others.Length; i++)
             others[i].Send(second, new TaskCompleted(handedOut[i].TaskId, handedOut[i].TreeId, handedOut[i].LeaseId, 3, false, 1.0));
         Assert.Equal(1, learner.ExpectMsg<TrainIteration>(Timeout).Iteration);
+
+        // The iteration's search time counts from its journaled start, not from the second coordinator's.
+        learner.Reply(new PolicyPublished(1, "/ckpt/v1", "def", new TrainingReport(4, 4, 0.7, 0.6, 0.5, 0.1)));
+        LoadPolicy(1);
+        var summaryFile = Path.Combine(_dir, "summary.json");
+        await AwaitConditionAsync(() => Task.FromResult(File.Exists(summaryFile) && File.ReadAllText(summaryFile).Contains("\"completed\"")), Timeout);
+        using var summary = System.Text.Json.JsonDocument.Parse(File.ReadAllText(summaryFile));
+        var row = summary.RootElement.GetProperty("iterations")[1];
+        var search = row.GetProperty("searchSeconds").GetDouble();
+        Assert.InRange(search, 1.5, 30);
+        Assert.True(row.GetProperty("wallSeconds").GetDouble() >= search);
+        Assert.True(summary.RootElement.GetProperty("wallSeconds").GetDouble() >= search);
+        Assert.Equal(4 / search, row.GetProperty("throughput").GetProperty("treesPerSecond").GetDouble(), 0.2);
     }
 
     async Task WatchedStop(IActorRef actor)

@@ -56,9 +56,11 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     int _iteration, _taskCount, _nodes, _solvedTrees, _failedTasks, _policyVersion = -1, _trainingFailures;
     string? _lastTaskFailure;
     long _nextLease;
-    double _searchSeconds, _trainSeconds;
+    double _searchSeconds, _trainSeconds, _inferenceSeconds;
+    /// <summary>From the journal, so the figures stay true across a restart or move: when the campaign and the current
+    /// iteration started and its last task was recorded (null in journals written before these were kept).</summary>
+    DateTime? _campaignStartedUtc, _iterationStartedUtc, _lastTaskUtc;
     bool _started, _evaluating, _collectingStats;
-    int _treesSearched, _nodesSearched;
     InferenceStats _inferenceStats = new(0, 0, 0, 0, 0);
     object? _training; // the training command awaiting its PolicyPublished
     PolicyPublished? _published;
@@ -79,6 +81,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         PersistenceId = PersistenceIdFor(context.Config.Name);
         _inferenceVersions[inference] = -1;
 
+        Recover<CampaignStarted>(e => _campaignStartedUtc = e.AtUtc);
         Recover<IterationStarted>(ApplyIterationStarted);
         Recover<TaskRecorded>(ApplyTask);
         Recover<TaskLeased>(ApplyLeased);
@@ -199,7 +202,13 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         {
             _phaseClock = Stopwatch.StartNew();
             _log.Info("campaign {0}: phase warm-up", _context.Config.Name);
-            Train(RunWarmup.Instance);
+            if (_campaignStartedUtc is null)
+                Persist(new CampaignStarted(DateTime.UtcNow), e =>
+                {
+                    _campaignStartedUtc = e.AtUtc;
+                    Train(RunWarmup.Instance);
+                });
+            else Train(RunWarmup.Instance);
             return;
         }
         _log.Info("campaign {0}: resuming at iteration {1} (policy v{2}, {3} of {4} tasks done)", _context.Config.Name,
@@ -303,7 +312,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         var report = _published!.Report;
         var held = e.Result is { } r ? new HeldOutResult(r.Solved, r.Total, Math.Round(r.Rate, 4)) : null;
         var row = new IterationSummary(_policyVersion, _policyVersion == 0 ? "sft" : "selfplay", _policyVersion,
-            _policyVersion == 0 ? 0 : _taskCount, report.Pairs, held, Math.Round(_phaseClock.Elapsed.TotalSeconds, 1),
+            _policyVersion == 0 ? 0 : _taskCount, report.Pairs, held, Math.Round(IterationWallSeconds(), 1),
             Math.Round(_searchSeconds, 1), Math.Round(_trainSeconds, 1), Math.Round(e.Seconds, 1), _nodes, _solvedTrees, _failedTasks,
             Finite(report.FirstLoss), Finite(report.LastLoss), Finite(report.RewardAccuracy), report.Learner,
             _policyVersion == 0 ? null : Throughput(), _published.Critic, report.PairDiagnostics, report.Parity);
@@ -320,13 +329,19 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         });
     }
 
-    /// <summary>This iteration's search throughput (for a resumed iteration: of the part searched since the resume).</summary>
+    /// <summary>From the iteration's journaled start (the campaign's for the warm-up) to now; this coordinator's phase
+    /// clock for a journal without timestamps.</summary>
+    double IterationWallSeconds() =>
+        (_policyVersion == 0 ? _campaignStartedUtc : _iterationStartedUtc) is { } start ? (DateTime.UtcNow - start).TotalSeconds : _phaseClock.Elapsed.TotalSeconds;
+
+    /// <summary>This iteration's search throughput: trees and nodes from the journal over the journaled search time;
+    /// inference figures (counted by the inference actors) over the search time since this coordinator's (re)start.</summary>
     RoleThroughput Throughput()
     {
         var seconds = Math.Max(_searchSeconds, 1e-9);
         var s = _inferenceStats;
-        var throughput = new RoleThroughput(Math.Round(_treesSearched / seconds, 3), Math.Round(_nodesSearched / seconds, 1),
-            Math.Round(s.Tokens / seconds, 1), s.Batches == 0 ? 0 : Math.Round(s.Rows / (double)(s.Batches * (long)s.MaxRows), 4),
+        var throughput = new RoleThroughput(Math.Round((_done.Count - _failedTasks) / seconds, 3), Math.Round(_nodes / seconds, 1),
+            Math.Round(s.Tokens / Math.Max(_inferenceSeconds, 1e-9), 1), s.Batches == 0 ? 0 : Math.Round(s.Rows / (double)(s.Batches * (long)s.MaxRows), 4),
             s.Batches, Math.Round(s.BusySeconds, 2));
         _log.Info("iteration {0}: throughput search {1} trees/s ({2} nodes/s), inference {3} tokens/s in {4} batches, batch fill {5:P1}",
             _iteration, throughput.TreesPerSecond, throughput.NodesPerSecond, throughput.InferenceTokensPerSecond, s.Batches, throughput.BatchFill);
@@ -342,7 +357,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             Finish("completed", null);
             return;
         }
-        Persist(new IterationStarted(_policyVersion + 1, _policyVersion, _context.Config.Iterations.Trees), e =>
+        Persist(new IterationStarted(_policyVersion + 1, _policyVersion, _context.Config.Iterations.Trees, DateTime.UtcNow), e =>
         {
             ApplyIterationStarted(e);
             _log.Info("iteration {0}: phase search, {1} tasks with policy v{2}", e.Iteration, e.Tasks, e.PolicyVersion);
@@ -356,7 +371,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         if (_taskCount > 0 && _done.Count >= _taskCount && _failedTasks >= _taskCount)
         {
             // The run stopped because every task had failed (StartTraining): search them all again.
-            Persist(new IterationStarted(_iteration, _policyVersion, _taskCount), e =>
+            Persist(new IterationStarted(_iteration, _policyVersion, _taskCount, DateTime.UtcNow), e =>
             {
                 ApplyIterationStarted(e);
                 _log.Info("iteration {0}: every task had failed; searching all {1} again", e.Iteration, e.Tasks);
@@ -365,7 +380,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             return;
         }
         _phaseClock = Stopwatch.StartNew();
-        (_collectingStats, _inferenceStats, _treesSearched, _nodesSearched) = (false, new InferenceStats(0, 0, 0, 0, 0), 0, 0);
+        (_collectingStats, _inferenceStats) = (false, new InferenceStats(0, 0, 0, 0, 0));
         foreach (var inference in _inferenceVersions.Keys) inference.Tell(GetInferenceStats.Instance); // resets their counters
         var kept = 0;
         foreach (var task in TasksOf(_iteration).Where(t => !_done.Contains(t.TaskId)))
@@ -440,12 +455,11 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         // A late answer (a re-issued task finishing twice, or one from an earlier iteration) changes nothing:
         // its tree replaced the tree of the same id.
         if (_done.Contains(c.TaskId) || c.TreeId != PreferenceTree.MakeId(_context.Config.Name, _iteration, c.TaskId)) return;
-        Persist(new TaskRecorded(_iteration, c.TaskId, c.Nodes, c.Solved, false), e =>
+        Persist(new TaskRecorded(_iteration, c.TaskId, c.Nodes, c.Solved, false, DateTime.UtcNow), e =>
         {
             if (_done.Contains(e.TaskId)) return;
             ApplyTask(e);
             _leased.Remove(e.TaskId);
-            (_treesSearched, _nodesSearched) = (_treesSearched + 1, _nodesSearched + e.Nodes);
             SelfPlayMetrics.Trees.Add(1);
             SelfPlayMetrics.Nodes.Add(e.Nodes);
             AfterTask();
@@ -469,7 +483,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         }
         _log.Warning("task {0} failed {1} times, skipped: {2}", f.TaskId, attempts, f.Reason);
         _lastTaskFailure = f.Reason;
-        Persist(new TaskRecorded(_iteration, f.TaskId, 0, false, true), e =>
+        Persist(new TaskRecorded(_iteration, f.TaskId, 0, false, true, DateTime.UtcNow), e =>
         {
             if (_done.Contains(e.TaskId)) return;
             ApplyTask(e);
@@ -523,7 +537,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                              "fix the cause and run --resume");
             return;
         }
-        _searchSeconds = _phaseClock.Elapsed.TotalSeconds;
+        _inferenceSeconds = _phaseClock.Elapsed.TotalSeconds;
+        _searchSeconds = _iterationStartedUtc is { } started && _lastTaskUtc is { } last ? (last - started).TotalSeconds : _inferenceSeconds;
         _log.Info("iteration {0}: search done, {1} trees, {2} solved, {3:F2} trees/s; phase train", _iteration, _done.Count - _failedTasks,
             _solvedTrees, _searchSeconds > 0 ? (_done.Count - _failedTasks) / _searchSeconds : 0);
         _collectingStats = true;
@@ -533,7 +548,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     void ApplyIterationStarted(IterationStarted e)
     {
-        (_iteration, _taskCount) = (e.Iteration, e.Tasks);
+        (_iteration, _taskCount, _iterationStartedUtc, _lastTaskUtc) = (e.Iteration, e.Tasks, e.AtUtc, null);
         (_nodes, _solvedTrees, _failedTasks, _searchSeconds, _trainSeconds) = (0, 0, 0, 0, 0);
         _done.Clear();
         _attempts.Clear();
@@ -570,6 +585,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     {
         if (e.Iteration == _iteration) _journaledLeases.Remove(e.TaskId);
         if (e.Iteration != _iteration || !_done.Add(e.TaskId)) return;
+        if (e.AtUtc is { } at) _lastTaskUtc = at;
         if (e.Failed) _failedTasks++;
         else
         {
@@ -634,7 +650,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     void WriteSummary(string status, string? error) =>
         new CampaignSummary(_context.Config.Name, _context.Setup.Environment.Name, status, _rows, error,
-            Math.Round(_campaignClock.Elapsed.TotalSeconds, 1), _context.Setup.ExcludedTasks).Write(_context.RunDir);
+            Math.Round(_campaignStartedUtc is { } started ? (DateTime.UtcNow - started).TotalSeconds : _campaignClock.Elapsed.TotalSeconds, 1),
+            _context.Setup.ExcludedTasks).Write(_context.RunDir);
 
     void Finish(string status, string? error)
     {

@@ -4,8 +4,12 @@ namespace SelfPlay.Actors.Protocol;
 
 // The coordinator's journal (persistence id "campaign|NAME"): enough to resume a stopped campaign where it stopped.
 // PolicyPublished (a published policy version) and CampaignFinished (completed) are persisted as they are.
-public sealed record IterationStarted(int Iteration, int PolicyVersion, int Tasks) : ISelfPlayMessage;
-public sealed record TaskRecorded(int Iteration, string TaskId, int Nodes, bool Solved, bool Failed) : ISelfPlayMessage;
+// AtUtc (when it happened) is absent in journals written before it existed: the figures then fall back to this
+// coordinator's own clocks.
+/// <summary>A new campaign, persisted before its warm-up: the campaign's wall time counts from here.</summary>
+public sealed record CampaignStarted(DateTime AtUtc) : ISelfPlayMessage;
+public sealed record IterationStarted(int Iteration, int PolicyVersion, int Tasks, DateTime? AtUtc = null) : ISelfPlayMessage;
+public sealed record TaskRecorded(int Iteration, string TaskId, int Nodes, bool Solved, bool Failed, DateTime? AtUtc = null) : ISelfPlayMessage;
 /// <summary>A task handed to a worker (its full actor path, with uid): a coordinator that restarts or moves keeps the
 /// task leased to that worker while it lives, instead of searching it a second time.</summary>
 public sealed record TaskLeased(int Iteration, string TaskId, long LeaseId, string Worker) : ISelfPlayMessage;

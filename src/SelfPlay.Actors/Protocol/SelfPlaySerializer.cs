@@ -38,6 +38,7 @@ public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerW
         [typeof(CampaignFinished)] = "campaign-finished.v1",
         [typeof(WaitForCompletion)] = "wait-for-completion.v1",
         [typeof(IterationStarted)] = "iteration-started.v1",
+        [typeof(CampaignStarted)] = "campaign-started.v1",
         [typeof(TaskRecorded)] = "task-recorded.v1",
         [typeof(TaskLeased)] = "task-leased.v1",
         [typeof(IterationEvaluated)] = "iteration-evaluated.v1",
