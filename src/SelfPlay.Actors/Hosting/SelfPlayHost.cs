@@ -258,10 +258,11 @@ public static class SelfPlayHost
         if (roles.Contains("coordinator"))
         {
             // A coordinator whose journal write or recovery fails stops; it is started again with backoff and
-            // resumes from its journal (the journal may be down for a while).
+            // resumes from its journal (the journal may be down for a while). At most 2 s apart: a failed recovery is
+            // one cheap query, and a database that is back is used within seconds.
             var coordinatorProps = BackoffSupervisor.Props(Backoff.OnStop(
                 Props.Create(() => new CampaignCoordinator(context, learner, inference!, steps)), "campaign",
-                TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), 0.2, -1));
+                TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(2), 0.2, -1));
             system.ActorOf(ClusterSingletonManager.Props(coordinatorProps, PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system).WithRole("coordinator")), CoordinatorName);
         }
