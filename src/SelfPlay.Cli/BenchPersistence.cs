@@ -13,7 +13,8 @@ using SelfPlay.Core.Trees;
 namespace SelfPlay.Cli;
 
 /// <summary>
-/// `selfplay bench persistence`: tree events per second through the replay (sharded tree buckets, as in a campaign)
+/// `selfplay bench persistence`: trees per second through the replay (sharded tree buckets, as in a campaign, from a
+/// cold start and again once the iteration's buckets are started)
 /// against a raw batched INSERT of the same serialized rows into the same database, in the same run; and the recovery
 /// time of one large tree. SQLite always; PostgreSQL when --postgres or SELFPLAY_TEST_POSTGRES names a server (a
 /// database of its own is created). JSON on stdout.
@@ -68,7 +69,11 @@ public static class BenchPersistence
             var clock = Stopwatch.StartNew();
             await Task.WhenAll(batch.Select(t => replay.Ask<StoreTreeAck>(new StoreTree(t), timeout)));
             var replaySeconds = clock.Elapsed.TotalSeconds;
-
+            // As many more trees of the same iteration: its buckets and shards are started (the steady state of an iteration).
+            var more = Enumerable.Range(treeCount, treeCount).Select(i => Tree(name, i, nodes)).ToList();
+            clock.Restart();
+            await Task.WhenAll(more.Select(t => replay.Ask<StoreTreeAck>(new StoreTree(t), timeout)));
+            var warmSeconds = clock.Elapsed.TotalSeconds;
             // The same number of new trees through plain (unsharded) buckets: what sharding with remember-entities adds.
             var local = system.ActorOf(Props.Create(() => new ReplayActor()), "local-replay");
             var unsharded = Enumerable.Range(0, treeCount).Select(i => Tree(name + "-unsharded", i, nodes)).ToList();
@@ -109,6 +114,8 @@ public static class BenchPersistence
                 unshardedEntityEventsPerSecond = Math.Round(treeCount / unshardedSeconds, 1),
                 rawInsertRowsPerSecond = Math.Round(treeCount / rawSeconds, 1),
                 replayOverRaw = Math.Round(rawSeconds / replaySeconds, 3),
+                warmReplayEventsPerSecond = Math.Round(treeCount / warmSeconds, 1),
+                warmReplayOverRaw = Math.Round(rawSeconds / warmSeconds, 3),
                 meanEventBytes = bytes / treeCount,
                 eventBytesPerNode = Math.Round((double)bytes / treeCount / nodes, 1),
                 jsonEventBytesPerNode = Math.Round((double)legacyJsonBytes / treeCount / nodes, 1),

@@ -154,6 +154,35 @@ public sealed class ReplayTests : IDisposable
         }
     }
 
+    /// <summary>Trees that reach a bucket together are written as one event (one row); a later version of a tree in
+    /// the same burst replaces the earlier one, in queries and in the bucket.</summary>
+    [Fact]
+    public async Task Trees_stored_together_are_written_in_few_rows_and_the_newest_version_wins()
+    {
+        var trees = Enumerable.Range(0, 60).Select(i => Tree("c4", 1, $"t{i}", "1 + 2")).ToList();
+        var newer = Tree("c4", 1, "t7", "4 - 1");
+        var system = NewSystem();
+        try
+        {
+            var replay = system.ActorOf(Props.Create(() => new ReplayActor()), "replay");
+            await Task.WhenAll([.. trees.Select(t => replay.Ask<StoreTreeAck>(new StoreTree(t), Timeout)), replay.Ask<StoreTreeAck>(new StoreTree(newer), Timeout)]);
+            var stored = await TreeQueries.IterationTreesAsync(system, "c4", 1);
+            Assert.Equal(60, stored.Count);
+            Assert.Equal("4 - 1", stored.Single(t => t.TaskId == "t7").Nodes[1].Action);
+            Assert.Equal("4 - 1", (await replay.Ask<TreeReply>(new GetTree(newer.TreeId), Timeout)).Tree!.Nodes[1].Action);
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection(SelfPlayHost.ConnectionString(_store, _dir));
+        connection.Open();
+        using var rows = connection.CreateCommand();
+        rows.CommandText = "SELECT COUNT(*) FROM journal WHERE persistence_id LIKE 'trees|c4/1/%'";
+        var count = (long)rows.ExecuteScalar()!;
+        Assert.InRange(count, TreeBucket.BucketsPerIteration / 2, 40); // 61 stores: one first write per bucket, then the rest batched
+    }
+
     /// <summary>Rows of the snapshots of the tree's bucket in the SQLite snapshot store: (count, newest sequence number).</summary>
     (long Count, long Newest) Snapshots(string treeId)
     {

@@ -183,7 +183,7 @@ public sealed class TreeBinaryTests : IDisposable
         using var db = new SqliteConnection($"Data Source={Path.Combine(runDir, "selfplay.db")};Pooling=false");
         db.Open();
         using var count = db.CreateCommand();
-        count.CommandText = "SELECT COUNT(*) FROM journal WHERE manifest = 'tree-stored.v2' AND persistence_id LIKE 'trees|game24-quick/1/%'";
+        count.CommandText = "SELECT COUNT(*) FROM journal WHERE manifest = 'trees-stored.v2' AND persistence_id LIKE 'trees|game24-quick/1/%'";
         Assert.Equal(1L, (long)count.ExecuteScalar()!);
     }
 

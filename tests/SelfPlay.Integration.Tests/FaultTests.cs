@@ -220,7 +220,11 @@ public sealed class FaultTests : IDisposable
         {
             var searches = new HashSet<(string, DateTime)>();
             await TreeQueries.ReadJournal(system).CurrentEventsByTag(TreeBucket.IterationTag(campaign, iteration), Akka.Persistence.Query.Offset.NoOffset())
-                .RunForeach(e => { if (e.Event is TreeStored s) searches.Add((s.Tree.TreeId, s.Tree.CreatedAtUtc)); }, system.Materializer());
+                .RunForeach(e =>
+                {
+                    if (e.Event is TreesStored stored)
+                        foreach (var tree in stored.Trees) searches.Add((tree.TreeId, tree.CreatedAtUtc));
+                }, system.Materializer());
             return searches.Count;
         }
         finally

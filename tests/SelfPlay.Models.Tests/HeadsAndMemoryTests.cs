@@ -8,6 +8,11 @@ using static TorchSharp.torch;
 
 namespace SelfPlay.Models.Tests;
 
+/// <summary>Run alone: the memory test reads the process's working set, which tests running beside it would move.</summary>
+[CollectionDefinition(nameof(HeadsAndMemoryTests), DisableParallelization = true)]
+public sealed class HeadsAndMemoryCollection;
+
+[Collection(nameof(HeadsAndMemoryTests))]
 public class HeadsAndMemoryTests
 {
     static readonly CharTokenizer Tok = new();

@@ -47,11 +47,13 @@ public static class TestPostgresServer
 
     public static Task StopAsync() => PgCtlAsync("stop", "-m", "fast");
 
-    public static Task StartAsync()
+    public static async Task StartAsync()
     {
         var dir = Environment.GetEnvironmentVariable("POSTGRES_DIR")!;
-        return PgCtlAsync("start", "-l", Path.Combine(dir, "server.log"),
+        await PgCtlAsync("start", "-l", Path.Combine(dir, "server.log"),
             "-o", $"-h 127.0.0.1 -p {Environment.GetEnvironmentVariable("POSTGRES_PORT")} -k {dir} -c fsync=off -c max_connections=200");
+        // The pooled connections of this test process died with the old server: the next test must not get one.
+        NpgsqlConnection.ClearAllPools();
     }
 
     static async Task PgCtlAsync(params string[] args)

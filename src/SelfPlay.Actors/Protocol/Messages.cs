@@ -8,7 +8,10 @@ public interface ISelfPlayMessage;
 
 // Replay (one event-sourced entity per tree).
 public sealed record StoreTree(PreferenceTree Tree) : ISelfPlayMessage;
-public sealed record TreeStored(PreferenceTree Tree) : ISelfPlayMessage;           // persisted event
+/// <summary>The event of one tree, as the per-tree entities of journals written before buckets persisted it (still read).</summary>
+public sealed record TreeStored(PreferenceTree Tree) : ISelfPlayMessage;
+/// <summary>The event of a replay bucket: the trees of one write, in the order they were stored (a later one replaces an earlier one of the same id).</summary>
+public sealed record TreesStored(IReadOnlyList<PreferenceTree> Trees) : ISelfPlayMessage;
 public sealed record StoreTreeAck(string TreeId, int Nodes) : ISelfPlayMessage;
 public sealed record GetTree(string TreeId) : ISelfPlayMessage;
 public sealed record TreeReply(string TreeId, PreferenceTree? Tree) : ISelfPlayMessage;

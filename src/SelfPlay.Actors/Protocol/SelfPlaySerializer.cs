@@ -17,6 +17,7 @@ public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerW
     {
         [typeof(StoreTree)] = "store-tree.v2",
         [typeof(TreeStored)] = "tree-stored.v2",
+        [typeof(TreesStored)] = "trees-stored.v2",
         [typeof(StoreTreeAck)] = "store-tree-ack.v1",
         [typeof(GetTree)] = "get-tree.v1",
         [typeof(TreeReply)] = "tree-reply.v2",
@@ -84,6 +85,7 @@ public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerW
         StoreTree c => TreeBinary.Encode(c.Tree),
         TreeReply r => TreeReplyBinary(r),
         TreeBucketSnapshot b => TreeBinary.EncodeMany(b.Trees),
+        TreesStored e => TreeBinary.EncodeMany(e.Trees),
         _ => JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), Json),
     };
 
@@ -94,6 +96,7 @@ public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerW
             case "tree-stored.v2": return new TreeStored(TreeBinary.Decode(bytes, manifest));
             case "store-tree.v2": return new StoreTree(TreeBinary.Decode(bytes, manifest));
             case "tree-bucket-snapshot.v2": return new TreeBucketSnapshot(TreeBinary.DecodeMany(bytes, manifest));
+            case "trees-stored.v2": return new TreesStored(TreeBinary.DecodeMany(bytes, manifest));
             case "tree-reply.v2":
                 // 0 + the id for "no such tree", else 1 + the tree.
                 if (bytes.Length == 0) throw new SerializationException($"empty payload for '{manifest}'");

@@ -30,22 +30,24 @@ public static class TreeBinary
     {
         var w = new Writer();
         w.Byte(FormatVersion);
-        foreach (var s in new[] { tree.TreeId, tree.Campaign, tree.TaskId, tree.TaskInput, tree.Environment, tree.Algorithm, tree.Critic })
-            w.String(s);
+        w.String(tree.TreeId); w.String(tree.Campaign); w.String(tree.TaskId); w.String(tree.TaskInput);
+        w.String(tree.Environment); w.String(tree.Algorithm); w.String(tree.Critic);
         w.Int(tree.Iteration);
         w.Int(tree.PolicyVersion);
         w.Long(tree.CreatedAtUtc.ToBinary());
         var stats = tree.Stats;
-        foreach (var d in new[] { stats.WallMs, stats.ProposerMs, stats.EvaluatorMs, stats.EnvironmentMs }) w.Double(d);
-        foreach (var i in new[] { stats.ProposerCalls, stats.EvaluatorCalls, stats.GeneratedTokens }) w.Int(i);
+        w.Double(stats.WallMs); w.Double(stats.ProposerMs); w.Double(stats.EvaluatorMs); w.Double(stats.EnvironmentMs);
+        w.Int(stats.ProposerCalls); w.Int(stats.EvaluatorCalls); w.Int(stats.GeneratedTokens);
 
         w.Count(tree.Nodes.Count);
-        var derivedChildren = DerivedChildren(tree);
+        var childCounts = new int[tree.Nodes.Count];
+        for (var c = 1; c < tree.Nodes.Count; c++)
+            if (tree.Nodes[c].Parent is var p && p >= 0 && p < c) childCounts[p]++;
         for (var i = 0; i < tree.Nodes.Count; i++)
         {
             var n = tree.Nodes[i];
             var derivedDepth = n.Parent >= 0 && n.Parent < i ? tree.Nodes[n.Parent].Depth + 1 : 0;
-            var mask = Mask(n, n.Depth != derivedDepth, !n.Children.SequenceEqual(derivedChildren[i]));
+            var mask = Mask(n, n.Depth != derivedDepth, !HasDerivedChildren(tree, i, childCounts[i]));
             w.Count((int)mask);
             w.Int(n.Parent);
             if (mask.HasFlag(Field.Action)) w.String(n.Action);
@@ -116,14 +118,19 @@ public static class TreeBinary
     /// <summary>Bit-exact zero (so -0.0 and NaN are written, and read back as they were).</summary>
     static bool IsZero(double d) => BitConverter.DoubleToInt64Bits(d) == 0;
 
-    /// <summary>What the decoder rebuilds for a node without explicit children: the later nodes naming it as parent, in index order.</summary>
-    static List<int>[] DerivedChildren(PreferenceTree tree)
+    /// <summary>Whether the node's children are what the decoder rebuilds without them: the later nodes naming it as
+    /// parent, in index order (then they are strictly increasing, each names it, and there are as many).</summary>
+    static bool HasDerivedChildren(PreferenceTree tree, int index, int derivedCount)
     {
-        var children = new List<int>[tree.Nodes.Count];
-        for (var i = 0; i < children.Length; i++) children[i] = [];
-        for (var c = 1; c < tree.Nodes.Count; c++)
-            if (tree.Nodes[c].Parent is var p && p >= 0 && p < c) children[p].Add(c);
-        return children;
+        var children = tree.Nodes[index].Children;
+        if (children.Count != derivedCount) return false;
+        var previous = index;
+        foreach (var c in children)
+        {
+            if (c <= previous || c >= tree.Nodes.Count || tree.Nodes[c].Parent != index) return false;
+            previous = c;
+        }
+        return true;
     }
 
     const Field KnownFields = (Field)((1u << 26) - 1);
@@ -235,25 +242,35 @@ public static class TreeBinary
         return tree;
     }
 
+    /// <summary>Appends to one growable array (no stream, no per-byte call).</summary>
     sealed class Writer
     {
-        readonly MemoryStream _out = new();
         readonly Dictionary<string, int> _strings = new(StringComparer.Ordinal);
-        readonly byte[] _scratch = new byte[10];
+        byte[] _buffer = new byte[4096];
+        int _length;
 
-        public byte[] ToArray() => _out.ToArray();
-        public void Byte(byte b) => _out.WriteByte(b);
+        public byte[] ToArray() => _buffer.AsSpan(0, _length).ToArray();
 
-        public void Count(int value) => Unsigned((ulong)(uint)value);
-        public void Int(int value) => Unsigned((ulong)(uint)((value << 1) ^ (value >> 31)));
-        public void Long(long value) { BinaryPrimitives.WriteInt64LittleEndian(_scratch, value); _out.Write(_scratch, 0, 8); }
-        public void Double(double value) { BinaryPrimitives.WriteDoubleLittleEndian(_scratch, value); _out.Write(_scratch, 0, 8); }
-        public void Float(float value) { BinaryPrimitives.WriteSingleLittleEndian(_scratch, value); _out.Write(_scratch, 0, 4); }
-
-        void Unsigned(ulong value)
+        Span<byte> Take(int n)
         {
-            while (value >= 0x80) { _out.WriteByte((byte)(value | 0x80)); value >>= 7; }
-            _out.WriteByte((byte)value);
+            if (_length + n > _buffer.Length) Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, _length + n));
+            var span = _buffer.AsSpan(_length, n);
+            _length += n;
+            return span;
+        }
+
+        public void Byte(byte b) => Take(1)[0] = b;
+        public void Count(int value) => Unsigned((uint)value);
+        public void Int(int value) => Unsigned((uint)((value << 1) ^ (value >> 31)));
+        public void Long(long value) => BinaryPrimitives.WriteInt64LittleEndian(Take(8), value);
+        public void Double(double value) => BinaryPrimitives.WriteDoubleLittleEndian(Take(8), value);
+        public void Float(float value) => BinaryPrimitives.WriteSingleLittleEndian(Take(4), value);
+
+        void Unsigned(uint value)
+        {
+            if (_length + 5 > _buffer.Length) Array.Resize(ref _buffer, _buffer.Length * 2);
+            while (value >= 0x80) { _buffer[_length++] = (byte)(value | 0x80); value >>= 7; }
+            _buffer[_length++] = (byte)value;
         }
 
         /// <summary>0 then the UTF-8 bytes for a string not seen before in this tree; else 1 + its index in the table.</summary>
@@ -262,9 +279,9 @@ public static class TreeBinary
             if (_strings.TryGetValue(s, out var index)) { Count(index + 1); return; }
             _strings[s] = _strings.Count;
             Count(0);
-            var bytes = Encoding.UTF8.GetBytes(s);
-            Count(bytes.Length);
-            _out.Write(bytes);
+            var length = Encoding.UTF8.GetByteCount(s);
+            Count(length);
+            Encoding.UTF8.GetBytes(s, Take(length));
         }
     }
 

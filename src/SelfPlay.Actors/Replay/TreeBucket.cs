@@ -12,8 +12,8 @@ namespace SelfPlay.Actors.Replay;
 /// One persistent entity per bucket of trees: the trees of one campaign iteration are spread over
 /// <see cref="BucketsPerIteration"/> buckets by a stable hash of their id, so a tree stays addressable by its id
 /// (<see cref="BucketOf"/>) while the journal sees few entities. Trees that arrive while a write is in flight are
-/// written together in the next one (one atomic write, one database transaction), and a bucket recovers once for
-/// many trees: a store no longer pays a recovery and a round trip of its own.
+/// written together in the next one (one <see cref="TreesStored"/> event: one journal row, one round trip), and a
+/// bucket recovers once for many trees: a store no longer pays a recovery and a round trip of its own.
 /// Storing a tree again (a re-run after a lost lease) persists a newer event for the same id, which replaces the old
 /// one in state and in every dataset query (the newest by journal order wins): trees are never duplicated. Events are
 /// tagged by campaign and by iteration, so datasets are built with Persistence.Query, as before.
@@ -25,8 +25,8 @@ public sealed class TreeBucket : ReceivePersistentActor
     /// <summary>Fixed: a tree's bucket must not change between runs of one campaign.</summary>
     public const int BucketsPerIteration = 16;
 
-    /// <summary>At most this many trees in one atomic write (one transaction).</summary>
-    const int MaxTreesPerWrite = 100;
+    /// <summary>At most this many trees, and (unless one tree is larger) nodes, in one event: rows of a few MB.</summary>
+    const int MaxTreesPerWrite = 200, MaxNodesPerWrite = 50_000;
 
     readonly Dictionary<string, PreferenceTree> _trees = new(StringComparer.Ordinal);
     readonly List<(PreferenceTree Tree, IActorRef Sender)> _pending = [];
@@ -61,7 +61,11 @@ public sealed class TreeBucket : ReceivePersistentActor
     {
         PersistenceId = PersistenceIdFor(bucketId);
         _snapshotNodes = snapshotNodes;
-        Recover<TreeStored>(e => Apply(e.Tree));
+        Recover<TreesStored>(e =>
+        {
+            foreach (var tree in e.Trees) Apply(tree);
+        });
+        Recover<TreeStored>(e => Apply(e.Tree)); // one tree per event, as the first buckets wrote
         Recover<SnapshotOffer>(o =>
         {
             foreach (var tree in ((TreeBucketSnapshot)o.Snapshot).Trees) _trees[tree.TreeId] = tree;
@@ -103,29 +107,26 @@ public sealed class TreeBucket : ReceivePersistentActor
         _trees[tree.TreeId] = tree;
     }
 
-    /// <summary>Everything that arrived since the last write, as one atomic write; each sender is acknowledged once its tree is stored.</summary>
+    /// <summary>Everything that arrived since the last write (up to a size), as one event: one journal row, one
+    /// round trip; each sender is acknowledged once it is stored.</summary>
     void WritePending()
     {
-        var take = Math.Min(_pending.Count, MaxTreesPerWrite);
+        var (take, nodes) = (0, 0);
+        while (take < _pending.Count && take < MaxTreesPerWrite && (take == 0 || nodes + _pending[take].Tree.Nodes.Count <= MaxNodesPerWrite))
+            nodes += _pending[take++].Tree.Nodes.Count;
         _inFlight.AddRange(_pending.Take(take));
         _pending.RemoveRange(0, take);
-        var events = _inFlight.Select(p => new Tagged(new TreeStored(p.Tree), [CampaignTag(p.Tree.Campaign), IterationTag(p.Tree.Campaign, p.Tree.Iteration)]));
-        PersistAllAsync(events.ToList(), tagged =>
+        var first = _inFlight[0].Tree; // a bucket holds the trees of one campaign iteration
+        PersistAsync(new Tagged(new TreesStored([.. _inFlight.Select(p => p.Tree)]), [CampaignTag(first.Campaign), IterationTag(first.Campaign, first.Iteration)]), _ =>
         {
-            var tree = ((TreeStored)tagged.Payload).Tree;
-            Apply(tree);
-            if (TakeInFlight(tree) is { } sender) sender.Tell(new StoreTreeAck(tree.TreeId, tree.Nodes.Count));
-            if (_inFlight.Count == 0) WriteDone();
+            foreach (var (tree, sender) in _inFlight)
+            {
+                Apply(tree);
+                sender.Tell(new StoreTreeAck(tree.TreeId, tree.Nodes.Count));
+            }
+            _inFlight.Clear();
+            WriteDone();
         });
-    }
-
-    IActorRef? TakeInFlight(PreferenceTree tree)
-    {
-        var index = _inFlight.FindIndex(p => ReferenceEquals(p.Tree, tree));
-        if (index < 0) return null;
-        var sender = _inFlight[index].Sender;
-        _inFlight.RemoveAt(index);
-        return sender;
     }
 
     void WriteDone()
@@ -151,11 +152,11 @@ public sealed class TreeBucket : ReceivePersistentActor
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
         // The journal refused the write (the bucket keeps running with its previous trees): its senders hear so too.
-        // Called once per event of the rejected write.
         Context.GetLogger().Error(cause, "the journal rejected trees of {0}", PersistenceId);
-        if (@event is Tagged { Payload: TreeStored { Tree: var tree } } && TakeInFlight(tree) is { } sender)
+        foreach (var (tree, sender) in _inFlight)
             sender.Tell(new Status.Failure(new IOException($"the journal rejected tree {tree.TreeId}: {cause.Message}")));
-        if (_inFlight.Count == 0) WriteDone();
+        _inFlight.Clear();
+        WriteDone();
     }
 
     /// <param name="reason">with {0} for the tree id</param>

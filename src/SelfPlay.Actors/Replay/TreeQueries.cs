@@ -19,16 +19,22 @@ public static class TreeQueries
     public static async Task<IReadOnlyList<PreferenceTree>> CurrentTreesAsync(ActorSystem system, string tag, CancellationToken ct = default)
     {
         var journal = ReadJournal(system);
-        var latest = new Dictionary<string, (long Ordering, PreferenceTree Tree)>(StringComparer.Ordinal);
+        // The newest by (journal ordering, place in the event): a bucket's event holds several trees in store order.
+        var latest = new Dictionary<string, (long Ordering, int Index, PreferenceTree Tree)>(StringComparer.Ordinal);
+        void Keep(long ordering, int index, PreferenceTree tree)
+        {
+            if (!latest.TryGetValue(tree.TreeId, out var seen) || (ordering, index).CompareTo((seen.Ordering, seen.Index)) > 0)
+                latest[tree.TreeId] = (ordering, index, tree);
+        }
         await journal.CurrentEventsByTag(tag, Offset.NoOffset())
             .RunForeach(envelope =>
             {
                 if (envelope.Event is RefusedPayload refused)
                     system.Log.Warning("journal row {0} #{1} skipped: {2}", envelope.PersistenceId, envelope.SequenceNr, refused.Reason);
-                if (envelope.Event is not TreeStored stored) return;
                 var ordering = ((Sequence)envelope.Offset).Value;
-                latest.TryGetValue(stored.Tree.TreeId, out var seen);
-                if (seen.Tree is null || ordering > seen.Ordering) latest[stored.Tree.TreeId] = (ordering, stored.Tree);
+                if (envelope.Event is TreeStored stored) Keep(ordering, 0, stored.Tree);
+                if (envelope.Event is TreesStored batch)
+                    for (var i = 0; i < batch.Trees.Count; i++) Keep(ordering, i, batch.Trees[i]);
             }, system.Materializer());
         ct.ThrowIfCancellationRequested();
         return latest.Values.Select(v => v.Tree).OrderBy(t => t.TreeId, StringComparer.Ordinal).ToList();
