@@ -35,6 +35,7 @@ namespace SelfPlay.Cli
               selfplay model   info --checkpoint DIR | tokenize --checkpoint DIR --text TEXT [--special] | score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2 --completion-ids 3,4)
               selfplay bench   models [--checkpoint DIR] [--puzzles N]
               selfplay bench   persistence [options: see README]
+              selfplay bench   cluster [--processes N (4)] [--workers N (256)] [--tasks N (20000)] [--kill-every S (20; 0 = none)] [--simulations N (4)] [--postgres CONN] [--run-dir DIR]
               selfplay bench   inference [--config FILE] [--set key=value]... [--trees N (32)] [--concurrency 1,16] [--warmup-epochs N | --checkpoint DIR] [--serve]
               selfplay report  --run-dir DIR [--run-dir DIR]... [--format text|markdown|json] [--plot FILE.png|svg]
               selfplay dashboard --run-dir DIR [--host 127.0.0.1] [--port 8050] [--token-env VAR]
@@ -114,6 +115,7 @@ namespace SelfPlay.Cli
                     "model" => ModelCommand.Run(args[1..]),
                     "bench" when args.Length > 1 && args[1] == "models" => BenchModels.Run(args[2..]),
                     "bench" when args.Length > 1 && args[1] == "persistence" => await BenchPersistence.RunAsync(args[2..]),
+                    "bench" when args.Length > 1 && args[1] == "cluster" => await BenchCluster.RunAsync(args[2..]),
                     "bench" when args.Length > 1 && args[1] == "inference" => await BenchInference.RunAsync(args[2..]),
                     "report" => ReportCommand.Run(args[1..]),
                     "sweep" => await SweepCommand.RunAsync(args[1..]),
