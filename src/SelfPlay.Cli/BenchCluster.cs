@@ -99,7 +99,7 @@ public static class BenchCluster
 
             var seed = $"127.0.0.1:{port}";
             var perProcess = Math.Max(1, workers / processes);
-            Process StartSearchProcess() => Start(["bench", "cluster", WorkerFlag, "--seed", seed, "--run-dir", runDir, "--workers", perProcess.ToString(),
+            Process StartSearchProcess() => Start(runDir, ["bench", "cluster", WorkerFlag, "--seed", seed, "--run-dir", runDir, "--workers", perProcess.ToString(),
                 "--tasks", tasks.ToString(), "--simulations", simulations.ToString(), .. postgres is { Length: > 0 } ? new[] { "--postgres", postgres } : []]);
             for (var i = 0; i < processes; i++) children.Add(StartSearchProcess());
             var cluster = Cluster.Get(system);
@@ -247,7 +247,8 @@ public static class BenchCluster
         return 0;
     }
 
-    static Process Start(string[] args)
+    /// <summary>A search process; its output (Akka's warnings: failed stores, lost associations) goes to search-PID.log in the run folder.</summary>
+    static Process Start(string runDir, string[] args)
     {
         var start = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         var host = Environment.ProcessPath ?? "dotnet";
@@ -255,8 +256,9 @@ public static class BenchCluster
         if (Path.GetFileNameWithoutExtension(host) == "dotnet") start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "selfplay.dll"));
         foreach (var arg in args) start.ArgumentList.Add(arg);
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start a search process");
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        var log = TextWriter.Synchronized(new StreamWriter(Path.Combine(runDir, $"search-{process.Id}.log")) { AutoFlush = true });
+        process.OutputDataReceived += (_, e) => { if (e.Data is { } line) log.WriteLine(line); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is { } line) log.WriteLine(line); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return process;

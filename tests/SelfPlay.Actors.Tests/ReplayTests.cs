@@ -183,6 +183,34 @@ public sealed class ReplayTests : IDisposable
         Assert.InRange(count, TreeBucket.BucketsPerIteration / 2, 40); // 61 stores: one first write per bucket, then the rest batched
     }
 
+    /// <summary>A store retried after a late acknowledgement sends the same tree again: it is acknowledged, not written twice.</summary>
+    [Fact]
+    public async Task The_same_tree_stored_again_is_acknowledged_without_a_second_row()
+    {
+        var tree = Tree("c5", 1, "a", "1 + 2");
+        tree.CreatedAtUtc = new DateTime(2026, 12, 4, 23, 0, 0, DateTimeKind.Utc);
+        var system = NewSystem();
+        try
+        {
+            var replay = system.ActorOf(Props.Create(() => new ReplayActor()), "replay");
+            await replay.Ask<StoreTreeAck>(new StoreTree(tree), Timeout);
+            var copy = JsonSerializer.Deserialize<PreferenceTree>(Json(tree))!; // what a second message carries: an equal tree
+            Assert.Equal(tree.Nodes.Count, (await replay.Ask<StoreTreeAck>(new StoreTree(copy), Timeout)).Nodes);
+            var changed = JsonSerializer.Deserialize<PreferenceTree>(Json(tree))!;
+            changed.Nodes[1].Visits++;
+            await replay.Ask<StoreTreeAck>(new StoreTree(changed), Timeout); // a different version is written
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection(SelfPlayHost.ConnectionString(_store, _dir));
+        connection.Open();
+        using var rows = connection.CreateCommand();
+        rows.CommandText = "SELECT COUNT(*) FROM journal WHERE persistence_id LIKE 'trees|c5/1/%'";
+        Assert.Equal(2L, (long)rows.ExecuteScalar()!);
+    }
+
     /// <summary>Rows of the snapshots of the tree's bucket in the SQLite snapshot store: (count, newest sequence number).</summary>
     (long Count, long Newest) Snapshots(string treeId)
     {

@@ -79,6 +79,12 @@ public sealed class TreeBucket : ReceivePersistentActor
                 return;
             }
             if (MessageLimits.Refused(cmd, Sender, Context.GetLogger())) return;
+            if (_trees.TryGetValue(cmd.Tree.TreeId, out var stored) && Identical(stored, cmd.Tree))
+            {
+                // The same tree again (a store retried after its acknowledgement was late): stored already, nothing to write.
+                Sender.Tell(new StoreTreeAck(cmd.Tree.TreeId, cmd.Tree.Nodes.Count));
+                return;
+            }
             _pending.Add((cmd.Tree, Sender));
             if (_inFlight.Count == 0) WritePending();
         });
@@ -101,6 +107,9 @@ public sealed class TreeBucket : ReceivePersistentActor
         Context.SetReceiveTimeout(TimeSpan.FromSeconds(30));
     }
 
+    static bool Identical(PreferenceTree a, PreferenceTree b) =>
+        a.CreatedAtUtc == b.CreatedAtUtc && a.Nodes.Count == b.Nodes.Count && TreeBinary.Encode(a).AsSpan().SequenceEqual(TreeBinary.Encode(b));
+
     void Apply(PreferenceTree tree)
     {
         if (_trees.TryGetValue(tree.TreeId, out var replaced)) _supersededNodes += replaced.Nodes.Count;
@@ -111,19 +120,28 @@ public sealed class TreeBucket : ReceivePersistentActor
     /// round trip; each sender is acknowledged once it is stored.</summary>
     void WritePending()
     {
+        // A copy of a tree stored meanwhile (a store retried while the first was on its way) is acknowledged unwritten.
+        _pending.RemoveAll(p =>
+        {
+            if (!_trees.TryGetValue(p.Tree.TreeId, out var stored) || !Identical(stored, p.Tree)) return false;
+            p.Sender.Tell(new StoreTreeAck(p.Tree.TreeId, p.Tree.Nodes.Count));
+            return true;
+        });
+        if (_pending.Count == 0) return;
         var (take, nodes) = (0, 0);
         while (take < _pending.Count && take < MaxTreesPerWrite && (take == 0 || nodes + _pending[take].Tree.Nodes.Count <= MaxNodesPerWrite))
             nodes += _pending[take++].Tree.Nodes.Count;
         _inFlight.AddRange(_pending.Take(take));
         _pending.RemoveRange(0, take);
-        var first = _inFlight[0].Tree; // a bucket holds the trees of one campaign iteration
-        PersistAsync(new Tagged(new TreesStored([.. _inFlight.Select(p => p.Tree)]), [CampaignTag(first.Campaign), IterationTag(first.Campaign, first.Iteration)]), _ =>
+        // Copies within the write go in once; each sender is acknowledged.
+        var trees = new List<PreferenceTree>();
+        foreach (var (tree, _) in _inFlight)
+            if (!trees.Any(t => t.TreeId == tree.TreeId && Identical(t, tree))) trees.Add(tree);
+        var first = trees[0]; // a bucket holds the trees of one campaign iteration
+        PersistAsync(new Tagged(new TreesStored(trees), [CampaignTag(first.Campaign), IterationTag(first.Campaign, first.Iteration)]), _ =>
         {
-            foreach (var (tree, sender) in _inFlight)
-            {
-                Apply(tree);
-                sender.Tell(new StoreTreeAck(tree.TreeId, tree.Nodes.Count));
-            }
+            foreach (var tree in trees) Apply(tree);
+            foreach (var (tree, sender) in _inFlight) sender.Tell(new StoreTreeAck(tree.TreeId, tree.Nodes.Count));
             _inFlight.Clear();
             WriteDone();
         });
