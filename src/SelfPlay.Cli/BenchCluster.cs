@@ -112,11 +112,9 @@ public static class BenchCluster
 
             GC.Collect();
             var heapBefore = GC.GetTotalMemory(true);
-            var watcher = system.ActorOf(Props.Create(() => new ProgressWatcher()), "bench-watcher");
             var finished = new TaskCompletionSource<CampaignFinished>();
-            var searchDone = new TaskCompletionSource<double>();
-            ProgressWatcher.OnFinished = f => finished.TrySetResult(f);
-            ProgressWatcher.OnTraining = () => searchDone.TrySetResult(GC.GetTotalMemory(true));
+            var searchDone = new TaskCompletionSource<double>(); // the heap when the last task is recorded
+            var watcher = system.ActorOf(Props.Create(() => new ProgressWatcher(finished, searchDone)), "bench-watcher");
             coordinator.Tell(WatchProgress.Instance, watcher);
             coordinator.Tell(StartCampaign.Instance);
 
@@ -330,16 +328,13 @@ public static class BenchCluster
     /// <summary>Receives the coordinator's progress (WatchProgress): the end of the search, and the end of the campaign.</summary>
     sealed class ProgressWatcher : ReceiveActor
     {
-        public static Action<CampaignFinished>? OnFinished;
-        public static Action? OnTraining;
-
-        public ProgressWatcher()
+        public ProgressWatcher(TaskCompletionSource<CampaignFinished> finished, TaskCompletionSource<double> searchDone)
         {
             Receive<CampaignProgress>(p =>
             {
-                if (p.Phase == "search" && p.Total > 0 && p.Done >= p.Total) OnTraining?.Invoke();
+                if (p.Phase == "search" && p.Total > 0 && p.Done >= p.Total && !searchDone.Task.IsCompleted) searchDone.TrySetResult(GC.GetTotalMemory(true));
             });
-            Receive<CampaignFinished>(f => OnFinished?.Invoke(f));
+            Receive<CampaignFinished>(f => finished.TrySetResult(f));
         }
     }
 }

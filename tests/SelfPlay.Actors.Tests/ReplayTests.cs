@@ -175,12 +175,7 @@ public sealed class ReplayTests : IDisposable
         {
             await system.Terminate();
         }
-        using var connection = new Microsoft.Data.Sqlite.SqliteConnection(SelfPlayHost.ConnectionString(_store, _dir));
-        connection.Open();
-        using var rows = connection.CreateCommand();
-        rows.CommandText = "SELECT COUNT(*) FROM journal WHERE persistence_id LIKE 'trees|c4/1/%'";
-        var count = (long)rows.ExecuteScalar()!;
-        Assert.InRange(count, TreeBucket.BucketsPerIteration / 2, 40); // 61 stores: one first write per bucket, then the rest batched
+        Assert.InRange(JournalRows("trees|c4/1/"), TreeBucket.BucketsPerIteration / 2, 40); // 61 stores: one first write per bucket, then the rest batched
     }
 
     /// <summary>A store retried after a late acknowledgement sends the same tree again: it is acknowledged, not written twice.</summary>
@@ -204,11 +199,18 @@ public sealed class ReplayTests : IDisposable
         {
             await system.Terminate();
         }
+        Assert.Equal(2L, JournalRows("trees|c5/1/"));
+    }
+
+    /// <summary>Rows of the SQLite journal whose persistence id starts with the prefix.</summary>
+    long JournalRows(string prefix)
+    {
         using var connection = new Microsoft.Data.Sqlite.SqliteConnection(SelfPlayHost.ConnectionString(_store, _dir));
         connection.Open();
         using var rows = connection.CreateCommand();
-        rows.CommandText = "SELECT COUNT(*) FROM journal WHERE persistence_id LIKE 'trees|c5/1/%'";
-        Assert.Equal(2L, (long)rows.ExecuteScalar()!);
+        rows.CommandText = "SELECT COUNT(*) FROM journal WHERE persistence_id LIKE $prefix || '%'";
+        rows.Parameters.AddWithValue("$prefix", prefix);
+        return (long)rows.ExecuteScalar()!;
     }
 
     /// <summary>Rows of the snapshots of the tree's bucket in the SQLite snapshot store: (count, newest sequence number).</summary>

@@ -79,12 +79,6 @@ public sealed class TreeBucket : ReceivePersistentActor
                 return;
             }
             if (MessageLimits.Refused(cmd, Sender, Context.GetLogger())) return;
-            if (_trees.TryGetValue(cmd.Tree.TreeId, out var stored) && Identical(stored, cmd.Tree))
-            {
-                // The same tree again (a store retried after its acknowledgement was late): stored already, nothing to write.
-                Sender.Tell(new StoreTreeAck(cmd.Tree.TreeId, cmd.Tree.Nodes.Count));
-                return;
-            }
             _pending.Add((cmd.Tree, Sender));
             if (_inFlight.Count == 0) WritePending();
         });
@@ -120,7 +114,7 @@ public sealed class TreeBucket : ReceivePersistentActor
     /// round trip; each sender is acknowledged once it is stored.</summary>
     void WritePending()
     {
-        // A copy of a tree stored meanwhile (a store retried while the first was on its way) is acknowledged unwritten.
+        // A copy of a tree already stored (a store retried after a late acknowledgement) is acknowledged unwritten.
         _pending.RemoveAll(p =>
         {
             if (!_trees.TryGetValue(p.Tree.TreeId, out var stored) || !Identical(stored, p.Tree)) return false;
@@ -163,7 +157,10 @@ public sealed class TreeBucket : ReceivePersistentActor
         // backoff) and this bucket stops; the next command recreates it from what the journal holds. Nothing is
         // acknowledged unstored.
         Context.GetLogger().Error(cause, "could not persist trees of {0}", PersistenceId);
-        FailAll([.. _inFlight, .. _pending], $"the journal did not store tree {{0}}: {cause.Message}");
+        foreach (var (tree, sender) in _inFlight.Concat(_pending))
+            sender.Tell(new Status.Failure(new IOException($"the journal did not store tree {tree.TreeId}: {cause.Message}")));
+        _inFlight.Clear();
+        _pending.Clear();
         base.OnPersistFailure(cause, @event, sequenceNr);
     }
 
@@ -175,15 +172,6 @@ public sealed class TreeBucket : ReceivePersistentActor
             sender.Tell(new Status.Failure(new IOException($"the journal rejected tree {tree.TreeId}: {cause.Message}")));
         _inFlight.Clear();
         WriteDone();
-    }
-
-    /// <param name="reason">with {0} for the tree id</param>
-    void FailAll(IEnumerable<(PreferenceTree Tree, IActorRef Sender)> waiting, string reason)
-    {
-        foreach (var (tree, sender) in waiting.ToList())
-            sender.Tell(new Status.Failure(new IOException(string.Format(reason, tree.TreeId))));
-        _inFlight.Clear();
-        _pending.Clear();
     }
 }
 
