@@ -25,7 +25,7 @@ public static class BenchLearner
         var steps = Positive("--steps", 20);
         var losses = (a.Get("--losses") ?? "dpo,step-apo,tpo").Split(',', StringSplitOptions.RemoveEmptyEntries);
         foreach (var l in losses)
-            if (!PreferenceObjective.Losses.Contains(l) || l == "ppo-clip") throw new UsageException($"--losses: '{l}' is not a pair or list loss");
+            if (Losses.Find(l) is not { } known || !known.Accepts.Contains(ExampleKind.Pair)) throw new UsageException($"--losses: '{l}' is not a pair or list loss");
         var config = ConfigLoader.Parse(ConfigLoader.Build(a.Get("--config"), a.All("--set")));
         set_num_threads(config.Model.Threads);
         // The campaign's policy (policy.checkpoint, or the character model of the model settings), without an environment.
@@ -77,7 +77,7 @@ public static class BenchLearner
         var results = new List<object>();
         foreach (var loss in losses)
         {
-            var lists = loss is "tpo" or "pro";
+            var lists = Losses.Get(loss).Listwise;
             var batch = lists ? data : pairData;
             var rawBatch = lists ? sequences : pairSequences;
             var batchTokens = lists ? tokens : pairTokens;

@@ -1,5 +1,6 @@
 using SelfPlay.Actors.Configuration;
 using SelfPlay.Actors.Learning;
+using SelfPlay.Core.Preferences;
 using SelfPlay.Models.Training;
 
 namespace SelfPlay.Actors.Tests;
@@ -16,7 +17,7 @@ public class LearnerConfigTests
         Assert.Equal(4, LearnerSettings.Trainer(c.Learner, "x").GradientAccumulation);
         var extractor = LearnerSettings.Extractor(c.Preferences);
         Assert.Equal((0.25, "group-size"), (extractor.Margin, extractor.TreePoWeighting));
-        foreach (var name in PreferenceObjective.Losses.Where(l => l is not ("ppo-clip" or "sft" or "policy-ce")))
+        foreach (var name in Losses.All.Where(l => l.Accepts.Contains(ExampleKind.Pair)).Select(l => l.Name))
             Assert.Equal(name, ConfigLoader.Parse(ConfigLoader.Build(null, [$"learner.loss={name}"])).Learner.Loss);
         Assert.Equal("sft", ConfigLoader.Parse(ConfigLoader.Build(null, ["learner.loss=sft", "preferences.extractor=solved-paths"])).Learner.Loss);
         var distil = ConfigLoader.Parse(ConfigLoader.Build(null, ["learner.loss=policy-ce", "preferences.extractor=visit-distribution", "preferences.visit-temperature=0.5"]));

@@ -68,7 +68,7 @@ public class TrainerTests
         using var model = Tiny(seed: 4);
         var demonstrations = Enumerable.Range(0, 8).Select(i => new PreferenceExample(ExampleKind.Demonstration, $"d{i}", $"Q {"abcd"[i % 4]}:",
             [new Candidate([Step($"{"abcd"[i % 4]}{"abcd"[i % 4]}\n", 2), Step("= 24\n", 4)], 1, 2)])).ToList();
-        var data = PreferenceData.Prepare(demonstrations, Tok, PreferenceObjective.ReferenceFree("sft") ? ReferenceSource.None : ReferenceSource.Model);
+        var data = PreferenceData.Prepare(demonstrations, Tok, Losses.Get("sft").ReferenceFree ? ReferenceSource.None : ReferenceSource.Model);
         var options = new LossOptions("sft");
         double Loss()
         {
@@ -93,7 +93,7 @@ public class TrainerTests
         double[] shares = [0.7, 0.2, 0.1];
         var nodes = Enumerable.Range(0, 8).Select(i => new PreferenceExample(ExampleKind.Distribution, $"n{i}", $"Q {"abcd"[i % 4]}:",
             [.. new[] { "xy\n", "yz\n", "zx\n" }.Select((s, j) => new Candidate([Step(s, 3)], shares[j], 7 - 3 * j))])).ToList();
-        var data = PreferenceData.Prepare(nodes, Tok, PreferenceObjective.ReferenceFree("policy-ce") ? ReferenceSource.None : ReferenceSource.Model);
+        var data = PreferenceData.Prepare(nodes, Tok, Losses.Get("policy-ce").ReferenceFree ? ReferenceSource.None : ReferenceSource.Model);
         var options = new LossOptions("policy-ce"); // no SFT term on the most visited child (sft-weight 0)
         double Loss()
         {

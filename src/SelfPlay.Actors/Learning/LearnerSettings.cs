@@ -42,8 +42,9 @@ public static class LearnerSettings
     {
         var extractor = Extractors.All.FirstOrDefault(e => e.Name == p.Extractor);
         check(extractor is not null, $"selfplay.preferences.extractor '{p.Extractor}' is not implemented (implemented: {string.Join(", ", Extractors.All.Select(e => e.Name))})");
-        check(PreferenceObjective.Losses.Contains(l.Loss), $"selfplay.learner.loss '{l.Loss}' is not implemented (implemented: {string.Join(", ", PreferenceObjective.Losses)})");
-        check(extractor is null || !PreferenceObjective.Losses.Contains(l.Loss) || PreferenceObjective.Accepts(l.Loss).Contains(extractor.Kind),
+        var loss = Losses.Find(l.Loss);
+        check(loss is not null, $"selfplay.learner.loss '{l.Loss}' is not implemented (implemented: {string.Join(", ", Losses.All.Select(x => x.Name))})");
+        check(extractor is null || loss is null || loss.Accepts.Contains(extractor.Kind),
             $"selfplay.learner.loss '{l.Loss}' cannot train on the {extractor?.Kind.ToString().ToLowerInvariant()} examples of preferences.extractor '{p.Extractor}'");
         check(p.Rejected is "worst" or "random", $"selfplay.preferences.rejected must be worst or random, got '{p.Rejected}'");
         check(p.MaxPerTree >= 0 && p.Margin >= 0 && p.QThreshold >= 0 && p.MinQGap >= 0, "selfplay.preferences: max-per-tree, margin, q-threshold and min-q-gap must be non-negative");
@@ -51,9 +52,8 @@ public static class LearnerSettings
         check(p.CriticWeight >= 1 || p.Critic.Length > 0,
             $"selfplay.preferences.critic-weight = {p.CriticWeight} needs preferences.critic = the critic whose score it mixes in (search.critic's name)");
         check(p.Extractor != "tree-plv" || p.Margin > 0, "selfplay.preferences.margin must be positive for tree-plv (0 pairs a step with itself)");
-        // Only mcts-dpo pairs carry a per-pair ε (from visit counts); any other extractor would make cdpo plain DPO.
-        check(l.Loss != "cdpo" || p.Extractor == "mcts-dpo",
-            $"selfplay.learner.loss = cdpo takes its ε from visit counts, which only preferences.extractor = mcts-dpo gives, got '{p.Extractor}' (use dpo with label-smoothing)");
+        check(loss?.OnlyExtractor is not { } only || p.Extractor == only.Extractor,
+            $"selfplay.learner.loss = {l.Loss} {loss?.OnlyExtractor?.Why}, got '{p.Extractor}'");
         check(p.VisitTemperature > 0, $"selfplay.preferences.visit-temperature must be positive, got {p.VisitTemperature}");
         check(p.MinListSize >= 2, $"selfplay.preferences.min-list-size must be at least 2, got {p.MinListSize}");
         check(p.TreePoWeighting is "average" or "group-size", $"selfplay.preferences.treepo-weighting must be average or group-size, got '{p.TreePoWeighting}'");
@@ -70,6 +70,6 @@ public static class LearnerSettings
         check(l.LoraRank == 0 || TryTargets(l.LoraTargetModules) is null, TryTargets(l.LoraTargetModules) ?? "");
         check(l.ImportErrors is "skip" or "reject", $"selfplay.learner.import-errors must be skip or reject, got '{l.ImportErrors}'");
         check(l.Import.Length == 0 || File.Exists(l.Import), $"selfplay.learner.import: file not found: {l.Import}");
-        check(l.Import.Length == 0 || l.Loss is not ("ppo-clip" or "sft"), $"selfplay.learner.import holds pairs, which {l.Loss} cannot train on");
+        check(l.Import.Length == 0 || loss is null || loss.Accepts.Contains(ExampleKind.Pair), $"selfplay.learner.import holds pairs, which {l.Loss} cannot train on");
     }
 }

@@ -34,7 +34,7 @@ public static class PreferenceLearning
 
     /// <summary>Where the reference log-probs of this loss and setting come from.</summary>
     public static ReferenceSource ReferenceOf(LearnerConfig l) =>
-        PreferenceObjective.ReferenceFree(l.Loss) ? ReferenceSource.None : l.Reference == "behaviour" ? ReferenceSource.Behaviour : ReferenceSource.Model;
+        Losses.Get(l.Loss).ReferenceFree ? ReferenceSource.None : l.Reference == "behaviour" ? ReferenceSource.Behaviour : ReferenceSource.Model;
 
     /// <param name="reference">the reference model when <see cref="ReferenceOf"/> is Model (else unused); null with a LoRA
     /// policy: the reference is the policy itself, as it is before training (learner.reference = previous) or its base

@@ -34,7 +34,7 @@ public sealed record EpochStats(int Epoch, double Loss, int Examples, double Rew
 public sealed record StepReport(int Step, int TotalSteps, int Epoch, double LearningRate, EpochStats Metrics);
 
 /// <summary>Where a training run stands: enough, with the model and optimizer files beside it, to resume it exactly.</summary>
-public sealed record TrainerState(int Step, int Epoch, int Cursor, int TotalSteps, List<EpochStats> Completed, double[] EpochSums)
+public sealed record TrainerState(int Step, int Epoch, int Cursor, int TotalSteps, List<EpochStats> Completed, BatchMetrics EpochSums)
 {
     public const string FileName = "trainer-state.json";
 }
@@ -111,7 +111,7 @@ public sealed class PolicyTrainer : IDisposable
     /// <summary>Any loss of <see cref="PreferenceObjective"/> on prepared examples.</summary>
     public IReadOnlyList<EpochStats> TrainPreferences(IReadOnlyList<PreparedExample> data, int epochs, LossOptions loss, Random random,
         Action<int, int>? onStep = null) =>
-        Train(data, epochs, random, batch => PreferenceObjective.Compute(Compute, batch, loss), onStep, pairwise: PreferenceObjective.Pairwise(loss.Name));
+        Train(data, epochs, random, batch => PreferenceObjective.Compute(Compute, batch, loss), onStep, pairwise: Losses.Get(loss.Name).Pairwise);
 
     IReadOnlyList<EpochStats> Train<T>(IReadOnlyList<T> data, int epochs, Random random, Func<List<T>, (Tensor Loss, BatchMetrics Metrics)> lossOf,
         Action<int, int>? onStep, bool pairwise)
@@ -120,7 +120,7 @@ public sealed class PolicyTrainer : IDisposable
         var accumulation = Math.Max(1, options.GradientAccumulation);
         var stepsPerEpoch = (batchesPerEpoch + accumulation - 1) / accumulation;
         var totalSteps = epochs * stepsPerEpoch;
-        var state = _resume ?? new TrainerState(0, 0, 0, totalSteps, [], new double[8]);
+        var state = _resume ?? new TrainerState(0, 0, 0, totalSteps, [], BatchMetrics.Zero);
         _resume = null;
         if (state.TotalSteps != totalSteps) throw new InvalidDataException($"the checkpoint was written for {state.TotalSteps} steps, this run has {totalSteps}");
         var step = state.Step;
@@ -133,7 +133,7 @@ public sealed class PolicyTrainer : IDisposable
             var order = Enumerable.Range(0, data.Count).ToArray();
             random.Shuffle(order);
             if (epoch < state.Epoch) continue;
-            var sums = epoch == state.Epoch ? (double[])state.EpochSums.Clone() : new double[8];
+            var sums = epoch == state.Epoch ? state.EpochSums : BatchMetrics.Zero;
             var cursor = epoch == state.Epoch ? state.Cursor : 0;
             while (cursor < batchesPerEpoch)
             {
@@ -142,15 +142,15 @@ public sealed class PolicyTrainer : IDisposable
                 foreach (var g in _optimizer.ParamGroups) g.LearningRate = learningRate;
                 _optimizer.zero_grad();
                 _lowPrecision?.Model.zero_grad();
-                var stepSums = new double[8];
+                var stepSums = BatchMetrics.Zero;
                 for (var micro = 0; micro < group; micro++, cursor++)
                 {
                     using var scope = NewDisposeScope();
                     var batch = order.Skip(cursor * options.BatchSize).Take(options.BatchSize).Select(i => data[i]).ToList();
                     var (loss, m) = lossOf(batch);
                     (loss / group).backward();
-                    Add(sums, m);
-                    Add(stepSums, m);
+                    sums += m;
+                    stepSums += m;
                 }
                 using (NewDisposeScope())
                 {
@@ -160,10 +160,10 @@ public sealed class PolicyTrainer : IDisposable
                     _lowPrecision?.CopyWeightsFrom(model);
                 }
                 step++;
-                OnStep?.Invoke(new StepReport(step, totalSteps, epoch, learningRate, Stats(epoch, stepSums, pairwise)));
+                OnStep?.Invoke(new StepReport(step, totalSteps, epoch, learningRate, stepSums.Means(epoch, pairwise)));
                 onStep?.Invoke(step, totalSteps);
                 var epochDone = cursor >= batchesPerEpoch;
-                var next = epochDone ? new TrainerState(step, epoch + 1, 0, totalSteps, [.. stats, Stats(epoch, sums, pairwise)], new double[8])
+                var next = epochDone ? new TrainerState(step, epoch + 1, 0, totalSteps, [.. stats, sums.Means(epoch, pairwise)], BatchMetrics.Zero)
                     : new TrainerState(step, epoch, cursor, totalSteps, stats, sums);
                 if (options.CheckpointDir is { } dir && ((options.CheckpointEvery > 0 && step % options.CheckpointEvery == 0) || step == totalSteps))
                     Save(dir, next);
@@ -176,7 +176,7 @@ public sealed class PolicyTrainer : IDisposable
                     Compute.train();
                 }
             }
-            stats.Add(Stats(epoch, sums, pairwise));
+            stats.Add(sums.Means(epoch, pairwise));
         }
         model.eval();
         Compute.eval();
@@ -195,20 +195,6 @@ public sealed class PolicyTrainer : IDisposable
         File.WriteAllText(Path.Combine(tmp, TrainerState.FileName), JsonSerializer.Serialize(state, StateJson));
         foreach (var file in Directory.GetFiles(tmp)) File.Move(file, Path.Combine(directory, Path.GetFileName(file)), overwrite: true);
         Directory.Delete(tmp, true);
-    }
-
-    static void Add(double[] sums, BatchMetrics m)
-    {
-        sums[0] += m.Loss; sums[1] += m.Examples; sums[2] += m.RewardCorrect; sums[3] += m.MarginSum;
-        sums[4] += m.ChosenLogProbSum; sums[5] += m.RejectedLogProbSum; sums[6] += m.RankCorrect; sums[7] += m.RankNormalizedCorrect;
-    }
-
-    static EpochStats Stats(int epoch, double[] s, bool pairwise)
-    {
-        var n = Math.Max(1, s[1]);
-        return pairwise
-            ? new EpochStats(epoch, s[0] / n, (int)s[1], s[2] / n, s[3] / n, s[4] / n, s[5] / n, s[6] / n, s[7] / n)
-            : new EpochStats(epoch, s[0] / n, (int)s[1]);
     }
 
     public void Dispose()

@@ -15,8 +15,40 @@ public sealed record LossOptions(string Name = "dpo", double Beta = 0.1, double 
     double DesirableWeight = 1, double UndesirableWeight = 1);
 
 /// <summary>Sums over one batch for the diagnostics (pairs: best vs worst candidate).</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(BatchMetricsJson))]
 public sealed record BatchMetrics(double Loss, int Examples, double RewardCorrect, double MarginSum, double ChosenLogProbSum,
-    double RejectedLogProbSum, double RankCorrect, double RankNormalizedCorrect);
+    double RejectedLogProbSum, double RankCorrect, double RankNormalizedCorrect)
+{
+    public static readonly BatchMetrics Zero = new(0, 0, 0, 0, 0, 0, 0, 0);
+
+    public static BatchMetrics operator +(BatchMetrics a, BatchMetrics b) => new(a.Loss + b.Loss, a.Examples + b.Examples,
+        a.RewardCorrect + b.RewardCorrect, a.MarginSum + b.MarginSum, a.ChosenLogProbSum + b.ChosenLogProbSum,
+        a.RejectedLogProbSum + b.RejectedLogProbSum, a.RankCorrect + b.RankCorrect, a.RankNormalizedCorrect + b.RankNormalizedCorrect);
+
+    /// <summary>The means over the examples, as an epoch's or a step's figures (no pair figures for a loss that has no pairs).</summary>
+    public EpochStats Means(int epoch, bool pairwise)
+    {
+        var n = Math.Max(1, Examples);
+        return pairwise
+            ? new EpochStats(epoch, Loss / n, Examples, RewardCorrect / n, MarginSum / n, ChosenLogProbSum / n, RejectedLogProbSum / n, RankCorrect / n, RankNormalizedCorrect / n)
+            : new EpochStats(epoch, Loss / n, Examples);
+    }
+}
+
+/// <summary>BatchMetrics in JSON as its eight sums, in field order (the layout trainer-state.json has always had).</summary>
+sealed class BatchMetricsJson : System.Text.Json.Serialization.JsonConverter<BatchMetrics>
+{
+    public override BatchMetrics Read(ref System.Text.Json.Utf8JsonReader reader, Type type, System.Text.Json.JsonSerializerOptions options)
+    {
+        var s = System.Text.Json.JsonSerializer.Deserialize<double[]>(ref reader, options);
+        if (s is not { Length: 8 }) throw new System.Text.Json.JsonException("batch metrics must be an array of 8 sums");
+        return new BatchMetrics(s[0], (int)s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
+    }
+
+    public override void Write(System.Text.Json.Utf8JsonWriter writer, BatchMetrics m, System.Text.Json.JsonSerializerOptions options) =>
+        System.Text.Json.JsonSerializer.Serialize(writer, new[] { m.Loss, m.Examples, m.RewardCorrect, m.MarginSum, m.ChosenLogProbSum,
+            m.RejectedLogProbSum, m.RankCorrect, m.RankNormalizedCorrect }, options);
+}
 
 /// <summary>
 /// Every learner loss over a batch of prepared examples: one forward pass for all candidates, per-candidate and
@@ -25,74 +57,22 @@ public sealed record BatchMetrics(double Loss, int Examples, double RewardCorrec
 /// </summary>
 public static class PreferenceObjective
 {
-    public static readonly IReadOnlyList<string> Losses =
-        ["dpo", "cdpo", "robust", "hinge", "ipo", "simpo", "orpo", "kto", "step-apo", "tpo", "pro", "eurus-rm", "verifier", "value", "ppo-clip", "sft", "policy-ce"];
-
-    /// <summary>Which example kinds a loss trains on (pair losses also take lists, as best vs worst).</summary>
-    public static IReadOnlyList<ExampleKind> Accepts(string loss) => loss switch
-    {
-        "ppo-clip" => [ExampleKind.Advantage],
-        "sft" => [ExampleKind.Demonstration],
-        "policy-ce" => [ExampleKind.Distribution],
-        _ => [ExampleKind.Pair, ExampleKind.List],
-    };
-
-    /// <summary>Losses that never look at reference log-probs.</summary>
-    public static bool ReferenceFree(string loss) => loss is "simpo" or "orpo" or "pro" or "ppo-clip" or "sft" or "policy-ce";
-
-    /// <summary>Losses over one completion per example (no chosen/rejected diagnostics).</summary>
-    public static bool Pairwise(string loss) => loss is not ("ppo-clip" or "sft");
-
     /// <summary>The batch loss (mean over examples) with gradients, and the batch's diagnostic sums.</summary>
     public static (Tensor Loss, BatchMetrics Metrics) Compute(LlamaForCausalLM model, IReadOnlyList<PreparedExample> batch, LossOptions o)
     {
-        if (o.Name == "ppo-clip" && batch.Any(e => e.Candidates.Count != 1 || e.Candidates[0].Behaviour.Length == 0))
-            throw new InvalidDataException("ppo-clip trains one completion per example and needs the behaviour log-probs stored with its steps");
-        var t = Tensorize(model, batch, o.Name == "tpo" && o.StepWeights != StepWeighting.None);
+        var objective = Losses.Get(o.Name);
+        if (objective.NeedsBehaviour && batch.Any(e => e.Candidates.Count != 1 || e.Candidates[0].Behaviour.Length == 0))
+            throw new InvalidDataException($"{o.Name} trains one completion per example and needs the behaviour log-probs stored with its steps");
+        var x = Tensorize(model, batch, objective.UsesStepEmbeddings(o));
         var b = batch.Count;
-        var first = t.Sum[.., 0];
-        var last = t.Sum.gather(1, t.Last).squeeze(1);
-        var refFirst = t.Ref[.., 0];
-        var refLast = t.Ref.gather(1, t.Last).squeeze(1);
-        var countFirst = t.Count[.., 0];
-        var countLast = t.Count.gather(1, t.Last).squeeze(1);
-        var margin = PreferenceLosses.Margin(first, last, refFirst, refLast);
-        var scoreFirst = t.Score[.., 0];
-        var scoreLast = t.Score.gather(1, t.Last).squeeze(1);
-        var device = first.device;
-        Tensor? constantSmoothing = o.LabelSmoothing > 0 ? full(b, o.LabelSmoothing, dtype: first.dtype, device: device) : null;
-
-        Tensor loss = o.Name switch
-        {
-            "dpo" => PreferenceLosses.Dpo(margin, o.Beta, constantSmoothing),
-            "cdpo" => PreferenceLosses.Dpo(margin, o.Beta, tensor(batch.Select(e => e.LabelSmoothing).ToArray(), device: device).to(first.dtype)),
-            "robust" => PreferenceLosses.Robust(margin, o.Beta, o.LabelSmoothing),
-            "hinge" => PreferenceLosses.Hinge(margin, o.Beta),
-            "ipo" => PreferenceLosses.Ipo((first - refFirst) / countFirst.clamp_min(1) - (last - refLast) / countLast.clamp_min(1), o.Beta),
-            "simpo" => PreferenceLosses.SimPo(first / countFirst.clamp_min(1), last / countLast.clamp_min(1), o.Beta, o.Gamma, constantSmoothing),
-            "orpo" => PreferenceLosses.Orpo(first / countFirst.clamp_min(1), last / countLast.clamp_min(1), PreferenceLosses.MeanNll(first, countFirst), o.Beta),
-            "kto" => Kto(first - refFirst, last - refLast, o),
-            "step-apo" => PreferenceLosses.StepApo(margin, scoreFirst, scoreLast, o.Beta, o.Alpha, constantSmoothing),
-            "eurus-rm" => PreferenceLosses.EurusRm(o.Beta * (first - refFirst), o.Beta * (last - refLast)),
-            "verifier" => Verifier(t, o.Beta),
-            "value" => (PreferenceLosses.ValueRegression(o.Beta * (t.Sum - t.Ref), t.Score) * t.Mask).sum(1) / t.Mask.sum(1),
-            "tpo" => ListLosses.TreePreference(
-                ListLosses.AdaptiveStepRewards(t.StepSum - t.StepRef, t.StepEmbedding, t.StepMask, o.StepWeights, o.Beta),
-                NormalizedScores(t.Score, t.Mask), t.Mask),
-            "pro" => ListLosses.Pro(t.Sum / t.Count.clamp_min(1), t.Score, t.Mask, first, o.SftWeight),
-            // Expert iteration: the token-mean NLL of the verified solution.
-            "sft" => PreferenceLosses.MeanNll(first, countFirst),
-            // AlphaZero distillation: the policy over a node's children against their visit shares (the scores).
-            "policy-ce" => ListLosses.PolicyCrossEntropy(t.Sum, t.Score, t.Mask),
-            "ppo-clip" => PolicyGradientLosses.PpoClip(t.TokenLogProbs, t.TokenBehaviour, t.Score[.., 0], t.TokenMask, o.ClipLow, o.ClipHigh),
-            _ => throw new ArgumentException($"unknown loss '{o.Name}' (known: {string.Join(", ", Losses)})"),
-        };
-        if (o.SftWeight > 0 && o.Name is not ("pro" or "ppo-clip" or "sft")) loss = loss + o.SftWeight * PreferenceLosses.MeanNll(first, countFirst);
+        var (first, last, countFirst, countLast, margin) = (x.First, x.LastSum, x.CountFirst, x.CountLast, x.Margin);
+        var loss = objective.Compute(x, o);
+        if (o.SftWeight > 0 && objective.TakesSftTerm) loss = loss + o.SftWeight * PreferenceLosses.MeanNll(first, countFirst);
         var mean = loss.mean();
 
         using var _ = no_grad();
-        var pairwise = Pairwise(o.Name);
-        double Sum(Tensor x) => x.sum().ToDouble();
+        var pairwise = objective.Pairwise;
+        double Sum(Tensor t) => t.sum().ToDouble();
         var metrics = new BatchMetrics(mean.ToDouble() * b, b,
             pairwise ? Sum((margin > 0).to(ScalarType.Float32)) : 0,
             pairwise ? Sum(margin * o.Beta) : 0,
@@ -102,44 +82,9 @@ public static class PreferenceObjective
         return (mean, metrics);
     }
 
-    /// <summary>KTO on pairs: the chosen completion is desirable, the rejected one undesirable; z0 = max(0, batch-mean log-ratio), detached.</summary>
-    static Tensor Kto(Tensor chosenRatio, Tensor rejectedRatio, LossOptions o)
-    {
-        double z0;
-        using (no_grad()) z0 = Math.Max(0, cat([chosenRatio, rejectedRatio]).mean().ToDouble());
-        var desirable = PreferenceLosses.Kto(chosenRatio, ones_like(chosenRatio).to(ScalarType.Bool), z0, o.Beta, o.DesirableWeight, o.UndesirableWeight);
-        var undesirable = PreferenceLosses.Kto(rejectedRatio, zeros_like(rejectedRatio).to(ScalarType.Bool), z0, o.Beta, o.DesirableWeight, o.UndesirableWeight);
-        return desirable + undesirable;
-    }
-
-    /// <summary>Tree-PLV step ranking on implicit prefix rewards β·Σ_{steps ≤ i} log-ratio, over the steps both candidates have.</summary>
-    static Tensor Verifier(Batch t, double beta)
-    {
-        var prefix = (beta * (t.StepSum - t.StepRef) * t.StepMask).cumsum(2);
-        var s = prefix.shape[2];
-        var lastIndex = t.Last.unsqueeze(2).expand(-1, -1, s);
-        var chosen = prefix[.., 0, ..];
-        var rejected = prefix.gather(1, lastIndex).squeeze(1);
-        var both = t.StepMask[.., 0, ..] * t.StepMask.gather(1, lastIndex).squeeze(1);
-        return PreferenceLosses.VerifierStepRanking(chosen, rejected, both);
-    }
-
-    /// <summary>TPO's preference values in [0, 1]: min-max over each list (a list of equal scores gets all ones).</summary>
-    static Tensor NormalizedScores(Tensor scores, Tensor mask)
-    {
-        var valid = mask > 0.5;
-        var max = scores.masked_fill(valid.logical_not(), double.NegativeInfinity).amax([1], keepdim: true);
-        var min = scores.masked_fill(valid.logical_not(), double.PositiveInfinity).amin([1], keepdim: true);
-        var range = max - min;
-        return where(range > 1e-12, (scores - min) / range.clamp_min(1e-12), ones_like(scores)) * mask;
-    }
-
     /// <summary>A batch laid out as [B,K] candidates (K = longest list), [B,K,S] steps and, for one-candidate examples, [B,T] tokens.</summary>
-    sealed record Batch(Tensor Sum, Tensor Ref, Tensor Count, Tensor Score, Tensor Mask, Tensor Last,
-        Tensor StepSum, Tensor StepRef, Tensor StepMask, Tensor? StepEmbedding,
-        Tensor TokenLogProbs, Tensor TokenBehaviour, Tensor TokenMask);
 
-    static Batch Tensorize(LlamaForCausalLM model, IReadOnlyList<PreparedExample> batch, bool withEmbeddings)
+    static LossInputs Tensorize(LlamaForCausalLM model, IReadOnlyList<PreparedExample> batch, bool withEmbeddings)
     {
         var candidates = batch.SelectMany(e => e.Candidates).ToList();
         var n = candidates.Count;
@@ -214,7 +159,7 @@ public static class PreferenceObjective
             var padded = cat([x, zeros([1, .. x.shape[1..]], dtype: x.dtype, device: device)]);
             return padded.index_select(0, gridIndex).reshape([batch.Count, k2, .. x.shape[1..]]);
         }
-        return new Batch(Grid(scored.sum(1)), Grid(referenceTokens.sum(1)), Grid(mask.sum(1)),
+        return new LossInputs(batch, Grid(scored.sum(1)), Grid(referenceTokens.sum(1)), Grid(mask.sum(1)),
             tensor(score, [batch.Count, k2], device: device).to(dtype), tensor(gridMask, [batch.Count, k2], device: device).to(dtype),
             tensor(last, [batch.Count, 1], device: device),
             Grid(stepSum), Grid(stepRef), Grid(stepMask), embedding is null ? null : Grid(embedding),
