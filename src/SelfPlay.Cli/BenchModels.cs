@@ -122,7 +122,7 @@ public static class BenchModels
             nodes = 0;
             foreach (var task in tasks)
             {
-                var tree = new Mcts(env, proposer, new VerifierEvaluator(env), SearchAlgorithms.MctsOptions(context.Config.Search, context.Config.Environment.MaxSteps, 0, Seeds.Of(task.Id)))
+                var tree = SearchAlgorithms.Create(context.Config.Search, env, proposer, new VerifierEvaluator(env), context.Config.Environment.MaxSteps, 0, Seeds.Of(task.Id))
                     .SearchAsync(task.Id, task).GetAwaiter().GetResult();
                 nodes += tree.Nodes.Count;
             }

@@ -26,7 +26,7 @@ namespace SelfPlay.Cli
               selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR] [--seed HOST:PORT]... [--hostname H] [--dashboard PORT] [--metrics-port PORT] [--log-level L] [--log-format text|json]
               selfplay run     --resume --run-dir DIR [--plugins DIR] [--seed HOST:PORT]... [--hostname H]
               selfplay node    --config FILE --roles ROLE[,ROLE...] [--seed HOST:PORT]... [--port N] [--hostname H] [--run-dir DIR] [--set key=value]... [--metrics-port PORT] [--log-level L] [--log-format text|json]
-              selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|mcts:N] [--show] [--plugins DIR]
+              selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|ALGORITHM|mcts:N] [--show] [--plugins DIR]
               selfplay inspect --run-dir DIR [--tree ID] [--format text|json|dot]
               selfplay export  --run-dir DIR --format trl-preference|trl-conversational|trl-kto|trl-stepwise|ultrainteract --out FILE [--extractor NAME] [--iteration N]
               selfplay bench   search [--config FILE] [--set key=value]... [--simulations N] [--skip-campaign]
@@ -231,22 +231,26 @@ namespace SelfPlay.Cli
             var tasks = a.Get("--puzzles") is { } file
                 ? Game24Puzzles.LoadCsv(file, a.Get("--range")).Select(Game24Provider.Task).ToList()
                 : setup.HeldOut;
+            // greedy, or any search algorithm with the search.* settings (mcts:N: N simulations instead of search.simulations).
             var search = a.Get("--search") ?? "greedy";
-            int? simulations = search == "greedy" ? null
-                : search.StartsWith("mcts:", StringComparison.Ordinal) && int.TryParse(search[5..], out var n) && n > 0 ? n
-                : throw new UsageException($"--search must be greedy or mcts:N, got '{search}'");
-            if (uniform && simulations is null) throw new UsageException("--policy uniform needs --search mcts:N (a random policy has no greedy step)");
+            var searchConfig = search == "greedy" ? null
+                : search.StartsWith("mcts:", StringComparison.Ordinal) ? int.TryParse(search[5..], out var n) && n > 0
+                    ? config.Search with { Algorithm = "mcts", Simulations = n } : null
+                : SearchAlgorithms.Names.Contains(search) ? config.Search with { Algorithm = search } : null;
+            if (search != "greedy" && searchConfig is null)
+                throw new UsageException($"--search must be greedy, mcts:N or one of {string.Join(", ", SearchAlgorithms.Names)}, got '{search}'");
+            if (uniform && searchConfig is null) throw new UsageException("--policy uniform needs --search mcts:N or another search (a random policy has no greedy step)");
             if (uniform && setup.Environment.LegalActions(tasks[0], setup.Environment.InitialState(tasks[0])) is null)
                 throw new UsageException($"--policy uniform: environment '{setup.Environment.Name}' lists no legal actions (game24 in operation step mode does)");
 
-            var mcts = new MctsOptions(Simulations: simulations ?? 0, Expansions: config.Search.Expansions, CPuct: config.Search.CPuct,
-                LengthPenalty: config.Search.LengthPenalty, DepthLimit: config.Environment.MaxSteps, Temperature: config.Search.Temperature, Seed: config.Seed);
+            // Each task's search is the campaign's (SearchAlgorithms.Create), seeded by the run's seed and the task, scored by the verifier.
+            Func<EnvTask, ITreeSearch> SearchFor(IStepProposer proposer) => task => SearchAlgorithms.Create(searchConfig!, setup.Environment, proposer,
+                new VerifierEvaluator(setup.Environment), config.Environment.MaxSteps, 0, Seeds.Mix(config.Seed, Seeds.Of(task.Id)));
             void Print(EvalResult result) =>
                 Console.WriteLine(JsonSerializer.Serialize(new { solved = result.Solved, total = result.Total, rate = Math.Round(result.Rate, 4) }));
             if (uniform)
             {
-                Print(await Evaluation.SearchAsync(setup.Environment, tasks, new UniformLegalActionProposer(setup.Environment, tasks),
-                    new VerifierEvaluator(setup.Environment), mcts, parallel: 1));
+                Print(await Evaluation.SearchAsync(tasks, SearchFor(new UniformLegalActionProposer(setup.Environment, tasks)), parallel: 1));
                 return 0;
             }
 
@@ -257,8 +261,8 @@ namespace SelfPlay.Cli
                 var env = setup.Environment;
                 var proposer = new PolicyStepProposer(model, tokenizer, env.StepStop, config.Model.MaxStepTokens,
                     config.Model.PrefixCacheMb > 0 ? new PrefixCache(config.Model.PrefixCacheMb * 1024L * 1024) : null);
-                var result = simulations is not null
-                    ? await Evaluation.SearchAsync(env, tasks, proposer, new VerifierEvaluator(env), mcts, parallel: 1)
+                var result = searchConfig is not null
+                    ? await Evaluation.SearchAsync(tasks, SearchFor(proposer), parallel: 1)
                     : await Evaluation.GreedyAsync(env, tasks, proposer, config.Environment.MaxSteps,
                         onEpisode: a.Has("--show") ? (task, state, ok) => Console.Error.WriteLine($"--- {(ok ? "solved" : "failed")} {task.Input}\n{state}") : null);
                 Print(result);

@@ -29,8 +29,8 @@ public class Game24Tests
         Assert.All(steps, s => Assert.Contains(s.Action, first));
         Assert.All(steps, s => Assert.Equal(-Math.Log(36), s.LogProbs.Single(), 5));
         // The search alone solves an easy puzzle (people solve 1 1 4 6 99.6% of the time; 3 of 100 held-out puzzles at 16 simulations).
-        var result = await SelfPlay.Core.Search.Evaluation.SearchAsync(env, [twins], proposer, new SelfPlay.Core.Search.VerifierEvaluator(env),
-            new SelfPlay.Core.Search.MctsOptions(Simulations: 256, Expansions: 4, DepthLimit: 4, Seed: 1), parallel: 1);
+        var result = await SelfPlay.Core.Search.Evaluation.SearchAsync([twins], task => new SelfPlay.Core.Search.Mcts(env, proposer,
+            new SelfPlay.Core.Search.VerifierEvaluator(env), new SelfPlay.Core.Search.MctsOptions(Simulations: 256, Expansions: 4, DepthLimit: 4, Seed: 1)), parallel: 1);
         Assert.Equal(1, result.Solved);
     }
 

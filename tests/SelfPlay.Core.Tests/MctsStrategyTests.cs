@@ -100,7 +100,7 @@ public class MctsStrategyTests
     public async Task CPL_variant_matches_its_golden_tree()
     {
         // PUCT + W/N backup + ±1 terminals, 8 simulations.
-        var tree = await Search(new MctsOptions(Simulations: 8, Expansions: 3, DepthLimit: 2, BackupStrategy: MeanValueBackup.Instance,
+        var tree = await Search(new MctsOptions(Simulations: 8, Expansions: 3, DepthLimit: 2, Backup: MeanValueBackup.Instance,
             Value: SignedOutcomeValue.Instance, Seed: 3));
         GoldenTrees.Check("mcts-cpl", tree);
         // Hand-checked: every Q is W/N of ±1 leaves, the root saw 8 simulations, bb (reward .2) counts as −1.
@@ -114,8 +114,8 @@ public class MctsStrategyTests
     [Fact]
     public async Task Agent_Q_variant_matches_its_golden_tree()
     {
-        var tree = await Search(new MctsOptions(Simulations: 9, Expansions: 3, CPuct: 1.0, DepthLimit: 2, Selection: new Ucb1Selection(1.0),
-            BackupStrategy: new AgentQBackup(0.5), Value: CriticRankValue.Instance, Seed: 3));
+        var tree = await Search(new MctsOptions(Simulations: 9, Expansions: 3, DepthLimit: 2, Selection: new Ucb1Selection(1.0),
+            Backup: new AgentQBackup(0.5), Value: CriticRankValue.Instance, Seed: 3));
         GoldenTrees.Check("mcts-agent-q", tree);
         // The verifier gives 0 to every open step, so the ranking follows the priors: a (.845) > b (.745) > c (.432).
         var rootChildren = tree.Root.Children.Select(c => tree.Nodes[c]).ToList();

@@ -126,7 +126,7 @@ public class MctsTests
         }
 
         var (tree, path) = Build();
-        Mcts.Backup(tree, path, BackupRule.VisitWeighted);
+        VisitWeightedBackup.Instance.Backup(tree, path);
         Assert.All(path, n => Assert.Equal(1, n.Visits));
         Assert.Equal(0.7, path[2].Q, Eps);                    // r(y) = 1 − .3, V(y) = 0
         Assert.Equal(0.35, path[1].V, Eps);                   // (1·.7 + 1·0) / 2
@@ -136,7 +136,7 @@ public class MctsTests
         Assert.Equal(0, tree.Nodes[3].Visits);
 
         (tree, path) = Build();
-        Mcts.Backup(tree, path, BackupRule.MeanValue);
+        MeanValueBackup.Instance.Backup(tree, path);
         Assert.All(path, n => Assert.Equal((1, 1.0, 1.0), (n.Visits, n.ValueSum, n.Q)));
     }
 
@@ -181,7 +181,7 @@ public class MctsTests
     public async Task Toy_search_matches_the_golden_tree()
     {
         var env = new ToyTreeEnvironment(2, GoldenRewards);
-        var options = new MctsOptions(Simulations: 10, Expansions: 3, CPuct: 1.0, LengthPenalty: 1.25, DepthLimit: 4, Seed: 7);
+        var options = new MctsOptions(Simulations: 10, Expansions: 3, Selection: new PuctSelection(1.0), LengthPenalty: 1.25, DepthLimit: 4, Seed: 7);
         var tree = await new Mcts(env, new ScriptedProposer(GoldenScript), new VerifierEvaluator(env), options).SearchAsync("golden", ToyTask);
 
         var nodes = tree.Nodes.Select(n => new GoldenNode(n.Index, n.Parent, n.Depth, n.Action, n.Visits, Math.Round(n.Q, 6),
@@ -219,7 +219,7 @@ public class MctsTests
         public IReadOnlyList<ProposedStep> Propose(string state) =>
             ToyTreeEnvironment.PathOf(state) is { } path && Script.TryGetValue(path, out var steps) ? steps : [];
 
-        public static RandomToy Create(int seed, BackupRule backup)
+        public static RandomToy Create(int seed, IBackupRule backup)
         {
             var rng = new Random(seed);
             var depth = 1 + rng.Next(3);
@@ -239,7 +239,7 @@ public class MctsTests
                         Enumerable.Range(0, n).Select(_ => -3f * rng.NextSingle()).ToArray());
                 }).ToList();
             }
-            var options = new MctsOptions(Simulations: 1 + rng.Next(40), Expansions: 4, CPuct: new[] { 0.5, 1.0, 2.0 }[rng.Next(3)],
+            var options = new MctsOptions(Simulations: 1 + rng.Next(40), Expansions: 4, Selection: new PuctSelection(new[] { 0.5, 1.0, 2.0 }[rng.Next(3)]),
                 DepthLimit: 1 + rng.Next(4), Backup: backup, Seed: seed);
             return new RandomToy { Env = new ToyTreeEnvironment(depth, rewards), Script = script, Options = options };
         }
@@ -258,7 +258,7 @@ public class MctsTests
         int merged = 0, deadEnds = 0, cutOff = 0, solved = 0;
         for (var seed = 0; seed < 50; seed++)
         {
-            var toy = RandomToy.Create(seed, BackupRule.VisitWeighted);
+            var toy = RandomToy.Create(seed, VisitWeightedBackup.Instance);
             var tree = await toy.SearchAsync();
             var sims = toy.Options.Simulations;
             var why = $"seed {seed}";
@@ -302,8 +302,8 @@ public class MctsTests
         var differentShapes = new HashSet<string>();
         for (var seed = 0; seed < 50; seed++)
         {
-            var a = Json(await RandomToy.Create(seed, BackupRule.VisitWeighted).SearchAsync());
-            var b = Json(await RandomToy.Create(seed, BackupRule.VisitWeighted).SearchAsync());
+            var a = Json(await RandomToy.Create(seed, VisitWeightedBackup.Instance).SearchAsync());
+            var b = Json(await RandomToy.Create(seed, VisitWeightedBackup.Instance).SearchAsync());
             Assert.Equal(a, b);
             differentShapes.Add(a);
         }
@@ -315,7 +315,7 @@ public class MctsTests
     {
         for (var seed = 0; seed < 50; seed++)
         {
-            var toy = RandomToy.Create(seed, BackupRule.MeanValue);
+            var toy = RandomToy.Create(seed, MeanValueBackup.Instance);
             var tree = await toy.SearchAsync();
             Assert.Equal(toy.Options.Simulations, tree.Root.Visits);
             foreach (var n in tree.Nodes)

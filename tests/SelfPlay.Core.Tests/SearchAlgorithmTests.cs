@@ -307,7 +307,7 @@ public class SearchAlgorithmTests
         Assert.Equal(new[] { 0, 3, 6 }, SearchAlgorithms.ParseDepths("0, 3,6"));
         var options = SearchAlgorithms.MctsOptions(ok with { Mcts = new MctsConfig(Selection: "ucb1", Value: "agent-q", AgentQAlpha: 0.3) }, 4, 1, 9);
         Assert.IsType<Ucb1Selection>(options.SelectionRule);
-        Assert.Equal(new AgentQBackup(0.3), options.BackupRuleStrategy);
+        Assert.Equal(new AgentQBackup(0.3), options.BackupRule);
         Assert.IsType<CriticRankValue>(options.ValueRule);
     }
 }

@@ -206,6 +206,11 @@ public sealed class CampaignTests(QuickCampaign campaign) : IClassFixture<QuickC
             "--puzzles", csv, "--range", "0:2", "--search", "mcts:4");
         Assert.True(search.ExitCode == 0, search.Stderr);
         Assert.Equal(2, JsonDocument.Parse(search.Stdout).RootElement.GetProperty("total").GetInt32());
+        // Any of the campaign's searches, with its search.* settings.
+        var bestFirst = await CliRunner.RunAsync("eval", "--checkpoint", Path.Combine(campaign.RunDir, "checkpoints", "v1"),
+            "--puzzles", csv, "--range", "0:2", "--search", "best-first", "--set", "search.simulations=4");
+        Assert.True(bestFirst.ExitCode == 0, bestFirst.Stderr);
+        Assert.Equal(2, JsonDocument.Parse(bestFirst.Stdout).RootElement.GetProperty("total").GetInt32());
 
         // The search alone: a uniform policy over the legal operations, no model (Game24Tests checks that it solves).
         var uniform = await CliRunner.RunAsync("eval", "--policy", "uniform", "--puzzles", csv, "--range", "0:4", "--search", "mcts:16");

@@ -36,7 +36,7 @@ public class CliErrorTests
     [Fact] public Task Node_needs_a_config() => AssertFails("node needs --config FILE", "node", "--roles", "search,inference");
     [Fact] public Task Unknown_command() => AssertFails("unknown command 'fly'", "fly");
     [Fact] public Task Unreadable_checkpoint() => AssertFails("checkpoint folder not found", "eval", "--checkpoint", "/no/such/checkpoint");
-    [Fact] public Task Bad_search_spec() => AssertFails("--search must be greedy or mcts:N", "eval", "--checkpoint", "/tmp", "--search", "mcts:x");
+    [Fact] public Task Bad_search_spec() => AssertFails("--search must be greedy, mcts:N or one of ", "eval", "--checkpoint", "/tmp", "--search", "mcts:x");
 
     [Fact]
     public async Task Bad_range_and_missing_puzzle_file()

@@ -92,16 +92,18 @@ public static class Evaluation
         }
     }
 
-    /// <summary>Search-based evaluation: a task counts as solved when the search tree holds a verified solution.</summary>
-    public static async Task<EvalResult> SearchAsync(IEnvironment environment, IReadOnlyList<EnvTask> tasks, IStepProposer proposer,
-        INodeEvaluator evaluator, MctsOptions options, int parallel = 8, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Search-based evaluation: a task counts as solved when its search tree holds a verified solution.
+    /// <paramref name="searchFor"/> builds each task's search (<see cref="SearchAlgorithms.Create"/>, seeded by the task).
+    /// </summary>
+    public static async Task<EvalResult> SearchAsync(IReadOnlyList<EnvTask> tasks, Func<EnvTask, ITreeSearch> searchFor, int parallel = 8,
+        CancellationToken cancellationToken = default)
     {
         var solved = 0;
         await Parallel.ForEachAsync(tasks, new ParallelOptions { MaxDegreeOfParallelism = parallel, CancellationToken = cancellationToken },
             async (task, ct) =>
             {
-                var tree = await new Mcts(environment, proposer, evaluator, options with { Seed = Seeds.Mix(options.Seed, Seeds.Of(task.Id)) })
-                    .SearchAsync("eval/" + task.Id, task, ct);
+                var tree = await searchFor(task).SearchAsync("eval/" + task.Id, task, ct);
                 if (tree.Solved) Interlocked.Increment(ref solved);
             });
         return new EvalResult(solved, tasks.Count);

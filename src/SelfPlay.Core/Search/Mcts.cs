@@ -3,30 +3,20 @@ using SelfPlay.Core.Trees;
 
 namespace SelfPlay.Core.Search;
 
-public enum BackupRule
-{
-    /// <summary>MCTS-DPO: V(n) = Σ max(1,N_c)·Q_c / Σ max(1,N_c); Q(n) = r(n) + V(n).</summary>
-    VisitWeighted,
-    /// <summary>AlphaZero / CPL: W += leaf value, Q = W / N.</summary>
-    MeanValue,
-}
-
 /// <summary>
 /// MCTS settings. <see cref="Selection"/>, <see cref="BackupStrategy"/> and <see cref="Value"/> are the swappable
-/// strategies; null means PUCT with <see cref="CPuct"/>, the rule named by <see cref="Backup"/>, and the critic's score.
+/// strategies; null means PUCT with c = 1, MCTS-DPO's visit-weighted backup, and the critic's score.
 /// </summary>
 public sealed record MctsOptions(
     int Simulations = 24,
     int Expansions = 4,
-    double CPuct = 1.0,
     double LengthPenalty = 1.25,
     int DepthLimit = 8,
     double Temperature = 1.0,
-    BackupRule Backup = BackupRule.VisitWeighted,
     long Seed = 0,
     int PolicyVersion = 0,
     ISelectionRule? Selection = null,
-    IBackupRule? BackupStrategy = null,
+    IBackupRule? Backup = null,
     IValueRule? Value = null,
     // k at the question root (MCTS-DPO n_init_actions); 0 = Expansions.
     int RootExpansions = 0,
@@ -40,8 +30,8 @@ public sealed record MctsOptions(
     int ParallelSimulations = 1,
     double VirtualLoss = 1.0)
 {
-    public ISelectionRule SelectionRule => Selection ?? new PuctSelection(CPuct);
-    public IBackupRule BackupRuleStrategy => BackupStrategy ?? (Backup == BackupRule.MeanValue ? MeanValueBackup.Instance : VisitWeightedBackup.Instance);
+    public ISelectionRule SelectionRule => Selection ?? new PuctSelection(1.0);
+    public IBackupRule BackupRule => Backup ?? VisitWeightedBackup.Instance;
     public IValueRule ValueRule => Value ?? CriticValue.Instance;
 }
 
@@ -126,7 +116,7 @@ public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INode
     {
         var tree = run.Tree;
         var select = options.SelectionRule;
-        var backup = options.BackupRuleStrategy;
+        var backup = options.BackupRule;
         var inFlight = new List<int>();
         var parallel = Math.Max(1, options.ParallelSimulations);
         var root = tree.Root;
@@ -232,7 +222,7 @@ public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INode
                 var before = run.StateOf(c.Parent);
                 return new NodeToScore(before, before + c.StepText, new StepOutcome(c.StepText, c.IsTerminal, c.TerminalReward ?? 0, c.TerminalReason ?? ""));
             }).ToList(), ct);
-        var backup = options.BackupRuleStrategy;
+        var backup = options.BackupRule;
         foreach (var group in children.Select((c, i) => new ChildScore(c, c.Value, selfEvaluation?[i])).GroupBy(c => c.Node.Parent))
         {
             var parent = run.Tree.Nodes[group.Key];
@@ -241,10 +231,6 @@ public sealed class Mcts(IEnvironment environment, IStepProposer proposer, INode
             foreach (var c in scores) c.Node.Q = backup.InitialQ(parent, c.Node);
         }
     }
-
-    /// <summary>Backup with one of the named rules (for tests and callers that hold a path).</summary>
-    public static void Backup(PreferenceTree tree, IReadOnlyList<TreeNode> path, BackupRule rule) =>
-        (rule == BackupRule.MeanValue ? (IBackupRule)MeanValueBackup.Instance : VisitWeightedBackup.Instance).Backup(tree, path);
 
     public static double VisitWeightedValue(PreferenceTree tree, TreeNode n)
     {

@@ -41,11 +41,11 @@ public static class SearchAlgorithms
     {
         var m = c.Mcts ?? new MctsConfig();
         return new MctsOptions(
-            Simulations: c.Simulations, Expansions: c.Expansions, CPuct: c.CPuct, LengthPenalty: c.LengthPenalty, DepthLimit: depthLimit,
-            Temperature: c.Temperature, Backup: c.Backup == "mean-value" ? BackupRule.MeanValue : BackupRule.VisitWeighted,
-            Seed: seed, PolicyVersion: policyVersion,
+            Simulations: c.Simulations, Expansions: c.Expansions, LengthPenalty: c.LengthPenalty, DepthLimit: depthLimit,
+            Temperature: c.Temperature, Seed: seed, PolicyVersion: policyVersion,
             Selection: m.Selection == "ucb1" ? new Ucb1Selection(c.CPuct) : new PuctSelection(c.CPuct),
-            BackupStrategy: m.Value == "agent-q" ? new AgentQBackup(m.AgentQAlpha) : null,
+            Backup: m.Value == "agent-q" ? new AgentQBackup(m.AgentQAlpha)
+                : c.Backup == "mean-value" ? MeanValueBackup.Instance : VisitWeightedBackup.Instance,
             Value: m.Value switch
             {
                 "mcts-dpo" => OutcomeSelfEvaluationValue.Instance,
