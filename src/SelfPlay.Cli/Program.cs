@@ -34,7 +34,7 @@ namespace SelfPlay.Cli
               selfplay sweep   --config FILE --seeds N [--set key=v1,v2]... [--runs-dir DIR]
               selfplay model   info --checkpoint DIR | tokenize --checkpoint DIR --text TEXT [--special] | score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2 --completion-ids 3,4)
               selfplay bench   models [--checkpoint DIR] [--puzzles N]
-              selfplay bench   persistence [options: see README]
+              selfplay bench   persistence [--trees N] [--nodes N] [--recovery-nodes N] [--postgres CONN]   (docs/reference.md, "Benchmarks")
               selfplay bench   cluster [--processes N (4)] [--workers N (256)] [--tasks N (20000)] [--kill-every S (20; 0 = none)] [--simulations N (4)] [--postgres CONN] [--run-dir DIR]
               selfplay bench   inference [--config FILE] [--set key=value]... [--trees N (32)] [--concurrency 1,16] [--warmup-epochs N | --checkpoint DIR] [--serve]
               selfplay report  --run-dir DIR [--run-dir DIR]... [--format text|markdown|json] [--plot FILE.png|svg]

@@ -111,8 +111,8 @@ public static class SelfPlayHost
     /// <summary>
     /// The cluster settings, all explicit: split-brain resolver keep-majority (a node that stops answering is downed
     /// after the failure detector plus 5 s of stability, and its leased tasks are handed out again); replay entities
-    /// sharded on the replay role and remembered through the journal (the ddata store does not work here, see
-    /// README); large frames, because a tree travels as one message.
+    /// sharded on the replay role and remembered through the journal (the ddata store's durable LMDB file fails at run
+    /// time with Akka.DistributedData.LightningDB 1.5's LightningDB); large frames, because a tree travels as one message.
     /// </summary>
     static Config ClusterConfig(NodeOptions node)
     {
