@@ -383,7 +383,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         (_collectingStats, _inferenceStats) = (false, new InferenceStats(0, 0, 0, 0, 0));
         foreach (var inference in _inferenceVersions.Keys) inference.Tell(GetInferenceStats.Instance); // resets their counters
         var kept = 0;
-        foreach (var task in TasksOf(_iteration).Where(t => !_done.Contains(t.TaskId)))
+        foreach (var task in CampaignTasks.Of(_context.Config, _context.Setup.Train, _iteration, _taskCount, _policyVersion).Where(t => !_done.Contains(t.TaskId)))
         {
             // A task the journal says is leased to a worker that is still a member stays its own: that worker reports it.
             if (_journaledLeases.TryGetValue(task.TaskId, out var leased) && LiveWorker(leased.Worker) is { } worker)
@@ -399,21 +399,6 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         Publish("search", _done.Count, _taskCount);
         if (_done.Count >= _taskCount) StartTraining();
         else Dispatch();
-    }
-
-    /// <summary>The iteration's tasks, the same on every call: tree ids and seeds depend only on the configuration.</summary>
-    IEnumerable<SearchTask> TasksOf(int iteration)
-    {
-        var config = _context.Config;
-        var train = _context.Setup.Train.ToArray();
-        new Random(unchecked(config.Seed * 7919 + iteration)).Shuffle(train);
-        for (var k = 0; k < _taskCount; k++)
-        {
-            var task = train[k % train.Length];
-            var taskId = k < train.Length ? task.Id : $"{task.Id}-{k / train.Length}";
-            yield return new SearchTask(taskId, PreferenceTree.MakeId(config.Name, iteration, taskId), iteration, task.Input, 0,
-                _policyVersion, Seeds.Mix(config.Seed, iteration, k));
-        }
     }
 
     void Dispatch()

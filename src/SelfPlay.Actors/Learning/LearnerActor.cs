@@ -50,7 +50,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
 
     void Idle()
     {
-        Receive<RunWarmup>(cmd => Start(cmd, 0, () => Task.Run(Warmup)));
+        Receive<RunWarmup>(cmd => Start(cmd, 0, () => Task.Run(TrainWarmup)));
         Receive<TrainIteration>(cmd => Start(cmd, cmd.Iteration, () => TrainIterationAsync(cmd.Iteration)));
     }
 
@@ -92,7 +92,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
     void Progress(string phase, int iteration, int done, int total) =>
         _system.EventStream.Publish(new CampaignProgress(phase, iteration, done, total));
 
-    PolicyPublished Warmup()
+    PolicyPublished TrainWarmup()
     {
         var clock = Stopwatch.StartNew();
         var c = _context.Config;
@@ -109,76 +109,26 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
             _log.Info("warm-up: starting from {0}", c.Warmup.FromCheckpoint);
             return Publish(0, new TrainingReport(0, 0, double.NaN, double.NaN, double.NaN, 0), clock);
         }
-        var random = new Random(c.Seed);
-        var env = _context.Setup.Environment;
-        var train = _context.Setup.Train.ToArray();
-        new Random(c.Seed + 1).Shuffle(train);
-        var puzzles = c.Warmup.Share == 0 ? [] : train.Take(Math.Max(1, (int)Math.Round(train.Length * c.Warmup.Share))).ToList();
-        var sequences = new List<ScoredSequence>();
-        foreach (var task in puzzles)
-        {
-            var seen = new HashSet<string>();
-            for (var attempt = 0; attempt < c.Warmup.TracesPerPuzzle * 4 && seen.Count < c.Warmup.TracesPerPuzzle; attempt++)
-            {
-                var trace = WarmupTraces.Build(env, task, random);
-                if (trace is null) break;
-                if (seen.Add(string.Concat(trace.Select(s => s.Text)))) sequences.Add(PolicyEncoding.Trace(_tokenizer, trace));
-            }
-        }
-        _log.Info("warm-up: {0} traces from {1} puzzles", sequences.Count, puzzles.Count);
-
         _policy?.Dispose();
-        _policy = _context.InitialPolicy();
-        if (sequences.Count == 0)
-        {
+        _policy = null;
+        var warmup = Warmup.Train(_context.InitialPolicy, c, _context.Setup, _tokenizer, out var policy,
+            (done, total) => { if (done % 10 == 0 || done == total) Progress("warmup", 0, done, total); });
+        _policy = policy;
+        if (warmup.Traces == 0)
             _log.Info("warm-up: none (warmup.share = 0): v0 is {0}", _context.PolicyCheckpoint ?? "the untrained character model");
-            return Publish(0, new TrainingReport(0, 0, double.NaN, double.NaN, double.NaN, 0), clock);
-        }
-        using var trainer = new PolicyTrainer(_policy, new TrainerOptions(c.Warmup.LearningRate, BatchSize: c.Warmup.BatchSize,
-            ComputeDType: LearnerSettings.ComputeDType(c.Learner)));
-        var stats = trainer.TrainSft(sequences, c.Warmup.Epochs, random, (done, total) => { if (done % 10 == 0 || done == total) Progress("warmup", 0, done, total); });
-        return Publish(0, new TrainingReport(sequences.Count, 0, stats.FirstOrDefault()?.Loss ?? double.NaN,
-            stats.LastOrDefault()?.Loss ?? double.NaN, double.NaN, 0), clock);
+        else _log.Info("warm-up: {0} traces from {1} puzzles", warmup.Traces, warmup.Tasks);
+        return Publish(0, new TrainingReport(warmup.Traces, 0, warmup.FirstLoss, warmup.LastLoss, double.NaN, 0), clock);
     }
 
     async Task<PolicyPublished> TrainIterationAsync(int iteration)
     {
         var clock = Stopwatch.StartNew();
         var c = _context.Config;
-        var examples = new List<PreferenceExample>();
-        var window = new List<PreferenceTree>();
-        var sources = new List<PreferenceTree>(); // the trees the examples come from
-        var newExamples = 0;
+        var (examples, newExamples, sources, window) = await PreferenceLearning.CollectAsync(c, iteration,
+            i => TreeQueries.IterationTreesAsync(_system, c.Name, i), _tokenizer);
         if (PreferenceLearning.UsesSolutionBuffer(c))
-        {
-            var all = new List<PreferenceTree>();
-            for (var i = 1; i <= iteration; i++)
-            {
-                var trees = await TreeQueries.IterationTreesAsync(_system, c.Name, i);
-                all.AddRange(trees);
-                if (i > iteration - c.Learner.Window) window.AddRange(trees);
-            }
-            var buffer = SolutionBuffer.NewestSolved(all);
-            sources.AddRange(buffer);
-            foreach (var tree in buffer)
-            {
-                var extracted = PreferenceLearning.Extract([tree], c.Preferences, c.Seed + tree.Iteration, _tokenizer);
-                examples.AddRange(extracted);
-                if (tree.Iteration == iteration) newExamples += extracted.Count;
-            }
             _log.Info("iteration {0}: solution buffer: {1} solved tasks, {2} of them last solved before this iteration",
-                iteration, buffer.Count, buffer.Count(t => t.Iteration < iteration));
-        }
-        else
-            for (var i = Math.Max(1, iteration - c.Learner.Window + 1); i <= iteration; i++)
-            {
-                var trees = await TreeQueries.IterationTreesAsync(_system, c.Name, i);
-                window.AddRange(trees);
-                sources.AddRange(trees);
-                var extracted = PreferenceLearning.Extract(trees, c.Preferences, c.Seed + i, _tokenizer);
-                examples.AddRange(extracted);
-                if (i == iteration) newExamples = extracted.Count;
-            }
+                iteration, sources.Count, sources.Count(t => t.Iteration < iteration));
         var pairs = PairDiagnostics.Of(c.Preferences.Extractor, examples, sources.ToDictionary(t => t.TreeId),
             (prompt, candidate) => PreferenceData.Encode(_tokenizer, prompt, candidate).StepOf.Length);
         if (pairs.Pairs > 0)

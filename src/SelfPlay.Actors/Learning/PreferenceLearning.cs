@@ -23,6 +23,55 @@ public static class PreferenceLearning
     public static bool UsesSolutionBuffer(CampaignConfig c) =>
         c.Learner.SolutionBuffer && Extractors.Get(c.Preferences.Extractor).Kind == ExampleKind.Demonstration;
 
+    /// <param name="Examples">what the learner trains on this iteration (before learner.import)</param>
+    /// <param name="NewExamples">how many of them come from this iteration's trees</param>
+    /// <param name="Sources">the trees they come from: the window's, or with the solution buffer the newest solved tree of each task</param>
+    /// <param name="Window">the trees of the last learner.window iterations (the critic's training data)</param>
+    public sealed record TrainingSet(List<PreferenceExample> Examples, int NewExamples, List<PreferenceTree> Sources, List<PreferenceTree> Window);
+
+    /// <summary>
+    /// The examples of iteration <paramref name="iteration"/>: the extractor's examples of the trees of the last
+    /// learner.window iterations, or with learner.solution-buffer (solved-paths) those of the newest solved tree of every
+    /// task of every iteration so far, so a task once solved is never forgotten. Each iteration's trees (or each buffered
+    /// tree) is extracted with the seed of its iteration, so the same trees give the same examples whoever asks.
+    /// </summary>
+    /// <param name="treesOf">the stored trees of an iteration (the journal in a campaign, memory in the recipe)</param>
+    public static async Task<TrainingSet> CollectAsync(CampaignConfig c, int iteration, Func<int, Task<IReadOnlyList<PreferenceTree>>> treesOf, ITokenizer tokenizer)
+    {
+        var examples = new List<PreferenceExample>();
+        var window = new List<PreferenceTree>();
+        var sources = new List<PreferenceTree>();
+        var newExamples = 0;
+        if (UsesSolutionBuffer(c))
+        {
+            var all = new List<PreferenceTree>();
+            for (var i = 1; i <= iteration; i++)
+            {
+                var trees = await treesOf(i);
+                all.AddRange(trees);
+                if (i > iteration - c.Learner.Window) window.AddRange(trees);
+            }
+            sources.AddRange(SolutionBuffer.NewestSolved(all));
+            foreach (var tree in sources)
+            {
+                var extracted = Extract([tree], c.Preferences, c.Seed + tree.Iteration, tokenizer);
+                examples.AddRange(extracted);
+                if (tree.Iteration == iteration) newExamples += extracted.Count;
+            }
+        }
+        else
+            for (var i = Math.Max(1, iteration - c.Learner.Window + 1); i <= iteration; i++)
+            {
+                var trees = await treesOf(i);
+                window.AddRange(trees);
+                sources.AddRange(trees);
+                var extracted = Extract(trees, c.Preferences, c.Seed + i, tokenizer);
+                examples.AddRange(extracted);
+                if (i == iteration) newExamples = extracted.Count;
+            }
+        return new TrainingSet(examples, newExamples, sources, window);
+    }
+
     /// <summary>learner.import: the file's pairs; malformed records are reported through <paramref name="report"/> (or reject the file).</summary>
     public static List<PreferenceExample> Import(LearnerConfig l, Action<string> report)
     {
