@@ -107,7 +107,7 @@ public static class BenchLearner
         adapted.AttachLora(lora, 1);
         adapted.train();
         using var loraOptimizer = optim.AdamW(adapted.TrainableParameters(), 1e-4);
-        var dpo = new LossOptions("dpo");
+        var dpo = new LossOptions("dpo", SftWeight: 0);
         for (var w = 0; w < 3; w++) { Update(() => PreferenceObjective.Compute(model, pairData, dpo).Loss); UpdateOf(adapted, loraOptimizer, () => PreferenceObjective.Compute(adapted, pairData, dpo).Loss); }
         var fullTimes = new List<double>();
         var loraTimes = new List<double>();

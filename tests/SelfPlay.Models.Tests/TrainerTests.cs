@@ -69,7 +69,7 @@ public class TrainerTests
         var demonstrations = Enumerable.Range(0, 8).Select(i => new PreferenceExample(ExampleKind.Demonstration, $"d{i}", $"Q {"abcd"[i % 4]}:",
             [new Candidate([Step($"{"abcd"[i % 4]}{"abcd"[i % 4]}\n", 2), Step("= 24\n", 4)], 1, 2)])).ToList();
         var data = PreferenceData.Prepare(demonstrations, Tok, Losses.Get("sft").ReferenceFree ? ReferenceSource.None : ReferenceSource.Model);
-        var options = new LossOptions("sft");
+        var options = new LossOptions("sft", SftWeight: 0);
         double Loss()
         {
             using var _ = no_grad();
@@ -94,7 +94,7 @@ public class TrainerTests
         var nodes = Enumerable.Range(0, 8).Select(i => new PreferenceExample(ExampleKind.Distribution, $"n{i}", $"Q {"abcd"[i % 4]}:",
             [.. new[] { "xy\n", "yz\n", "zx\n" }.Select((s, j) => new Candidate([Step(s, 3)], shares[j], 7 - 3 * j))])).ToList();
         var data = PreferenceData.Prepare(nodes, Tok, Losses.Get("policy-ce").ReferenceFree ? ReferenceSource.None : ReferenceSource.Model);
-        var options = new LossOptions("policy-ce"); // no SFT term on the most visited child (sft-weight 0)
+        var options = new LossOptions("policy-ce", SftWeight: 0); // no SFT term on the most visited child (sft-weight 0)
         double Loss()
         {
             using var _ = no_grad();
@@ -178,7 +178,7 @@ public class TrainerTests
         using var trainer = new PolicyTrainer(model, new TrainerOptions(LearningRate: 5e-3, BatchSize: 16, EvalEvery: 4));
         var evaluations = new List<int>();
         trainer.OnEval = step => evaluations.Add(step);
-        var stats = trainer.TrainPreferences(data, 8, new LossOptions("dpo", 0.1), new Random(1));
+        var stats = trainer.TrainPreferences(data, 8, new LossOptions("dpo", 0.1, SftWeight: 0), new Random(1));
         Assert.Equal([4, 8, 12, 16, 20, 24], evaluations); // 3 steps per epoch, 8 epochs
         var diagnostics = LearnerDiagnostics.Compute(data, before, LearnerDiagnostics.Score(model, data), 0.1, []);
         Assert.True(diagnostics.RankingAccuracy >= 0.9 && diagnostics.RankingAccuracy > diagnostics.RankingAccuracyBefore + 0.2,

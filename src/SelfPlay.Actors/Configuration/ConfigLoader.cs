@@ -92,7 +92,7 @@ public static class ConfigLoader
             ? value
             : "\"" + value.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
 
-    static IEnumerable<string> LeafPaths(Config config, string root)
+    public static IEnumerable<string> LeafPaths(Config config, string root)
     {
         if (!config.HasPath(root)) yield break;
         var stack = new Stack<(string Path, HoconValue Value)>();
@@ -116,12 +116,20 @@ public static class ConfigLoader
 
     static string FirstLine(string s) => s.Split('\n')[0].Trim();
 
-    public static CampaignConfig Parse(Config c)
+    /// <param name="keysRead">receives every key read (without "selfplay."): a test checks that these are exactly reference.conf's</param>
+    public static CampaignConfig Parse(Config c, ISet<string>? keysRead = null)
     {
-        string S(string key) => Get(key, () => c.GetString("selfplay." + key));
-        int I(string key) => Get(key, () => c.GetInt("selfplay." + key));
-        double D(string key) => Get(key, () => c.GetDouble("selfplay." + key));
-        bool B(string key) => Get(key, () => c.GetBoolean("selfplay." + key));
+        T Read<T>(string key, Func<string, T> read)
+        {
+            keysRead?.Add(key);
+            // reference.conf is always the fallback, so a key missing here is a key it does not document.
+            if (!c.HasPath("selfplay." + key)) throw new ConfigException($"selfplay.{key} is read but not in reference.conf");
+            return Get(key, () => read("selfplay." + key));
+        }
+        string S(string key) => Read(key, k => c.GetString(k));
+        int I(string key) => Read(key, k => c.GetInt(k));
+        double D(string key) => Read(key, k => c.GetDouble(k));
+        bool B(string key) => Read(key, k => c.GetBoolean(k));
         // model.dtype and learner.dtype follow policy.dtype unless set: bfloat16 on CUDA, float32 on the CPU for "auto".
         string DType(string key)
         {
@@ -135,40 +143,40 @@ public static class ConfigLoader
         }
 
         var config = new CampaignConfig(
-            S("name"), I("seed"),
-            new EnvironmentConfig(S("environment.type"), S("environment.step-mode"), I("environment.held-out"),
-                I("environment.split-seed"), I("environment.max-steps"), D("environment.wrong-answer-reward"),
-                S("environment.plugin-folder"), D("environment.step-timeout-seconds"), I("environment.train-tasks"), ReadEnvironmentSettings(c),
-                new LlmConfig(S("llm.endpoint"), S("llm.model"), S("llm.api-key-env"), D("llm.timeout-seconds"), I("llm.max-retries")),
-                S("environment.exclude-file")),
-            new ModelConfig(I("model.hidden-size"), I("model.intermediate-size"), I("model.layers"), I("model.heads"),
-                I("model.kv-heads"), D("model.rope-theta"), I("model.max-positions"), S("model.device"), I("model.threads"),
-                I("model.max-step-tokens"), DType("model.dtype"), I("model.prefix-cache-mb")),
-            new WarmupConfig(S("warmup.from-checkpoint"), D("warmup.share"), I("warmup.traces-per-puzzle"), I("warmup.epochs"), I("warmup.batch-size"),
-                D("warmup.learning-rate")),
-            SearchSettingsReader.Read(new SearchConfig(S("search.algorithm"), I("search.simulations"), I("search.expansions"), D("search.c-puct"),
-                D("search.length-penalty"), D("search.temperature"), S("search.backup")), S, I, D, B),
-            new IterationsConfig(I("iterations.count"), I("iterations.trees")),
-            new PreferenceConfig(S("preferences.extractor"), D("preferences.min-q-gap"), S("preferences.rejected"), I("preferences.max-per-tree"),
-                D("preferences.margin"), D("preferences.q-threshold"), D("preferences.critic-weight"), D("preferences.q-center"),
-                I("preferences.min-list-size"), B("preferences.advantage-std"), S("preferences.treepo-weighting"), S("preferences.critic"),
-                D("preferences.visit-temperature")),
-            new LearnerConfig(S("learner.loss"), D("learner.beta"), D("learner.sft-weight"), I("learner.epochs"), I("learner.batch-size"),
-                D("learner.learning-rate"), I("learner.window"), S("learner.reference"), D("learner.label-smoothing"), D("learner.alpha"),
-                D("learner.gamma"), S("learner.step-weights"), D("learner.clip-low"), D("learner.clip-high"), I("learner.gradient-accumulation"),
-                D("learner.weight-decay"), D("learner.max-grad-norm"), D("learner.warmup-share"), I("learner.checkpoint-every"),
-                S("learner.import"), S("learner.import-format"), S("learner.import-errors"), DType("learner.dtype"),
-                I("learner.lora.rank"), D("learner.lora.alpha"), D("learner.lora.dropout"), S("learner.lora.target-modules"),
-                B("learner.solution-buffer")),
-            new EvalConfig(B("eval.greedy")),
-            new ActorsConfig(I("actors.search-workers"), I("actors.inference-batch-rows"),
-                I("actors.lease-seconds"), I("actors.ask-timeout-seconds"), I("actors.environment-actors"), S("actors.environment-placement")),
-            new PersistenceConfig(S("persistence.provider"), S("persistence.connection-string"), I("persistence.snapshot-nodes"), S("persistence.password-env")),
-            new CriticConfig(I("critic.epochs"), I("critic.batch-size"), D("critic.learning-rate"), I("critic.max-examples"), D("critic.held-out-share")),
-            new ClusterSecurityConfig(S("cluster.system-name"), S("cluster.tls.certificate"), S("cluster.tls.key"), S("cluster.tls.password-env")),
-            new PolicyConfig(S("policy.checkpoint"), S("policy.chat-template")),
-            new InferenceConfig(S("inference.backend"), S("inference.endpoint"), S("inference.model"), S("inference.api-key-env"),
-                I("inference.max-concurrency"), D("inference.timeout-seconds"), I("inference.max-retries"), D("inference.logprob-tolerance")));
+            Name: S("name"), Seed: I("seed"),
+            Environment: new EnvironmentConfig(Type: S("environment.type"), StepMode: S("environment.step-mode"), HeldOut: I("environment.held-out"),
+                SplitSeed: I("environment.split-seed"), MaxSteps: I("environment.max-steps"), WrongAnswerReward: D("environment.wrong-answer-reward"),
+                PluginFolder: S("environment.plugin-folder"), StepTimeoutSeconds: D("environment.step-timeout-seconds"), TrainTasks: I("environment.train-tasks"), Settings: ReadEnvironmentSettings(c),
+                Llm: new LlmConfig(Endpoint: S("llm.endpoint"), Model: S("llm.model"), ApiKeyEnv: S("llm.api-key-env"), TimeoutSeconds: D("llm.timeout-seconds"), MaxRetries: I("llm.max-retries")),
+                ExcludeFile: S("environment.exclude-file")),
+            Model: new ModelConfig(HiddenSize: I("model.hidden-size"), IntermediateSize: I("model.intermediate-size"), Layers: I("model.layers"), Heads: I("model.heads"),
+                KvHeads: I("model.kv-heads"), RopeTheta: D("model.rope-theta"), MaxPositions: I("model.max-positions"), Device: S("model.device"), Threads: I("model.threads"),
+                MaxStepTokens: I("model.max-step-tokens"), DType: DType("model.dtype"), PrefixCacheMb: I("model.prefix-cache-mb")),
+            Warmup: new WarmupConfig(FromCheckpoint: S("warmup.from-checkpoint"), Share: D("warmup.share"), TracesPerPuzzle: I("warmup.traces-per-puzzle"), Epochs: I("warmup.epochs"), BatchSize: I("warmup.batch-size"),
+                LearningRate: D("warmup.learning-rate")),
+            Search: SearchSettingsReader.Read(new SearchConfig(Algorithm: S("search.algorithm"), Simulations: I("search.simulations"), Expansions: I("search.expansions"), CPuct: D("search.c-puct"),
+                LengthPenalty: D("search.length-penalty"), Temperature: D("search.temperature"), Backup: S("search.backup")), S, I, D, B),
+            Iterations: new IterationsConfig(Count: I("iterations.count"), Trees: I("iterations.trees")),
+            Preferences: new PreferenceConfig(Extractor: S("preferences.extractor"), MinQGap: D("preferences.min-q-gap"), Rejected: S("preferences.rejected"), MaxPerTree: I("preferences.max-per-tree"),
+                Margin: D("preferences.margin"), QThreshold: D("preferences.q-threshold"), CriticWeight: D("preferences.critic-weight"), QCenter: D("preferences.q-center"),
+                MinListSize: I("preferences.min-list-size"), AdvantageStd: B("preferences.advantage-std"), TreePoWeighting: S("preferences.treepo-weighting"), Critic: S("preferences.critic"),
+                VisitTemperature: D("preferences.visit-temperature")),
+            Learner: new LearnerConfig(Loss: S("learner.loss"), Beta: D("learner.beta"), SftWeight: D("learner.sft-weight"), Epochs: I("learner.epochs"), BatchSize: I("learner.batch-size"),
+                LearningRate: D("learner.learning-rate"), Window: I("learner.window"), Reference: S("learner.reference"), LabelSmoothing: D("learner.label-smoothing"), Alpha: D("learner.alpha"),
+                Gamma: D("learner.gamma"), StepWeights: S("learner.step-weights"), ClipLow: D("learner.clip-low"), ClipHigh: D("learner.clip-high"), GradientAccumulation: I("learner.gradient-accumulation"),
+                WeightDecay: D("learner.weight-decay"), MaxGradNorm: D("learner.max-grad-norm"), WarmupShare: D("learner.warmup-share"), CheckpointEvery: I("learner.checkpoint-every"),
+                Import: S("learner.import"), ImportFormat: S("learner.import-format"), ImportErrors: S("learner.import-errors"), DType: DType("learner.dtype"),
+                LoraRank: I("learner.lora.rank"), LoraAlpha: D("learner.lora.alpha"), LoraDropout: D("learner.lora.dropout"), LoraTargetModules: S("learner.lora.target-modules"),
+                SolutionBuffer: B("learner.solution-buffer"), DesirableWeight: D("learner.desirable-weight"), UndesirableWeight: D("learner.undesirable-weight")),
+            Eval: new EvalConfig(Greedy: B("eval.greedy")),
+            Actors: new ActorsConfig(SearchWorkers: I("actors.search-workers"), InferenceBatchRows: I("actors.inference-batch-rows"),
+                LeaseSeconds: I("actors.lease-seconds"), AskTimeoutSeconds: I("actors.ask-timeout-seconds"), EnvironmentActors: I("actors.environment-actors"), EnvironmentPlacement: S("actors.environment-placement")),
+            Persistence: new PersistenceConfig(Provider: S("persistence.provider"), ConnectionString: S("persistence.connection-string"), SnapshotNodes: I("persistence.snapshot-nodes"), PasswordEnv: S("persistence.password-env")),
+            Critic: new CriticConfig(Epochs: I("critic.epochs"), BatchSize: I("critic.batch-size"), LearningRate: D("critic.learning-rate"), MaxExamples: I("critic.max-examples"), HeldOutShare: D("critic.held-out-share")),
+            Cluster: new ClusterSecurityConfig(SystemName: S("cluster.system-name"), TlsCertificate: S("cluster.tls.certificate"), TlsKey: S("cluster.tls.key"), TlsPasswordEnv: S("cluster.tls.password-env")),
+            Policy: new PolicyConfig(Checkpoint: S("policy.checkpoint"), ChatTemplate: S("policy.chat-template")),
+            Inference: new InferenceConfig(Backend: S("inference.backend"), Endpoint: S("inference.endpoint"), BaseModel: S("inference.model"), ApiKeyEnv: S("inference.api-key-env"),
+                MaxConcurrency: I("inference.max-concurrency"), TimeoutSeconds: D("inference.timeout-seconds"), MaxRetries: I("inference.max-retries"), LogProbTolerance: D("inference.logprob-tolerance")));
         Validate(config);
         return config;
     }

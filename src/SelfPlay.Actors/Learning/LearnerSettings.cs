@@ -7,15 +7,21 @@ namespace SelfPlay.Actors.Learning;
 /// <summary>The preferences.* and learner.* settings as the extractors, losses and trainer take them, and their validation.</summary>
 public static class LearnerSettings
 {
-    public static ExtractorOptions Extractor(PreferenceConfig p) =>
-        new(p.MinQGap, p.Rejected, p.MaxPerTree, p.Margin, p.QThreshold, p.CriticWeight, p.QCenter, p.MinListSize, p.AdvantageStd, p.TreePoWeighting, p.Critic, p.VisitTemperature);
+    public static ExtractorOptions Extractor(PreferenceConfig p) => new(
+        MinQGap: p.MinQGap, Rejected: p.Rejected, MaxPerTree: p.MaxPerTree, Margin: p.Margin, QThreshold: p.QThreshold,
+        CriticWeight: p.CriticWeight, QCenter: p.QCenter, MinListSize: p.MinListSize, AdvantageStd: p.AdvantageStd,
+        TreePoWeighting: p.TreePoWeighting, Critic: p.Critic, VisitTemperature: p.VisitTemperature);
 
-    public static LossOptions Loss(LearnerConfig l) =>
-        new(l.Loss, l.Beta, l.LabelSmoothing, l.Alpha, l.Gamma, l.SftWeight, StepWeights(l.StepWeights), l.ClipLow, l.ClipHigh);
+    public static LossOptions Loss(LearnerConfig l) => new(
+        Name: l.Loss, Beta: l.Beta, LabelSmoothing: l.LabelSmoothing, Alpha: l.Alpha, Gamma: l.Gamma, SftWeight: l.SftWeight,
+        StepWeights: StepWeights(l.StepWeights), ClipLow: l.ClipLow, ClipHigh: l.ClipHigh,
+        DesirableWeight: l.DesirableWeight, UndesirableWeight: l.UndesirableWeight);
 
-    public static TrainerOptions Trainer(LearnerConfig l, string? checkpointDir) =>
-        new(l.LearningRate, l.WeightDecay, l.MaxGradNorm, l.BatchSize, l.WarmupShare, GradientAccumulation: l.GradientAccumulation,
-            CheckpointEvery: l.CheckpointEvery, CheckpointDir: l.CheckpointEvery > 0 ? checkpointDir : null, ComputeDType: ComputeDType(l));
+    public static TrainerOptions Trainer(LearnerConfig l, string? checkpointDir) => new(
+        LearningRate: l.LearningRate, WeightDecay: l.WeightDecay, MaxGradNorm: l.MaxGradNorm, BatchSize: l.BatchSize, WarmupShare: l.WarmupShare,
+        GradientAccumulation: l.GradientAccumulation, CheckpointEvery: l.CheckpointEvery,
+        CheckpointDir: l.CheckpointEvery > 0 ? checkpointDir : null, ComputeDType: ComputeDType(l));
+
 
     /// <summary>What forward and backward run in; the trained weights stay float32 (bfloat16 = mixed precision).</summary>
     public static TorchSharp.torch.ScalarType ComputeDType(LearnerConfig l) => Models.Checkpoints.Checkpoint.ScalarTypeOf(l.DType);
@@ -58,6 +64,7 @@ public static class LearnerSettings
         check(p.MinListSize >= 2, $"selfplay.preferences.min-list-size must be at least 2, got {p.MinListSize}");
         check(p.TreePoWeighting is "average" or "group-size", $"selfplay.preferences.treepo-weighting must be average or group-size, got '{p.TreePoWeighting}'");
         check(l.LabelSmoothing is >= 0 and < 0.5, $"selfplay.learner.label-smoothing must be in [0, 0.5), got {l.LabelSmoothing}");
+        check(l.DesirableWeight > 0 && l.UndesirableWeight > 0, $"selfplay.learner.desirable-weight and undesirable-weight must be positive, got {l.DesirableWeight}, {l.UndesirableWeight}");
         check(l.Alpha >= 0 && l.Gamma >= 0 && l.ClipLow is >= 0 and < 1 && l.ClipHigh >= 0, "selfplay.learner: alpha, gamma and clip-high must be non-negative, clip-low in [0, 1)");
         check(l.StepWeights is "dissimilar" or "similar" or "none", $"selfplay.learner.step-weights must be dissimilar, similar or none, got '{l.StepWeights}'");
         check(l.GradientAccumulation >= 1 && l.CheckpointEvery >= 0, "selfplay.learner: gradient-accumulation must be at least 1, checkpoint-every non-negative");

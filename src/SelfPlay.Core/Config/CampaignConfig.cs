@@ -50,7 +50,7 @@ public sealed record InferenceConfig(string Backend = "local", string Endpoint =
 
 public sealed record ClusterSecurityConfig(string SystemName = "", string TlsCertificate = "", string TlsKey = "", string TlsPasswordEnv = "");
 
-public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut, int SplitSeed, int MaxSteps, double WrongAnswerReward = 0,
+public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut, int SplitSeed, int MaxSteps, double WrongAnswerReward = 0.2,
     string PluginFolder = "", double StepTimeoutSeconds = 10, int TrainTasks = 2000, IReadOnlyDictionary<string, string>? Settings = null,
     LlmConfig? Llm = null, string ExcludeFile = "");
 
@@ -78,7 +78,8 @@ public sealed record LearnerConfig(string Loss, double Beta, double SftWeight, i
     double LabelSmoothing = 0, double Alpha = 1.0, double Gamma = 1.0, string StepWeights = "dissimilar", double ClipLow = 0.2, double ClipHigh = 0.28,
     int GradientAccumulation = 1, double WeightDecay = 0, double MaxGradNorm = 1.0, double WarmupShare = 0.05, int CheckpointEvery = 0,
     string Import = "", string ImportFormat = "trl-preference", string ImportErrors = "skip", string DType = "float32",
-    int LoraRank = 0, double LoraAlpha = 16, double LoraDropout = 0, string LoraTargetModules = "q,k,v,o", bool SolutionBuffer = true);
+    int LoraRank = 0, double LoraAlpha = 16, double LoraDropout = 0, string LoraTargetModules = "q,k,v,o", bool SolutionBuffer = true,
+    double DesirableWeight = 1.0, double UndesirableWeight = 1.0);
 
 public sealed record EvalConfig(bool Greedy);
 
@@ -88,7 +89,7 @@ public sealed record ActorsConfig(int SearchWorkers, int InferenceBatchRows, int
 /// <param name="SnapshotNodes">a tree of at least this many nodes stored again is also saved as a snapshot (0 = never)</param>
 /// <param name="PasswordEnv">the environment variable holding the database password, added to the connection string when
 /// the journal connects (a password written in the connection string itself is refused: it would land in config.conf)</param>
-public sealed record PersistenceConfig(string Provider, string ConnectionString, int SnapshotNodes = 0, string PasswordEnv = "");
+public sealed record PersistenceConfig(string Provider, string ConnectionString, int SnapshotNodes = 1000, string PasswordEnv = "");
 
 /// <summary>
 /// Training of the critic that search.critic = value or prm names: after the policy, each iteration trains it on the

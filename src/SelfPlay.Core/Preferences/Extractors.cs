@@ -16,8 +16,8 @@ namespace SelfPlay.Core.Preferences;
 /// <param name="TreePoWeighting">TreePO subgroup mix: "average" or "group-size"</param>
 /// <param name="VisitTemperature">visit-distribution's τ: the target share of a child is N^(1/τ) / Σ N^(1/τ)</param>
 public sealed record ExtractorOptions(
-    double MinQGap = 1e-9, string Rejected = "worst", int MaxPerTree = 0, double Margin = 0.375, double QThreshold = 0.1,
-    double CriticWeight = 1.0, double QCenter = 0.0, int MinListSize = 2, bool AdvantageStd = false, string TreePoWeighting = "average",
+    double MinQGap = 0.1, string Rejected = "worst", int MaxPerTree = 0, double Margin = 0.375, double QThreshold = 0.1,
+    double CriticWeight = 1.0, double QCenter = 0.5, int MinListSize = 2, bool AdvantageStd = false, string TreePoWeighting = "average",
     string Critic = "", double VisitTemperature = 1.0);
 
 /// <summary>A named strategy that turns one search tree into training examples. Pure: no I/O, no model.</summary>

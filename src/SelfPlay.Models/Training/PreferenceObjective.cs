@@ -11,7 +11,7 @@ namespace SelfPlay.Models.Training;
 /// <param name="Gamma">SimPO's target margin γ</param>
 /// <param name="SftWeight">weight of a token-mean NLL term on the best candidate (PRO: its own (n−1)²-scaled summed NLL)</param>
 public sealed record LossOptions(string Name = "dpo", double Beta = 0.1, double LabelSmoothing = 0, double Alpha = 1.0, double Gamma = 1.0,
-    double SftWeight = 0, StepWeighting StepWeights = StepWeighting.Dissimilar, double ClipLow = 0.2, double ClipHigh = 0.28,
+    double SftWeight = 1.0, StepWeighting StepWeights = StepWeighting.Dissimilar, double ClipLow = 0.2, double ClipHigh = 0.28,
     double DesirableWeight = 1, double UndesirableWeight = 1);
 
 /// <summary>Sums over one batch for the diagnostics (pairs: best vs worst candidate).</summary>

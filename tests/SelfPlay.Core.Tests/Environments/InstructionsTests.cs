@@ -66,13 +66,13 @@ public class InstructionsTests
         Assert.Equal((0.2 * 2 / 3, "off topic: no"), (outcome.Reward, outcome.Reason));
         Assert.Equal(1, new InstructionsEnvironment(0.2, new FixedTopicJudge(true)).Step(task, "", "cats purr").Reward);
         Assert.Contains("needs llm.endpoint", Assert.Throws<ArgumentException>(() => new InstructionsProvider().Create(
-            new EnvironmentConfig("instructions", "operation", 5, 1, 1, TrainTasks: 5, Settings: new Dictionary<string, string> { ["judge"] = "llm" }))).Message);
+            new EnvironmentConfig("instructions", "operation", 5, 1, 1, WrongAnswerReward: 0, TrainTasks: 5, Settings: new Dictionary<string, string> { ["judge"] = "llm" }))).Message);
     }
 
     [Fact]
     public void Generated_instructions_are_distinct_varied_and_their_references_keep_every_constraint()
     {
-        var setup = new InstructionsProvider().Create(new EnvironmentConfig("instructions", "operation", 40, 2, 1, TrainTasks: 300));
+        var setup = new InstructionsProvider().Create(new EnvironmentConfig("instructions", "operation", 40, 2, 1, WrongAnswerReward: 0, TrainTasks: 300));
         Assert.Empty(setup.HeldOut.Select(t => t.Input).Intersect(setup.Train.Select(t => t.Input)));
         var kinds = setup.Train.SelectMany(t => Instruction.Parse(t.Input).Constraints.Select(c => c.Kind)).Distinct().Order().ToArray();
         Assert.Equal(["end", "has", "json", "lower", "max", "min", "no", "quote", "upper"], kinds);
@@ -84,13 +84,13 @@ public class InstructionsTests
     public void The_constraints_setting_makes_harder_instructions_whose_references_still_keep_every_constraint()
     {
         var settings = new Dictionary<string, string> { ["constraints"] = "4" };
-        var setup = new InstructionsProvider().Create(new EnvironmentConfig("instructions", "operation", 40, 2, 1, TrainTasks: 200, Settings: settings));
+        var setup = new InstructionsProvider().Create(new EnvironmentConfig("instructions", "operation", 40, 2, 1, WrongAnswerReward: 0, TrainTasks: 200, Settings: settings));
         // A length bound and 3 or 4 of keyword, forbidden word, casing, format.
         Assert.All(setup.Train.Concat(setup.HeldOut), t => Assert.InRange(Instruction.Parse(t.Input).Constraints.Count, 4, 5));
         Assert.Contains(setup.Train, t => Instruction.Parse(t.Input).Constraints.Count == 5);
         Hostile.AssertReferenceSolutionsSolve(setup.Environment, setup.Train.Concat(setup.HeldOut));
         Assert.Contains("environment.settings.constraints must be an integer in 1..4, got '9'", Assert.Throws<ArgumentException>(() =>
-            new InstructionsProvider().Create(new EnvironmentConfig("instructions", "operation", 5, 1, 1, TrainTasks: 5,
+            new InstructionsProvider().Create(new EnvironmentConfig("instructions", "operation", 5, 1, 1, WrongAnswerReward: 0, TrainTasks: 5,
                 Settings: new Dictionary<string, string> { ["constraints"] = "9" }))).Message);
     }
 
