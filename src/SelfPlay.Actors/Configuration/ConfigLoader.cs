@@ -142,41 +142,20 @@ public static class ConfigLoader
             return S("model.device").StartsWith("cuda", StringComparison.Ordinal) ? "bfloat16" : "float32";
         }
 
-        var config = new CampaignConfig(
-            Name: S("name"), Seed: I("seed"),
-            Environment: new EnvironmentConfig(Type: S("environment.type"), StepMode: S("environment.step-mode"), HeldOut: I("environment.held-out"),
-                SplitSeed: I("environment.split-seed"), MaxSteps: I("environment.max-steps"), WrongAnswerReward: D("environment.wrong-answer-reward"),
-                PluginFolder: S("environment.plugin-folder"), StepTimeoutSeconds: D("environment.step-timeout-seconds"), TrainTasks: I("environment.train-tasks"), Settings: ReadEnvironmentSettings(c),
-                Llm: new LlmConfig(Endpoint: S("llm.endpoint"), Model: S("llm.model"), ApiKeyEnv: S("llm.api-key-env"), TimeoutSeconds: D("llm.timeout-seconds"), MaxRetries: I("llm.max-retries")),
-                ExcludeFile: S("environment.exclude-file")),
-            Model: new ModelConfig(HiddenSize: I("model.hidden-size"), IntermediateSize: I("model.intermediate-size"), Layers: I("model.layers"), Heads: I("model.heads"),
-                KvHeads: I("model.kv-heads"), RopeTheta: D("model.rope-theta"), MaxPositions: I("model.max-positions"), Device: S("model.device"), Threads: I("model.threads"),
-                MaxStepTokens: I("model.max-step-tokens"), DType: DType("model.dtype"), PrefixCacheMb: I("model.prefix-cache-mb")),
-            Warmup: new WarmupConfig(FromCheckpoint: S("warmup.from-checkpoint"), Share: D("warmup.share"), TracesPerPuzzle: I("warmup.traces-per-puzzle"), Epochs: I("warmup.epochs"), BatchSize: I("warmup.batch-size"),
-                LearningRate: D("warmup.learning-rate")),
-            Search: SearchSettingsReader.Read(new SearchConfig(Algorithm: S("search.algorithm"), Simulations: I("search.simulations"), Expansions: I("search.expansions"), CPuct: D("search.c-puct"),
-                LengthPenalty: D("search.length-penalty"), Temperature: D("search.temperature"), Backup: S("search.backup")), S, I, D, B),
-            Iterations: new IterationsConfig(Count: I("iterations.count"), Trees: I("iterations.trees")),
-            Preferences: new PreferenceConfig(Extractor: S("preferences.extractor"), MinQGap: D("preferences.min-q-gap"), Rejected: S("preferences.rejected"), MaxPerTree: I("preferences.max-per-tree"),
-                Margin: D("preferences.margin"), QThreshold: D("preferences.q-threshold"), CriticWeight: D("preferences.critic-weight"), QCenter: D("preferences.q-center"),
-                MinListSize: I("preferences.min-list-size"), AdvantageStd: B("preferences.advantage-std"), TreePoWeighting: S("preferences.treepo-weighting"), Critic: S("preferences.critic"),
-                VisitTemperature: D("preferences.visit-temperature")),
-            Learner: new LearnerConfig(Loss: S("learner.loss"), Beta: D("learner.beta"), SftWeight: D("learner.sft-weight"), Epochs: I("learner.epochs"), BatchSize: I("learner.batch-size"),
-                LearningRate: D("learner.learning-rate"), Window: I("learner.window"), Reference: S("learner.reference"), LabelSmoothing: D("learner.label-smoothing"), Alpha: D("learner.alpha"),
-                Gamma: D("learner.gamma"), StepWeights: S("learner.step-weights"), ClipLow: D("learner.clip-low"), ClipHigh: D("learner.clip-high"), GradientAccumulation: I("learner.gradient-accumulation"),
-                WeightDecay: D("learner.weight-decay"), MaxGradNorm: D("learner.max-grad-norm"), WarmupShare: D("learner.warmup-share"), CheckpointEvery: I("learner.checkpoint-every"),
-                Import: S("learner.import"), ImportFormat: S("learner.import-format"), ImportErrors: S("learner.import-errors"), DType: DType("learner.dtype"),
-                LoraRank: I("learner.lora.rank"), LoraAlpha: D("learner.lora.alpha"), LoraDropout: D("learner.lora.dropout"), LoraTargetModules: S("learner.lora.target-modules"),
-                SolutionBuffer: B("learner.solution-buffer"), DesirableWeight: D("learner.desirable-weight"), UndesirableWeight: D("learner.undesirable-weight")),
-            Eval: new EvalConfig(Greedy: B("eval.greedy")),
-            Actors: new ActorsConfig(SearchWorkers: I("actors.search-workers"), InferenceBatchRows: I("actors.inference-batch-rows"),
-                LeaseSeconds: I("actors.lease-seconds"), AskTimeoutSeconds: I("actors.ask-timeout-seconds"), EnvironmentActors: I("actors.environment-actors"), EnvironmentPlacement: S("actors.environment-placement")),
-            Persistence: new PersistenceConfig(Provider: S("persistence.provider"), ConnectionString: S("persistence.connection-string"), SnapshotNodes: I("persistence.snapshot-nodes"), PasswordEnv: S("persistence.password-env")),
-            Critic: new CriticConfig(Epochs: I("critic.epochs"), BatchSize: I("critic.batch-size"), LearningRate: D("critic.learning-rate"), MaxExamples: I("critic.max-examples"), HeldOutShare: D("critic.held-out-share")),
-            Cluster: new ClusterSecurityConfig(SystemName: S("cluster.system-name"), TlsCertificate: S("cluster.tls.certificate"), TlsKey: S("cluster.tls.key"), TlsPasswordEnv: S("cluster.tls.password-env")),
-            Policy: new PolicyConfig(Checkpoint: S("policy.checkpoint"), ChatTemplate: S("policy.chat-template")),
-            Inference: new InferenceConfig(Backend: S("inference.backend"), Endpoint: S("inference.endpoint"), BaseModel: S("inference.model"), ApiKeyEnv: S("inference.api-key-env"),
-                MaxConcurrency: I("inference.max-concurrency"), TimeoutSeconds: D("inference.timeout-seconds"), MaxRetries: I("inference.max-retries"), LogProbTolerance: D("inference.logprob-tolerance")));
+        var bound = ConfigBinder.Bind<CampaignConfig>((key, type) =>
+            type == typeof(string) ? S(key) : type == typeof(int) ? I(key) : type == typeof(double) ? D(key) : type == typeof(bool) ? B(key)
+            : type == typeof(IReadOnlyDictionary<string, string>) ? ReadEnvironmentSettings(c)
+            : throw new InvalidOperationException($"selfplay.{key}: no reader for {type.Name}"));
+        // The settings whose value depends on others: the dtypes ("" follows policy.dtype), SPaR's refiner feedback (auto).
+        var spar = bound.Search.Spar!;
+        var config = bound with
+        {
+            Model = bound.Model with { DType = DType("model.dtype") },
+            Learner = bound.Learner with { DType = DType("learner.dtype") },
+            // auto: a pretrained policy reads the critique, the character model trained from scratch cannot.
+            Search = bound.Search with { Spar = spar with { RefinerFeedback = spar.RefinerFeedback is "auto"
+                ? bound.PolicySource.Checkpoint.Length == 0 ? "none" : "critique" : spar.RefinerFeedback } },
+        };
         Validate(config);
         return config;
     }

@@ -40,19 +40,20 @@ public sealed record PolicyConfig(string Checkpoint = "", string ChatTemplate = 
 /// OpenAI-compatible server: vLLM, SGLang, selfplay serve), which serves v0 as <paramref name="BaseModel"/> ("" = the
 /// first model it lists without a parent) and every later version as a LoRA adapter loaded under "policy-vN".
 /// </summary>
-public sealed record InferenceConfig(string Backend = "local", string Endpoint = "", string BaseModel = "", string ApiKeyEnv = "",
-    int MaxConcurrency = 16, double TimeoutSeconds = 60, int MaxRetries = 3, double LogProbTolerance = 0.05)
+public sealed record InferenceConfig(string Backend = "local", string Endpoint = "", [ConfigKey("model")] string BaseModel = "", string ApiKeyEnv = "",
+    int MaxConcurrency = 16, double TimeoutSeconds = 60, int MaxRetries = 3, [ConfigKey("logprob-tolerance")] double LogProbTolerance = 0.05)
 {
     public bool Remote => Backend == "openai";
 
     public LlmConfig Client => new(Endpoint, BaseModel, ApiKeyEnv, TimeoutSeconds, MaxRetries);
 }
 
-public sealed record ClusterSecurityConfig(string SystemName = "", string TlsCertificate = "", string TlsKey = "", string TlsPasswordEnv = "");
+public sealed record ClusterSecurityConfig(string SystemName = "", [ConfigKey("tls.certificate")] string TlsCertificate = "",
+    [ConfigKey("tls.key")] string TlsKey = "", [ConfigKey("tls.password-env")] string TlsPasswordEnv = "");
 
 public sealed record EnvironmentConfig(string Type, string StepMode, int HeldOut, int SplitSeed, int MaxSteps, double WrongAnswerReward = 0.2,
     string PluginFolder = "", double StepTimeoutSeconds = 10, int TrainTasks = 2000, IReadOnlyDictionary<string, string>? Settings = null,
-    LlmConfig? Llm = null, string ExcludeFile = "");
+    [ConfigKey("llm", FromRoot = true)] LlmConfig? Llm = null, string ExcludeFile = "");
 
 /// <summary>An OpenAI-compatible chat completions endpoint for LLM judges and critics (the campaign's llm section).
 /// The key only ever comes from the environment variable ApiKeyEnv names (never from a file a run folder keeps).</summary>
@@ -60,7 +61,7 @@ public sealed record LlmConfig(string Endpoint = "", string Model = "", string A
     double TimeoutSeconds = 60, int MaxRetries = 3);
 
 public sealed record ModelConfig(int HiddenSize, int IntermediateSize, int Layers, int Heads, int KvHeads, double RopeTheta,
-    int MaxPositions, string Device, int Threads, int MaxStepTokens, string DType = "float32", int PrefixCacheMb = 256);
+    int MaxPositions, string Device, int Threads, int MaxStepTokens, [ConfigKey("dtype")] string DType = "float32", int PrefixCacheMb = 256);
 
 public sealed record WarmupConfig(string FromCheckpoint, double Share, int TracesPerPuzzle, int Epochs, int BatchSize, double LearningRate);
 
@@ -72,13 +73,14 @@ public sealed record IterationsConfig(int Count, int Trees);
 
 public sealed record PreferenceConfig(string Extractor, double MinQGap, string Rejected = "worst", int MaxPerTree = 0, double Margin = 0.375,
     double QThreshold = 0.1, double CriticWeight = 1.0, double QCenter = 0.5, int MinListSize = 2, bool AdvantageStd = false,
-    string TreePoWeighting = "average", string Critic = "", double VisitTemperature = 1.0);
+    [ConfigKey("treepo-weighting")] string TreePoWeighting = "average", string Critic = "", double VisitTemperature = 1.0);
 
 public sealed record LearnerConfig(string Loss, double Beta, double SftWeight, int Epochs, int BatchSize, double LearningRate, int Window, string Reference,
     double LabelSmoothing = 0, double Alpha = 1.0, double Gamma = 1.0, string StepWeights = "dissimilar", double ClipLow = 0.2, double ClipHigh = 0.28,
     int GradientAccumulation = 1, double WeightDecay = 0, double MaxGradNorm = 1.0, double WarmupShare = 0.05, int CheckpointEvery = 0,
-    string Import = "", string ImportFormat = "trl-preference", string ImportErrors = "skip", string DType = "float32",
-    int LoraRank = 0, double LoraAlpha = 16, double LoraDropout = 0, string LoraTargetModules = "q,k,v,o", bool SolutionBuffer = true,
+    string Import = "", string ImportFormat = "trl-preference", string ImportErrors = "skip", [ConfigKey("dtype")] string DType = "float32",
+    [ConfigKey("lora.rank")] int LoraRank = 0, [ConfigKey("lora.alpha")] double LoraAlpha = 16, [ConfigKey("lora.dropout")] double LoraDropout = 0,
+    [ConfigKey("lora.target-modules")] string LoraTargetModules = "q,k,v,o", bool SolutionBuffer = true,
     double DesirableWeight = 1.0, double UndesirableWeight = 1.0);
 
 public sealed record EvalConfig(bool Greedy);
