@@ -37,14 +37,10 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     readonly IActorRef _learner, _inference;
     readonly IEnvironmentSteps _environment;
     readonly ILoggingAdapter _log = Context.GetLogger();
-    readonly List<IterationSummary> _rows = [];
     readonly List<IActorRef> _waiters = [], _watchers = [];
     readonly Queue<SearchTask> _pending = new();
     readonly Dictionary<string, Lease> _leased = [];
-    readonly HashSet<string> _done = [];
     readonly Dictionary<string, int> _attempts = [];
-    /// <summary>The journal's leases of the current iteration, by task, while recovering: taken up by ResumeIteration.</summary>
-    readonly Dictionary<string, TaskLeased> _journaledLeases = [];
     readonly LinkedList<IActorRef> _idleWorkers = new();
     readonly HashSet<IActorRef> _workers = [];
     readonly Dictionary<IActorRef, int> _inferenceVersions = [];
@@ -52,19 +48,16 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     readonly Dictionary<IActorRef, int> _criticVersions = [];
     readonly Stopwatch _campaignClock = Stopwatch.StartNew();
     Stopwatch _phaseClock = new();
-    TensorBoardEvents? _tensorBoard;
-    int _iteration, _taskCount, _nodes, _solvedTrees, _failedTasks, _policyVersion = -1, _trainingFailures;
+    readonly CampaignFiles _files;
+    /// <summary>What the journal says (recovered from it, and kept current by applying each event persisted).</summary>
+    CampaignState _state = CampaignState.Empty;
+    int _trainingFailures;
     string? _lastTaskFailure;
     long _nextLease;
-    double _searchSeconds, _trainSeconds, _inferenceSeconds;
-    /// <summary>From the journal, so the figures stay true across a restart or move: when the campaign and the current
-    /// iteration started and its last task was recorded (null in journals written before these were kept).</summary>
-    DateTime? _campaignStartedUtc, _iterationStartedUtc, _lastTaskUtc;
+    double _searchSeconds, _inferenceSeconds;
     bool _started, _evaluating, _collectingStats;
     InferenceStats _inferenceStats = new(0, 0, 0, 0, 0);
     object? _training; // the training command awaiting its PolicyPublished
-    PolicyPublished? _published;
-    CampaignFinished? _finished;
 
     public static string PersistenceIdFor(string campaign) => "campaign|" + campaign;
 
@@ -80,18 +73,20 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         _environment = environment ?? new InlineEnvironmentSteps(context.Setup.Environment);
         PersistenceId = PersistenceIdFor(context.Config.Name);
         _inferenceVersions[inference] = -1;
+        _files = new CampaignFiles(context, message => _log.Warning(message));
 
-        Recover<CampaignStarted>(e => _campaignStartedUtc = e.AtUtc);
-        Recover<IterationStarted>(ApplyIterationStarted);
-        Recover<TaskRecorded>(ApplyTask);
-        Recover<TaskLeased>(ApplyLeased);
-        Recover<PolicyPublished>(ApplyPublished);
-        Recover<IterationEvaluated>(e => _rows.Add(e.Row));
-        Recover<CampaignFinished>(e => _finished = e);
+        Recover<CampaignStarted>(Apply);
+        Recover<IterationStarted>(Apply);
+        Recover<TaskRecorded>(Apply);
+        Recover<TaskLeased>(Apply);
+        Recover<PolicyPublished>(Apply);
+        Recover<IterationEvaluated>(Apply);
+        Recover<CampaignFinished>(Apply);
         Recover<RecoveryCompleted>(_ =>
         {
-            if (LastSequenceNr > 0) _log.Info("coordinator (re)started: recovered {0} journal events, iteration {1}", LastSequenceNr, _iteration);
-            if (LastSequenceNr > 0 && _finished is null) Self.Tell(StartCampaign.Instance); // resume by itself
+            _nextLease = _state.LastLeaseId;
+            if (LastSequenceNr > 0) _log.Info("coordinator (re)started: recovered {0} journal events, iteration {1}", LastSequenceNr, _state.Iteration);
+            if (LastSequenceNr > 0 && _state.Finished is null) Self.Tell(StartCampaign.Instance); // resume by itself
         });
 
         Command<StartCampaign>(_ => Start());
@@ -109,7 +104,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             _inferenceVersions[Sender] = -1;
             Context.Watch(Sender);
             _log.Info("inference {0} registered", Sender.Path);
-            if (_published is { } p) Sender.Tell(new LoadPolicy(p.Version, p.Directory, p.Sha256));
+            if (_state.Published is { } p) Sender.Tell(new LoadPolicy(p.Version, p.Directory, p.Sha256));
         });
         Command<RegisterCritic>(_ =>
         {
@@ -117,7 +112,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             _criticVersions[Sender] = -1;
             Context.Watch(Sender);
             _log.Info("critic {0} registered", Sender.Path);
-            if (_published?.Critic is { } c) Sender.Tell(new LoadCritic(c.Version, c.Directory, c.Sha256));
+            if (_state.Published?.Critic is { } c) Sender.Tell(new LoadCritic(c.Version, c.Directory, c.Sha256));
         });
         Command<CriticLoaded>(loaded =>
         {
@@ -137,7 +132,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         Command<TaskFailed>(OnFailed);
         Command<Reissue>(r =>
         {
-            if (r.Task.Iteration != _iteration || _done.Contains(r.Task.TaskId)) return;
+            if (r.Task.Iteration != _state.Iteration || _state.DoneTasks.Contains(r.Task.TaskId)) return;
             _pending.Enqueue(r.Task);
             Dispatch();
         });
@@ -152,7 +147,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
         Command<WaitForCompletion>(_ =>
         {
-            if (_finished is not null) Sender.Tell(_finished);
+            if (_state.Finished is not null) Sender.Tell(_state.Finished);
             else _waiters.Add(Sender);
         });
         Command<WatchProgress>(_ =>
@@ -196,23 +191,23 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     void Start()
     {
-        if (_started || _finished is not null) return;
+        if (_started || _state.Finished is not null) return;
         _started = true;
-        if (_published is not { } published)
+        if (_state.Published is not { } published)
         {
             _phaseClock = Stopwatch.StartNew();
             _log.Info("campaign {0}: phase warm-up", _context.Config.Name);
-            if (_campaignStartedUtc is null)
+            if (_state.StartedUtc is null)
                 Persist(new CampaignStarted(DateTime.UtcNow), e =>
                 {
-                    _campaignStartedUtc = e.AtUtc;
+                    Apply(e);
                     Train(RunWarmup.Instance);
                 });
             else Train(RunWarmup.Instance);
             return;
         }
         _log.Info("campaign {0}: resuming at iteration {1} (policy v{2}, {3} of {4} tasks done)", _context.Config.Name,
-            _iteration, published.Version, _done.Count, _taskCount);
+            _state.Iteration, published.Version, _state.DoneTasks.Count, _state.TaskCount);
         _phaseClock = Stopwatch.StartNew();
         LoadEverywhere(published);
     }
@@ -238,7 +233,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         Timers.Cancel("train");
         Persist(published, p =>
         {
-            ApplyPublished(p);
+            Apply(p);
             _log.Info("checkpoint: policy v{0} published at {1} ({2} examples, loss {3:F4} -> {4:F4})", p.Version, p.Directory,
                 p.Report.Examples, p.Report.FirstLoss, p.Report.LastLoss);
             if (p.Critic is { } c)
@@ -260,7 +255,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     void OnPolicyLoaded(PolicyLoaded loaded)
     {
         if (_inferenceVersions.ContainsKey(Sender)) _inferenceVersions[Sender] = loaded.Version;
-        if (_evaluating && Sender.Equals(_inference) && loaded.Version == _policyVersion)
+        if (_evaluating && Sender.Equals(_inference) && loaded.Version == _state.PolicyVersion)
         {
             _evaluating = false;
             ContinueAfterLoad();
@@ -271,8 +266,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     /// <summary>Where the journal says the campaign stands, once this node's inference has the current policy.</summary>
     void ContinueAfterLoad()
     {
-        if (_rows.All(r => r.Iteration != _policyVersion)) Evaluate();
-        else if (_iteration > _policyVersion) ResumeIteration();
+        if (!_state.Evaluated(_state.PolicyVersion)) Evaluate();
+        else if (_state.Iteration > _state.PolicyVersion) ResumeIteration();
         else NextIteration();
     }
 
@@ -287,14 +282,13 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         var clock = Stopwatch.StartNew();
         var proposer = new ActorStepProposer(_inference, _context.AskTimeout);
         var episodes = new System.Collections.Concurrent.ConcurrentQueue<HeldOutEpisode>();
-        var file = _context.EvaluationFile(_policyVersion);
+        var version = _state.PolicyVersion;
         Evaluation.GreedyAsync(_context.Setup.Environment, _context.Setup.HeldOut, proposer, _context.Config.Environment.MaxSteps, steps: _environment,
                 onEpisode: (task, state, solved) => episodes.Enqueue(new HeldOutEpisode(task.Id, task.Input, solved, state)))
             .ContinueWith(t =>
             {
                 if (!t.IsCompletedSuccessfully) return (object)new Status.Failure(t.Exception?.GetBaseException() ?? new Exception("evaluation failed"));
-                try { HeldOutEpisode.Write(file, episodes, _context.Setup.HeldOut.Select(h => h.Id).ToList()); }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // a record for reading, not part of the result
+                _files.Episodes(version, episodes);
                 return new Evaluated(t.Result, clock.Elapsed.TotalSeconds);
             })
             .PipeTo(Self);
@@ -305,22 +299,22 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         if (e.Result is { Total: > 0 } failed && failed.EnvironmentErrors >= failed.Total)
         {
             // A 0/N from an environment that played no episode is no result; nothing is recorded, so a resume evaluates again.
-            Finish("failed", $"iteration {_policyVersion}: the held-out evaluation could not play any of its {failed.Total} episodes " +
+            Finish("failed", $"iteration {_state.PolicyVersion}: the held-out evaluation could not play any of its {failed.Total} episodes " +
                              $"(the environment failed: {failed.FirstError}); fix the cause and run --resume");
             return;
         }
-        var report = _published!.Report;
+        var report = _state.Published!.Report;
         var held = e.Result is { } r ? new HeldOutResult(r.Solved, r.Total, Math.Round(r.Rate, 4)) : null;
-        var row = new IterationSummary(_policyVersion, _policyVersion == 0 ? "sft" : "selfplay", _policyVersion,
-            _policyVersion == 0 ? 0 : _taskCount, report.Pairs, held, Math.Round(IterationWallSeconds(), 1),
-            Math.Round(_searchSeconds, 1), Math.Round(_trainSeconds, 1), Math.Round(e.Seconds, 1), _nodes, _solvedTrees, _failedTasks,
+        var row = new IterationSummary(_state.PolicyVersion, _state.PolicyVersion == 0 ? "sft" : "selfplay", _state.PolicyVersion,
+            _state.PolicyVersion == 0 ? 0 : _state.TaskCount, report.Pairs, held, Math.Round(IterationWallSeconds(), 1),
+            Math.Round(_searchSeconds, 1), Math.Round(report.WallSeconds, 1), Math.Round(e.Seconds, 1), _state.Nodes, _state.SolvedTrees, _state.FailedTasks,
             Finite(report.FirstLoss), Finite(report.LastLoss), Finite(report.RewardAccuracy), report.Learner,
-            _policyVersion == 0 ? null : Throughput(), _published.Critic, report.PairDiagnostics, report.Parity);
+            _state.PolicyVersion == 0 ? null : Throughput(), _state.Published.Critic, report.PairDiagnostics, report.Parity);
         Persist(new IterationEvaluated(row), ev =>
         {
-            _rows.Add(ev.Row);
+            Apply(ev);
             _log.Info("iteration {0}: held-out {1}", row.Iteration, held is null ? "not evaluated" : $"{held.Solved}/{held.Total}");
-            WriteTensorBoard(ev.Row);
+            _files.Scalars(ev.Row, _state.IterationRows);
             if (e.Result is { EnvironmentErrors: > 0 } r)
                 _log.Warning("iteration {0}: {1} of {2} held-out episodes ended by an environment failure (counted unsolved), first: {3}",
                     row.Iteration, r.EnvironmentErrors, r.Total, r.FirstError);
@@ -332,7 +326,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     /// <summary>From the iteration's journaled start (the campaign's for the warm-up) to now; this coordinator's phase
     /// clock for a journal without timestamps.</summary>
     double IterationWallSeconds() =>
-        (_policyVersion == 0 ? _campaignStartedUtc : _iterationStartedUtc) is { } start ? (DateTime.UtcNow - start).TotalSeconds : _phaseClock.Elapsed.TotalSeconds;
+        (_state.PolicyVersion == 0 ? _state.StartedUtc : _state.IterationStartedUtc) is { } start ? (DateTime.UtcNow - start).TotalSeconds : _phaseClock.Elapsed.TotalSeconds;
 
     /// <summary>This iteration's search throughput: trees and nodes from the journal over the journaled search time;
     /// inference figures (counted by the inference actors) over the search time since this coordinator's (re)start.</summary>
@@ -340,11 +334,11 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     {
         var seconds = Math.Max(_searchSeconds, 1e-9);
         var s = _inferenceStats;
-        var throughput = new RoleThroughput(Math.Round((_done.Count - _failedTasks) / seconds, 3), Math.Round(_nodes / seconds, 1),
+        var throughput = new RoleThroughput(Math.Round((_state.DoneTasks.Count - _state.FailedTasks) / seconds, 3), Math.Round(_state.Nodes / seconds, 1),
             Math.Round(s.Tokens / Math.Max(_inferenceSeconds, 1e-9), 1), s.Batches == 0 ? 0 : Math.Round(s.Rows / (double)(s.Batches * (long)s.MaxRows), 4),
             s.Batches, Math.Round(s.BusySeconds, 2));
         _log.Info("iteration {0}: throughput search {1} trees/s ({2} nodes/s), inference {3} tokens/s in {4} batches, batch fill {5:P1}",
-            _iteration, throughput.TreesPerSecond, throughput.NodesPerSecond, throughput.InferenceTokensPerSecond, s.Batches, throughput.BatchFill);
+            _state.Iteration, throughput.TreesPerSecond, throughput.NodesPerSecond, throughput.InferenceTokensPerSecond, s.Batches, throughput.BatchFill);
         return throughput;
     }
 
@@ -352,14 +346,14 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     void NextIteration()
     {
-        if (_policyVersion >= _context.Config.Iterations.Count)
+        if (_state.PolicyVersion >= _context.Config.Iterations.Count)
         {
             Finish("completed", null);
             return;
         }
-        Persist(new IterationStarted(_policyVersion + 1, _policyVersion, _context.Config.Iterations.Trees, DateTime.UtcNow), e =>
+        Persist(new IterationStarted(_state.PolicyVersion + 1, _state.PolicyVersion, _context.Config.Iterations.Trees, DateTime.UtcNow), e =>
         {
-            ApplyIterationStarted(e);
+            Apply(e);
             _log.Info("iteration {0}: phase search, {1} tasks with policy v{2}", e.Iteration, e.Tasks, e.PolicyVersion);
             ResumeIteration();
         });
@@ -368,12 +362,12 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     /// <summary>Queues the tasks of the current iteration that have no recorded outcome (all of them in a new iteration).</summary>
     void ResumeIteration()
     {
-        if (_taskCount > 0 && _done.Count >= _taskCount && _failedTasks >= _taskCount)
+        if (_state.SearchDone && _state.AllFailed)
         {
             // The run stopped because every task had failed (StartTraining): search them all again.
-            Persist(new IterationStarted(_iteration, _policyVersion, _taskCount, DateTime.UtcNow), e =>
+            Persist(new IterationStarted(_state.Iteration, _state.PolicyVersion, _state.TaskCount, DateTime.UtcNow), e =>
             {
-                ApplyIterationStarted(e);
+                Apply(e);
                 _log.Info("iteration {0}: every task had failed; searching all {1} again", e.Iteration, e.Tasks);
                 ResumeIteration();
             });
@@ -383,10 +377,10 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         (_collectingStats, _inferenceStats) = (false, new InferenceStats(0, 0, 0, 0, 0));
         foreach (var inference in _inferenceVersions.Keys) inference.Tell(GetInferenceStats.Instance); // resets their counters
         var kept = 0;
-        foreach (var task in CampaignTasks.Of(_context.Config, _context.Setup.Train, _iteration, _taskCount, _policyVersion).Where(t => !_done.Contains(t.TaskId)))
+        foreach (var task in CampaignTasks.Of(_context.Config, _context.Setup.Train, _state.Iteration, _state.TaskCount, _state.PolicyVersion).Where(t => !_state.DoneTasks.Contains(t.TaskId)))
         {
             // A task the journal says is leased to a worker that is still a member stays its own: that worker reports it.
-            if (_journaledLeases.TryGetValue(task.TaskId, out var leased) && LiveWorker(leased.Worker) is { } worker)
+            if (_state.Leases.TryGetValue(task.TaskId, out var leased) && LiveWorker(leased.Worker) is { } worker)
             {
                 _leased[task.TaskId] = new Lease(task with { LeaseId = leased.LeaseId }, worker, DateTime.UtcNow.AddSeconds(_context.Config.Actors.LeaseSeconds));
                 if (_workers.Add(worker)) Context.Watch(worker); // gone later: the task is handed out again at once
@@ -394,10 +388,10 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             }
             else _pending.Enqueue(task);
         }
-        if (kept > 0) _log.Info("iteration {0}: {1} tasks still leased to live workers (from the journal), {2} queued", _iteration, kept, _pending.Count);
-        _journaledLeases.Clear();
-        Publish("search", _done.Count, _taskCount);
-        if (_done.Count >= _taskCount) StartTraining();
+        if (kept > 0) _log.Info("iteration {0}: {1} tasks still leased to live workers (from the journal), {2} queued", _state.Iteration, kept, _pending.Count);
+        _state = _state.WithoutJournaledLeases();
+        Publish("search", _state.DoneTasks.Count, _state.TaskCount);
+        if (_state.SearchDone) StartTraining();
         else Dispatch();
     }
 
@@ -413,9 +407,9 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
             {
                 _idleWorkers.Remove(node);
                 var (task, worker) = (_pending.Dequeue() with { LeaseId = ++_nextLease }, node.Value);
-                if (_leased.Count == 0 && _done.Count == 0) _log.Info("iteration {0}: first task leased", _iteration);
+                if (_leased.Count == 0 && _state.DoneTasks.Count == 0) _log.Info("iteration {0}: first task leased", _state.Iteration);
                 _leased[task.TaskId] = new Lease(task, worker, DateTime.UtcNow.AddSeconds(_context.Config.Actors.LeaseSeconds));
-                handedOut.Add((new TaskLeased(_iteration, task.TaskId, task.LeaseId, Akka.Serialization.Serialization.SerializedActorPath(worker)), task, worker));
+                handedOut.Add((new TaskLeased(_state.Iteration, task.TaskId, task.LeaseId, Akka.Serialization.Serialization.SerializedActorPath(worker)), task, worker));
             }
             node = next;
         }
@@ -423,6 +417,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         if (handedOut.Count > 0)
             PersistAllAsync(handedOut.Select(h => h.Event).ToList(), e =>
             {
+                Apply(e);
                 var (_, task, worker) = handedOut.First(h => ReferenceEquals(h.Event, e));
                 worker.Tell(task);
             });
@@ -431,19 +426,19 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     /// <summary>Whether the inference actor on the worker's node (same address) has loaded the current policy version,
     /// and its critic actor the current critic when one has been trained.</summary>
     bool NodeHasCurrentPolicy(IActorRef worker) =>
-        _inferenceVersions.Any(kv => kv.Value == _policyVersion && kv.Key.Path.Address.Equals(worker.Path.Address))
-        && (_published?.Critic is not { } critic
+        _inferenceVersions.Any(kv => kv.Value == _state.PolicyVersion && kv.Key.Path.Address.Equals(worker.Path.Address))
+        && (_state.Published?.Critic is not { } critic
             || _criticVersions.Any(kv => kv.Value == critic.Version && kv.Key.Path.Address.Equals(worker.Path.Address)));
 
     void OnCompleted(TaskCompleted c)
     {
         // A late answer (a re-issued task finishing twice, or one from an earlier iteration) changes nothing:
         // its tree replaced the tree of the same id.
-        if (_done.Contains(c.TaskId) || c.TreeId != PreferenceTree.MakeId(_context.Config.Name, _iteration, c.TaskId)) return;
-        Persist(new TaskRecorded(_iteration, c.TaskId, c.Nodes, c.Solved, false, DateTime.UtcNow), e =>
+        if (_state.DoneTasks.Contains(c.TaskId) || c.TreeId != PreferenceTree.MakeId(_context.Config.Name, _state.Iteration, c.TaskId)) return;
+        Persist(new TaskRecorded(_state.Iteration, c.TaskId, c.Nodes, c.Solved, false, DateTime.UtcNow), e =>
         {
-            if (_done.Contains(e.TaskId)) return;
-            ApplyTask(e);
+            if (_state.DoneTasks.Contains(e.TaskId)) return;
+            Apply(e);
             _leased.Remove(e.TaskId);
             SelfPlayMetrics.Trees.Add(1);
             SelfPlayMetrics.Nodes.Add(e.Nodes);
@@ -453,7 +448,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     void OnFailed(TaskFailed f)
     {
-        if (_done.Contains(f.TaskId) || !_leased.TryGetValue(f.TaskId, out var lease) || lease.Task.LeaseId != f.LeaseId) return;
+        if (_state.DoneTasks.Contains(f.TaskId) || !_leased.TryGetValue(f.TaskId, out var lease) || lease.Task.LeaseId != f.LeaseId) return;
         _leased.Remove(f.TaskId);
         var attempts = _attempts[f.TaskId] = _attempts.GetValueOrDefault(f.TaskId) + 1;
         SelfPlayMetrics.FailedTasks.Add(1);
@@ -468,10 +463,10 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         }
         _log.Warning("task {0} failed {1} times, skipped: {2}", f.TaskId, attempts, f.Reason);
         _lastTaskFailure = f.Reason;
-        Persist(new TaskRecorded(_iteration, f.TaskId, 0, false, true, DateTime.UtcNow), e =>
+        Persist(new TaskRecorded(_state.Iteration, f.TaskId, 0, false, true, DateTime.UtcNow), e =>
         {
-            if (_done.Contains(e.TaskId)) return;
-            ApplyTask(e);
+            if (_state.DoneTasks.Contains(e.TaskId)) return;
+            Apply(e);
             AfterTask();
         });
     }
@@ -508,47 +503,27 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
 
     void AfterTask()
     {
-        Publish("search", _done.Count, _taskCount);
-        if (_done.Count >= _taskCount) StartTraining();
+        Publish("search", _state.DoneTasks.Count, _state.TaskCount);
+        if (_state.SearchDone) StartTraining();
     }
 
     void StartTraining()
     {
-        if (_taskCount > 0 && _failedTasks >= _taskCount)
+        if (_state.AllFailed)
         {
             // Nothing to train on: the environment (or the search) is broken, not the tasks. Stopping keeps the policy
             // and the journal; a resume after the fix searches the iteration again (ResumeIteration).
-            Finish("failed", $"iteration {_iteration}: all {_taskCount} tasks failed, nothing to train on (last: {_lastTaskFailure ?? "see selfplay.log"}); " +
+            Finish("failed", $"iteration {_state.Iteration}: all {_state.TaskCount} tasks failed, nothing to train on (last: {_lastTaskFailure ?? "see selfplay.log"}); " +
                              "fix the cause and run --resume");
             return;
         }
         _inferenceSeconds = _phaseClock.Elapsed.TotalSeconds;
-        _searchSeconds = _iterationStartedUtc is { } started && _lastTaskUtc is { } last ? (last - started).TotalSeconds : _inferenceSeconds;
-        _log.Info("iteration {0}: search done, {1} trees, {2} solved, {3:F2} trees/s; phase train", _iteration, _done.Count - _failedTasks,
-            _solvedTrees, _searchSeconds > 0 ? (_done.Count - _failedTasks) / _searchSeconds : 0);
+        _searchSeconds = _state.IterationStartedUtc is { } started && _state.LastTaskUtc is { } last ? (last - started).TotalSeconds : _inferenceSeconds;
+        _log.Info("iteration {0}: search done, {1} trees, {2} solved, {3:F2} trees/s; phase train", _state.Iteration, _state.DoneTasks.Count - _state.FailedTasks,
+            _state.SolvedTrees, _searchSeconds > 0 ? (_state.DoneTasks.Count - _state.FailedTasks) / _searchSeconds : 0);
         _collectingStats = true;
         foreach (var inference in _inferenceVersions.Keys) inference.Tell(GetInferenceStats.Instance);
-        Train(new TrainIteration(_iteration));
-    }
-
-    void ApplyIterationStarted(IterationStarted e)
-    {
-        (_iteration, _taskCount, _iterationStartedUtc, _lastTaskUtc) = (e.Iteration, e.Tasks, e.AtUtc, null);
-        (_nodes, _solvedTrees, _failedTasks, _searchSeconds, _trainSeconds) = (0, 0, 0, 0, 0);
-        _done.Clear();
-        _attempts.Clear();
-        _pending.Clear();
-        _leased.Clear();
-        _journaledLeases.Clear();
-    }
-
-    /// <summary>A worker runs one task at a time: its newest lease replaces any older one it held.</summary>
-    void ApplyLeased(TaskLeased e)
-    {
-        _nextLease = Math.Max(_nextLease, e.LeaseId);
-        if (e.Iteration != _iteration || _done.Contains(e.TaskId)) return;
-        foreach (var older in _journaledLeases.Values.Where(l => l.Worker == e.Worker).ToList()) _journaledLeases.Remove(older.TaskId);
-        _journaledLeases[e.TaskId] = e;
+        Train(new TrainIteration(_state.Iteration));
     }
 
     /// <summary>The worker at a journaled path, if it can still report: on a cluster, its node is an up, reachable
@@ -566,81 +541,32 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                && !state.Unreachable.Contains(member) ? worker : null;
     }
 
-    void ApplyTask(TaskRecorded e)
-    {
-        if (e.Iteration == _iteration) _journaledLeases.Remove(e.TaskId);
-        if (e.Iteration != _iteration || !_done.Add(e.TaskId)) return;
-        if (e.AtUtc is { } at) _lastTaskUtc = at;
-        if (e.Failed) _failedTasks++;
-        else
-        {
-            _nodes += e.Nodes;
-            if (e.Solved) _solvedTrees++;
-        }
-    }
-
-    void ApplyPublished(PolicyPublished p)
-    {
-        _published = p;
-        _policyVersion = p.Version;
-        _iteration = Math.Max(_iteration, p.Version);
-        _trainSeconds = p.Report.WallSeconds;
-    }
-
     void Publish(string phase, int done, int total)
     {
-        var progress = new CampaignProgress(phase, _iteration, done, total);
+        var progress = new CampaignProgress(phase, _state.Iteration, done, total);
         Context.System.EventStream.Publish(progress);
         foreach (var watcher in _watchers) watcher.Tell(progress);
-        WriteProgress(progress, force: done == 0 || done >= total);
+        _files.Progress(progress, force: done == 0 || done >= total);
     }
 
-    DateTime _progressWritten = DateTime.MinValue;
-
-    /// <summary>RUN_DIR/progress.json, at most once a second (and at a phase's start and end): what a dashboard in
-    /// another process shows as the live phase.</summary>
-    void WriteProgress(CampaignProgress p, bool force)
+    /// <summary>The state after a journaled event; a new iteration also starts the actor's side afresh (no live leases,
+    /// retries or search time).</summary>
+    void Apply(object e)
     {
-        var now = DateTime.UtcNow;
-        if (!force && now - _progressWritten < TimeSpan.FromSeconds(1)) return;
-        _progressWritten = now;
-        try
-        {
-            var file = Path.Combine(_context.RunDir, "progress.json");
-            File.WriteAllText(file + ".tmp", System.Text.Json.JsonSerializer.Serialize(new { phase = p.Phase, iteration = p.Iteration, done = p.Done, total = p.Total, time = now }));
-            File.Move(file + ".tmp", file, overwrite: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // a view, not part of the campaign
+        _state = _state.Apply(e);
+        if (e is not IterationStarted) return;
+        _searchSeconds = 0;
+        _attempts.Clear();
+        _pending.Clear();
+        _leased.Clear();
     }
 
-    /// <summary>The row's scalars into this coordinator's event file (opened with the first row it evaluates) and
-    /// RUN_DIR/metrics.jsonl; a write that fails is logged, never a reason to stop the campaign.</summary>
-    void WriteTensorBoard(IterationSummary row)
-    {
-        try
-        {
-            _tensorBoard ??= new TensorBoardEvents(_context.RunDir);
-            var stepOffset = _rows.Where(r => r.Iteration < row.Iteration).Sum(r => (long)(r.Learner?.Steps.Count ?? 0));
-            var scalars = SummaryScalars.Of(row, stepOffset).ToList();
-            _tensorBoard.Write(scalars);
-            // The same scalars as JSON lines, for scripts that do not read event files.
-            File.AppendAllLines(Path.Combine(_context.RunDir, "metrics.jsonl"), scalars.Where(x => double.IsFinite(x.Value)).Select(x =>
-                System.Text.Json.JsonSerializer.Serialize(new { iteration = row.Iteration, tag = x.Tag, step = x.Step, value = x.Value })));
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            _log.Warning("tensorboard: cannot write iteration {0}'s scalars: {1}", row.Iteration, e.Message);
-        }
-    }
-
-    void WriteSummary(string status, string? error) =>
-        new CampaignSummary(_context.Config.Name, _context.Setup.Environment.Name, status, _rows, error,
-            Math.Round(_campaignStartedUtc is { } started ? (DateTime.UtcNow - started).TotalSeconds : _campaignClock.Elapsed.TotalSeconds, 1),
-            _context.Setup.ExcludedTasks).Write(_context.RunDir);
+    void WriteSummary(string status, string? error) => _files.Summary(status, error, _state.IterationRows,
+        _state.StartedUtc is { } started ? (DateTime.UtcNow - started).TotalSeconds : _campaignClock.Elapsed.TotalSeconds);
 
     void Finish(string status, string? error)
     {
-        if (_finished is not null) return;
+        if (_state.Finished is not null) return;
         var finished = new CampaignFinished(status, error);
         if (status == "completed") Persist(finished, Announce); // a failed campaign stays resumable
         else Announce(finished);
@@ -651,8 +577,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         if (finished.Error is not null) _log.Error("campaign failed: {0}", finished.Error);
         else _log.Info("campaign {0}: phase {1}", _context.Config.Name, finished.Status);
         WriteSummary(finished.Status, finished.Error);
-        WriteProgress(new CampaignProgress(finished.Status, _iteration, 1, 1), force: true); // the live phase ends with the campaign
-        _finished = finished;
+        _files.Progress(new CampaignProgress(finished.Status, _state.Iteration, 1, 1), force: true); // the live phase ends with the campaign
+        Apply(finished);
         Context.System.EventStream.Publish(finished);
         foreach (var waiter in _waiters.Concat(_watchers)) waiter.Tell(finished);
         _waiters.Clear();

@@ -1,0 +1,99 @@
+using System.Collections.Immutable;
+using SelfPlay.Actors.Protocol;
+
+namespace SelfPlay.Actors.Campaign;
+
+/// <summary>
+/// What the journal says about a campaign, changed only by <see cref="Apply"/>: the coordinator recovers it by applying
+/// its journal's events in order and keeps it current by applying each event it persists. Pure: no actor, no clock.
+/// </summary>
+/// <param name="StartedUtc">when the campaign started (null in journals written before it was kept)</param>
+/// <param name="Iteration">the iteration being searched or trained (the newest IterationStarted, or the newest published version)</param>
+/// <param name="TaskCount">the current iteration's tasks</param>
+/// <param name="Done">the current iteration's tasks with a recorded outcome (completed or given up)</param>
+/// <param name="JournaledLeases">the current iteration's leases without an outcome yet, by task, one per worker: what a
+/// restarted or moved coordinator leaves with their workers (<see cref="ApplyRecovered"/> keeps them, live leases are the actor's)</param>
+/// <param name="LastLeaseId">the highest lease id in the journal: new leases count on from it</param>
+public sealed record CampaignState(
+    DateTime? StartedUtc = null,
+    int Iteration = 0,
+    int TaskCount = 0,
+    DateTime? IterationStartedUtc = null,
+    DateTime? LastTaskUtc = null,
+    ImmutableHashSet<string>? Done = null,
+    int Nodes = 0,
+    int SolvedTrees = 0,
+    int FailedTasks = 0,
+    PolicyPublished? Published = null,
+    ImmutableList<IterationSummary>? Rows = null,
+    ImmutableDictionary<string, TaskLeased>? JournaledLeases = null,
+    long LastLeaseId = 0,
+    CampaignFinished? Finished = null)
+{
+    public static readonly CampaignState Empty = new();
+
+    public ImmutableHashSet<string> DoneTasks => Done ?? [];
+    public ImmutableList<IterationSummary> IterationRows => Rows ?? [];
+    public ImmutableDictionary<string, TaskLeased> Leases => JournaledLeases ?? ImmutableDictionary<string, TaskLeased>.Empty;
+
+    /// <summary>The newest published policy version; -1 before the warm-up's.</summary>
+    public int PolicyVersion => Published?.Version ?? -1;
+
+    /// <summary>Every task of the current iteration has an outcome.</summary>
+    public bool SearchDone => DoneTasks.Count >= TaskCount;
+
+    /// <summary>Every task of the current iteration failed (nothing to train on).</summary>
+    public bool AllFailed => TaskCount > 0 && FailedTasks >= TaskCount;
+
+    /// <summary>Whether policy vN's held-out evaluation is recorded.</summary>
+    public bool Evaluated(int version) => IterationRows.Any(r => r.Iteration == version);
+
+    /// <summary>The state after one event (an unknown event changes nothing).</summary>
+    public CampaignState Apply(object e) => e switch
+    {
+        CampaignStarted s => this with { StartedUtc = s.AtUtc },
+        // A new iteration (or the same one searched again): its outcomes and leases start empty.
+        IterationStarted s => this with
+        {
+            Iteration = s.Iteration, TaskCount = s.Tasks, IterationStartedUtc = s.AtUtc, LastTaskUtc = null,
+            Done = [], Nodes = 0, SolvedTrees = 0, FailedTasks = 0, JournaledLeases = null,
+        },
+        TaskRecorded t => ApplyTask(t),
+        TaskLeased l => ApplyLeased(l),
+        PolicyPublished p => this with { Published = p, Iteration = Math.Max(Iteration, p.Version) },
+        IterationEvaluated v => this with { Rows = IterationRows.Add(v.Row) },
+        CampaignFinished f => this with { Finished = f },
+        _ => this,
+    };
+
+    CampaignState ApplyTask(TaskRecorded e)
+    {
+        if (e.Iteration != Iteration) return this; // a late outcome of an earlier iteration
+        var leases = Leases.Remove(e.TaskId);
+        if (DoneTasks.Contains(e.TaskId)) return this with { JournaledLeases = leases }; // a repeat: counted once
+        return this with
+        {
+            JournaledLeases = leases,
+            Done = DoneTasks.Add(e.TaskId),
+            LastTaskUtc = e.AtUtc ?? LastTaskUtc,
+            FailedTasks = FailedTasks + (e.Failed ? 1 : 0),
+            Nodes = Nodes + (e.Failed ? 0 : e.Nodes),
+            SolvedTrees = SolvedTrees + (!e.Failed && e.Solved ? 1 : 0),
+        };
+    }
+
+    /// <summary>A worker runs one task at a time: its newest lease replaces any older one it held.</summary>
+    CampaignState ApplyLeased(TaskLeased e)
+    {
+        var state = this with { LastLeaseId = Math.Max(LastLeaseId, e.LeaseId) };
+        if (e.Iteration != Iteration || DoneTasks.Contains(e.TaskId)) return state;
+        var leases = Leases.RemoveRange(Leases.Values.Where(l => l.Worker == e.Worker).Select(l => l.TaskId)).SetItem(e.TaskId, e);
+        return state with { JournaledLeases = leases };
+    }
+
+    /// <summary>The journaled leases are taken up (the coordinator now holds them, or queued their tasks again).</summary>
+    public CampaignState WithoutJournaledLeases() => this with { JournaledLeases = null };
+
+    /// <summary>The state a journal's events give, in order.</summary>
+    public static CampaignState Recover(IEnumerable<object> events) => events.Aggregate(Empty, (state, e) => state.Apply(e));
+}

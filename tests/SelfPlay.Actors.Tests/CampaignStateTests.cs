@@ -1,0 +1,108 @@
+using SelfPlay.Actors.Campaign;
+using SelfPlay.Actors.Protocol;
+
+namespace SelfPlay.Actors.Tests;
+
+/// <summary>The coordinator's journaled state, transition by transition, without an actor.</summary>
+public class CampaignStateTests
+{
+    static readonly DateTime T0 = new(2026, 12, 5, 8, 0, 0, DateTimeKind.Utc);
+
+    static PolicyPublished Policy(int version) =>
+        new(version, $"/run/checkpoints/v{version}", "sha", new TrainingReport(10, 5, 0.7, 0.5, 0.8, 12.5));
+
+    static IterationSummary Row(int iteration) =>
+        new(iteration, iteration == 0 ? "sft" : "selfplay", iteration, 4, 2, new HeldOutResult(1, 4, 0.25), 1, 1, 1, 0, 10, 1, 0, 0.7, 0.5, 0.8);
+
+    /// <summary>A warm-up published and evaluated, then iteration 1 started with 3 tasks.</summary>
+    static CampaignState InIteration1() => CampaignState.Recover([
+        new CampaignStarted(T0), Policy(0), new IterationEvaluated(Row(0)), new IterationStarted(1, 0, 3, T0.AddMinutes(1))]);
+
+    [Fact]
+    public void A_new_campaign_has_no_policy_and_nothing_done()
+    {
+        var s = CampaignState.Empty;
+        Assert.Equal((-1, 0, 0), (s.PolicyVersion, s.Iteration, s.DoneTasks.Count));
+        Assert.Null(s.Finished);
+        Assert.Equal(T0, s.Apply(new CampaignStarted(T0)).StartedUtc);
+    }
+
+    [Fact]
+    public void Policy_published_sets_the_version_and_evaluated_records_its_row()
+    {
+        var s = CampaignState.Empty.Apply(Policy(0));
+        Assert.Equal((0, 0, false), (s.PolicyVersion, s.Iteration, s.Evaluated(0)));
+        s = s.Apply(new IterationEvaluated(Row(0)));
+        Assert.True(s.Evaluated(0));
+        // A published version the iteration counter has not reached yet moves it on (a journal cut after training).
+        Assert.Equal(3, s.Apply(Policy(3)).Iteration);
+    }
+
+    [Fact]
+    public void Task_completed_and_failed_count_once_and_only_in_their_iteration()
+    {
+        var s = InIteration1();
+        Assert.Equal((1, 3, T0.AddMinutes(1)), (s.Iteration, s.TaskCount, s.IterationStartedUtc));
+        s = s.Apply(new TaskRecorded(1, "a", 7, true, false, T0.AddMinutes(2)))
+            .Apply(new TaskRecorded(1, "a", 7, true, false, T0.AddMinutes(3)))   // a repeat (a worker re-sending its outcome)
+            .Apply(new TaskRecorded(0, "b", 9, true, false, T0.AddMinutes(3)))   // a late outcome of an earlier iteration
+            .Apply(new TaskRecorded(1, "c", 0, false, true, T0.AddMinutes(4)));  // given up
+        Assert.Equal((2, 7, 1, 1), (s.DoneTasks.Count, s.Nodes, s.SolvedTrees, s.FailedTasks));
+        Assert.Equal(T0.AddMinutes(4), s.LastTaskUtc);
+        Assert.False(s.SearchDone);
+        s = s.Apply(new TaskRecorded(1, "b", 3, false, false, T0.AddMinutes(5)));
+        Assert.True(s.SearchDone);
+        Assert.False(s.AllFailed);
+    }
+
+    [Fact]
+    public void Every_task_failed_is_all_failed_and_a_new_start_of_the_iteration_forgets_it()
+    {
+        var s = InIteration1();
+        foreach (var task in new[] { "a", "b", "c" }) s = s.Apply(new TaskRecorded(1, task, 0, false, true, T0));
+        Assert.True(s.SearchDone && s.AllFailed);
+        s = s.Apply(new IterationStarted(1, 0, 3, T0.AddMinutes(9)));
+        Assert.Equal((0, 0, false), (s.DoneTasks.Count, s.FailedTasks, s.SearchDone));
+    }
+
+    [Fact]
+    public void Task_leased_keeps_one_lease_per_worker_until_its_outcome()
+    {
+        var s = InIteration1()
+            .Apply(new TaskLeased(1, "a", 1, "worker-1"))
+            .Apply(new TaskLeased(1, "b", 2, "worker-2"))
+            .Apply(new TaskLeased(1, "c", 3, "worker-1"));  // worker-1 moved on: it no longer searches a
+        Assert.Equal(["b", "c"], s.Leases.Keys.Order());
+        Assert.Equal(3, s.LastLeaseId);
+        s = s.Apply(new TaskRecorded(1, "b", 5, false, false, T0));
+        Assert.Equal(["c"], s.Leases.Keys);
+        // A lease of a task already done, or of another iteration, is not kept (its id still counts).
+        s = s.Apply(new TaskLeased(1, "b", 4, "worker-3")).Apply(new TaskLeased(2, "x", 5, "worker-4"));
+        Assert.Equal(["c"], s.Leases.Keys);
+        Assert.Equal(5, s.LastLeaseId);
+        Assert.Empty(s.WithoutJournaledLeases().Leases);
+        Assert.Empty(s.Apply(new IterationStarted(2, 1, 3, T0)).Leases);
+    }
+
+    [Fact]
+    public void Resumed_from_the_journal_is_the_state_the_live_events_made()
+    {
+        object[] journal =
+        [
+            new CampaignStarted(T0), Policy(0), new IterationEvaluated(Row(0)), new IterationStarted(1, 0, 2, T0),
+            new TaskLeased(1, "a", 1, "w"), new TaskRecorded(1, "a", 4, true, false, T0), new TaskLeased(1, "b", 2, "w"),
+            new TaskRecorded(1, "b", 6, false, false, T0), Policy(1), new IterationEvaluated(Row(1)), new CampaignFinished("completed", null),
+        ];
+        var live = CampaignState.Empty;
+        foreach (var e in journal) live = live.Apply(e);
+        var resumed = CampaignState.Recover(journal);
+        Assert.Equal((live.Iteration, live.PolicyVersion, live.Nodes, live.SolvedTrees, live.LastLeaseId, live.Finished),
+            (resumed.Iteration, resumed.PolicyVersion, resumed.Nodes, resumed.SolvedTrees, resumed.LastLeaseId, resumed.Finished));
+        Assert.Equal(live.DoneTasks.Order(), resumed.DoneTasks.Order());
+        Assert.Equal([0, 1], resumed.IterationRows.Select(r => r.Iteration));
+        Assert.Equal(("completed", 1, 10, 1), (resumed.Finished!.Status, resumed.PolicyVersion, resumed.Nodes, resumed.SolvedTrees));
+        // A campaign stopped before its first outcome resumes with nothing done and its lease journaled.
+        var cut = CampaignState.Recover(journal.Take(5));
+        Assert.Equal((0, 1), (cut.DoneTasks.Count, cut.Leases.Count));
+    }
+}
