@@ -161,7 +161,7 @@ public static class BenchInference
         var critic = system.ActorOf(Props.Create(() => new CriticActor(new VerifierEvaluator(env))), "critic-" + name);
         try
         {
-            await inference.Ask<PolicyLoaded>(policy, timeout);
+            if (await inference.Ask<object>(policy, timeout) is PolicyLoadFailed failed) throw new InvalidDataException(failed.Reason);
             var proposer = new CountingProposer(new ActorStepProposer(inference, timeout));
             var evaluator = new ActorNodeEvaluator(critic, "verifier", timeout);
             var tasks = Enumerable.Range(0, trees).Select(k => context.Setup.Train[k % context.Setup.Train.Count]).ToList();

@@ -57,9 +57,9 @@ public sealed class CriticActorTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal([0.0, 0.0, 1.0, 0.0], (await actor.Ask<NodesScored>(request, TimeSpan.FromSeconds(30))).Values);
 
         actor.Tell(new LoadCritic(1, _dir, new string('f', 64)), TestActor);
-        var refused = ExpectMsg<Status.Failure>(TimeSpan.FromSeconds(30));
-        Assert.StartsWith("cannot load critic v1: ", refused.Cause.Message);
-        Assert.Contains("expected " + new string('f', 64), refused.Cause.Message);
+        var refused = ExpectMsg<CriticLoadFailed>(TimeSpan.FromSeconds(30));
+        Assert.StartsWith("cannot load critic v1: ", refused.Reason);
+        Assert.Contains("expected " + new string('f', 64), refused.Reason);
 
         actor.Tell(new LoadCritic(1, _dir, sha), TestActor);
         Assert.Equal(1, ExpectMsg<CriticLoaded>(TimeSpan.FromSeconds(30)).Version);

@@ -26,6 +26,7 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
     sealed record ResendTraining;
     sealed record Reissue(SearchTask Task);
     sealed record Evaluated(EvalResult? Result, double Seconds);
+    sealed record EvaluationFailed(string Reason);
     sealed record Lease(SearchTask Task, IActorRef Worker, DateTime Deadline);
 
     const int MaxAttempts = 3, MaxTrainingFailures = 4;
@@ -154,33 +155,26 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
         {
             if (!_watchers.Contains(Sender)) _watchers.Add(Sender);
         });
-        Command<Status.Failure>(f =>
+        // Failures arrive as messages of their own: what failed is the message's type, never a guess from its sender.
+        Command<PolicyLoadFailed>(f =>
         {
-            var reason = f.Cause.GetBaseException().Message.ReplaceLineEndings(" ");
-            if (_inferenceVersions.ContainsKey(Sender) && !Sender.Equals(_inference))
-            {
-                // One search node could not load the policy: leave it out rather than failing the campaign.
-                _log.Error("inference {0} dropped: {1}", Sender.Path, reason);
-                _inferenceVersions.Remove(Sender);
-                return;
-            }
-            if (_criticVersions.Remove(Sender))
-            {
-                // Its node gets no more tasks (they would be scored by an old critic); the other nodes go on.
-                _log.Error("critic {0} dropped: {1}", Sender.Path, reason);
-                return;
-            }
-            if (_training is not null && !reason.StartsWith(SelfPlay.Models.Training.LogProbParity.FailurePrefix, StringComparison.Ordinal)
-                && ++_trainingFailures < MaxTrainingFailures)
-            {
-                // Training failed (its dataset query or checkpoint write met a database or disk outage): the command is
-                // re-sent by the resend timer; only a failure that repeats ends the campaign.
-                _log.Warning("training failed (attempt {0} of {1}), retrying in {2}s: {3}", _trainingFailures, MaxTrainingFailures,
-                    TrainingResend.TotalSeconds, reason);
-                return;
-            }
-            Finish("failed", reason);
+            if (Sender.Equals(_inference)) Finish("failed", f.Reason); // the evaluation needs this node's policy
+            else if (_inferenceVersions.Remove(Sender)) _log.Error("inference {0} dropped: {1}", Sender.Path, f.Reason); // one search node less
         });
+        Command<CriticLoadFailed>(f =>
+        {
+            // Its node gets no more tasks (they would be scored by an old critic); the other nodes go on.
+            if (_criticVersions.Remove(Sender)) _log.Error("critic {0} dropped: {1}", Sender.Path, f.Reason);
+        });
+        Command<TrainingFailed>(f =>
+        {
+            if (_training is null) return; // a late answer to work already done
+            if (f.Permanent || ++_trainingFailures >= MaxTrainingFailures) Finish("failed", f.Reason);
+            // Training met a database or disk outage: the resend timer sends the command again.
+            else _log.Warning("training failed (attempt {0} of {1}), retrying in {2}s: {3}", _trainingFailures, MaxTrainingFailures,
+                TrainingResend.TotalSeconds, f.Reason);
+        });
+        Command<EvaluationFailed>(f => Finish("failed", f.Reason));
     }
 
     protected override void PreStart()
@@ -287,7 +281,8 @@ public sealed class CampaignCoordinator : ReceivePersistentActor, IWithTimers
                 onEpisode: (task, state, solved) => episodes.Enqueue(new HeldOutEpisode(task.Id, task.Input, solved, state)))
             .ContinueWith(t =>
             {
-                if (!t.IsCompletedSuccessfully) return (object)new Status.Failure(t.Exception?.GetBaseException() ?? new Exception("evaluation failed"));
+                if (!t.IsCompletedSuccessfully)
+                    return (object)new EvaluationFailed($"held-out evaluation: {t.Exception?.GetBaseException().Message.ReplaceLineEndings(" ") ?? "failed"}");
                 _files.Episodes(version, episodes);
                 return new Evaluated(t.Result, clock.Elapsed.TotalSeconds);
             })

@@ -87,7 +87,7 @@ public sealed class InferenceActor : ReceiveActor
         }
         catch (Exception e)
         {
-            Sender.Tell(new Status.Failure(new InvalidOperationException($"cannot load policy v{load.Version}: {e.Message}")));
+            Sender.Tell(new PolicyLoadFailed(load.Version, $"cannot load policy v{load.Version}: {e.Message}"));
         }
     }
 
@@ -121,7 +121,7 @@ public sealed class InferenceActor : ReceiveActor
         }
         catch (Exception e)
         {
-            Sender.Tell(new Status.Failure(new InvalidOperationException($"cannot load policy v{load.Version} on {_server!.Endpoint}: {e.Message}")));
+            Sender.Tell(new PolicyLoadFailed(load.Version, $"cannot load policy v{load.Version} on {_server!.Endpoint}: {e.Message}"));
         }
     }
 

@@ -67,9 +67,17 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
         _replyTo = Sender;
         work().ContinueWith(t => new Finished(t.IsCompletedSuccessfully
                 ? t.Result
-                : new Status.Failure(t.Exception?.GetBaseException() ?? new Exception("training failed"))))
+                : TrainingFailure(t.Exception?.GetBaseException())))
             .PipeTo(Self);
         Become(Busy);
+    }
+
+    /// <summary>A failed training run as the coordinator reads it: one line, permanent when retrying cannot help (the
+    /// served log-probs are not the learner's).</summary>
+    static TrainingFailed TrainingFailure(Exception? e)
+    {
+        var reason = e?.Message.ReplaceLineEndings(" ") ?? "training failed";
+        return new TrainingFailed(reason, Permanent: reason.StartsWith(LogProbParity.FailurePrefix, StringComparison.Ordinal));
     }
 
     void Busy()

@@ -28,6 +28,9 @@ public sealed record TaskFailed(string TaskId, long LeaseId, string Reason, bool
 // Inference.
 public sealed record LoadPolicy(int Version, string Directory, string Sha256) : ISelfPlayMessage;
 public sealed record PolicyLoaded(int Version) : ISelfPlayMessage;
+/// <summary>An inference actor could not load policy vN (a missing or corrupt folder, a server that refused the adapter).
+/// A failure is a message of its own, so the coordinator knows what failed from its type, not from who sent it.</summary>
+public sealed record PolicyLoadFailed(int Version, string Reason) : ISelfPlayMessage;
 public sealed record ProposeSteps(IReadOnlyList<ProposalRequest> Requests) : ISelfPlayMessage;
 public sealed record StepsProposed(IReadOnlyList<IReadOnlyList<ProposedStep>> Steps) : ISelfPlayMessage;
 
@@ -37,11 +40,15 @@ public sealed record NodesScored(IReadOnlyList<double> Values) : ISelfPlayMessag
 /// <summary>A trained critic version for the critic actors (search.critic = value | prm); they load and verify it.</summary>
 public sealed record LoadCritic(int Version, string Directory, string Sha256) : ISelfPlayMessage;
 public sealed record CriticLoaded(int Version) : ISelfPlayMessage;
+public sealed record CriticLoadFailed(int Version, string Reason) : ISelfPlayMessage;
 
 // Learner.
 public sealed record RunWarmup : ISelfPlayMessage { public static readonly RunWarmup Instance = new(); }
 public sealed record TrainIteration(int Iteration) : ISelfPlayMessage;
 /// <param name="Critic">the critic trained in the same iteration (search.critic = value | prm), published with the policy</param>
+/// <summary>The learner's answer to RunWarmup or TrainIteration when the work failed (its dataset query, a checkpoint
+/// write, a log-prob parity check); the coordinator retries a few times unless <see cref="Permanent"/>.</summary>
+public sealed record TrainingFailed(string Reason, bool Permanent = false) : ISelfPlayMessage;
 public sealed record PolicyPublished(int Version, string Directory, string Sha256, TrainingReport Report, CriticReport? Critic = null) : ISelfPlayMessage;
 /// <summary>A trained critic checkpoint (folder and sha256, as for policies) and how its training went: losses of the
 /// critic's kind, held-out = the examples of held-out trees, before and after training and for the constant predictor

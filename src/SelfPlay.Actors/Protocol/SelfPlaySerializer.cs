@@ -28,6 +28,7 @@ public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerW
         [typeof(TaskFailed)] = "task-failed.v1",
         [typeof(LoadPolicy)] = "load-policy.v1",
         [typeof(PolicyLoaded)] = "policy-loaded.v1",
+        [typeof(PolicyLoadFailed)] = "policy-load-failed.v1",
         [typeof(ProposeSteps)] = "propose-steps.v1",
         [typeof(StepsProposed)] = "steps-proposed.v1",
         [typeof(ScoreNodes)] = "score-nodes.v1",
@@ -56,6 +57,8 @@ public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerW
         [typeof(StatesVerified)] = "states-verified.v1",
         [typeof(LoadCritic)] = "load-critic.v1",
         [typeof(CriticLoaded)] = "critic-loaded.v1",
+        [typeof(CriticLoadFailed)] = "critic-load-failed.v1",
+        [typeof(TrainingFailed)] = "training-failed.v1",
         [typeof(RegisterCritic)] = "register-critic.v1",
     };
 

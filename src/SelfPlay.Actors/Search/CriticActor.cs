@@ -63,7 +63,7 @@ public sealed class CriticActor : ReceiveActor
             }
             catch (Exception e)
             {
-                Sender.Tell(new Status.Failure(new InvalidOperationException($"cannot load critic v{load.Version}: {e.Message}")));
+                Sender.Tell(new CriticLoadFailed(load.Version, $"cannot load critic v{load.Version}: {e.Message}"));
             }
         });
     }
