@@ -105,4 +105,24 @@ public class CampaignStateTests
         var cut = CampaignState.Recover(journal.Take(5));
         Assert.Equal((0, 1), (cut.DoneTasks.Count, cut.Leases.Count));
     }
+
+    [Fact]
+    public void Evaluated_row_reads_the_iteration_from_the_journal_and_the_report_of_its_policy()
+    {
+        var s = InIteration1()
+            .Apply(new TaskRecorded(1, "a", 7, true, false, T0.AddMinutes(2)))
+            .Apply(new TaskRecorded(1, "b", 0, false, true, T0.AddMinutes(3)))
+            .Apply(Policy(1));
+        var throughput = new RoleThroughput(1, 2, 3, 0.5, 4, 5);
+        var row = s.Row(new HeldOutResult(2, 4, 0.5), 61.26, 30.04, 2.0, throughput);
+        Assert.Equal((1, "selfplay", 1, 3, 5), (row.Iteration, row.Phase, row.PolicyVersion, row.Trees, row.Pairs));
+        Assert.Equal((7, 1, 1), (row.Nodes, row.SolvedTrees, row.FailedTasks));
+        Assert.Equal((61.3, 30.0, 12.5, 2.0), (row.WallSeconds, row.SearchSeconds, row.TrainSeconds, row.EvalSeconds));
+        Assert.Equal((0.7, 0.5, 0.8), (row.TrainLossFirst, row.TrainLossLast, row.RewardAccuracy));
+        Assert.Same(throughput, row.Throughput);
+
+        var warmup = CampaignState.Empty.Apply(Policy(0)).Row(null, 1, 0, 0, throughput);
+        Assert.Equal(("sft", 0, (RoleThroughput?)null), (warmup.Phase, warmup.Trees, warmup.Throughput)); // the warm-up searched nothing
+        Assert.Throws<InvalidOperationException>(() => CampaignState.Empty.Row(null, 0, 0, 0, null));
+    }
 }

@@ -91,6 +91,19 @@ public sealed record CampaignState(
         return state with { JournaledLeases = leases };
     }
 
+    /// <summary>The summary row of the newest policy's evaluated iteration (the warm-up's for v0).</summary>
+    public IterationSummary Row(HeldOutResult? heldOut, double wallSeconds, double searchSeconds, double evalSeconds, RoleThroughput? throughput)
+    {
+        var report = Published?.Report ?? throw new InvalidOperationException("no policy is published: nothing was evaluated");
+        var warmup = PolicyVersion == 0;
+        return new IterationSummary(PolicyVersion, warmup ? "sft" : "selfplay", PolicyVersion, warmup ? 0 : TaskCount, report.Pairs, heldOut,
+            Math.Round(wallSeconds, 1), Math.Round(searchSeconds, 1), Math.Round(report.WallSeconds, 1), Math.Round(evalSeconds, 1), Nodes, SolvedTrees,
+            FailedTasks, Finite(report.FirstLoss), Finite(report.LastLoss), Finite(report.RewardAccuracy), report.Learner,
+            warmup ? null : throughput, Published.Critic, report.PairDiagnostics, report.Parity);
+    }
+
+    static double? Finite(double x) => double.IsFinite(x) ? Math.Round(x, 5) : null;
+
     /// <summary>The journaled leases are taken up (the coordinator now holds them, or queued their tasks again).</summary>
     public CampaignState WithoutJournaledLeases() => this with { JournaledLeases = null };
 

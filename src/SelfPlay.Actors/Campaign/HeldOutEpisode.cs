@@ -15,3 +15,19 @@ public sealed record HeldOutEpisode(string TaskId, string Input, bool Solved, st
         File.Move(temp, path, overwrite: true);
     }
 }
+
+/// <summary>Policy vN's greedy evaluation on the held-out split, through the given inference actor (this node's);
+/// the episodes go to RUN_DIR/eval/vN.jsonl.</summary>
+public static class HeldOutEvaluation
+{
+    public static async Task<SelfPlay.Core.Search.EvalResult> RunAsync(CampaignContext context, Akka.Actor.IActorRef inference,
+        SelfPlay.Core.Environments.IEnvironmentSteps steps, int version, CampaignFiles files)
+    {
+        var episodes = new System.Collections.Concurrent.ConcurrentQueue<HeldOutEpisode>();
+        var result = await SelfPlay.Core.Search.Evaluation.GreedyAsync(context.Setup.Environment, context.Setup.HeldOut,
+            new Inference.ActorStepProposer(inference, context.AskTimeout), context.Config.Environment.MaxSteps, steps: steps,
+            onEpisode: (task, state, solved) => episodes.Enqueue(new HeldOutEpisode(task.Id, task.Input, solved, state)));
+        files.Episodes(version, episodes);
+        return result;
+    }
+}
