@@ -3,8 +3,14 @@ using Akka.Pattern;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
 using Akka.Cluster.Tools.Singleton;
+using Akka.Cluster.Hosting;
+using Akka.Cluster.Hosting.SBR;
 using Akka.Configuration;
-using Akka.Persistence.Sql;
+using Akka.Hosting;
+using Akka.Persistence.Sql.Hosting;
+using Akka.Remote.Hosting;
+using LinqToDB;
+using Microsoft.Extensions.DependencyInjection;
 using SelfPlay.Actors.Campaign;
 using SelfPlay.Actors.Environments;
 using SelfPlay.Actors.Inference;
@@ -64,108 +70,102 @@ public static class SelfPlayHost
         return new System.Data.Common.DbConnectionStringBuilder { ConnectionString = persistence.ConnectionString, ["Password"] = password }.ConnectionString;
     }
 
-    /// <summary>Akka configuration for SelfPlay: SQL persistence with tags, the explicit serializer, Serilog, and with
-    /// <paramref name="node"/> the cluster (remoting, roles, seeds, split-brain resolver, sharding, singletons).</summary>
-    public static Config AkkaConfig(PersistenceConfig persistence, string runDir, bool serilog = true, NodeOptions? node = null)
+    /// <summary>
+    /// The Akka settings of every SelfPlay process as one Akka.Hosting chain: Serilog (or Akka's default logger),
+    /// SQL persistence (journal with tags, snapshots, queries), the closed serialization; and with <paramref name="node"/>
+    /// remoting (TLS when the node has a certificate), clustering (roles, seeds, keep-majority split-brain resolver) and
+    /// <see cref="ClusterPace"/>. Values come in as typed options; only fixed settings are HOCON text.
+    /// </summary>
+    public static AkkaConfigurationBuilder AddSelfPlay(this AkkaConfigurationBuilder builder, PersistenceConfig persistence, string runDir,
+        NodeOptions? node = null, bool serilog = true)
     {
-        var provider = persistence.Provider == "postgres" ? "PostgreSQL.15" : "SQLite.MS";
-        var connection = Escape(ConnectionString(persistence, runDir));
-        var hocon = $$"""
-            akka {
-              loglevel = {{(serilog ? "INFO" : "WARNING")}}
-              {{(serilog ? "loggers = [\"Akka.Logger.Serilog.SerilogLogger, Akka.Logger.Serilog\"]" : "")}}
-              stdout-loglevel = WARNING
-              log-dead-letters = off
-              log-dead-letters-during-shutdown = off
-              persistence {
-                # The circuit breaker tries the database again 2 s after it opened (default 30 s): a database that
-                # comes back is used within seconds, not after a half-minute of "Circuit Breaker is open".
-                journal {
-                  plugin = "akka.persistence.journal.sql"
-                  sql { connection-string = "{{connection}}", provider-name = "{{provider}}", auto-initialize = on
-                        circuit-breaker { max-failures = 10, call-timeout = 10s, reset-timeout = 2s } }
-                }
-                snapshot-store {
-                  plugin = "akka.persistence.snapshot-store.sql"
-                  sql { connection-string = "{{connection}}", provider-name = "{{provider}}", auto-initialize = on
-                        circuit-breaker { max-failures = 5, call-timeout = 20s, reset-timeout = 2s } }
-                }
-                query.journal.sql {
-                  connection-string = "{{connection}}"
-                  provider-name = "{{provider}}"
-                  write-plugin = "akka.persistence.journal.sql"
-                }
-              }
-            }
-            selfplay.pinned-dispatcher { type = PinnedDispatcher, executor = thread-pool-executor }
-            """;
-        var config = ConfigurationFactory.ParseString(hocon);
-        if (node is not null) config = ClusterConfig(node).WithFallback(config);
-        return config
-            .WithFallback(ClosedSerialization.Config)
-            .WithFallback(SqlPersistence.DefaultConfiguration);
+        builder
+            .ConfigureLoggers(loggers =>
+            {
+                loggers.LogLevel = serilog ? Akka.Event.LogLevel.InfoLevel : Akka.Event.LogLevel.WarningLevel;
+                loggers.ClearLoggers();
+                if (serilog) loggers.AddLogger<Akka.Logger.Serilog.SerilogLogger>();
+                else loggers.AddDefaultLogger();
+            })
+            .WithSqlPersistence(ConnectionString(persistence, runDir), persistence.Provider == "postgres" ? ProviderName.PostgreSQL15 : ProviderName.SQLiteMS,
+                autoInitialize: true)
+            .AddHocon(ClosedSerialization.Config, HoconAddMode.Append);
+        if (node is not null)
+        {
+            builder
+                .WithRemoting(new RemoteOptions
+                {
+                    HostName = node.Hostname, Port = node.Port, EnableSsl = node.Tls is not null,
+                    // Large frames: a tree travels as one message.
+                    MaxFrameSize = MessageLimits.MaxFrameBytes, SendBufferSize = MessageLimits.MaxFrameBytes, ReceiveBufferSize = MessageLimits.MaxFrameBytes,
+                })
+                .WithClustering(new ClusterOptions
+                {
+                    Roles = [.. node.Roles], SeedNodes = [.. node.Seeds.Select(node.SeedAddress)], SplitBrainResolver = new KeepMajorityOption(),
+                })
+                .AddHocon(ClusterPace, HoconAddMode.Prepend);
+            if (node.Tls is { } tls) builder.AddSetup(ClusterSecurity.SslSetup(tls));
+        }
+        return builder.AddHocon(ProcessSettings, HoconAddMode.Prepend); // last: these win over the plugins' defaults
     }
 
-    static string Escape(string s) => s.Replace("\\", "\\\\").Replace("\"", "\\\"");
+    /// <summary>The chain's settings for a process without a cluster (tools, benches, tests): persistence, serialization, logging.</summary>
+    public static Config AkkaConfig(PersistenceConfig persistence, string runDir, bool serilog = true) =>
+        new AkkaConfigurationBuilder(new ServiceCollection(), DefaultSystemName).AddSelfPlay(persistence, runDir, serilog: serilog).Configuration.Value;
+
+    /// <summary>Fixed settings of every process: quiet dead letters, the pinned dispatcher, and SQL circuit breakers that try the
+    /// database again 2 s after they opened (default 30 s): a database that comes back is used within seconds, not after a
+    /// half-minute of "Circuit Breaker is open".</summary>
+    static readonly Config ProcessSettings = ConfigurationFactory.ParseString("""
+        akka {
+          stdout-loglevel = WARNING
+          log-dead-letters = off
+          log-dead-letters-during-shutdown = off
+          persistence.journal.sql.circuit-breaker { max-failures = 10, call-timeout = 10s, reset-timeout = 2s }
+          persistence.snapshot-store.sql.circuit-breaker { max-failures = 5, call-timeout = 20s, reset-timeout = 2s }
+        }
+        selfplay.pinned-dispatcher { type = PinnedDispatcher, executor = thread-pool-executor }
+        """);
 
     /// <summary>
-    /// The cluster settings, all explicit: split-brain resolver keep-majority (a node that stops answering is downed
+    /// The cluster's fixed settings, all explicit: split-brain resolver keep-majority (a node that stops answering is downed
     /// after the failure detector plus 5 s of stability, and its leased tasks are handed out again); replay entities
     /// sharded on the replay role and remembered through the journal (the ddata store's durable LMDB file fails at run
-    /// time with Akka.DistributedData.LightningDB 1.5's LightningDB); large frames, because a tree travels as one message.
+    /// time with Akka.DistributedData.LightningDB 1.5's LightningDB).
     /// </summary>
-    static Config ClusterConfig(NodeOptions node)
-    {
-        var roles = string.Join(", ", node.Roles.Select(r => $"\"{Escape(r)}\""));
-        var seeds = string.Join(", ", node.Seeds.Select(s => $"\"{Escape(node.SeedAddress(s))}\""));
-        return ConfigurationFactory.ParseString($$"""
-            akka {
-              actor.provider = cluster
-              remote.dot-netty.tcp {
-                hostname = "{{Escape(node.Hostname)}}"
-                port = {{node.Port}}
-                enable-ssl = {{(node.Tls is null ? "false" : "true")}}
-                maximum-frame-size = {{MessageLimits.MaxFrameBytes}}b
-                send-buffer-size = {{MessageLimits.MaxFrameBytes}}b
-                receive-buffer-size = {{MessageLimits.MaxFrameBytes}}b
-              }
-              cluster {
-                roles = [{{roles}}]
-                seed-nodes = [{{seeds}}]
-                downing-provider-class = "Akka.Cluster.SBR.SplitBrainResolverProvider, Akka.Cluster"
-                split-brain-resolver {
-                  active-strategy = keep-majority
-                  stable-after = 5s
-                  down-all-when-unstable = on
-                }
-                failure-detector.acceptable-heartbeat-pause = 4s
-                run-coordinated-shutdown-when-down = on
-                # Start-up and shut-down pace (timers, not safety): the defaults' 1 s ticks made up about 2 s of every
-                # one-node run. Failure detection, SBR stability and the hand-over window (15 x 1 s) are unchanged.
-                periodic-tasks-initial-delay = 100ms
-                leader-actions-interval = 250ms
-                singleton.hand-over-retry-interval = 200ms
-                singleton.min-number-of-hand-over-retries = 75
-                singleton-proxy.singleton-identification-interval = 200ms
-                # Off: its first check fires when the proxy starts, before any answer can come, so every start logged a
-                # false "failed to find an associated singleton" warning (akka.net#8568).
-                singleton-proxy.log-singleton-identification-failure = off
-                sharding {
-                  role = "replay"
-                  remember-entities = on
-                  remember-entities-store = eventsourced
-                  state-store-mode = persistence
-                  retry-interval = 500ms
-                  # A shard or entity whose recovery failed (the database was away) starts again after 1 s, not 10 s.
-                  shard-failure-backoff = 1s
-                  entity-restart-backoff = 1s
-                  coordinator-failure-backoff = 1s
-                }
-              }
-              coordinated-shutdown.phases.cluster-exiting.timeout = 3s
-            }
-            """);
-    }
+    static readonly Config ClusterPace = ConfigurationFactory.ParseString("""
+        akka.cluster {
+          split-brain-resolver {
+            active-strategy = keep-majority
+            stable-after = 5s
+            down-all-when-unstable = on
+          }
+          failure-detector.acceptable-heartbeat-pause = 4s
+          run-coordinated-shutdown-when-down = on
+          # Start-up and shut-down pace (timers, not safety): the defaults' 1 s ticks made up about 2 s of every
+          # one-node run. Failure detection, SBR stability and the hand-over window (15 x 1 s) are unchanged.
+          periodic-tasks-initial-delay = 100ms
+          leader-actions-interval = 250ms
+          singleton.hand-over-retry-interval = 200ms
+          singleton.min-number-of-hand-over-retries = 75
+          singleton-proxy.singleton-identification-interval = 200ms
+          # Off: its first check fires when the proxy starts, before any answer can come, so every start logged a
+          # false "failed to find an associated singleton" warning (akka.net#8568).
+          singleton-proxy.log-singleton-identification-failure = off
+          sharding {
+            role = "replay"
+            remember-entities = on
+            remember-entities-store = eventsourced
+            state-store-mode = persistence
+            retry-interval = 500ms
+            # A shard or entity whose recovery failed (the database was away) starts again after 1 s, not 10 s.
+            shard-failure-backoff = 1s
+            entity-restart-backoff = 1s
+            coordinator-failure-backoff = 1s
+          }
+        }
+        akka.coordinated-shutdown.phases.cluster-exiting.timeout = 3s
+        """);
 
     /// <summary>Prints (and logs) <see cref="ClusterSecurity.ExposureWarnings"/> for a node about to listen.</summary>
     public static void WarnAboutExposure(NodeOptions node)
@@ -177,14 +177,15 @@ public static class SelfPlayHost
         }
     }
 
-    /// <summary>Creates the node's ActorSystem and, for a node without seeds, has it join itself (a one-node cluster).</summary>
+    /// <summary>Creates the node's ActorSystem through the Akka.Hosting chain (<see cref="AddSelfPlay"/>) and, for a node
+    /// without seeds, has it join itself (a one-node cluster). `selfplay run` and `selfplay node` both start here; the
+    /// roles start in <see cref="Start"/>.</summary>
     public static ActorSystem CreateNode(PersistenceConfig persistence, string runDir, NodeOptions node, bool serilog = true)
     {
         if (persistence.Provider == "sqlite") UseWriteAheadLog(ConnectionString(persistence, runDir));
-        var setup = BootstrapSetup.Create().WithConfig(AkkaConfig(persistence, runDir, serilog, node));
-        var system = node.Tls is { } tls
-            ? ActorSystem.Create(node.SystemName, setup.And(ClusterSecurity.SslSetup(tls)))
-            : ActorSystem.Create(node.SystemName, setup);
+        var services = new ServiceCollection().AddAkka(node.SystemName, builder => builder.AddSelfPlay(persistence, runDir, node, serilog));
+        // The system is made by Akka.Hosting's factory; nothing here disposes the container (that would terminate the system).
+        var system = services.BuildServiceProvider().GetRequiredService<ActorSystem>();
         var cluster = Akka.Cluster.Cluster.Get(system);
         if (node.Seeds.Count == 0) cluster.Join(cluster.SelfAddress);
         return system;

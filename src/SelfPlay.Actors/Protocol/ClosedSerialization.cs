@@ -24,14 +24,14 @@ public static class ClosedSerialization
     /// constructed. Remote deployment and raw protobuf messages are not used by SelfPlay.
     /// </summary>
     public static Config Config =>
-        ConfigurationFactory.ParseString($$"""
+        ConfigurationFactory.ParseString("""
             # Logs each refused payload once, with its sender and recipient (see RefusedPayloadLog).
-            akka.extensions = ["{{typeof(RefusedPayloadLogProvider).AssemblyQualifiedName}}"]
+            akka.extensions = ["SelfPlay.Actors.Protocol.RefusedPayloadLogProvider, SelfPlay.Actors"]
             akka.actor {
               serializers {
-                json = "{{typeof(LegacyJsonSerializer).AssemblyQualifiedName}}"
-                daemon-create = "{{typeof(RefusedDaemonCreateSerializer).AssemblyQualifiedName}}"
-                proto = "{{typeof(RefusedProtobufSerializer).AssemblyQualifiedName}}"
+                json = "SelfPlay.Actors.Protocol.LegacyJsonSerializer, SelfPlay.Actors"
+                daemon-create = "SelfPlay.Actors.Protocol.RefusedDaemonCreateSerializer, SelfPlay.Actors"
+                proto = "SelfPlay.Actors.Protocol.RefusedProtobufSerializer, SelfPlay.Actors"
               }
             }
             """)

@@ -116,10 +116,10 @@ public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerW
         : [1, .. TreeBinary.Encode(reply.Tree)];
 
     /// <summary>HOCON that binds <see cref="ISelfPlayMessage"/> to this serializer.</summary>
-    public static string Hocon => $$"""
+    public const string Hocon = """
         akka.actor {
-          serializers.selfplay = "{{typeof(SelfPlaySerializer).AssemblyQualifiedName}}"
-          serialization-bindings { "{{typeof(ISelfPlayMessage).AssemblyQualifiedName}}" = selfplay }
+          serializers.selfplay = "SelfPlay.Actors.Protocol.SelfPlaySerializer, SelfPlay.Actors"
+          serialization-bindings { "SelfPlay.Actors.Protocol.ISelfPlayMessage, SelfPlay.Actors" = selfplay }
         }
         """;
 }
