@@ -5,6 +5,17 @@ namespace SelfPlay.Actors.Tests;
 public class ConfigTests
 {
     [Fact]
+    public void A_set_value_is_a_literal_never_parsed_as_hocon()
+    {
+        const string tricky = "x\" }\n selfplay.iterations.count = 99 #";
+        var hocon = ConfigLoader.Build(null, ["name=" + tricky]);
+        Assert.Equal(tricky, hocon.GetString("selfplay.name"));
+        Assert.Equal(ConfigLoader.Build(null, []).GetInt("selfplay.iterations.count"), hocon.GetInt("selfplay.iterations.count"));
+        var c = ConfigLoader.Parse(ConfigLoader.Build(null, ["iterations.trees=7", "learner.learning-rate=1e-5", "eval.greedy=false"]));
+        Assert.Equal((7, 1e-5, false), (c.Iterations.Trees, c.Learner.LearningRate, c.Eval.Greedy));
+    }
+
+    [Fact]
     public void Reference_defaults_parse_and_overrides_apply_in_order()
     {
         var defaults = ConfigLoader.Parse(ConfigLoader.Build(null, []));

@@ -77,9 +77,24 @@ public static class ConfigLoader
             if (!key.StartsWith("selfplay.", StringComparison.Ordinal)) key = "selfplay." + key;
             if ((!reference.HasPath(key) || reference.GetValue(key).IsObject()) && !IsEnvironmentSetting(key))
                 throw new ConfigException($"--set: unknown setting {key}");
-            merged = ConfigurationFactory.ParseString($"{key} = {Quote(value)}").WithFallback(merged);
+            merged = Setting(key, value).WithFallback(merged);
         }
         return merged;
+    }
+
+    /// <summary>One setting as a config, built as HOCON values (the value is a literal, never parsed as HOCON text).</summary>
+    static Config Setting(string path, string value)
+    {
+        var node = new HoconValue();
+        node.AppendValue(new HoconLiteral { Value = value });
+        foreach (var key in path.Split('.').Reverse())
+        {
+            var parent = new HoconObject();
+            parent.Items[key] = node;
+            node = new HoconValue();
+            node.AppendValue(parent);
+        }
+        return new Config(new HoconRoot(node));
     }
 
     /// <summary>The resolved settings as HOCON, one "selfplay.path = value" line each, readable back by <see cref="Build"/>.</summary>
