@@ -26,7 +26,7 @@ namespace SelfPlay.Cli
               selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR] [--seed HOST:PORT]... [--hostname H] [--dashboard PORT] [--metrics-port PORT] [--log-level L] [--log-format text|json]
               selfplay run     --resume --run-dir DIR [--plugins DIR] [--seed HOST:PORT]... [--hostname H]
               selfplay node    --config FILE --roles ROLE[,ROLE...] [--seed HOST:PORT]... [--port N] [--hostname H] [--run-dir DIR] [--set key=value]... [--metrics-port PORT] [--log-level L] [--log-format text|json]
-              selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--puzzles FILE --range A:B] [--search greedy|ALGORITHM|mcts:N] [--show] [--plugins DIR]
+              selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--tasks FILE | --puzzles FILE --range A:B] [--search greedy|ALGORITHM|mcts:N] [--show] [--plugins DIR]
               selfplay inspect --run-dir DIR [--tree ID] [--format text|json|dot]
               selfplay export  --run-dir DIR --format trl-preference|trl-conversational|trl-kto|trl-stepwise|ultrainteract --out FILE [--extractor NAME] [--iteration N]
               selfplay bench   search [--config FILE] [--set key=value]... [--simulations N] [--skip-campaign]
@@ -209,7 +209,7 @@ namespace SelfPlay.Cli
 
         static async Task<int> EvalAsync(string[] args)
         {
-            var a = new CliArgs(args, ["--checkpoint", "--config", "--set", "--puzzles", "--range", "--search", "--env", "--plugins", "--policy"], ["--show"]);
+            var a = new CliArgs(args, ["--checkpoint", "--config", "--set", "--tasks", "--puzzles", "--range", "--search", "--env", "--plugins", "--policy"], ["--show"]);
             var uniform = a.Get("--policy") switch
             {
                 null => false,
@@ -228,9 +228,13 @@ namespace SelfPlay.Cli
             var config = ConfigLoader.Parse(hocon);
             if (a.Get("--env") is { } envName) config = config with { Environment = config.Environment with { Type = envName } };
             var setup = Environments().Create(TrustedEnvironment(config, fromRun, a.Get("--plugins")));
-            var tasks = a.Get("--puzzles") is { } file
-                ? Game24Puzzles.LoadCsv(file, a.Get("--range")).Select(Game24Provider.Task).ToList()
-                : setup.HeldOut;
+            if (a.Get("--tasks") is not null && a.Get("--puzzles") is not null) throw new UsageException("give --tasks FILE or --puzzles FILE, not both");
+            // --tasks: one task input per line, any environment; --puzzles: Tree-of-Thoughts' 24.csv, Game of 24 only.
+            IReadOnlyList<EnvTask> tasks = a.Get("--tasks") is { } taskFile ? TaskFile.Tasks(taskFile, "--tasks file")
+                : a.Get("--puzzles") is not { } file ? setup.HeldOut
+                : setup.Environment.Name == "game24" ? Game24Puzzles.LoadCsv(file, a.Get("--range")).Select(Game24Provider.Task).ToList()
+                : throw new UsageException($"--puzzles reads Game of 24's 24.csv; environment '{setup.Environment.Name}' takes --tasks FILE (one input per line)");
+            if (tasks.Count == 0) throw new UsageException("no task to evaluate (the --tasks file has no input line)");
             // greedy, or any search algorithm with the search.* settings (mcts:N: N simulations instead of search.simulations).
             var search = a.Get("--search") ?? "greedy";
             var searchConfig = search == "greedy" ? null

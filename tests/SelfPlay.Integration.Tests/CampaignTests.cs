@@ -193,6 +193,13 @@ public sealed class CampaignTests(QuickCampaign campaign) : IClassFixture<QuickC
         Assert.InRange(solved, 0, 3);
         Assert.Equal(solved / 3.0, doc.RootElement.GetProperty("rate").GetDouble(), 3);
 
+        // --tasks: one input per line, for any environment (here the same puzzles).
+        var inputs = Path.Combine(campaign.RunDir, "tasks.txt");
+        File.WriteAllLines(inputs, ["# two puzzles", "1 1 11 11", "", "1 1 3 8"]);
+        var fromFile = await CliRunner.RunAsync("eval", "--checkpoint", Path.Combine(campaign.RunDir, "checkpoints", "v1"), "--tasks", inputs);
+        Assert.True(fromFile.ExitCode == 0, fromFile.Stderr);
+        Assert.Equal(2, JsonDocument.Parse(fromFile.Stdout).RootElement.GetProperty("total").GetInt32());
+
         // Without --puzzles: the held-out split of the run the checkpoint belongs to (40 in the quick campaign).
         var heldOut = await CliRunner.RunAsync("eval", "--checkpoint", Path.Combine(campaign.RunDir, "checkpoints", "v2"));
         Assert.True(heldOut.ExitCode == 0, heldOut.Stderr);

@@ -20,8 +20,7 @@ public static class TaskExclusion
     public static HashSet<string>? Load(string file)
     {
         if (file.Length == 0) return null;
-        if (!File.Exists(file)) throw new ArgumentException($"environment.exclude-file not found: {file}");
-        return File.ReadLines(file).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).Select(Canonical).ToHashSet(StringComparer.Ordinal);
+        return TaskFile.Inputs(file, "environment.exclude-file").Select(Canonical).ToHashSet(StringComparer.Ordinal);
     }
 
     /// <summary>The setup without the excluded training tasks (held-out tasks stay: evaluating on them is not training).</summary>
@@ -31,4 +30,19 @@ public static class TaskExclusion
         var train = setup.Train.Where(t => !excluded.Contains(Canonical(t.Input))).ToList();
         return setup with { Train = train, ExcludedTasks = setup.Train.Count - train.Count };
     }
+}
+
+/// <summary>A file of task inputs, one per line (blank lines and lines starting with # are skipped): what
+/// environment.exclude-file and `eval --tasks` read, for any environment.</summary>
+public static class TaskFile
+{
+    /// <param name="what">what the file is, for the one-line error when it is missing</param>
+    public static IReadOnlyList<string> Inputs(string file, string what)
+    {
+        if (!File.Exists(file)) throw new ArgumentException($"{what} not found: {file}");
+        return File.ReadLines(file).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToList();
+    }
+
+    /// <summary>The inputs as tasks, with ids by line order (task-0, task-1, ...).</summary>
+    public static IReadOnlyList<EnvTask> Tasks(string file, string what) => Inputs(file, what).Select((input, i) => new EnvTask($"task-{i}", input)).ToList();
 }
