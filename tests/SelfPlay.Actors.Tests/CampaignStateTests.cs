@@ -125,4 +125,50 @@ public class CampaignStateTests
         Assert.Equal(("sft", 0, (RoleThroughput?)null), (warmup.Phase, warmup.Trees, warmup.Throughput)); // the warm-up searched nothing
         Assert.Throws<InvalidOperationException>(() => CampaignState.Empty.Row(null, 0, 0, 0, null));
     }
+
+    [Fact]
+    public void Policy_loaded_goes_to_its_evaluation_then_to_the_search_it_started_or_the_next_iteration()
+    {
+        var published = CampaignState.Empty.Apply(Policy(0));
+        Assert.Equal(CampaignStep.Evaluate, published.AfterLoad());
+        var evaluated = published.Apply(new IterationEvaluated(Row(0)));
+        Assert.Equal(CampaignStep.NextIteration, evaluated.AfterLoad());
+        Assert.Equal(CampaignStep.Search, InIteration1().AfterLoad()); // resumed inside iteration 1
+
+        var next = Assert.IsType<IterationStarted>(evaluated.NextIteration(iterations: 2, tasks: 5, T0));
+        Assert.Equal((1, 0, 5, (DateTime?)T0), (next.Iteration, next.PolicyVersion, next.Tasks, next.AtUtc));
+        var last = evaluated.Apply(Policy(2)).Apply(new IterationEvaluated(Row(2)));
+        Assert.Equal(new CampaignFinished("completed", null), last.NextIteration(iterations: 2, tasks: 5, T0));
+    }
+
+    [Fact]
+    public void Task_completed_is_recorded_once_and_only_with_this_iterations_tree()
+    {
+        var s = InIteration1();
+        var recorded = s.Decide(new TaskCompleted("a", "c/1/a/0", 1, 9, true, 0.5), "c", T0);
+        Assert.Equal(new TaskRecorded(1, "a", 9, true, false, T0), recorded);
+        Assert.Null(s.Apply(recorded!).Decide(new TaskCompleted("a", "c/1/a/0", 2, 9, true, 0.5), "c", T0)); // a re-issued task's second answer
+        Assert.Null(s.Decide(new TaskCompleted("a", "c/0/a/0", 1, 9, true, 0.5), "c", T0)); // a tree of another iteration
+    }
+
+    [Fact]
+    public void Task_failed_backs_off_then_is_given_up_unless_the_failure_is_transient()
+    {
+        var s = InIteration1();
+        var failed = new TaskFailed("a", 1, "environment threw");
+        Assert.Equal((TimeSpan.FromSeconds(1), (TaskRecorded?)null), s.Decide(failed, attempts: 1, maxAttempts: 3, T0));
+        Assert.Equal((TimeSpan.FromSeconds(2), (TaskRecorded?)null), s.Decide(failed, attempts: 2, maxAttempts: 3, T0));
+        Assert.Equal(((TimeSpan?)null, new TaskRecorded(1, "a", 0, false, true, T0)), s.Decide(failed, attempts: 3, maxAttempts: 3, T0));
+        Assert.Equal((TimeSpan.FromSeconds(10), (TaskRecorded?)null), s.Decide(failed with { Transient = true }, attempts: 9, maxAttempts: 3, T0));
+    }
+
+    [Fact]
+    public void An_iteration_whose_every_task_failed_is_searched_again_on_resume()
+    {
+        var s = InIteration1();
+        Assert.Null(s.SearchAgain(T0));
+        foreach (var task in new[] { "a", "b", "c" }) s = s.Apply(new TaskRecorded(1, task, 0, false, true, T0));
+        Assert.Equal(new IterationStarted(1, 0, 3, T0), s.SearchAgain(T0));
+        Assert.Null(s.Apply(new TaskRecorded(1, "d", 0, false, true, T0)).Apply(new IterationStarted(1, 0, 3, T0)).SearchAgain(T0));
+    }
 }

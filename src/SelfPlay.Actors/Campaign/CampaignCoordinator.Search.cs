@@ -2,7 +2,6 @@ using Akka.Actor;
 using Akka.Event;
 using SelfPlay.Actors.Hosting;
 using SelfPlay.Actors.Protocol;
-using SelfPlay.Core.Trees;
 
 namespace SelfPlay.Actors.Campaign;
 
@@ -16,10 +15,10 @@ public sealed partial class CampaignCoordinator
     /// <summary>Queues the current iteration's tasks without a recorded outcome (all of a new iteration's).</summary>
     void ResumeIteration()
     {
-        if (_state.SearchDone && _state.AllFailed)
+        if (_state.SearchAgain(DateTime.UtcNow) is { } again)
         {
             // The run stopped because every task had failed (StartTraining): search them all again.
-            Persist(new IterationStarted(_state.Iteration, _state.PolicyVersion, _state.TaskCount, DateTime.UtcNow), e =>
+            Persist(again, e =>
             {
                 Apply(e);
                 _log.Info("iteration {0}: every task had failed; searching all {1} again", e.Iteration, e.Tasks);
@@ -80,10 +79,8 @@ public sealed partial class CampaignCoordinator
 
     void OnCompleted(TaskCompleted c)
     {
-        // A late answer (a re-issued task finishing twice, or one from an earlier iteration) changes nothing:
-        // its tree replaced the tree of the same id.
-        if (_state.DoneTasks.Contains(c.TaskId) || c.TreeId != PreferenceTree.MakeId(_context.Config.Name, _state.Iteration, c.TaskId)) return;
-        Persist(new TaskRecorded(_state.Iteration, c.TaskId, c.Nodes, c.Solved, false, DateTime.UtcNow), e =>
+        if (_state.Decide(c, _context.Config.Name, DateTime.UtcNow) is not { } recorded) return; // a late answer changes nothing
+        Persist(recorded, e =>
         {
             if (_state.DoneTasks.Contains(e.TaskId)) return;
             Apply(e);
@@ -99,18 +96,17 @@ public sealed partial class CampaignCoordinator
         if (_state.DoneTasks.Contains(f.TaskId) || _leases.Fail(f.TaskId, f.LeaseId) is not { } failure) return;
         var (task, attempts) = failure;
         SelfPlayMetrics.FailedTasks.Add(1);
-        if (attempts < MaxAttempts || f.Transient)
+        var (retryAfter, givenUp) = _state.Decide(f, attempts, MaxAttempts, DateTime.UtcNow);
+        if (retryAfter is { } delay)
         {
-            // Back off before the retry, so a failing store or environment is not hammered. A transient failure
-            // (the journal is down) is retried until the journal is back: a tree is never given up for it.
-            var delay = TimeSpan.FromSeconds(Math.Min(10, Math.Pow(2, attempts - 1)));
+            // Back off before the retry, so a failing store or environment is not hammered.
             _log.Warning("task {0} failed (attempt {1}), retrying in {2}s: {3}", f.TaskId, attempts, delay.TotalSeconds, f.Reason);
             Timers.StartSingleTimer("retry-" + f.TaskId, new Reissue(task), delay);
             return;
         }
         _log.Warning("task {0} failed {1} times, skipped: {2}", f.TaskId, attempts, f.Reason);
         _lastTaskFailure = f.Reason;
-        Persist(new TaskRecorded(_state.Iteration, f.TaskId, 0, false, true, DateTime.UtcNow), e =>
+        Persist(givenUp!, e =>
         {
             if (_state.DoneTasks.Contains(e.TaskId)) return;
             Apply(e);

@@ -186,8 +186,8 @@ public sealed partial class CampaignCoordinator : ReceivePersistentActor, IWithT
             {
                 _fleet.PolicyLoaded(Sender, l.Version);
                 if (!Sender.Equals(_inference) || l.Version != _state.PolicyVersion) Dispatch();
-                else if (!_state.Evaluated(_state.PolicyVersion)) Evaluate();
-                else if (_state.Iteration > _state.PolicyVersion) ResumeIteration();
+                else if (_state.AfterLoad() == CampaignStep.Evaluate) Evaluate();
+                else if (_state.AfterLoad() == CampaignStep.Search) ResumeIteration();
                 else NextIteration();
             });
             Command<InferenceStats>(_timings.Add);
@@ -197,12 +197,12 @@ public sealed partial class CampaignCoordinator : ReceivePersistentActor, IWithT
 
     void NextIteration()
     {
-        if (_state.PolicyVersion >= _context.Config.Iterations.Count)
+        if (_state.NextIteration(_context.Config.Iterations.Count, _context.Config.Iterations.Trees, DateTime.UtcNow) is not IterationStarted next)
         {
             Finish("completed", null);
             return;
         }
-        Persist(new IterationStarted(_state.PolicyVersion + 1, _state.PolicyVersion, _context.Config.Iterations.Trees, DateTime.UtcNow), e =>
+        Persist(next, e =>
         {
             Apply(e);
             _log.Info("iteration {0}: phase search, {1} tasks with policy v{2}", e.Iteration, e.Tasks, e.PolicyVersion);

@@ -5,7 +5,9 @@ namespace SelfPlay.Actors.Campaign;
 
 /// <summary>
 /// What the journal says about a campaign, changed only by <see cref="Apply"/>: the coordinator recovers it by applying
-/// its journal's events in order and keeps it current by applying each event it persists. Pure: no actor, no clock.
+/// its journal's events in order and keeps it current by applying each event it persists. The decisions (a command in,
+/// the events to persist out: <c>Decide</c>, <see cref="NextIteration"/>, <see cref="AfterLoad"/>) read it too. Pure: no
+/// actor, no clock (the time is passed in).
 /// </summary>
 /// <param name="StartedUtc">when the campaign started (null in journals written before it was kept)</param>
 /// <param name="Iteration">the iteration being searched or trained (the newest IterationStarted, or the newest published version)</param>
@@ -91,6 +93,34 @@ public sealed record CampaignState(
         return state with { JournaledLeases = leases };
     }
 
+    // Decisions: what a command makes, as events for the coordinator to persist (it then applies them). Pure, like Apply.
+
+    /// <summary>Where the campaign goes once this node's inference holds the newest policy: its evaluation when not
+    /// recorded, else the search of an iteration started with it, else the next iteration.</summary>
+    public CampaignStep AfterLoad() =>
+        !Evaluated(PolicyVersion) ? CampaignStep.Evaluate : Iteration > PolicyVersion ? CampaignStep.Search : CampaignStep.NextIteration;
+
+    /// <summary>After the newest policy's evaluation: the next iteration's start, or after the last one the campaign's end.</summary>
+    public object NextIteration(int iterations, int tasks, DateTime now) =>
+        PolicyVersion >= iterations ? new CampaignFinished("completed", null) : new IterationStarted(PolicyVersion + 1, PolicyVersion, tasks, now);
+
+    /// <summary>An iteration whose every task failed is searched whole again when the campaign resumes (the run had stopped there).</summary>
+    public IterationStarted? SearchAgain(DateTime now) => SearchDone && AllFailed ? new IterationStarted(Iteration, PolicyVersion, TaskCount, now) : null;
+
+    /// <summary>A worker's tree: recorded, unless the task has an outcome already (a re-issued task finishing twice) or the
+    /// tree is not this iteration's (a late answer from an earlier one); either way its tree replaced the tree of its id.</summary>
+    public TaskRecorded? Decide(TaskCompleted c, string campaign, DateTime now) =>
+        DoneTasks.Contains(c.TaskId) || c.TreeId != SelfPlay.Core.Trees.PreferenceTree.MakeId(campaign, Iteration, c.TaskId)
+            ? null : new TaskRecorded(Iteration, c.TaskId, c.Nodes, c.Solved, false, now);
+
+    /// <summary>A failed attempt (the <paramref name="attempts"/>th): retried after a backoff of 1, 2, 4 ... at most 10 s, or
+    /// given up (recorded failed) at <paramref name="maxAttempts"/>. A transient failure (the journal is down) is retried
+    /// until the journal is back: a tree is never given up for it.</summary>
+    public (TimeSpan? RetryAfter, TaskRecorded? GivenUp) Decide(TaskFailed f, int attempts, int maxAttempts, DateTime now) =>
+        attempts < maxAttempts || f.Transient
+            ? (TimeSpan.FromSeconds(Math.Min(10, Math.Pow(2, attempts - 1))), null)
+            : (null, new TaskRecorded(Iteration, f.TaskId, 0, false, true, now));
+
     /// <summary>The summary row of the newest policy's evaluated iteration (the warm-up's for v0).</summary>
     public IterationSummary Row(HeldOutResult? heldOut, double wallSeconds, double searchSeconds, double evalSeconds, RoleThroughput? throughput)
     {
@@ -110,3 +140,6 @@ public sealed record CampaignState(
     /// <summary>The state a journal's events give, in order.</summary>
     public static CampaignState Recover(IEnumerable<object> events) => events.Aggregate(Empty, (state, e) => state.Apply(e));
 }
+
+/// <summary>The campaign's next phase once the newest policy is loaded.</summary>
+public enum CampaignStep { Evaluate, Search, NextIteration }
