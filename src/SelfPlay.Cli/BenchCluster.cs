@@ -31,12 +31,11 @@ namespace SelfPlay.Cli;
 /// </summary>
 public static class BenchCluster
 {
-    const string WorkerFlag = "--search-process";
+    internal const string WorkerFlag = "--search-process";
     const double MinKillEvery = 12;
 
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(CliArgs a)
     {
-        var a = new CliArgs(args, ["--processes", "--workers", "--tasks", "--kill-every", "--postgres", "--seed", "--run-dir", "--simulations"], [WorkerFlag]);
         var simulations = a.PositiveInt("--simulations", 4);
         if (a.Has(WorkerFlag))
             return await SearchProcessAsync(a.Get("--seed") ?? throw new UsageException("--seed HOST:PORT"),

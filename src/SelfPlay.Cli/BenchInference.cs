@@ -26,9 +26,8 @@ namespace SelfPlay.Cli;
 /// </summary>
 public static class BenchInference
 {
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(CliArgs a)
     {
-        var a = new CliArgs(args, ["--config", "--set", "--trees", "--concurrency", "--warmup-epochs", "--checkpoint"], ["--serve"]);
         var config = ConfigLoader.Parse(ConfigLoader.Build(a.Get("--config"), a.All("--set")));
         var trees = a.PositiveInt("--trees", 32);
         var epochs = a.Get("--warmup-epochs") is { } e ? int.TryParse(e, out var n) && n >= 0 ? n

@@ -17,9 +17,8 @@ namespace SelfPlay.Cli;
 /// </summary>
 public static class BenchLearner
 {
-    public static int Run(string[] args)
+    public static int Run(CliArgs a)
     {
-        var a = new CliArgs(args, ["--pairs", "--steps", "--losses", "--lora-rank", "--config", "--set"], []);
         int Positive(string name, int fallback) => a.Get(name) is { } v ? int.TryParse(v, out var n) && n > 0 ? n : throw new UsageException($"{name} must be a positive number, got '{v}'") : fallback;
         var pairs = Positive("--pairs", 32);
         var steps = Positive("--steps", 20);

@@ -21,9 +21,8 @@ namespace SelfPlay.Cli;
 /// </summary>
 public static class BenchModels
 {
-    public static int Run(string[] args)
+    public static int Run(CliArgs a)
     {
-        var a = new CliArgs(args, ["--checkpoint", "--set", "--puzzles"], []);
         var hocon = ConfigLoader.Build(null, a.All("--set"));
         var config = ConfigLoader.Parse(hocon);
         set_num_threads(config.Model.Threads);

@@ -21,9 +21,8 @@ namespace SelfPlay.Cli;
 /// </summary>
 public static class BenchPersistence
 {
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(CliArgs a)
     {
-        var a = new CliArgs(args, ["--trees", "--nodes", "--recovery-nodes", "--postgres"], []);
         var trees = a.PositiveInt("--trees", 2000);
         var nodes = a.PositiveInt("--nodes", 40);
         var recoveryNodes = a.PositiveInt("--recovery-nodes", 10_000);

@@ -18,9 +18,8 @@ namespace SelfPlay.Cli;
 /// </summary>
 public static class BenchSearch
 {
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(CliArgs a)
     {
-        var a = new CliArgs(args, ["--config", "--set", "--simulations"], ["--skip-campaign"]);
         var simulations = int.TryParse(a.Get("--simulations") ?? "200000", out var s) && s > 0 ? s
             : throw new UsageException("--simulations must be a positive integer");
         var visits = await VisitsPerSecondAsync(simulations);

@@ -1,34 +1,43 @@
+using System.CommandLine;
+
 namespace SelfPlay.Cli;
 
 /// <summary>A usage problem: reported in one line with exit code 2.</summary>
 public sealed class UsageException(string message) : Exception(message);
 
-/// <summary>Minimal option parser: --name value or --name=value, repeated options, and flags. Unknown options are errors.</summary>
+/// <summary>One option of a command, for the parser and for --help: its name, the value it takes (null: a flag) and what it does.</summary>
+public sealed record CliOption(string Name, string? Value, string Description, bool Repeats = false, bool Hidden = false)
+{
+    public static CliOption Flag(string name, string description, bool hidden = false) => new(name, null, description, Hidden: hidden);
+}
+
+/// <summary>
+/// The options a command was given, read from System.CommandLine's parse of the whole command line. Every value
+/// option collects its occurrences (a single-valued one answers the last); a name its command does not declare is a
+/// programming error, not a usage one.
+/// </summary>
 public sealed class CliArgs
 {
-    readonly Dictionary<string, List<string>> _values = [];
-    readonly HashSet<string> _flags = [];
+    readonly ParseResult _result;
+    readonly IReadOnlyDictionary<string, Option> _options;
 
-    public CliArgs(IEnumerable<string> args, IReadOnlyCollection<string> options, IReadOnlyCollection<string> flags)
+    public CliArgs(ParseResult result, IReadOnlyDictionary<string, Option> options) => (_result, _options) = (result, options);
+
+    /// <summary>Parses <paramref name="args"/> as the options of one command alone (tests, and commands that run a part of another).</summary>
+    public static CliArgs Parse(IReadOnlyList<string> args, IReadOnlyList<CliOption> options)
     {
-        // --name=value is --name value (for an option that takes a value).
-        var list = args.SelectMany(x => x.StartsWith("--", StringComparison.Ordinal) && x.IndexOf('=') is var eq and > 2 && options.Contains(x[..eq])
-            ? new[] { x[..eq], x[(eq + 1)..] } : [x]).ToList();
-        for (var i = 0; i < list.Count; i++)
-        {
-            var name = list[i];
-            if (flags.Contains(name)) { _flags.Add(name); continue; }
-            if (!options.Contains(name))
-                throw new UsageException($"unknown option '{name}' (expected: {string.Join(" ", options.Concat(flags))})");
-            if (i + 1 >= list.Count) throw new UsageException($"{name} needs a value");
-            if (!_values.TryGetValue(name, out var values)) _values[name] = values = [];
-            values.Add(list[++i]);
-        }
+        var command = new RootCommand();
+        var bound = CliCommands.AddOptions(command, options);
+        var result = command.Parse(args, CliCommands.Parser);
+        if (CliCommands.FirstError(result, "") is { } error) throw new UsageException(error);
+        return new CliArgs(result, bound);
     }
 
-    public string? Get(string name) => _values.TryGetValue(name, out var v) ? v[^1] : null;
-    public IReadOnlyList<string> All(string name) => _values.TryGetValue(name, out var v) ? v : [];
-    public bool Has(string name) => _flags.Contains(name);
+    Option Option(string name) => _options.TryGetValue(name, out var o) ? o : throw new InvalidOperationException($"the command declares no option {name}");
+
+    public string? Get(string name) => All(name) is { Count: > 0 } v ? v[^1] : null;
+    public IReadOnlyList<string> All(string name) => _result.GetValue((Option<string[]>)Option(name)) ?? [];
+    public bool Has(string name) => _result.GetValue((Option<bool>)Option(name));
 
     public int PositiveInt(string name, int fallback) =>
         Get(name) is not { } s ? fallback : int.TryParse(s, out var n) && n > 0 ? n : throw new UsageException($"{name} must be a positive integer, got '{s}'");

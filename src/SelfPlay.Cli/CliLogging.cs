@@ -10,8 +10,6 @@ namespace SelfPlay.Cli;
 /// </summary>
 public static class CliLogging
 {
-    public static readonly string[] Options = ["--log-level", "--log-format"];
-
     public static ILogger Create(string file, CliArgs a, Func<LoggerConfiguration, LoggerConfiguration>? enrich = null)
     {
         var level = a.Get("--log-level") ?? "information";

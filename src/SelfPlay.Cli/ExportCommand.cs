@@ -15,9 +15,8 @@ namespace SelfPlay.Cli;
 /// </summary>
 public static class ExportCommand
 {
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(CliArgs a)
     {
-        var a = new CliArgs(args, ["--run-dir", "--format", "--out", "--extractor", "--iteration"], []);
         var runDir = a.Get("--run-dir") ?? throw new UsageException("export needs --run-dir DIR");
         var format = a.Get("--format") ?? throw new UsageException($"export needs --format ({string.Join("|", PreferenceFormats.Names)})");
         if (!PreferenceFormats.Names.Contains(format)) throw new UsageException($"--format must be one of {string.Join(", ", PreferenceFormats.Names)}, got '{format}'");

@@ -18,9 +18,8 @@ namespace SelfPlay.Cli;
 /// </summary>
 public static class InspectCommand
 {
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(CliArgs a)
     {
-        var a = new CliArgs(args, ["--run-dir", "--tree", "--format", "--iteration"], ["--pairs"]);
         var runDir = a.Get("--run-dir") ?? throw new UsageException("inspect needs --run-dir DIR");
         var format = a.Get("--format") ?? "text";
         if (format is not ("text" or "json" or "dot")) throw new UsageException($"--format must be text, json or dot, got '{format}'");

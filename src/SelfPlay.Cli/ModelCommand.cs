@@ -9,26 +9,11 @@ namespace SelfPlay.Cli;
 /// stdout), merge a LoRA adapter into its base.</summary>
 public static class ModelCommand
 {
-    const string Usage = "model info --checkpoint DIR | model tokenize --checkpoint DIR --text TEXT [--special] | model score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2,3 --completion-ids 4,5) [--device cpu|cuda] [--dtype float32|bfloat16] | model merge --adapter DIR [--checkpoint BASE] --out DIR";
-
     static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
-
-    public static int Run(string[] args)
-    {
-        if (args.Length == 0) throw new UsageException($"usage: selfplay {Usage}");
-        return args[0] switch
-        {
-            "info" => Info(new CliArgs(args[1..], ["--checkpoint"], [])),
-            "tokenize" => Tokenize(new CliArgs(args[1..], ["--checkpoint", "--text"], ["--special"])),
-            "merge" => Merge(new CliArgs(args[1..], ["--checkpoint", "--adapter", "--out"], [])),
-            "score" => Score(new CliArgs(args[1..], ["--checkpoint", "--prompt", "--completion", "--prompt-ids", "--completion-ids", "--device", "--dtype"], [])),
-            _ => throw new UsageException($"unknown model command '{args[0]}' (usage: selfplay {Usage})"),
-        };
-    }
 
     static string CheckpointOf(CliArgs a) => a.Get("--checkpoint") ?? throw new UsageException("model needs --checkpoint DIR");
 
-    static int Info(CliArgs a)
+    public static int Info(CliArgs a)
     {
         var dir = CheckpointOf(a);
         var config = Checkpoint.ReadConfig(dir);
@@ -58,7 +43,7 @@ public static class ModelCommand
 
     /// <summary>The checkpoint's tokenizer on a text: ids and token texts, with --special the special tokens Hugging Face
     /// adds (the tokenizer.json post-processor's BOS), as a prompt is encoded for the model.</summary>
-    static int Tokenize(CliArgs a)
+    public static int Tokenize(CliArgs a)
     {
         var dir = CheckpointOf(a);
         var text = a.Get("--text") ?? throw new UsageException("model tokenize needs --text TEXT");
@@ -72,7 +57,7 @@ public static class ModelCommand
     /// Base + adapter → merged full weights (W + α/r·BA) as a Hugging Face folder with the base's tokenizer. The base is
     /// --checkpoint, or the folder the adapter names. An adapter for another base or rank is a one-line error.
     /// </summary>
-    static int Merge(CliArgs a)
+    public static int Merge(CliArgs a)
     {
         var adapter = a.Get("--adapter") ?? throw new UsageException("model merge needs --adapter DIR");
         var output = a.Get("--out") ?? throw new UsageException("model merge needs --out DIR");
@@ -96,7 +81,7 @@ public static class ModelCommand
         catch (OverflowException) { throw new UsageException($"{option} must be comma-separated token ids, got '{text}'"); }
     }
 
-    static int Score(CliArgs a)
+    public static int Score(CliArgs a)
     {
         var dir = CheckpointOf(a);
         var byText = a.Get("--prompt") is not null || a.Get("--completion") is not null;

@@ -14,9 +14,8 @@ namespace SelfPlay.Cli;
 /// </summary>
 public static class NodeCommand
 {
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(CliArgs a)
     {
-        var a = new CliArgs(args, ["--config", "--set", "--roles", "--seed", "--port", "--hostname", "--run-dir", "--metrics-port", .. CliLogging.Options], []);
         var metricsPort = a.Get("--metrics-port") is { } mp ? Dashboard.DashboardCommand.Port(mp) : (int?)null;
         var configFile = a.Get("--config") ?? throw new UsageException("node needs --config FILE");
         var roles = (a.Get("--roles") ?? throw new UsageException($"node needs --roles ROLE[,ROLE...] (roles: {string.Join(",", NodeOptions.AllRoles)})"))

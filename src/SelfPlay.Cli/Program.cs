@@ -21,27 +21,6 @@ namespace SelfPlay.Cli
 {
     public static class SelfPlayCommand
     {
-        const string Usage = """
-            usage:
-              selfplay run     [--config FILE] [--set key=value]... [--run-dir DIR] [--seed HOST:PORT]... [--hostname H] [--dashboard PORT] [--metrics-port PORT] [--log-level L] [--log-format text|json]
-              selfplay run     --resume --run-dir DIR [--plugins DIR] [--seed HOST:PORT]... [--hostname H]
-              selfplay node    --config FILE --roles ROLE[,ROLE...] [--seed HOST:PORT]... [--port N] [--hostname H] [--run-dir DIR] [--set key=value]... [--metrics-port PORT] [--log-level L] [--log-format text|json]
-              selfplay eval    --checkpoint DIR [--config FILE] [--set key=value]... [--tasks FILE | --puzzles FILE --range A:B] [--search greedy|ALGORITHM|mcts:N] [--show] [--plugins DIR]
-              selfplay inspect --run-dir DIR [--tree ID] [--format text|json|dot]
-              selfplay export  --run-dir DIR --format trl-preference|trl-conversational|trl-kto|trl-stepwise|ultrainteract --out FILE [--extractor NAME] [--iteration N]
-              selfplay bench   search [--config FILE] [--set key=value]... [--simulations N] [--skip-campaign]
-              selfplay bench   learner [--pairs N] [--steps N] [--losses dpo,tpo]
-              selfplay sweep   --config FILE --seeds N [--set key=v1,v2]... [--runs-dir DIR]
-              selfplay model   info --checkpoint DIR | tokenize --checkpoint DIR --text TEXT [--special] | score --checkpoint DIR (--prompt TEXT --completion TEXT | --prompt-ids 1,2 --completion-ids 3,4)
-              selfplay bench   models [--checkpoint DIR] [--puzzles N]
-              selfplay bench   persistence [--trees N] [--nodes N] [--recovery-nodes N] [--postgres CONN]   (docs/reference.md, "Benchmarks")
-              selfplay bench   cluster [--processes N (4)] [--workers N (256)] [--tasks N (20000)] [--kill-every S (20; 0 = none)] [--simulations N (4)] [--postgres CONN] [--run-dir DIR]
-              selfplay bench   inference [--config FILE] [--set key=value]... [--trees N (32)] [--concurrency 1,16] [--warmup-epochs N | --checkpoint DIR] [--serve]
-              selfplay report  --run-dir DIR [--run-dir DIR]... [--format text|markdown|json] [--plot FILE.png|svg]
-              selfplay dashboard --run-dir DIR [--host 127.0.0.1] [--port 8050] [--token-env VAR]
-              selfplay serve   --checkpoint DIR [--adapter NAME=DIR]... [--host 127.0.0.1] [--port 8000] [--served-model-name NAME] [--api-key-env VAR] [--device D] [--dtype T]
-            """;
-
         const string ConfigFileName = "config.conf";
 
         public static EnvironmentRegistry Environments() => new EnvironmentRegistry().Register(new Game24Provider())
@@ -86,45 +65,17 @@ namespace SelfPlay.Cli
         {
             try
             {
-                if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+                if (args.Length == 0)
                 {
-                    Console.WriteLine(Usage);
-                    return args.Length == 0 ? 2 : 0;
+                    Console.WriteLine("usage (selfplay --help, selfplay COMMAND --help):\n" + CliCommands.Synopsis());
+                    return 2;
                 }
                 if (args[0] == "--version")
                 {
                     Console.WriteLine($"selfplay {Version}");
                     return 0;
                 }
-                if (args.Skip(1).Any(x => x is "--help" or "-h"))
-                {
-                    // The usage lines of that command (all of them when it has none).
-                    var lines = Usage.Split('\n').Where(l => l.TrimStart().StartsWith($"selfplay {args[0]} ", StringComparison.Ordinal)).ToList();
-                    Console.WriteLine(lines.Count > 0 ? "usage:\n" + string.Join("\n", lines) : Usage);
-                    return 0;
-                }
-                return args[0] switch
-                {
-                    "run" => await RunAsync(args[1..]),
-                    "eval" => await EvalAsync(args[1..]),
-                    "inspect" => await InspectCommand.RunAsync(args[1..]),
-                    "node" => await NodeCommand.RunAsync(args[1..]),
-                    "export" => await ExportCommand.RunAsync(args[1..]),
-                    "bench" when args.Length > 1 && args[1] == "search" => await BenchSearch.RunAsync(args[2..]),
-                    "bench" when args.Length > 1 && args[1] == "learner" => BenchLearner.Run(args[2..]),
-                    "model" => ModelCommand.Run(args[1..]),
-                    "bench" when args.Length > 1 && args[1] == "models" => BenchModels.Run(args[2..]),
-                    "bench" when args.Length > 1 && args[1] == "persistence" => await BenchPersistence.RunAsync(args[2..]),
-                    "bench" when args.Length > 1 && args[1] == "cluster" => await BenchCluster.RunAsync(args[2..]),
-                    "bench" when args.Length > 1 && args[1] == "inference" => await BenchInference.RunAsync(args[2..]),
-                    "report" => ReportCommand.Run(args[1..]),
-                    "sweep" => await SweepCommand.RunAsync(args[1..]),
-                    "serve" => await SelfPlay.Cli.Serve.ServeCommand.RunAsync(args[1..]),
-                    "dashboard" => await SelfPlay.Cli.Dashboard.DashboardCommand.RunAsync(args[1..]),
-                    "bench" =>
-                        throw new UsageException($"'{args[0]}' is not implemented yet (see README Status)"),
-                    _ => throw new UsageException($"unknown command '{args[0]}' (see selfplay --help)"),
-                };
+                return await CliCommands.InvokeAsync(args[0] == "help" ? ["--help", .. args[1..]] : args);
             }
             catch (Exception e) when (e is UsageException or ConfigException)
             {
@@ -147,9 +98,8 @@ namespace SelfPlay.Cli
             }
         }
 
-        static async Task<int> RunAsync(string[] args)
+        internal static async Task<int> RunAsync(CliArgs a)
         {
-            var a = new CliArgs(args, ["--config", "--set", "--run-dir", "--seed", "--hostname", "--plugins", "--dashboard", "--metrics-port", .. CliLogging.Options], ["--resume"]);
             var dashboardPort = a.Get("--dashboard") is { } port ? SelfPlay.Cli.Dashboard.DashboardCommand.Port(port) : (int?)null;
             var metricsPort = a.Get("--metrics-port") is { } mp ? SelfPlay.Cli.Dashboard.DashboardCommand.Port(mp) : (int?)null;
             var resume = a.Has("--resume");
@@ -207,9 +157,8 @@ namespace SelfPlay.Cli
             }
         }
 
-        static async Task<int> EvalAsync(string[] args)
+        internal static async Task<int> EvalAsync(CliArgs a)
         {
-            var a = new CliArgs(args, ["--checkpoint", "--config", "--set", "--tasks", "--puzzles", "--range", "--search", "--env", "--plugins", "--policy"], ["--show"]);
             var uniform = a.Get("--policy") switch
             {
                 null => false,

@@ -12,9 +12,8 @@ namespace SelfPlay.Cli;
 /// </summary>
 public static class ReportCommand
 {
-    public static int Run(string[] args)
+    public static int Run(CliArgs a)
     {
-        var a = new CliArgs(args, ["--run-dir", "--format", "--plot"], []);
         var dirs = a.All("--run-dir");
         if (dirs.Count == 0) throw new UsageException("report needs --run-dir DIR (repeat it to compare runs)");
         var format = a.Get("--format") ?? "text";

@@ -16,9 +16,8 @@ namespace SelfPlay.Cli;
 /// </summary>
 public static class SweepCommand
 {
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(CliArgs a)
     {
-        var a = new CliArgs(args, ["--config", "--seeds", "--set", "--runs-dir", "--variant"], []);
         var configFile = a.Get("--config") ?? throw new UsageException("sweep needs --config FILE");
         var seedsText = a.Get("--seeds") ?? throw new UsageException("sweep needs --seeds N");
         if (!int.TryParse(seedsText, out var seeds) || seeds < 1) throw new UsageException($"--seeds must be a positive number, got '{seedsText}'");
@@ -50,7 +49,7 @@ public static class SweepCommand
                 if (warmupKey.Length > 0 && !warmups.ContainsKey(warmupKey) && Directory.Exists(v0)) warmups[warmupKey] = v0;
             }
         }
-        return ReportCommand.Run([.. runs.SelectMany(r => new[] { "--run-dir", r })]);
+        return ReportCommand.Run(CliArgs.Parse([.. runs.SelectMany(r => new[] { "--run-dir", r })], CliCommands.Find("report").Options));
     }
 
     /// <summary>A --variant: settings separated by ';', each key=value (one value).</summary>

@@ -17,6 +17,41 @@ public class CliErrorTests
         }
     }
 
+    [Fact]
+    public void Every_command_help_lists_each_of_its_options_with_its_description()
+    {
+        var (root, _) = SelfPlay.Cli.CliCommands.Build();
+        foreach (var command in SelfPlay.Cli.CliCommands.All)
+        {
+            var output = new StringWriter();
+            var code = root.Parse([.. command.Path.Split(' '), "--help"], SelfPlay.Cli.CliCommands.Parser)
+                .Invoke(new System.CommandLine.InvocationConfiguration { Output = output });
+            Assert.Equal(0, code);
+            var help = string.Join(" ", output.ToString().Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries));
+            Assert.Contains($"selfplay {command.Path} [options]", help);
+            Assert.Contains(string.Join(" ", command.Description.Split(' ', StringSplitOptions.RemoveEmptyEntries)), help);
+            foreach (var option in command.Options.Where(o => !o.Hidden))
+                Assert.Contains($"{option.Name}{(option.Value is null ? "" : $" <{option.Value}>")} {option.Description}", help);
+        }
+    }
+
+    [Fact]
+    public async Task The_top_level_help_lists_every_command_and_every_option_and_words_complete()
+    {
+        var help = await CliRunner.RunAsync("--help");
+        Assert.Equal(0, help.ExitCode);
+        foreach (var command in SelfPlay.Cli.CliCommands.All)
+        {
+            var line = help.Stdout.Split('\n').Single(l => l.Trim() == $"selfplay {command.Path}" || l.TrimStart().StartsWith($"selfplay {command.Path} [", StringComparison.Ordinal));
+            foreach (var option in command.Options.Where(o => !o.Hidden)) Assert.Contains($"[{option.Name}", line);
+        }
+        var completion = await CliRunner.RunAsync("[suggest:23]", "selfplay bench cluster --kill");
+        Assert.Equal(0, completion.ExitCode);
+        Assert.Equal(["--kill-every"], completion.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        var script = await CliRunner.RunAsync("completion");
+        Assert.Contains("complete -o default -F _selfplay_complete selfplay", script.Stdout);
+    }
+
     static async Task AssertFails(string expected, params string[] args)
     {
         var result = await CliRunner.RunAsync(args);
@@ -29,12 +64,21 @@ public class CliErrorTests
 
     [Fact] public Task Unknown_set_key() => AssertFails("unknown setting selfplay.search.simulatons", "run", "--set", "search.simulatons=3");
     [Fact] public Task Missing_config_file() => AssertFails("config file not found", "run", "--config", "/no/such.conf");
-    [Fact] public Task Unknown_option() => AssertFails("unknown option '--bogus'", "run", "--bogus", "1");
+    [Fact]
+    public async Task Unknown_option_is_a_usage_error()
+    {
+        await AssertFails("unknown option '--bogus' (see selfplay run --help)", "run", "--bogus", "1");
+        Assert.Equal(2, (await CliRunner.RunAsync("run", "--bogus", "1")).ExitCode);
+    }
+
     [Fact] public Task Unknown_environment() => AssertFails("unknown environment 'chess' (known: ", "run", "--set", "environment.type=chess");
     [Fact] public Task Resume_needs_a_run_folder() => AssertFails("--resume needs --run-dir DIR", "run", "--resume");
     [Fact] public Task Node_rejects_unknown_roles() => AssertFails("unknown role 'chef'", "node", "--config", "hocon/campaigns/game24-quick.conf", "--roles", "search,chef");
     [Fact] public Task Node_needs_a_config() => AssertFails("node needs --config FILE", "node", "--roles", "search,inference");
     [Fact] public Task Unknown_command() => AssertFails("unknown command 'fly'", "fly");
+    [Fact] public Task Unknown_bench() => AssertFails("unknown command 'bench fly' (see selfplay bench --help)", "bench", "fly");
+    [Fact] public Task Missing_option_value() => AssertFails("--checkpoint needs a value (see selfplay model info --help)", "model", "info", "--checkpoint");
+    [Fact] public Task Unexpected_argument() => AssertFails("unexpected argument 'extra' (see selfplay report --help)", "report", "extra");
     [Fact] public Task Unreadable_checkpoint() => AssertFails("checkpoint folder not found", "eval", "--checkpoint", "/no/such/checkpoint");
     [Fact] public Task Bad_search_spec() => AssertFails("--search must be greedy, mcts:N or one of ", "eval", "--checkpoint", "/tmp", "--search", "mcts:x");
 
@@ -78,7 +122,12 @@ public class CliErrorTests
             var events = File.ReadAllLines(Path.Combine(dir, "selfplay.log")).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
             Assert.NotEmpty(events);
             Assert.All(events, e => Assert.True(e.TryGetProperty("@t", out _) && e.TryGetProperty("@mt", out _)));
-            Assert.Contains(events, e => e.GetProperty("@mt").GetString()!.Contains("checkpoint: policy v{0} published", StringComparison.Ordinal));
+            // The Akka log calls are message templates with named properties: the event carries them by name.
+            var published = Assert.Single(events, e => e.GetProperty("@mt").GetString()!.StartsWith("checkpoint: policy v{Version} published at {Directory}", StringComparison.Ordinal));
+            Assert.Equal(0, published.GetProperty("Version").GetInt32());
+            Assert.EndsWith("v0", published.GetProperty("Directory").GetString());
+            Assert.True(published.GetProperty("Examples").GetInt32() > 0);
+            Assert.DoesNotContain(events, e => System.Text.RegularExpressions.Regex.IsMatch(e.GetProperty("@mt").GetString()!, @"^(campaign|iteration|warm-up|checkpoint).*\{\d"));
         }
         finally
         {

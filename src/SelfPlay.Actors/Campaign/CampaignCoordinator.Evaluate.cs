@@ -46,16 +46,16 @@ public sealed partial class CampaignCoordinator
         var held = e.Result is { } r ? new HeldOutResult(r.Solved, r.Total, Math.Round(r.Rate, 4)) : null;
         var throughput = _state.PolicyVersion == 0 ? null : _timings.Throughput(_state);
         if (throughput is { } t)
-            _log.Info("iteration {0}: throughput search {1} trees/s ({2} nodes/s), inference {3} tokens/s in {4} batches, batch fill {5:P1}",
+            _log.Info("iteration {Iteration}: throughput search {TreesPerSecond} trees/s ({NodesPerSecond} nodes/s), inference {TokensPerSecond} tokens/s in {Batches} batches, batch fill {BatchFill:P1}",
                 _state.Iteration, t.TreesPerSecond, t.NodesPerSecond, t.InferenceTokensPerSecond, t.InferenceBatches, t.BatchFill);
         var row = _state.Row(held, _timings.IterationWallSeconds(_state), _timings.SearchSeconds, e.Seconds, throughput);
         Persist(new IterationEvaluated(row), ev =>
         {
             Apply(ev);
-            _log.Info("iteration {0}: held-out {1}", row.Iteration, held is null ? "not evaluated" : $"{held.Solved}/{held.Total}");
+            _log.Info("iteration {Iteration}: held-out {HeldOut}", row.Iteration, held is null ? "not evaluated" : $"{held.Solved}/{held.Total}");
             _files.Scalars(ev.Row, _state.IterationRows);
             if (e.Result is { EnvironmentErrors: > 0 } errors)
-                _log.Warning("iteration {0}: {1} of {2} held-out episodes ended by an environment failure (counted unsolved), first: {3}",
+                _log.Warning("iteration {Iteration}: {EnvironmentErrors} of {Episodes} held-out episodes ended by an environment failure (counted unsolved), first: {FirstError}",
                     row.Iteration, errors.EnvironmentErrors, errors.Total, errors.FirstError);
             WriteSummary("running", null);
             NextIteration();

@@ -21,7 +21,7 @@ public sealed partial class CampaignCoordinator
             Persist(again, e =>
             {
                 Apply(e);
-                _log.Info("iteration {0}: every task had failed; searching all {1} again", e.Iteration, e.Tasks);
+                _log.Info("iteration {Iteration}: every task had failed; searching all {Tasks} again", e.Iteration, e.Tasks);
                 ResumeIteration();
             });
             return;
@@ -52,7 +52,7 @@ public sealed partial class CampaignCoordinator
             }
             else _leases.Enqueue(task);
         }
-        if (kept > 0) _log.Info("iteration {0}: {1} tasks still leased to live workers (from the journal), {2} queued", _state.Iteration, kept, _leases.PendingCount);
+        if (kept > 0) _log.Info("iteration {Iteration}: {Leased} tasks still leased to live workers (from the journal), {Queued} queued", _state.Iteration, kept, _leases.PendingCount);
         _state = _state.WithoutJournaledLeases();
         Publish("search", _state.DoneTasks.Count, _state.TaskCount);
         if (_state.SearchDone) StartTraining();
@@ -65,7 +65,7 @@ public sealed partial class CampaignCoordinator
         var first = _leases.LeasedCount == 0 && _state.DoneTasks.Count == 0;
         var handedOut = _leases.Dispatch(worker => _fleet.Ready(worker.Path.Address, _state.Published), DateTime.UtcNow);
         if (handedOut.Count == 0) return;
-        if (first) _log.Info("iteration {0}: first task leased", _state.Iteration);
+        if (first) _log.Info("iteration {Iteration}: first task leased", _state.Iteration);
         // Each worker gets its task once the lease is journaled (the leases of one dispatch share one write).
         var events = handedOut.Select(l => new TaskLeased(_state.Iteration, l.Task.TaskId, l.Task.LeaseId,
             Akka.Serialization.Serialization.SerializedActorPath(l.Worker))).ToList();
@@ -100,11 +100,11 @@ public sealed partial class CampaignCoordinator
         if (retryAfter is { } delay)
         {
             // Back off before the retry, so a failing store or environment is not hammered.
-            _log.Warning("task {0} failed (attempt {1}), retrying in {2}s: {3}", f.TaskId, attempts, delay.TotalSeconds, f.Reason);
+            _log.Warning("task {TaskId} failed (attempt {Attempt}), retrying in {DelaySeconds}s: {Reason}", f.TaskId, attempts, delay.TotalSeconds, f.Reason);
             Timers.StartSingleTimer("retry-" + f.TaskId, new Reissue(task), delay);
             return;
         }
-        _log.Warning("task {0} failed {1} times, skipped: {2}", f.TaskId, attempts, f.Reason);
+        _log.Warning("task {TaskId} failed {Attempts} times, skipped: {Reason}", f.TaskId, attempts, f.Reason);
         _lastTaskFailure = f.Reason;
         Persist(givenUp!, e =>
         {
@@ -118,7 +118,7 @@ public sealed partial class CampaignCoordinator
     {
         foreach (var lease in _leases.Expire(DateTime.UtcNow))
         {
-            _log.Warning("lease expired: task {0} (worker {1}); handing it out again", lease.Task.TaskId, lease.Worker.Path);
+            _log.Warning("lease expired: task {TaskId} (worker {Worker}); handing it out again", lease.Task.TaskId, lease.Worker.Path);
             SelfPlayMetrics.LeaseExpiries.Add(1);
         }
         Dispatch();
@@ -128,11 +128,11 @@ public sealed partial class CampaignCoordinator
     /// tasks go back to the queue now.</summary>
     void OnTerminated(IActorRef actor)
     {
-        if (_fleet.RemoveInference(actor)) _log.Warning("inference {0} is gone", actor.Path);
-        if (_fleet.RemoveCritic(actor)) _log.Warning("critic {0} is gone", actor.Path);
+        if (_fleet.RemoveInference(actor)) _log.Warning("inference {Inference} is gone", actor.Path);
+        if (_fleet.RemoveCritic(actor)) _log.Warning("critic {Critic} is gone", actor.Path);
         if (_leases.Gone(actor) is not { } released) return;
         foreach (var lease in released)
-            _log.Warning("lease released: task {0} (worker {1} is gone); handing it out again", lease.Task.TaskId, actor.Path);
+            _log.Warning("lease released: task {TaskId} (worker {Worker} is gone); handing it out again", lease.Task.TaskId, actor.Path);
         Dispatch();
     }
 
@@ -154,7 +154,7 @@ public sealed partial class CampaignCoordinator
         }
         _timings.SearchDone(_state);
         var trees = _state.DoneTasks.Count - _state.FailedTasks;
-        _log.Info("iteration {0}: search done, {1} trees, {2} solved, {3:F2} trees/s; phase train", _state.Iteration, trees,
+        _log.Info("iteration {Iteration}: search done, {Trees} trees, {SolvedTrees} solved, {TreesPerSecond:F2} trees/s; phase train", _state.Iteration, trees,
             _state.SolvedTrees, _timings.SearchSeconds > 0 ? trees / _timings.SearchSeconds : 0);
         foreach (var inference in _fleet.Inference) inference.Tell(GetInferenceStats.Instance);
         Train(new TrainIteration(_state.Iteration), _state.Iteration);

@@ -65,7 +65,7 @@ public sealed partial class CampaignCoordinator : ReceivePersistentActor, IWithT
         Recover<RecoveryCompleted>(_ =>
         {
             _leases.LastLeaseId = _state.LastLeaseId;
-            if (LastSequenceNr > 0) _log.Info("coordinator (re)started: recovered {0} journal events, iteration {1}", LastSequenceNr, _state.Iteration);
+            if (LastSequenceNr > 0) _log.Info("coordinator (re)started: recovered {Events} journal events, iteration {Iteration}", LastSequenceNr, _state.Iteration);
             if (LastSequenceNr > 0 && _state.Finished is null) Self.Tell(StartCampaign.Instance); // resume by itself
         });
 
@@ -102,17 +102,17 @@ public sealed partial class CampaignCoordinator : ReceivePersistentActor, IWithT
         Command<PolicyLoadFailed>(f =>
         {
             if (Sender.Equals(_inference)) Finish("failed", f.Reason); // the evaluation needs this node's policy
-            else if (_fleet.RemoveInference(Sender)) _log.Error("inference {0} dropped: {1}", Sender.Path, f.Reason); // one search node less
+            else if (_fleet.RemoveInference(Sender)) _log.Error("inference {Inference} dropped: {Reason}", Sender.Path, f.Reason); // one search node less
         });
         // Its node gets no more tasks (they would be scored by an old critic); the other nodes go on.
-        Command<CriticLoadFailed>(f => { if (_fleet.RemoveCritic(Sender)) _log.Error("critic {0} dropped: {1}", Sender.Path, f.Reason); });
+        Command<CriticLoadFailed>(f => { if (_fleet.RemoveCritic(Sender)) _log.Error("critic {Critic} dropped: {Reason}", Sender.Path, f.Reason); });
     }
 
     void Registered(bool isNew, string role)
     {
         if (!isNew) return; // registrations repeat every few seconds
         Context.Watch(Sender);
-        _log.Info("{0} {1} registered", role, Sender.Path);
+        _log.Info("{Role} {Sender} registered", role, Sender.Path);
     }
 
     void Start()
@@ -121,12 +121,12 @@ public sealed partial class CampaignCoordinator : ReceivePersistentActor, IWithT
         _timings.StartPhase();
         if (_state.Published is not { } published)
         {
-            _log.Info("campaign {0}: phase warm-up", _context.Config.Name);
+            _log.Info("campaign {Campaign}: phase warm-up", _context.Config.Name);
             if (_state.StartedUtc is null) Persist(new CampaignStarted(DateTime.UtcNow), e => { Apply(e); Train(RunWarmup.Instance, 0); });
             else Train(RunWarmup.Instance, 0);
             return;
         }
-        _log.Info("campaign {0}: resuming at iteration {1} (policy v{2}, {3} of {4} tasks done)", _context.Config.Name,
+        _log.Info("campaign {Campaign}: resuming at iteration {Iteration} (policy v{Version}, {DoneTasks} of {Tasks} tasks done)", _context.Config.Name,
             _state.Iteration, published.Version, _state.DoneTasks.Count, _state.TaskCount);
         LoadEverywhere(published);
     }
@@ -145,7 +145,7 @@ public sealed partial class CampaignCoordinator : ReceivePersistentActor, IWithT
             {
                 if (f.Permanent || ++_trainingFailures >= MaxTrainingFailures) Finish("failed", f.Reason);
                 // Training met a database or disk outage: the resend timer sends the command again.
-                else _log.Warning("training failed (attempt {0} of {1}), retrying in {2}s: {3}", _trainingFailures, MaxTrainingFailures,
+                else _log.Warning("training failed (attempt {Attempt} of {MaxAttempts}), retrying in {DelaySeconds}s: {Reason}", _trainingFailures, MaxTrainingFailures,
                     TrainingResend.TotalSeconds, f.Reason);
             });
             Command<InferenceStats>(_timings.Add);
@@ -158,7 +158,7 @@ public sealed partial class CampaignCoordinator : ReceivePersistentActor, IWithT
         // Only the learner publishes: a publication from any other member would send every node to load its folder.
         if (!Sender.Equals(_learner) && Sender.Path.ToStringWithoutAddress() != SelfPlayHost.LearnerSingletonPath)
         {
-            _log.Warning("refused PolicyPublished v{0} from {1}: only the learner singleton ({2}) publishes", published.Version, Sender.Path, SelfPlayHost.LearnerSingletonPath);
+            _log.Warning("refused PolicyPublished v{Version} from {Sender}: only the learner singleton ({Learner}) publishes", published.Version, Sender.Path, SelfPlayHost.LearnerSingletonPath);
             return;
         }
         if (published.Version != expected) return; // a repeat of an earlier answer
@@ -166,7 +166,7 @@ public sealed partial class CampaignCoordinator : ReceivePersistentActor, IWithT
         Persist(published, p =>
         {
             Apply(p);
-            _log.Info("checkpoint: policy v{0} published at {1} ({2} examples, loss {3:F4} -> {4:F4})", p.Version, p.Directory,
+            _log.Info("checkpoint: policy v{Version} published at {Directory} ({Examples} examples, loss {FirstLoss:F4} -> {LastLoss:F4})", p.Version, p.Directory,
                 p.Report.Examples, p.Report.FirstLoss, p.Report.LastLoss);
             if (p.Critic is { } c)
                 _log.Info($"checkpoint: {c.Kind} critic v{c.Version} published at {c.Directory} ({c.Examples} examples; " +
@@ -205,7 +205,7 @@ public sealed partial class CampaignCoordinator : ReceivePersistentActor, IWithT
         Persist(next, e =>
         {
             Apply(e);
-            _log.Info("iteration {0}: phase search, {1} tasks with policy v{2}", e.Iteration, e.Tasks, e.PolicyVersion);
+            _log.Info("iteration {Iteration}: phase search, {Tasks} tasks with policy v{PolicyVersion}", e.Iteration, e.Tasks, e.PolicyVersion);
             ResumeIteration();
         });
     }
@@ -234,8 +234,8 @@ public sealed partial class CampaignCoordinator : ReceivePersistentActor, IWithT
 
     void Announce(CampaignFinished finished)
     {
-        if (finished.Error is not null) _log.Error("campaign failed: {0}", finished.Error);
-        else _log.Info("campaign {0}: phase {1}", _context.Config.Name, finished.Status);
+        if (finished.Error is not null) _log.Error("campaign failed: {Error}", finished.Error);
+        else _log.Info("campaign {Campaign}: phase {Status}", _context.Config.Name, finished.Status);
         WriteSummary(finished.Status, finished.Error);
         Apply(finished);
         _audience.Finished(finished, _state.Iteration);

@@ -51,12 +51,12 @@ public sealed class EnvironmentActor : ReceiveActor
             if (applied.Outcomes is { } outcomes)
             {
                 foreach (var outcome in outcomes.Where(o => o.Reason.StartsWith(FailurePrefix, StringComparison.Ordinal)))
-                    _log.Warning("environment {0}: task {1}: {2}", environment.Name, applied.Request.TaskId, outcome.Reason);
+                    _log.Warning("environment {Environment}: task {TaskId}: {Reason}", environment.Name, applied.Request.TaskId, outcome.Reason);
                 applied.ReplyTo.Tell(new StepsApplied(outcomes));
             }
             else
             {
-                _log.Warning("environment {0}: task {1}: batch of {2} steps failed: {3}", environment.Name, applied.Request.TaskId,
+                _log.Warning("environment {Environment}: task {TaskId}: batch of {Steps} steps failed: {Error}", environment.Name, applied.Request.TaskId,
                     applied.Request.Steps.Count, applied.Error!.Message.ReplaceLineEndings(" "));
                 applied.ReplyTo.Tell(new Status.Failure(applied.Error));
             }

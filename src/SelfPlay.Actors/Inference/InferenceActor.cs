@@ -82,7 +82,7 @@ public sealed class InferenceActor : ReceiveActor
             _proposer = new PolicyStepProposer(model, tokenizer, _stepStop, _maxStepTokens,
                 _prefixCacheMb > 0 ? new PrefixCache(_prefixCacheMb * 1024L * 1024) : null);
             _version = load.Version;
-            _log.Info("inference: loaded policy v{0} from {1}", load.Version, load.Directory);
+            _log.Info("inference: loaded policy v{Version} from {Directory}", load.Version, load.Directory);
             Sender.Tell(new PolicyLoaded(load.Version));
         }
         catch (Exception e)
@@ -112,11 +112,11 @@ public sealed class InferenceActor : ReceiveActor
             if (_remote is { } previous && previous.Model != name && previous.Model.StartsWith("policy-v", StringComparison.Ordinal))
             {
                 try { _client!.PostTextAsync("unload_lora_adapter", new System.Text.Json.Nodes.JsonObject { ["lora_name"] = previous.Model }.ToJsonString()).GetAwaiter().GetResult(); }
-                catch (LlmException e) { _log.Warning("inference: could not unload {0} from the server: {1}", previous.Model, e.Message); }
+                catch (LlmException e) { _log.Warning("inference: could not unload {Model} from the server: {Error}", previous.Model, e.Message); }
             }
             _remote = new OpenAiStepProposer(_client!, name, tokenizer, _stepStop, _maxStepTokens, _server!.MaxConcurrency);
             _version = load.Version;
-            _log.Info("inference: policy v{0} is {1} on {2}", load.Version, name, _server.Endpoint);
+            _log.Info("inference: policy v{Version} is {Model} on {Endpoint}", load.Version, name, _server.Endpoint);
             Sender.Tell(new PolicyLoaded(load.Version));
         }
         catch (Exception e)
@@ -182,7 +182,7 @@ public sealed class InferenceActor : ReceiveActor
         }
         catch (Exception e)
         {
-            _log.Error(e, "inference batch failed (policy v{0})", _version);
+            _log.Error(e, "inference batch failed (policy v{Version})", _version);
             foreach (var (_, replyTo) in batch) replyTo.Tell(new Status.Failure(e));
         }
     }

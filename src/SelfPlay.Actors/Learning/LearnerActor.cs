@@ -114,7 +114,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
             }
             _policy?.Dispose();
             _policy = model;
-            _log.Info("warm-up: starting from {0}", c.Warmup.FromCheckpoint);
+            _log.Info("warm-up: starting from {FromCheckpoint}", c.Warmup.FromCheckpoint);
             return Publish(0, new TrainingReport(0, 0, double.NaN, double.NaN, double.NaN, 0), clock);
         }
         _policy?.Dispose();
@@ -123,8 +123,8 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
             (done, total) => { if (done % 10 == 0 || done == total) Progress("warmup", 0, done, total); });
         _policy = policy;
         if (warmup.Traces == 0)
-            _log.Info("warm-up: none (warmup.share = 0): v0 is {0}", _context.PolicyCheckpoint ?? "the untrained character model");
-        else _log.Info("warm-up: {0} traces from {1} puzzles", warmup.Traces, warmup.Tasks);
+            _log.Info("warm-up: none (warmup.share = 0): v0 is {Policy}", _context.PolicyCheckpoint ?? "the untrained character model");
+        else _log.Info("warm-up: {Traces} traces from {Tasks} puzzles", warmup.Traces, warmup.Tasks);
         return Publish(0, new TrainingReport(warmup.Traces, 0, warmup.FirstLoss, warmup.LastLoss, double.NaN, 0), clock);
     }
 
@@ -135,13 +135,13 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
         var (examples, newExamples, sources, window) = await PreferenceLearning.CollectAsync(c, iteration,
             i => TreeQueries.IterationTreesAsync(_system, c.Name, i), _tokenizer);
         if (PreferenceLearning.UsesSolutionBuffer(c))
-            _log.Info("iteration {0}: solution buffer: {1} solved tasks, {2} of them last solved before this iteration",
+            _log.Info("iteration {Iteration}: solution buffer: {SolvedTasks} solved tasks, {SolvedBefore} of them last solved before this iteration",
                 iteration, sources.Count, sources.Count(t => t.Iteration < iteration));
         var pairs = PairDiagnostics.Of(c.Preferences.Extractor, examples, sources.ToDictionary(t => t.TreeId),
             (prompt, candidate) => PreferenceData.Encode(_tokenizer, prompt, candidate).StepOf.Length);
         if (pairs.Pairs > 0)
-            _log.Info("iteration {0}: {1} pairs: {2} with an invalid rejected step ({3:P0} of those found), {4} beginning with the same step, " +
-                      "|score gap| bins [0,0.1) [0.1,0.25) [0.25,0.5) [0.5,1]: {5}", iteration, pairs.Pairs,
+            _log.Info("iteration {Iteration}: {Pairs} pairs: {InvalidRejected} with an invalid rejected step ({InvalidRejectedShare:P0} of those found), {SameFirstStep} beginning with the same step, " +
+                      "|score gap| bins [0,0.1) [0.1,0.25) [0.25,0.5) [0.5,1]: {ScoreGapBins}", iteration, pairs.Pairs,
                       pairs.RejectedInvalidShare is { } s ? (int)Math.Round(s * pairs.Pairs) : 0, pairs.RejectedInvalidShare ?? 0, pairs.SameFirstStep,
                       string.Join(" ", pairs.ScoreGapBins ?? []));
         // A first batch of this iteration's generated steps: their stored log-probs are the generating policy's.
@@ -175,11 +175,11 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
         var trainPairs = train.Select(e => (e.State, e.Target)).ToList();
         var heldOutPairs = heldOut.Select(e => (e.State, e.Target)).ToList();
         var before = critic.Loss(heldOutPairs);
-        _log.Info("iteration {0}: training the {1} critic on {2} examples ({3} held out)", iteration, kind, train.Count, heldOut.Count);
+        _log.Info("iteration {Iteration}: training the {Kind} critic on {Examples} examples ({HeldOut} held out)", iteration, kind, train.Count, heldOut.Count);
         var epochs = critic.Train(trainPairs, heldOutPairs, c.Critic.Epochs,
             new TrainerOptions(c.Critic.LearningRate, BatchSize: c.Critic.BatchSize), new Random(c.Seed + iteration),
             (done, total) => { if (done % 10 == 0 || done == total) Progress("train-critic", iteration, done, total); });
-        foreach (var e in epochs) _log.Info("iteration {0} critic epoch {1}: loss {2:F4}, held-out loss {3:F4}", iteration, e.Epoch, e.Loss, e.HeldOutLoss);
+        foreach (var e in epochs) _log.Info("iteration {Iteration} critic epoch {Epoch}: loss {Loss:F4}, held-out loss {HeldOutLoss:F4}", iteration, e.Epoch, e.Loss, e.HeldOutLoss);
         var dir = _context.CriticDir(iteration);
         var sha = critic.Save(dir, iteration, _context.Setup.Environment.Name);
         return new CriticReport(iteration, kind, dir, sha, train.Count, heldOut.Count, epochs.FirstOrDefault()?.Loss ?? double.NaN,
@@ -200,7 +200,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
             // A restarted learner (its process or node died) resumes from the checkpoint this iteration starts from.
             var (model, _, meta) = Checkpoint.Load(_context.CheckpointDir(iteration - 1), c.Model.Device);
             (_policy, _version) = (model, meta.PolicyVersion);
-            _log.Info("checkpoint: learner resumed from policy v{0} ({1})", _version, _context.CheckpointDir(iteration - 1));
+            _log.Info("checkpoint: learner resumed from policy v{Version} ({CheckpointDir})", _version, _context.CheckpointDir(iteration - 1));
         }
         if (LearnerSettings.Lora(c.Learner) is { } lora)
         {
@@ -208,7 +208,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
             if (_policy.Lora is null)
             {
                 _policy.AttachLora(lora, c.Seed);
-                _log.Info("iteration {0}: LoRA rank {1} on {2}: {3} of {4} weights train", iteration, lora.Rank, string.Join(",", lora.ModuleNames),
+                _log.Info("iteration {Iteration}: LoRA rank {Rank} on {Modules}: {TrainableWeights} of {Weights} weights train", iteration, lora.Rank, string.Join(",", lora.ModuleNames),
                     _policy.TrainableParameters().Sum(p => p.numel()), _policy.ParameterCount());
             }
             else if (!_policy.Lora.SameShape(lora))
@@ -248,7 +248,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
         _policy!.eval();
         var parity = LogProbParity.Measure(_policy, _tokenizer, newest);
         if (parity is null) return null;
-        _log.Info("iteration {0}: log-prob parity ({1} backend): mean |stored - learner| {2:G3}, max {3:G3}, over {4} tokens of {5} steps",
+        _log.Info("iteration {Iteration}: log-prob parity ({Backend} backend): mean |stored - learner| {MeanAbsDifference:G3}, max {MaxAbsDifference:G3}, over {Tokens} tokens of {Steps} steps",
             iteration, inference.Backend, parity.MeanAbsDifference, parity.MaxAbsDifference, parity.Tokens, parity.StepCount);
         if (inference.Remote && inference.LogProbTolerance > 0 && parity.MeanAbsDifference > inference.LogProbTolerance)
             throw new InvalidDataException($"{LogProbParity.FailurePrefix} the server's log-probs differ from the learner's by {parity.MeanAbsDifference:G3} on average " +

@@ -71,9 +71,9 @@ public sealed class RefusedPayloadLog : IExtension
         {
             var log = Context.GetLogger();
             Receive<AllDeadLetters>(d => Refused(d.Message) is not null, d =>
-                log.Warning("{0} (from {1} to {2})", Refused(d.Message)!.Reason, d.Sender.Path, d.Recipient.Path));
+                log.Warning("{Reason} (from {Sender} to {Recipient})", Refused(d.Message)!.Reason, d.Sender.Path, d.Recipient.Path));
             Receive<UnhandledMessage>(u => Refused(u.Message) is not null, u =>
-                log.Warning("{0} (from {1} to {2})", Refused(u.Message)!.Reason, u.Sender.Path, u.Recipient.Path));
+                log.Warning("{Reason} (from {Sender} to {Recipient})", Refused(u.Message)!.Reason, u.Sender.Path, u.Recipient.Path));
             ReceiveAny(_ => { });
         }
     }

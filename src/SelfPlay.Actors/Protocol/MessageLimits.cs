@@ -42,7 +42,7 @@ public static class MessageLimits
     public static bool Refused(object message, IActorRef sender, ILoggingAdapter log)
     {
         if (Problem(message) is not { } problem) return false;
-        log.Warning("refused {0} from {1}: {2}", message.GetType().Name, sender.Path, problem);
+        log.Warning("refused {MessageType} from {Sender}: {Problem}", message.GetType().Name, sender.Path, problem);
         sender.Tell(new Status.Failure(new InvalidDataException($"refused: {problem}")));
         return true;
     }

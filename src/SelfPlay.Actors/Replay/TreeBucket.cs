@@ -74,7 +74,7 @@ public sealed class TreeBucket : ReceivePersistentActor
         {
             if (PersistenceIdFor(BucketOf(cmd.Tree.TreeId)) != PersistenceId)
             {
-                Context.GetLogger().Warning("refused StoreTree from {0}: tree {1} sent to entity {2}", Sender.Path, cmd.Tree.TreeId, PersistenceId);
+                Context.GetLogger().Warning("refused StoreTree from {Sender}: tree {TreeId} sent to entity {PersistenceId}", Sender.Path, cmd.Tree.TreeId, PersistenceId);
                 Sender.Tell(new Status.Failure(new InvalidDataException($"refused: tree {cmd.Tree.TreeId} sent to entity {PersistenceId}")));
                 return;
             }
@@ -89,9 +89,9 @@ public sealed class TreeBucket : ReceivePersistentActor
         });
         Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
         // Without the snapshot the bucket still recovers, from its events.
-        Command<SaveSnapshotFailure>(f => Context.GetLogger().Warning("snapshot of {0} not saved: {1}", PersistenceId, f.Cause.Message));
+        Command<SaveSnapshotFailure>(f => Context.GetLogger().Warning("snapshot of {PersistenceId} not saved: {Error}", PersistenceId, f.Cause.Message));
         Command<DeleteSnapshotsSuccess>(_ => { });
-        Command<DeleteSnapshotsFailure>(f => Context.GetLogger().Warning("old snapshots of {0} not deleted: {1}", PersistenceId, f.Cause.Message));
+        Command<DeleteSnapshotsFailure>(f => Context.GetLogger().Warning("old snapshots of {PersistenceId} not deleted: {Error}", PersistenceId, f.Cause.Message));
         // Passivate an idle bucket (it recovers on demand): through the parent, so that a sharded, remembered entity is
         // forgotten rather than restarted. Never with a write in flight.
         Command<ReceiveTimeout>(_ =>
@@ -156,7 +156,7 @@ public sealed class TreeBucket : ReceivePersistentActor
         // The journal did not take the write: every waiting sender hears so at once (their tasks are retried with
         // backoff) and this bucket stops; the next command recreates it from what the journal holds. Nothing is
         // acknowledged unstored.
-        Context.GetLogger().Error(cause, "could not persist trees of {0}", PersistenceId);
+        Context.GetLogger().Error(cause, "could not persist trees of {PersistenceId}", PersistenceId);
         foreach (var (tree, sender) in _inFlight.Concat(_pending))
             sender.Tell(new Status.Failure(new IOException($"the journal did not store tree {tree.TreeId}: {cause.Message}")));
         _inFlight.Clear();
@@ -167,7 +167,7 @@ public sealed class TreeBucket : ReceivePersistentActor
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
         // The journal refused the write (the bucket keeps running with its previous trees): its senders hear so too.
-        Context.GetLogger().Error(cause, "the journal rejected trees of {0}", PersistenceId);
+        Context.GetLogger().Error(cause, "the journal rejected trees of {PersistenceId}", PersistenceId);
         foreach (var (tree, sender) in _inFlight)
             sender.Tell(new Status.Failure(new IOException($"the journal rejected tree {tree.TreeId}: {cause.Message}")));
         _inFlight.Clear();

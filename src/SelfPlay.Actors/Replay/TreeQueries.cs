@@ -30,7 +30,7 @@ public static class TreeQueries
             .RunForeach(envelope =>
             {
                 if (envelope.Event is RefusedPayload refused)
-                    system.Log.Warning("journal row {0} #{1} skipped: {2}", envelope.PersistenceId, envelope.SequenceNr, refused.Reason);
+                    system.Log.Warning("journal row {PersistenceId} #{SequenceNr} skipped: {Reason}", envelope.PersistenceId, envelope.SequenceNr, refused.Reason);
                 var ordering = ((Sequence)envelope.Offset).Value;
                 if (envelope.Event is TreeStored stored) Keep(ordering, 0, stored.Tree);
                 if (envelope.Event is TreesStored batch)

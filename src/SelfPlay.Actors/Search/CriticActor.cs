@@ -58,7 +58,7 @@ public sealed class CriticActor : ReceiveActor
                 var critic = CriticModel.Load(load.Directory, device, load.Sha256);
                 _trained?.Dispose();
                 (_trained, _version) = (critic, load.Version);
-                _log.Info("critic: loaded {0} critic v{1} from {2}", critic.Kind, load.Version, load.Directory);
+                _log.Info("critic: loaded {Kind} critic v{Version} from {Directory}", critic.Kind, load.Version, load.Directory);
                 Sender.Tell(new CriticLoaded(load.Version));
             }
             catch (Exception e)
@@ -91,7 +91,7 @@ public sealed class CriticActor : ReceiveActor
         }
         catch (Exception e)
         {
-            _log.Error(e, "critic batch failed (critic v{0})", _version);
+            _log.Error(e, "critic batch failed (critic v{Version})", _version);
             foreach (var (_, replyTo) in batch) replyTo.Tell(new Status.Failure(e));
         }
     }

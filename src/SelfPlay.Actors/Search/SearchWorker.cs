@@ -62,7 +62,7 @@ public sealed class SearchWorker : ReceiveActor, IWithTimers
             if (s.Ack is null && s.Attempt < StoreAttempts)
             {
                 var delay = TimeSpan.FromSeconds(0.5 * Math.Pow(2, s.Attempt - 1));
-                _log.Warning("task {0}: store attempt {1} failed, storing again in {2}s: {3}", s.Task.TaskId, s.Attempt, delay.TotalSeconds, s.Error);
+                _log.Warning("task {TaskId}: store attempt {Attempt} failed, storing again in {DelaySeconds}s: {Error}", s.Task.TaskId, s.Attempt, delay.TotalSeconds, s.Error);
                 Timers.StartSingleTimer("store", new StoreAgain(s.Task, s.Tree, s.Attempt + 1, s.WallSeconds), delay);
                 return;
             }
@@ -117,7 +117,7 @@ public sealed class SearchWorker : ReceiveActor, IWithTimers
     void Report(object outcome)
     {
         (_idle, _lastOutcome) = (true, outcome);
-        if (outcome is TaskFailed failed) _log.Warning("task {0}: {1}", failed.TaskId, failed.Reason);
+        if (outcome is TaskFailed failed) _log.Warning("task {TaskId}: {Reason}", failed.TaskId, failed.Reason);
         _coordinator.Tell(outcome);
         _coordinator.Tell(RequestWork.Instance);
     }

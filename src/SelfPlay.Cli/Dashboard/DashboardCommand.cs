@@ -6,9 +6,8 @@ namespace SelfPlay.Cli.Dashboard;
 /// </summary>
 public static class DashboardCommand
 {
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(CliArgs a)
     {
-        var a = new CliArgs(args, ["--run-dir", "--host", "--port", "--token-env"], []);
         var runDir = a.Get("--run-dir") ?? throw new UsageException("dashboard needs --run-dir DIR");
         await using var app = await StartAsync(runDir, a.Get("--host") ?? "127.0.0.1", Port(a.Get("--port") ?? "8050"), a.Get("--token-env"));
         await HttpCommand.StopRequested();

@@ -9,10 +9,8 @@ namespace SelfPlay.Cli.Serve;
 /// </summary>
 public static class ServeCommand
 {
-    public static async Task<int> RunAsync(string[] args)
+    public static async Task<int> RunAsync(CliArgs a)
     {
-        var a = new CliArgs(args, ["--checkpoint", "--adapter", "--host", "--port", "--served-model-name", "--api-key-env", "--device", "--dtype",
-            "--prefix-cache-mb", "--max-batch-rows"], []);
         var checkpoint = a.Get("--checkpoint") ?? throw new UsageException("serve needs --checkpoint DIR");
         if (!Directory.Exists(checkpoint)) throw new UsageException($"--checkpoint {checkpoint} is not a folder");
         var host = a.Get("--host") ?? "127.0.0.1";
