@@ -110,6 +110,17 @@ public class CliErrorTests
     public void The_eta_shows_hours_once_there_are_any(int seconds, string expected) =>
         Assert.Equal(expected, SelfPlay.Cli.ProgressPrinter.Eta(TimeSpan.FromSeconds(seconds)));
 
+    [Theory]
+    [InlineData(false, 2, 0, 4, 100, false)]   // a log: 4% is still the first 5% step
+    [InlineData(false, 2, 4, 5, 100, true)]    // a log: 5% crossed
+    [InlineData(false, 61, 5, 6, 100, true)]   // a log: a minute without a line
+    [InlineData(true, 0.5, 0, 3, 100, false)]  // a terminal: not yet a second
+    [InlineData(true, 1.0, 0, 1, 100, true)]
+    [InlineData(false, 0.1, 99, 100, 100, true)] // the end always
+    [InlineData(false, 0.1, 100, 100, 100, false)] // but once
+    public void Progress_lines_come_once_a_second_in_a_terminal_and_every_5_percent_in_a_log(bool terminal, double sinceLast, int lastDone, int done, int total, bool due) =>
+        Assert.Equal(due, SelfPlay.Cli.ProgressPrinter.Due(terminal, TimeSpan.FromSeconds(sinceLast), lastDone, done, total));
+
     [Fact]
     public async Task Options_take_the_equals_form_and_the_log_can_be_compact_json()
     {

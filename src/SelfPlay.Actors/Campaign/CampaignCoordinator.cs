@@ -169,8 +169,9 @@ public sealed partial class CampaignCoordinator : ReceivePersistentActor, IWithT
             _log.Info("checkpoint: policy v{Version} published at {Directory} ({Examples} examples, loss {FirstLoss:F4} -> {LastLoss:F4})", p.Version, p.Directory,
                 p.Report.Examples, p.Report.FirstLoss, p.Report.LastLoss);
             if (p.Critic is { } c)
-                _log.Info($"checkpoint: {c.Kind} critic v{c.Version} published at {c.Directory} ({c.Examples} examples; " +
-                          $"held-out loss {c.HeldOutLossBefore:F4} -> {c.HeldOutLossAfter:F4}, constant predictor {c.HeldOutLossConstant:F4})");
+                _log.Info("checkpoint: {Kind} critic v{Version} published at {Directory} ({Examples} examples; " +
+                          "held-out loss {HeldOutLossBefore:F4} -> {HeldOutLossAfter:F4}, constant predictor {HeldOutLossConstant:F4})",
+                    new object[] { c.Kind, c.Version, c.Directory, c.Examples, c.HeldOutLossBefore, c.HeldOutLossAfter, c.HeldOutLossConstant });
             LoadEverywhere(p);
         });
     }

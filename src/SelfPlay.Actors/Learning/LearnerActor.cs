@@ -216,7 +216,8 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
         }
         else if (_policy.Lora is not null)
             throw new InvalidDataException($"{_context.CheckpointDir(iteration - 1)} is a LoRA adapter, but learner.lora.rank = 0 (full fine-tuning): merge it first (selfplay model merge)");
-        _log.Info($"iteration {iteration}: training {c.Learner.Loss} on {examples.Count} {c.Preferences.Extractor} examples ({newExamples} from this iteration's trees)");
+        _log.Info("iteration {Iteration}: training {Loss} on {Examples} {Extractor} examples ({NewExamples} from this iteration's trees)",
+            iteration, c.Learner.Loss, examples.Count, c.Preferences.Extractor, newExamples);
         var parity = CheckParity(iteration, newest);
         LlamaForCausalLM? reference = null;
         // A LoRA policy is its own reference (PreferenceLearning.Train): its base is v0, its state before training the previous policy.
@@ -229,10 +230,13 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
                 Path.Combine(_context.RunDir, "learner", $"iteration-{iteration}"),
                 (done, total) => { if (done % 5 == 0 || done == total) Progress("train", iteration, done, total); }, message => _log.Info(message));
         foreach (var s in stats)
-            _log.Info($"iteration {iteration} epoch {s.Epoch}: loss {s.Loss:F4}, reward accuracy {s.RewardAccuracy:F3}, margin {s.RewardMargin:F3}, " +
-                      $"ranking accuracy {s.RankingAccuracy:F3} (length-normalised {s.RankingAccuracyNormalized:F3})");
-        _log.Info($"iteration {iteration}: ranking accuracy {diagnostics.RankingAccuracyBefore:F3} -> {diagnostics.RankingAccuracy:F3}, " +
-                  $"idealized {diagnostics.IdealizedRankingAccuracy:F3}, flipped {diagnostics.FlippedToCorrect} to correct and {diagnostics.FlippedToIncorrect} to incorrect");
+            _log.Info("iteration {Iteration} epoch {Epoch}: loss {Loss:F4}, reward accuracy {RewardAccuracy:F3}, margin {RewardMargin:F3}, " +
+                      "ranking accuracy {RankingAccuracy:F3} (length-normalised {RankingAccuracyNormalized:F3})",
+                new object[] { iteration, s.Epoch, s.Loss, s.RewardAccuracy, s.RewardMargin, s.RankingAccuracy, s.RankingAccuracyNormalized });
+        _log.Info("iteration {Iteration}: ranking accuracy {RankingAccuracyBefore:F3} -> {RankingAccuracy:F3}, " +
+                  "idealized {IdealizedRankingAccuracy:F3}, flipped {FlippedToCorrect} to correct and {FlippedToIncorrect} to incorrect",
+            iteration, diagnostics.RankingAccuracyBefore, diagnostics.RankingAccuracy, diagnostics.IdealizedRankingAccuracy,
+            diagnostics.FlippedToCorrect, diagnostics.FlippedToIncorrect);
         return Publish(iteration, new TrainingReport(examples.Count, newExamples, stats.FirstOrDefault()?.Loss ?? double.NaN,
             stats.LastOrDefault()?.Loss ?? double.NaN, stats.LastOrDefault()?.RewardAccuracy ?? double.NaN, 0, diagnostics, pairs, parity), clock);
     }
