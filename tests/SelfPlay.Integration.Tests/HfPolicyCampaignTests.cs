@@ -51,7 +51,7 @@ public sealed class HfPolicyCampaignTests : IDisposable
             Assert.IsType<HfTokenizer>(tokenizer);
         }
 
-        if (lora) await CheckLoraVersion(runDir);
+        if (lora) await CheckLoraVersion(runDir, source);
 
         // The trees hold the BPE tokenizer's ids: each step's tokens decode to the text the policy wrote.
         using var bpe = HfTokenizer.Load(source, Checkpoint.ReadConfig(source));
@@ -85,11 +85,26 @@ public sealed class HfPolicyCampaignTests : IDisposable
         Assert.True(resumed.ExitCode == 0, resumed.Stdout + resumed.Stderr);
     }
 
-    /// <summary>v1 is a PEFT adapter on v0, whose weights it leaves bit-identical; `model merge` gives its logits.</summary>
-    async Task CheckLoraVersion(string runDir)
+    /// <summary>v0 is the warm-up's adapter merged into the source (only the target projections changed); v1 is a PEFT
+    /// adapter on v0, whose weights it leaves bit-identical; `model merge` gives its logits.</summary>
+    async Task CheckLoraVersion(string runDir, string source)
     {
         var v0 = Path.Combine(runDir, "checkpoints", "v0");
         var v1 = Path.Combine(runDir, "checkpoints", "v1");
+        Assert.False(File.Exists(Path.Combine(v0, LoraAdapter.ConfigFile)));
+        using (var pretrained = Checkpoint.LoadModel(source))
+        using (var warm = Checkpoint.LoadModel(v0))
+        {
+            var before = pretrained.state_dict();
+            foreach (var (name, weight) in warm.state_dict())
+            {
+                // The base trained in bfloat16 (learner.dtype): an untouched weight is the source's, rounded to it.
+                var rounded = before[name].to(TorchSharp.torch.ScalarType.BFloat16).to(weight.dtype);
+                var same = (weight == rounded).all().item<bool>() || (weight == before[name]).all().item<bool>();
+                var target = name.Contains("q_proj.weight") || name.Contains("v_proj.weight") || name.Contains("up_proj.weight");
+                Assert.True(same != target, $"{name}: {(target ? "a target projection the warm-up did not train" : "not a LoRA target, yet it changed")}");
+            }
+        }
         Assert.True(File.Exists(Path.Combine(v1, LoraAdapter.ConfigFile)));
         Assert.False(File.Exists(Path.Combine(v1, ModelWeights.SingleFile)));
         var names = SafeTensors.ReadHeader(Path.Combine(v1, LoraAdapter.WeightsFile)).Keys.ToList();

@@ -1,6 +1,7 @@
 using SelfPlay.Core.Config;
 using SelfPlay.Core.Environments;
 using SelfPlay.Core.Training;
+using SelfPlay.Models.Checkpoints;
 using SelfPlay.Models.Generation;
 using SelfPlay.Models.Llama;
 using SelfPlay.Models.Tokenization;
@@ -41,7 +42,12 @@ public static class Warmup
         return (sequences, tasks.Count);
     }
 
-    /// <summary>Trains <paramref name="policy"/> (in place) on the reference traces for warmup.epochs.</summary>
+    /// <summary>
+    /// Trains the policy on the reference traces for warmup.epochs. A pretrained policy (policy.checkpoint) under a
+    /// LoRA learner trains through an adapter as the iterations do (the optimizer holds the adapter's state, not the
+    /// model's), which is then merged in: v0 is full weights, the base and reference of the iterations' adapter. A
+    /// policy trained from scratch trains all its weights (a random base is nothing to adapt).
+    /// </summary>
     /// <param name="makePolicy">called once the traces are known, for the policy to train (the traces do not need it)</param>
     public static Result Train(Func<LlamaForCausalLM> makePolicy, CampaignConfig c, EnvironmentSetup setup, ITokenizer tokenizer,
         out LlamaForCausalLM policy, Action<int, int>? progress = null)
@@ -50,8 +56,18 @@ public static class Warmup
         var (sequences, tasks) = Traces(c, setup, tokenizer, random);
         policy = makePolicy();
         if (sequences.Count == 0) return new Result(0, tasks, []);
-        using var trainer = new PolicyTrainer(policy, new TrainerOptions(c.Warmup.LearningRate, BatchSize: c.Warmup.BatchSize,
-            ComputeDType: LearnerSettings.ComputeDType(c.Learner)));
-        return new Result(sequences.Count, tasks, trainer.TrainSft(sequences, c.Warmup.Epochs, random, progress));
+        var lora = c.PolicySource.Checkpoint.Length > 0 ? LearnerSettings.Lora(c.Learner) : null;
+        if (lora is not null) policy.AttachLora(lora, c.Seed);
+        IReadOnlyList<EpochStats> epochs;
+        using (var trainer = new PolicyTrainer(policy, new TrainerOptions(c.Warmup.LearningRate, BatchSize: c.Warmup.BatchSize,
+                   ComputeDType: LearnerSettings.ComputeDType(c.Learner))))
+            epochs = trainer.TrainSft(sequences, c.Warmup.Epochs, random, progress);
+        if (lora is not null)
+        {
+            var adapted = policy;
+            policy = LoraAdapter.Merge(adapted); // W + (α/r) B A, as PEFT's merge_and_unload
+            adapted.Dispose();
+        }
+        return new Result(sequences.Count, tasks, epochs);
     }
 }
