@@ -26,16 +26,15 @@ public sealed class CampaignSession : IAsyncDisposable
             ? NodeOptions.For(context.Config, NodeOptions.AllRoles, [])
             : NodeOptions.For(context.Config, [], seeds, hostname);
         SelfPlayHost.WarnAboutExposure(node);
-        var system = SelfPlayHost.CreateNode(context.Config.Persistence, context.RunDir, node);
+        // Alone, this process runs every role; attached to a cluster (--seed), none: the cluster's coordinator runs the campaign.
+        var system = SelfPlayHost.CreateNode(context.Config.Persistence, context.RunDir, node, campaign: seeds.Count == 0 ? context : null);
         // The start-up timeline in the log (actor system, member up, journal checked), next to the coordinator's
         // phases and first lease: where a short campaign's seconds go.
         Serilog.Log.Information("start-up: actor system created");
         Akka.Cluster.Cluster.Get(system).RegisterOnMemberUp(() => Serilog.Log.Information("start-up: cluster member up"));
         // The journal's first use (schema, first query: about a second of JIT) overlaps the start of the roles.
         var journalHolds = Task.Run(() => JournalHoldsAsync(system, context.Config.Name));
-        var coordinator = seeds.Count == 0
-            ? SelfPlayHost.Start(context, system, NodeOptions.AllRoles).Coordinator
-            : SelfPlayHost.CoordinatorProxy(system);
+        var coordinator = seeds.Count == 0 ? SelfPlayHost.Actors(system).Coordinator : SelfPlayHost.CoordinatorProxy(system);
         var session = new CampaignSession { System = system, Coordinator = coordinator };
         try
         {

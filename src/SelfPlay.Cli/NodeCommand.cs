@@ -36,11 +36,10 @@ public static class NodeCommand
         {
             var options = NodeOptions.For(config, roles, a.All("--seed"), a.Get("--hostname") ?? "127.0.0.1", port);
             SelfPlayHost.WarnAboutExposure(options);
-            var system = SelfPlayHost.CreateNode(config.Persistence, runDir, options);
+            var system = SelfPlayHost.CreateNode(config.Persistence, runDir, options, campaign: new CampaignContext(config, setup, runDir));
             var cluster = Cluster.Get(system);
             var up = new TaskCompletionSource();
             cluster.RegisterOnMemberUp(() => up.TrySetResult());
-            SelfPlayHost.Start(new CampaignContext(config, setup, runDir), system, roles);
             await up.Task.WaitAsync(TimeSpan.FromMinutes(2));
             Console.WriteLine($"node up: {cluster.SelfAddress} roles {string.Join(",", roles)} (pid {Environment.ProcessId})");
 

@@ -2,7 +2,10 @@ using Akka.Actor;
 using Akka.Cluster;
 using SelfPlay.Actors.Hosting;
 using SelfPlay.Actors.Protocol;
+using SelfPlay.Actors.Campaign;
+using SelfPlay.Actors.Configuration;
 using SelfPlay.Core.Config;
+using SelfPlay.Samples.Game24;
 
 namespace SelfPlay.Actors.Tests;
 
@@ -76,5 +79,43 @@ public sealed class HostingChainTests : IDisposable
         {
             await system.Terminate().WaitAsync(TimeSpan.FromSeconds(20));
         }
+    }
+
+    [Fact]
+    public async Task A_nodes_roles_are_steps_of_the_chain_and_the_registry_holds_their_actors()
+    {
+        var config = ConfigLoader.Parse(ConfigLoader.Build(null, ["name=roles", "environment.held-out=10", "actors.search-workers=2"]));
+        var context = new CampaignContext(config, new Game24Provider().Create(config.Environment), _dir);
+        var system = SelfPlayHost.CreateNode(config.Persistence, _dir, new NodeOptions(["replay", "search", "inference"], []), serilog: false, campaign: context);
+        try
+        {
+            var actors = SelfPlayHost.Actors(system);
+            Assert.Equal("inference", actors.Inference!.Path.Name);
+            Assert.Equal("learner-proxy", actors.Learner.Path.Name);
+            Assert.Equal("coordinator-proxy", actors.Coordinator.Path.Name);
+            var found = TimeSpan.FromSeconds(5);
+            foreach (var path in new[] { "/user/search-0", "/user/search-1", "/user/critic", "/system/sharding/tree-bucket" })
+                Assert.NotNull(await system.ActorSelection(path).ResolveOne(found));
+            // Roles this node lacks start nothing: no learner or coordinator singleton manager here.
+            await Assert.ThrowsAsync<ActorNotFoundException>(() => system.ActorSelection("/user/learner").ResolveOne(found));
+            await Assert.ThrowsAsync<ActorNotFoundException>(() => system.ActorSelection("/user/coordinator").ResolveOne(found));
+        }
+        finally
+        {
+            await system.Terminate().WaitAsync(TimeSpan.FromSeconds(20));
+        }
+    }
+
+    [Fact]
+    public void A_role_that_cannot_start_fails_the_node_with_its_own_error()
+    {
+        // Akka.Hosting's start logs and swallows a step's exception: the node would run without its search workers.
+        var config = ConfigLoader.Parse(ConfigLoader.Build(null, ["name=roles-bad", "environment.held-out=10"]));
+        config = config with { Search = config.Search with { Critic = "llm" }, Environment = config.Environment with { Llm = null } };
+        var context = new CampaignContext(config, new Game24Provider().Create(config.Environment), _dir);
+        var error = Assert.Throws<ArgumentException>(() =>
+            SelfPlayHost.CreateNode(config.Persistence, _dir, new NodeOptions(["replay", "search", "inference"], []), serilog: false, campaign: context));
+        Assert.Contains("needs llm.endpoint and llm.model", error.Message);
+        Assert.Throws<ArgumentException>(() => SelfPlayHost.CreateNode(config.Persistence, _dir, new NodeOptions(["search"], []), serilog: false, campaign: context));
     }
 }

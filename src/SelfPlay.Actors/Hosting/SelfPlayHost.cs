@@ -177,18 +177,47 @@ public static class SelfPlayHost
         }
     }
 
-    /// <summary>Creates the node's ActorSystem through the Akka.Hosting chain (<see cref="AddSelfPlay"/>) and, for a node
-    /// without seeds, has it join itself (a one-node cluster). `selfplay run` and `selfplay node` both start here; the
-    /// roles start in <see cref="Start"/>.</summary>
-    public static ActorSystem CreateNode(PersistenceConfig persistence, string runDir, NodeOptions node, bool serilog = true)
+    /// <summary>
+    /// Creates the node's ActorSystem through the Akka.Hosting chain (<see cref="AddSelfPlay"/>, then with a campaign
+    /// its roles, <see cref="WithSelfPlayRoles"/>) and, for a node without seeds, has it join itself (a one-node
+    /// cluster). `selfplay run` and `selfplay node` both start here; <see cref="Actors"/> finds what the roles started.
+    /// </summary>
+    public static ActorSystem CreateNode(PersistenceConfig persistence, string runDir, NodeOptions node, bool serilog = true, CampaignContext? campaign = null)
     {
         if (persistence.Provider == "sqlite") UseWriteAheadLog(ConnectionString(persistence, runDir));
-        var services = new ServiceCollection().AddAkka(node.SystemName, builder => builder.AddSelfPlay(persistence, runDir, node, serilog));
+        var roles = new RoleStart();
+        var services = new ServiceCollection()
+            .AddSingleton(typeof(Microsoft.Extensions.Logging.ILogger<>), typeof(Microsoft.Extensions.Logging.Abstractions.NullLogger<>))
+            .AddSingleton<Microsoft.Extensions.Hosting.IHostApplicationLifetime, ProcessLifetime>()
+            .AddAkka(node.SystemName, builder =>
+            {
+                builder.AddSelfPlay(persistence, runDir, node, serilog);
+                if (campaign is not null) builder.WithSelfPlayRoles(campaign, node.Roles, roles);
+            });
         // The system is made by Akka.Hosting's factory; nothing here disposes the container (that would terminate the system).
-        var system = services.BuildServiceProvider().GetRequiredService<ActorSystem>();
+        var provider = services.BuildServiceProvider();
+        var system = provider.GetRequiredService<ActorSystem>();
         var cluster = Akka.Cluster.Cluster.Get(system);
         if (node.Seeds.Count == 0) cluster.Join(cluster.SelfAddress);
+        if (campaign is null) return system;
+        // Akka.Hosting's start runs the chain's actor steps (and would log and swallow their exceptions: RoleStart keeps the first).
+        foreach (var hosted in provider.GetServices<Microsoft.Extensions.Hosting.IHostedService>())
+            hosted.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
+        if (roles.Failure is { } failure)
+        {
+            system.Terminate().Wait(TimeSpan.FromSeconds(20));
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        }
         return system;
+    }
+
+    /// <summary>What Akka.Hosting's start needs of a host, for a process that is not one: the process's own signals stop it.</summary>
+    sealed class ProcessLifetime : Microsoft.Extensions.Hosting.IHostApplicationLifetime
+    {
+        public CancellationToken ApplicationStarted => CancellationToken.None;
+        public CancellationToken ApplicationStopping => CancellationToken.None;
+        public CancellationToken ApplicationStopped => CancellationToken.None;
+        public void StopApplication() { }
     }
 
     /// <summary>
@@ -209,82 +238,130 @@ public static class SelfPlayHost
 
     const int MinPoolThreads = 128;
 
-    /// <summary>Starts this node's roles. The coordinator and the learner are cluster singletons (reached through
-    /// proxies on every node), the replay is sharded; search workers use their own node's inference and critic, and
-    /// the environment actors that actors.environment-placement names (their own node's, or the environment members').</summary>
-    public static CampaignActors Start(CampaignContext context, ActorSystem system, IReadOnlyCollection<string> roles)
+    /// <summary>Keys of a node's actors in Akka.Hosting's ActorRegistry.</summary>
+    public sealed class ReplayRegion;
+    public sealed class InferenceOfNode;
+    public sealed class LearnerProxy;
+    public sealed class CoordinatorProxyOfNode;
+
+    /// <summary>The first exception of a role's start (Akka.Hosting's start would swallow it); later steps are skipped.</summary>
+    internal sealed class RoleStart
+    {
+        public Exception? Failure { get; private set; }
+
+        public ActorStarter Step(Action<ActorSystem, IActorRegistry> start) => (system, registry) =>
+        {
+            if (Failure is not null) return Task.CompletedTask;
+            try { start(system, registry); }
+            catch (Exception e) { Failure = e; }
+            return Task.CompletedTask;
+        };
+    }
+
+    /// <summary>
+    /// This node's roles as the chain's last steps, in the order they need each other: the replay (sharded buckets, or
+    /// a proxy), the inference actor, the learner singleton, the environment actors, the coordinator singleton and the
+    /// search workers. The coordinator and the learner are cluster singletons (reached through proxies on every node);
+    /// search workers use their own node's inference and critic, and the environment actors that
+    /// actors.environment-placement names (their own node's, or the environment members').
+    /// </summary>
+    internal static AkkaConfigurationBuilder WithSelfPlayRoles(this AkkaConfigurationBuilder builder, CampaignContext context,
+        IReadOnlyCollection<string> roles, RoleStart start)
     {
         var unknown = roles.Except(NodeOptions.AllRoles).ToList();
         if (unknown.Count > 0) throw new ArgumentException($"unknown role(s) {string.Join(",", unknown)}; roles are {string.Join(",", NodeOptions.AllRoles)}");
         if (roles.Contains("search") && !roles.Contains("inference"))
             throw new ArgumentException("a search node needs the inference role too: its workers generate with their node's inference actor");
-        TorchSharp.torch.set_num_threads(context.Config.Model.Threads);
-        // Environment calls are synchronous: each batch waits on a pool thread for the guarded environment threads. An
-        // environment that itself needs the pool (the web shop's in-process Kestrel server) would starve while the pool
-        // grows by about one thread per second: 40 evaluation episodes starting at once timed out 4 of them.
-        ThreadPool.GetMinThreads(out var workers, out var io);
-        ThreadPool.SetMinThreads(Math.Max(workers, MinPoolThreads), io);
-        var env = context.Setup.Environment;
+        var config = context.Config;
+        IEnvironmentSteps? steps = null;
+        return builder
+            .WithActors(start.Step((_, _) =>
+            {
+                TorchSharp.torch.set_num_threads(config.Model.Threads);
+                // Environment calls are synchronous: each batch waits on a pool thread for the guarded environment threads. An
+                // environment that itself needs the pool (the web shop's in-process Kestrel server) would starve while the pool
+                // grows by about one thread per second: 40 evaluation episodes starting at once timed out 4 of them.
+                ThreadPool.GetMinThreads(out var workers, out var io);
+                ThreadPool.SetMinThreads(Math.Max(workers, MinPoolThreads), io);
+            }))
+            .WithActors(start.Step((system, registry) =>
+            {
+                var sharding = ClusterSharding.Get(system);
+                var extractor = new TreeMessageExtractor();
+                registry.Register<ReplayRegion>(roles.Contains("replay")
+                    ? sharding.Start(TreeTypeName, bucketId => Props.Create(() => new TreeBucket(bucketId, config.Persistence.SnapshotNodes)),
+                        ClusterShardingSettings.Create(system).WithRole("replay").WithRememberEntities(true), extractor)
+                    : sharding.StartProxy(TreeTypeName, "replay", extractor));
+            }))
+            .WithActors(start.Step((system, registry) =>
+            {
+                if (roles.Contains("inference") || roles.Contains("coordinator"))
+                    registry.Register<InferenceOfNode>(system.ActorOf(Props.Create(() => new InferenceActor(config.Model.Device, context.Setup.Environment.StepStop,
+                        config.Model.MaxStepTokens, config.Actors.InferenceBatchRows, config.Model.DType,
+                        config.Model.PrefixCacheMb, config.InferenceBackend)).WithDispatcher(PinnedDispatcher), "inference"));
+            }))
+            .WithActors(start.Step((system, registry) =>
+            {
+                if (roles.Contains("learner"))
+                    system.ActorOf(ClusterSingletonManager.Props(Props.Create(() => new LearnerActor(context)).WithDispatcher(PinnedDispatcher),
+                        PoisonPill.Instance, ClusterSingletonManagerSettings.Create(system).WithRole("learner")), LearnerName);
+                registry.Register<LearnerProxy>(system.ActorOf(ClusterSingletonProxy.Props($"/user/{LearnerName}",
+                    ClusterSingletonProxySettings.Create(system).WithRole("learner")), LearnerName + "-proxy"));
+            }))
+            .WithActors(start.Step((system, _) =>
+            {
+                // Environment code (steps, initial states, verification) runs in environment actors: this node's under the
+                // local placement, the environment members' under the cluster placement. A node with neither (a coordinator
+                // without the search role, locally placed) calls its guarded environment in-process for the evaluation.
+                var actors = config.Actors;
+                var hostsEnvironment = EnvironmentPlacement.Hosts(actors.EnvironmentPlacement, roles);
+                var scoreSteps = config.Search.Critic == StepScoreEvaluator.CriticName; // ScoreStep only when a critic reads it
+                if (hostsEnvironment) EnvironmentPlacement.StartActors(system, context.Setup.Environment, actors.EnvironmentActors, scoreSteps);
+                steps = hostsEnvironment || actors.EnvironmentPlacement == "cluster"
+                    ? new ActorEnvironmentSteps(EnvironmentPlacement.Router(system, actors.EnvironmentPlacement, actors.EnvironmentActors), context.AskTimeout)
+                    : new InlineEnvironmentSteps(context.Setup.Environment, scoreSteps);
+            }))
+            .WithActors(start.Step((system, registry) =>
+            {
+                if (roles.Contains("coordinator"))
+                {
+                    // A coordinator whose journal write or recovery fails stops; it is started again with backoff and
+                    // resumes from its journal (the journal may be down for a while). At most 2 s apart: a failed recovery is
+                    // one cheap query, and a database that is back is used within seconds.
+                    var (learner, inference) = (registry.Get<LearnerProxy>(), registry.Get<InferenceOfNode>());
+                    var coordinatorProps = BackoffSupervisor.Props(Backoff.OnStop(
+                        Props.Create(() => new CampaignCoordinator(context, learner, inference, steps!)), "campaign",
+                        TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(2), 0.2, -1));
+                    system.ActorOf(ClusterSingletonManager.Props(coordinatorProps, PoisonPill.Instance,
+                        ClusterSingletonManagerSettings.Create(system).WithRole("coordinator")), CoordinatorName);
+                }
+                registry.Register<CoordinatorProxyOfNode>(CoordinatorProxy(system));
+            }))
+            .WithActors(start.Step((system, registry) =>
+            {
+                if (!roles.Contains("search")) return;
+                var (coordinator, inference, replay) = (registry.Get<CoordinatorProxyOfNode>(), registry.Get<InferenceOfNode>(), registry.Get<ReplayRegion>());
+                // Registered again every few seconds: a restarted coordinator learns its search nodes this way.
+                system.Scheduler.ScheduleTellRepeatedly(TimeSpan.Zero, TimeSpan.FromSeconds(5), coordinator, RegisterInference.Instance, inference);
+                var (criticEvaluator, judge) = LlmSelection.Create(config.Search, config.Environment.Llm, steps!);
+                var trainedCritic = CriticTargets.IsTrained(config.Search.Critic);
+                var critic = system.ActorOf(Props.Create(() => new CriticActor(criticEvaluator, new VerifierEvaluator(steps!), config.Model.Device))
+                    .WithDispatcher(PinnedDispatcher), "critic");
+                // A trained critic is kept on the current version by the coordinator, like the policy of the inference actor.
+                if (trainedCritic) system.Scheduler.ScheduleTellRepeatedly(TimeSpan.Zero, TimeSpan.FromSeconds(5), coordinator, RegisterCritic.Instance, critic);
+                var proposer = new ActorStepProposer(inference, context.AskTimeout);
+                var evaluator = new ActorNodeEvaluator(critic, trainedCritic ? config.Search.Critic : criticEvaluator.Name, context.AskTimeout);
+                for (var i = 0; i < config.Actors.SearchWorkers; i++)
+                    system.ActorOf(Props.Create(() => new SearchWorker(coordinator, replay, context, proposer, evaluator, steps!, judge)), $"search-{i}");
+            }));
+    }
 
-        var sharding = ClusterSharding.Get(system);
-        var extractor = new TreeMessageExtractor();
-        var replay = roles.Contains("replay")
-            ? sharding.Start(TreeTypeName, bucketId => Props.Create(() => new TreeBucket(bucketId, context.Config.Persistence.SnapshotNodes)),
-                ClusterShardingSettings.Create(system).WithRole("replay").WithRememberEntities(true), extractor)
-            : sharding.StartProxy(TreeTypeName, "replay", extractor);
-
-        IActorRef? inference = roles.Contains("inference") || roles.Contains("coordinator")
-            ? system.ActorOf(Props.Create(() => new InferenceActor(context.Config.Model.Device, env.StepStop,
-                context.Config.Model.MaxStepTokens, context.Config.Actors.InferenceBatchRows, context.Config.Model.DType,
-                context.Config.Model.PrefixCacheMb, context.Config.InferenceBackend)).WithDispatcher(PinnedDispatcher), "inference")
-            : null;
-
-        if (roles.Contains("learner"))
-            system.ActorOf(ClusterSingletonManager.Props(Props.Create(() => new LearnerActor(context)).WithDispatcher(PinnedDispatcher),
-                PoisonPill.Instance, ClusterSingletonManagerSettings.Create(system).WithRole("learner")), LearnerName);
-        var learner = system.ActorOf(ClusterSingletonProxy.Props($"/user/{LearnerName}",
-            ClusterSingletonProxySettings.Create(system).WithRole("learner")), LearnerName + "-proxy");
-
-        // Environment code (steps, initial states, verification) runs in environment actors: this node's under the
-        // local placement, the environment members' under the cluster placement. A node with neither (a coordinator
-        // without the search role, locally placed) calls its guarded environment in-process for the evaluation.
-        var actors = context.Config.Actors;
-        var hostsEnvironment = EnvironmentPlacement.Hosts(actors.EnvironmentPlacement, roles);
-        var scoreSteps = context.Config.Search.Critic == StepScoreEvaluator.CriticName; // ScoreStep only when a critic reads it
-        if (hostsEnvironment) EnvironmentPlacement.StartActors(system, env, actors.EnvironmentActors, scoreSteps);
-        IEnvironmentSteps steps = hostsEnvironment || actors.EnvironmentPlacement == "cluster"
-            ? new ActorEnvironmentSteps(EnvironmentPlacement.Router(system, actors.EnvironmentPlacement, actors.EnvironmentActors), context.AskTimeout)
-            : new InlineEnvironmentSteps(env, scoreSteps);
-
-        if (roles.Contains("coordinator"))
-        {
-            // A coordinator whose journal write or recovery fails stops; it is started again with backoff and
-            // resumes from its journal (the journal may be down for a while). At most 2 s apart: a failed recovery is
-            // one cheap query, and a database that is back is used within seconds.
-            var coordinatorProps = BackoffSupervisor.Props(Backoff.OnStop(
-                Props.Create(() => new CampaignCoordinator(context, learner, inference!, steps)), "campaign",
-                TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(2), 0.2, -1));
-            system.ActorOf(ClusterSingletonManager.Props(coordinatorProps, PoisonPill.Instance,
-                ClusterSingletonManagerSettings.Create(system).WithRole("coordinator")), CoordinatorName);
-        }
-        var coordinator = CoordinatorProxy(system);
-
-        if (roles.Contains("search"))
-        {
-            // Registered again every few seconds: a restarted coordinator learns its search nodes this way.
-            system.Scheduler.ScheduleTellRepeatedly(TimeSpan.Zero, TimeSpan.FromSeconds(5), coordinator, RegisterInference.Instance, inference);
-            var (criticEvaluator, judge) = LlmSelection.Create(context.Config.Search, context.Config.Environment.Llm, steps);
-            var trainedCritic = CriticTargets.IsTrained(context.Config.Search.Critic);
-            var critic = system.ActorOf(Props.Create(() => new CriticActor(criticEvaluator, new VerifierEvaluator(steps), context.Config.Model.Device))
-                .WithDispatcher(PinnedDispatcher), "critic");
-            // A trained critic is kept on the current version by the coordinator, like the policy of the inference actor.
-            if (trainedCritic) system.Scheduler.ScheduleTellRepeatedly(TimeSpan.Zero, TimeSpan.FromSeconds(5), coordinator, RegisterCritic.Instance, critic);
-            var proposer = new ActorStepProposer(inference!, context.AskTimeout);
-            var evaluator = new ActorNodeEvaluator(critic, trainedCritic ? context.Config.Search.Critic : criticEvaluator.Name, context.AskTimeout);
-            for (var i = 0; i < context.Config.Actors.SearchWorkers; i++)
-                system.ActorOf(Props.Create(() => new SearchWorker(coordinator, replay, context, proposer, evaluator, steps, judge)), $"search-{i}");
-        }
-        return new CampaignActors(system, coordinator, replay, inference, learner);
+    /// <summary>The actors a node's roles started (<see cref="CreateNode"/> with a campaign), from its ActorRegistry.</summary>
+    public static CampaignActors Actors(ActorSystem system)
+    {
+        var registry = ActorRegistry.For(system);
+        return new CampaignActors(system, registry.Get<CoordinatorProxyOfNode>(), registry.Get<ReplayRegion>(),
+            registry.TryGet<InferenceOfNode>(out var inference) ? inference : null, registry.Get<LearnerProxy>());
     }
 
     /// <summary>The coordinator singleton, from any node (also a `selfplay run` attached to a cluster with no roles).</summary>

@@ -19,9 +19,12 @@ public sealed class SearchWorker : ReceiveActor, IWithTimers
     sealed record Stored(SearchTask Task, PreferenceTree Tree, StoreTreeAck? Ack, string? Error, int Attempt, double WallSeconds);
     sealed record StoreAgain(SearchTask Task, PreferenceTree Tree, int Attempt, double WallSeconds);
 
-    /// <summary>A store that fails is retried with the same tree (0.5, 1, 2, 4 s apart) before the task is reported as
-    /// failed: a replay that moves or a database that blinks costs a wait, not a second search.</summary>
-    const int StoreAttempts = 5;
+    /// <summary>A store that fails is retried with the same tree (0.5, 1, 2, then every 4 s) before the task is reported
+    /// as failed: a replay that moves or a database that blinks costs a wait, not a second search. Eight attempts ride
+    /// out a replay node's failover under load (downing, shard hand-over, bucket recovery: past the 5 attempts' ~20 s a
+    /// loaded fault test searched a task twice) and stay well inside the default 300 s lease.</summary>
+    const int StoreAttempts = 8;
+    static readonly TimeSpan MaxStoreDelay = TimeSpan.FromSeconds(4);
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -61,7 +64,7 @@ public sealed class SearchWorker : ReceiveActor, IWithTimers
         {
             if (s.Ack is null && s.Attempt < StoreAttempts)
             {
-                var delay = TimeSpan.FromSeconds(0.5 * Math.Pow(2, s.Attempt - 1));
+                var delay = TimeSpan.FromSeconds(Math.Min(MaxStoreDelay.TotalSeconds, 0.5 * Math.Pow(2, s.Attempt - 1)));
                 _log.Warning("task {TaskId}: store attempt {Attempt} failed, storing again in {DelaySeconds}s: {Error}", s.Task.TaskId, s.Attempt, delay.TotalSeconds, s.Error);
                 Timers.StartSingleTimer("store", new StoreAgain(s.Task, s.Tree, s.Attempt + 1, s.WallSeconds), delay);
                 return;
