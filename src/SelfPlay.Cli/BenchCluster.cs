@@ -49,6 +49,8 @@ public static class BenchCluster
         if (killEvery is > 0 and < MinKillEvery)
             throw new UsageException($"--kill-every must be 0 (no kills) or at least {MinKillEvery} s: a killed node is downed ~10 s after it dies, " +
                                      "and two dead at once make the split-brain resolver down the whole cluster");
+        var maxKills = a.Get("--max-kills") is { } mk ? int.TryParse(mk, out var m) && m >= 0 ? m
+            : throw new UsageException($"--max-kills must be 0 (no limit) or more, got '{mk}'") : 0;
         var postgres = a.Get("--postgres");
         var runDir = a.Get("--run-dir") ?? Path.Combine(Path.GetTempPath(), "selfplay-bench-cluster-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(runDir);
@@ -57,7 +59,7 @@ public static class BenchCluster
         Console.SetOut(Console.Error);
         try
         {
-            var result = await CoordinatorProcessAsync(runDir, processes, workers, tasks, killEvery, postgres, simulations);
+            var result = await CoordinatorProcessAsync(runDir, processes, workers, tasks, killEvery, maxKills, postgres, simulations);
             stdout.WriteLine(JsonSerializer.Serialize(result, new JsonSerializerOptions { WriteIndented = true }));
         }
         finally
@@ -80,7 +82,7 @@ public static class BenchCluster
         return (config, new CampaignContext(config, SelfPlayCommand.Environments().Create(config.Environment), runDir));
     }
 
-    static async Task<object> CoordinatorProcessAsync(string runDir, int processes, int workers, int tasks, double killEvery, string? postgres, int simulations)
+    static async Task<object> CoordinatorProcessAsync(string runDir, int processes, int workers, int tasks, double killEvery, int maxKills, string? postgres, int simulations)
     {
         var (config, context) = Campaign(runDir, tasks, postgres, simulations);
         var port = FreePort();
@@ -117,7 +119,8 @@ public static class BenchCluster
             coordinator.Tell(WatchProgress.Instance, watcher);
             coordinator.Tell(StartCampaign.Instance);
 
-            // Kill one random search process every killEvery seconds until the search is done; start a fresh one each time.
+            // Kill one random search process every killEvery seconds until the search is done (or maxKills were made,
+            // when not 0); start a fresh one each time.
             var kills = 0;
             var random = new Random(1);
             var clock = Stopwatch.StartNew();
@@ -126,7 +129,7 @@ public static class BenchCluster
                 var next = await Task.WhenAny(searchDone.Task, finished.Task, system.WhenTerminated,
                     Task.Delay(killEvery > 0 ? TimeSpan.FromSeconds(killEvery) : Timeout.InfiniteTimeSpan));
                 if (next == system.WhenTerminated) continue;
-                if (next is not Task<double> && next is not Task<CampaignFinished> && killEvery > 0)
+                if (next is not Task<double> && next is not Task<CampaignFinished> && killEvery > 0 && (maxKills == 0 || kills < maxKills))
                 {
                     var victim = children[random.Next(children.Count)];
                     victim.Kill(entireProcessTree: true);

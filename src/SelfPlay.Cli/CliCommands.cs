@@ -130,6 +130,7 @@ public static class CliCommands
             [new("--processes", "N", "search processes (default 4)"), new("--workers", "N", "search workers in all (default 256)"),
              new("--tasks", "N", "tasks of the iteration (default 20000)"),
              new("--kill-every", "S", "kill a random search process every S seconds (default 20; 0: none; at least 12)"),
+             new("--max-kills", "N", "stop killing after N kills (default 0: no limit)"),
              new("--simulations", "N", "MCTS simulations per task (default 4)"), Postgres, RunDir,
              Seed with { Hidden = true }, CliOption.Flag(BenchCluster.WorkerFlag, "run as one of the search processes", hidden: true)],
             BenchCluster.RunAsync),
