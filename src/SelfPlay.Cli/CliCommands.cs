@@ -228,15 +228,21 @@ public static class CliCommands
                 Console.WriteLine("Every command with its options (selfplay COMMAND --help describes them):\n" + Synopsis());
             return code;
         }
-        var path = string.Join(' ', result.CommandResult.Command.Parents.OfType<Command>().Where(c => c != root).Reverse()
-            .Append(result.CommandResult.Command).Where(c => c != root).Select(c => c.Name));
+        var path = PathOf(result.CommandResult.Command);
+        var prefix = path.Length > 0 ? path + " " : "";
         if (result.UnmatchedTokens.FirstOrDefault() is { } first && !first.StartsWith('-') && result.CommandResult.Command.Subcommands.Count > 0)
-            throw new UsageException($"unknown command '{(path.Length > 0 ? path + " " : "") + first}' (see selfplay {(path.Length > 0 ? path + " " : "")}--help)");
+            throw new UsageException($"unknown command '{prefix}{first}' (see selfplay {prefix}--help)");
         if (!leaves.TryGetValue(result.CommandResult.Command, out var leaf))
             throw new UsageException(path.Length == 0 ? "no command given (see selfplay --help)" : $"selfplay {path} needs a command (see selfplay {path} --help)");
         if (FirstError(result, path) is { } error) throw new UsageException(error);
         return await leaf.Spec.Run(new CliArgs(result, leaf.Options));
     }
+
+    /// <summary>"bench cluster" for that command; "" for the root.</summary>
+    static string PathOf(Command command) =>
+        command is RootCommand ? ""
+        : command.Parents.OfType<Command>().FirstOrDefault() is { } parent and not RootCommand ? PathOf(parent) + " " + command.Name
+        : command.Name;
 
     /// <summary>Every command's synopsis, from the table (so it cannot drift from what the parser takes).</summary>
     public static string Synopsis() =>
