@@ -5,10 +5,8 @@ namespace SelfPlay.Actors.Hosting;
 
 public static class LiveMembers
 {
-    /// <summary>The actor at a journaled path, if its node is still a member (up, weakly up or joining). An unreachable
-    /// member counts: under load a heartbeat pause marks a live node unreachable for a moment, and treating it as dead
-    /// had its tasks searched twice; a node that is really dead is downed, and the watch on its actor hands its tasks
-    /// out then.</summary>
+    /// <summary>The actor at a journaled path, if it can still answer: on a cluster, its node is an up, reachable member
+    /// (a dead local actor, or a later death, is seen by watching it).</summary>
     public static IActorRef? Resolve(ActorSystem system, string path)
     {
         var provider = ((ExtendedActorSystem)system).Provider;
@@ -19,6 +17,6 @@ public static class LiveMembers
         if (provider is not ClusterActorRefProvider) return actor;
         var state = Cluster.Get(system).State;
         var member = state.Members.FirstOrDefault(m => m.Address.Equals(actor.Path.Address));
-        return member is { Status: MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining } ? actor : null;
+        return member is { Status: MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining } && !state.Unreachable.Contains(member) ? actor : null;
     }
 }
