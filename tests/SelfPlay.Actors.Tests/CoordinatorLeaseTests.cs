@@ -88,6 +88,49 @@ public sealed class CoordinatorLeaseTests() : Akka.TestKit.Xunit2.TestKit(Config
         Assert.Equal(4 / search, row.GetProperty("throughput").GetProperty("treesPerSecond").GetDouble(), 0.2);
     }
 
+    [Fact]
+    public async Task An_outcome_that_reaches_a_moved_coordinator_before_it_resumes_the_search_is_recorded_not_searched_again()
+    {
+        Directory.CreateDirectory(_dir);
+        var config = ConfigLoader.Parse(ConfigLoader.Build(null, ["name=early-outcome", "environment.held-out=10", "eval.greedy=false",
+            "iterations.count=1", "iterations.trees=3"]));
+        var context = new CampaignContext(config, new Game24Provider().Create(config.Environment), _dir);
+        var learner = CreateTestProbe();
+        var inference = CreateTestProbe();
+        inference.IgnoreMessages(m => m is GetInferenceStats);
+        IActorRef Coordinator(string name) => Sys.ActorOf(Props.Create(() => new CampaignCoordinator(context, learner.Ref, inference.Ref)), name);
+
+        var first = Coordinator("first-early");
+        first.Tell(StartCampaign.Instance);
+        learner.ExpectMsg<RunWarmup>(Timeout);
+        learner.Reply(new PolicyPublished(0, "/ckpt/v0", "abc", new TrainingReport(1, 0, 1, 1, double.NaN, 0.1)));
+        inference.ExpectMsg<LoadPolicy>(Timeout);
+        inference.Reply(new PolicyLoaded(0));
+        var worker = CreateTestProbe();
+        worker.Send(first, RequestWork.Instance);
+        var leased = worker.ExpectMsg<SearchTask>(Timeout);
+        await WatchedStop(first);
+
+        // The worker finishes while the coordinator moves: its report (and its next request) reach the new coordinator
+        // while that one still waits for its node's policy, before it resumes the search.
+        var second = Coordinator("second-early");
+        Assert.Equal(0, inference.ExpectMsg<LoadPolicy>(Timeout).Version);
+        worker.Send(second, new TaskCompleted(leased.TaskId, leased.TreeId, leased.LeaseId, 3, false, 1.0));
+        worker.Send(second, RequestWork.Instance);
+        await Task.Delay(300);
+        inference.Reply(new PolicyLoaded(0));
+
+        // The report counts: the worker gets one of the two other tasks, and the iteration ends with them.
+        var next = worker.ExpectMsg<SearchTask>(Timeout);
+        var other = CreateTestProbe();
+        other.Send(second, RequestWork.Instance);
+        var last = other.ExpectMsg<SearchTask>(Timeout);
+        Assert.Equal(3, new[] { leased.TaskId, next.TaskId, last.TaskId }.Distinct().Count());
+        worker.Send(second, new TaskCompleted(next.TaskId, next.TreeId, next.LeaseId, 3, false, 1.0));
+        other.Send(second, new TaskCompleted(last.TaskId, last.TreeId, last.LeaseId, 3, false, 1.0));
+        Assert.Equal(1, learner.ExpectMsg<TrainIteration>(Timeout).Iteration);
+    }
+
     async Task WatchedStop(IActorRef actor)
     {
         Watch(actor);

@@ -33,6 +33,18 @@ public class LeaseTableTests
     }
 
     [Fact]
+    public void A_task_completed_while_it_waits_in_the_queue_is_not_handed_out()
+    {
+        var table = WithTasks("a", "b", "c");
+        table.Complete("b"); // its journaled worker reported it after all
+        table.Idle("w1");
+        table.Idle("w2");
+        table.Idle("w3");
+        Assert.Equal(["a", "c"], table.Dispatch(_ => true, T0).Select(l => l.Task.TaskId));
+        Assert.Equal(0, table.PendingCount);
+    }
+
+    [Fact]
     public void A_worker_whose_node_lacks_the_policy_keeps_waiting_and_is_served_first_once_it_has_it()
     {
         var table = WithTasks("a", "b");

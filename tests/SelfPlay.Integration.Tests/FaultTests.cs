@@ -160,7 +160,10 @@ public sealed class FaultTests : IDisposable
             await AssertOneTreePerTask(new PersistenceConfig("postgres", database), "game24-quick", 12, 1);
             // Journaled leases: the new coordinator left the tasks in flight to their workers, so no tree was searched twice
             // (a store retried after a time-out may write the same search's tree twice: same id, same creation time).
-            Assert.Equal(12, await SearchesStored(new PersistenceConfig("postgres", database), "game24-quick", 1));
+            var searches = await SearchesStored(new PersistenceConfig("postgres", database), "game24-quick", 1);
+            var leaseLines = Directory.GetFiles(_dir, "node-*.log").SelectMany(File.ReadLines)
+                .Where(l => l.Contains("lease") || l.Contains("store attempt") || l.Contains("failed (attempt"));
+            Assert.True(searches == 12, $"{searches} searches stored for 12 tasks; the nodes' lease lines:\n{string.Join("\n", leaseLines)}");
         }
         finally
         {

@@ -56,7 +56,12 @@ public sealed partial class CampaignCoordinator
         _state = _state.WithoutJournaledLeases();
         Publish("search", _state.DoneTasks.Count, _state.TaskCount);
         if (_state.SearchDone) StartTraining();
-        else Dispatch();
+        else
+        {
+            // The outcomes that came before the search count first (those of journaled leases), then the queue is handed out.
+            Stash.UnstashAll();
+            Self.Tell(new LeaseTick());
+        }
     }
 
     void Dispatch()

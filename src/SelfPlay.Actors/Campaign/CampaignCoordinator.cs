@@ -71,6 +71,7 @@ public sealed partial class CampaignCoordinator : ReceivePersistentActor, IWithT
 
         // Before the start: only StartCampaign moves the campaign on.
         Command<StartCampaign>(_ => Start());
+        KeepOutcomes();
         Always();
     }
 
@@ -192,8 +193,18 @@ public sealed partial class CampaignCoordinator : ReceivePersistentActor, IWithT
                 else NextIteration();
             });
             Command<InferenceStats>(_timings.Add);
+            KeepOutcomes();
             Always();
         });
+    }
+
+    /// <summary>Until the search (re)starts, a worker's outcome waits for it instead of being dropped: after a move, a
+    /// worker that finished a journaled lease reports to the new coordinator while it still loads the policy, and a dropped
+    /// report left the task leased until its lease expired, then searched again.</summary>
+    void KeepOutcomes()
+    {
+        Command<TaskCompleted>(_ => Stash.Stash());
+        Command<TaskFailed>(_ => Stash.Stash());
     }
 
     void NextIteration()

@@ -61,8 +61,16 @@ public sealed class LeaseTable<TWorker>(TimeSpan leaseTime) where TWorker : notn
         return handedOut;
     }
 
-    /// <summary>The task has an outcome: its lease ends.</summary>
-    public void Complete(string taskId) => _leased.Remove(taskId);
+    /// <summary>The task has an outcome: its lease ends, and it is no longer handed out (an outcome from the worker of a
+    /// journaled lease that was queued again, because its node looked unreachable when the coordinator resumed).</summary>
+    public void Complete(string taskId)
+    {
+        _leased.Remove(taskId);
+        if (_pending.All(t => t.TaskId != taskId)) return;
+        var rest = _pending.Where(t => t.TaskId != taskId).ToList();
+        _pending.Clear();
+        foreach (var task in rest) _pending.Enqueue(task);
+    }
 
     /// <summary>The worker of lease <paramref name="leaseId"/> failed the task: the lease ends and the attempt is counted.
     /// Null when that lease is not the task's current one (a late report of an earlier lease).</summary>
