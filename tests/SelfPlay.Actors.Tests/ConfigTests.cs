@@ -91,6 +91,8 @@ public class ConfigTests
     [InlineData("learner.dtype=float64", "selfplay.learner.dtype must be float32 or bfloat16, got 'float64'")]
     [InlineData("learner.lora.rank=-1", "selfplay.learner.lora: rank must be 0 (full fine-tuning) or positive")]
     [InlineData("learner.lora.dropout=1", "dropout in [0, 1)")]
+    [InlineData("learner.held-out-share=1", "selfplay.learner: held-out-share must be in [0, 1) and patience at least 1, got 1, 1")]
+    [InlineData("learner.patience=0", "patience at least 1, got 0, 0")]
     public void Bad_overrides_fail_with_one_line(string set, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(ConfigLoader.Build(null, [set])));

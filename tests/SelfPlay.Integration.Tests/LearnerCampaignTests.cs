@@ -57,6 +57,46 @@ public sealed class LearnerCampaignTests(Game24Warmup warmup)
         }
     }
 
+    [Fact]
+    public async Task With_a_held_out_slice_the_learner_keeps_its_best_epoch_and_reports_the_held_out_losses()
+    {
+        var runDir = Path.Combine(Path.GetTempPath(), "selfplay-heldout-" + Guid.NewGuid().ToString("N"));
+        var import = Path.Combine(Path.GetTempPath(), "selfplay-heldout-" + Guid.NewGuid().ToString("N") + ".jsonl");
+        // Imported pairs are examples of their own (one source each), so the slice has something to hold out besides the few trees.
+        File.WriteAllLines(import, Enumerable.Range(1, 12).Select(i => JsonSerializer.Serialize(new
+        {
+            prompt = $"Input: {i} {i + 1} 3 4\n", chosen = $"{i} * {i + 1} =", rejected = $"{i} * 13 =",
+        })));
+        try
+        {
+            var result = await CliRunner.RunAsync(["run", "--config", Path.Combine(CliRunner.RepoRoot, "hocon/campaigns/game24-quick.conf"), .. Game24Warmup.Model,
+                "--set", $"warmup.from-checkpoint={warmup.Checkpoint}", "--set", "environment.held-out=10", "--set", "iterations.trees=8",
+                "--set", $"learner.import={import}",
+                "--set", "learner.epochs=3", "--set", "learner.held-out-share=0.3", "--set", "learner.patience=2", "--run-dir", runDir]);
+            Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+            using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, "summary.json")));
+            var heldOut = doc.RootElement.GetProperty("iterations")[1].GetProperty("learner").GetProperty("heldOut");
+            var losses = heldOut.GetProperty("losses").EnumerateArray().Select(l => l.GetDouble()).ToList();
+            var kept = heldOut.GetProperty("keptEpoch").GetInt32();
+            Assert.True(heldOut.GetProperty("examples").GetInt32() > 0);
+            Assert.InRange(losses.Count, 3, 4); // before training, then each epoch run (patience 2: at least two)
+            Assert.Equal(losses.IndexOf(losses.Min()), kept);
+            Assert.Equal(losses.Count < 4, heldOut.GetProperty("stopped").GetBoolean());
+            Assert.Matches(@"iteration 1: held-out loss \(\d+ examples\) [\d.]+ -> ", File.ReadAllText(Path.Combine(runDir, "selfplay.log")));
+            // The weights kept: v0's when no epoch beat them, else trained ones.
+            using var v0 = SelfPlay.Models.Checkpoints.Checkpoint.LoadModel(Path.Combine(runDir, "checkpoints", "v0"));
+            using var v1 = SelfPlay.Models.Checkpoints.Checkpoint.LoadModel(Path.Combine(runDir, "checkpoints", "v1"));
+            var trained = v1.state_dict();
+            var same = v0.state_dict().All(kv => (kv.Value == trained[kv.Key]).all().item<bool>());
+            Assert.Equal(kept == 0, same);
+        }
+        finally
+        {
+            try { Directory.Delete(runDir, true); } catch (IOException) { }
+            File.Delete(import);
+        }
+    }
+
     /// <summary>v1 is an adapter on v0: v0's weights are v1's base, bit for bit, and the adapter moved off its zero start.</summary>
     static void AssertOnlyTheAdapterTrained(string runDir)
     {

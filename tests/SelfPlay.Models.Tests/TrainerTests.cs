@@ -227,4 +227,83 @@ public class TrainerTests
             if (Directory.Exists(dir)) Directory.Delete(dir, true);
         }
     }
+
+    /// <summary>A model that already writes the held-out sequences (the rejected answers), then trained on the chosen
+    /// ones at a high rate: every epoch makes the held-out loss worse.</summary>
+    static (LlamaForCausalLM Model, List<ScoredSequence> Train, List<ScoredSequence> HeldOut) Contradicting()
+    {
+        const string letters = "abcdefgh";
+        ScoredSequence Answer(int i, int shift)
+        {
+            var (a, answer) = (letters[i % 8], letters[(i + shift) % 8]);
+            return PreferenceData.Encode(Tok, $"Q {a}:", new Candidate([Step($"{answer}{answer}\n", 2)], 1, 1)).Sequence;
+        }
+        var train = Enumerable.Range(0, 24).Select(i => Answer(i, 0)).ToList();   // repeat the letter
+        var heldOut = Enumerable.Range(0, 24).Select(i => Answer(i, 1)).ToList(); // the next letter, twice
+        var model = Tiny(seed: 5);
+        using (var warm = new PolicyTrainer(model, new TrainerOptions(LearningRate: 1e-2, BatchSize: 8)))
+            warm.TrainSft(heldOut, 20, new Random(0));
+        return (model, train, heldOut);
+    }
+
+    [Fact]
+    public void Early_stopping_keeps_the_weights_before_training_when_every_epoch_makes_the_held_out_loss_worse()
+    {
+        var (model, train, heldOut) = Contradicting();
+        using var _ = model;
+        var start = Weights(model);
+        using var trainer = new PolicyTrainer(model, new TrainerOptions(LearningRate: 1e-2, BatchSize: 8, Patience: 1));
+        var stats = trainer.TrainSft(train, 4, new Random(1), heldOut: heldOut);
+        var h = trainer.HeldOut!;
+        Assert.Single(stats); // stopped after the first epoch: the held-out loss rose
+        Assert.Equal((24, 0, true, 2), (h.Examples, h.KeptEpoch, h.Stopped, h.Losses.Count));
+        Assert.True(h.Losses[1] > h.Losses[0], $"held-out loss {h.Losses[0]} -> {h.Losses[1]}");
+        Assert.Equal(start, Weights(model)); // back to the weights before training, exactly
+    }
+
+    [Fact]
+    public void Early_stopping_keeps_the_last_epoch_while_the_held_out_loss_falls()
+    {
+        var examples = Synthetic(48, seed: 4);
+        var sequences = examples.Select(e => PreferenceData.Encode(Tok, e.Prompt, e.Candidates[0]).Sequence).ToList();
+        using var model = Tiny(seed: 6);
+        using var trainer = new PolicyTrainer(model, new TrainerOptions(LearningRate: 5e-3, BatchSize: 8));
+        trainer.TrainSft(sequences[..36], 3, new Random(1), heldOut: sequences[36..]);
+        var h = trainer.HeldOut!;
+        Assert.Equal((12, 3, false, 4), (h.Examples, h.KeptEpoch, h.Stopped, h.Losses.Count));
+        Assert.True(h.Losses[3] < h.Losses[0] - 0.5, $"held-out loss {string.Join(" -> ", h.Losses)}");
+        using var plain = new PolicyTrainer(model, new TrainerOptions(LearningRate: 5e-3, BatchSize: 8));
+        plain.TrainSft(sequences, 1, new Random(1));
+        Assert.Null(plain.HeldOut); // no slice, no early stopping
+    }
+
+    [Fact]
+    public void A_resumed_run_with_a_held_out_slice_goes_back_to_the_kept_weights_from_its_checkpoint()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "selfplay-heldout-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            (float[] Start, float[] End, HeldOutStopping? HeldOut) Run(int? killAt, bool resume)
+            {
+                var (model, train, heldOut) = Contradicting();
+                using var _ = model;
+                var start = Weights(model);
+                // Patience 3: all three epochs run (3 steps each), then the weights before training come back.
+                using var trainer = new PolicyTrainer(model, new TrainerOptions(LearningRate: 1e-2, BatchSize: 8, Patience: 3,
+                    CheckpointEvery: 1, CheckpointDir: dir));
+                if (killAt is { } k) trainer.OnStep = s => { if (s.Step == k) throw new OperationCanceledException("killed"); };
+                if (resume) trainer.Resume(dir);
+                trainer.TrainSft(train, 3, new Random(1), heldOut: heldOut);
+                return (start, Weights(model), trainer.HeldOut);
+            }
+            Assert.Throws<OperationCanceledException>(() => Run(killAt: 5, resume: false)); // in epoch 2: the model now holds later weights
+            var (start, end, h) = Run(killAt: null, resume: true);
+            Assert.Equal((0, false, 4), (h!.KeptEpoch, h.Stopped, h.Losses.Count));
+            Assert.Equal(start, end);
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        }
+    }
 }

@@ -104,6 +104,13 @@ public static class PreferenceLearning
         var before = LearnerDiagnostics.Score(policy, data);
         var steps = new List<LearnerStepLog>();
         IReadOnlyList<EpochStats> stats = [];
+        // learner.held-out-share: whole trees (an example's source) held out for early stopping; its own seed, so the
+        // training data's shuffle is the same with or without it.
+        var (train, heldOut) = c.Learner.HeldOutShare > 0
+            ? Core.Training.HeldOutSlice.Split(data, e => e.Source, c.Learner.HeldOutShare, new Random(c.Seed + iteration + 104729))
+            : ([.. data], []);
+        if (train.Count == 0) (train, heldOut) = ([.. data], []); // too few trees to hold any out
+        HeldOutStopping? stopping = null;
         if (data.Count > 0)
         {
             using var trainer = new PolicyTrainer(policy, LearnerSettings.Trainer(c.Learner, checkpointDir));
@@ -115,9 +122,12 @@ public static class PreferenceLearning
                             $"ranking accuracy {s.Metrics.RankingAccuracy:F3} (length-normalised {s.Metrics.RankingAccuracyNormalized:F3})");
             };
             if (c.Learner.CheckpointEvery > 0 && File.Exists(Path.Combine(checkpointDir, TrainerState.FileName))) trainer.Resume(checkpointDir);
-            stats = trainer.TrainPreferences(data, c.Learner.Epochs, loss, new Random(c.Seed + iteration), progress);
+            stats = trainer.TrainPreferences(train, c.Learner.Epochs, loss, new Random(c.Seed + iteration), progress, heldOut);
+            if ((stopping = trainer.HeldOut) is { } h)
+                log?.Invoke($"iteration {iteration}: held-out loss ({h.Examples} examples) {string.Join(" -> ", h.Losses.Select(x => x.ToString("F4")))}; " +
+                            (h.KeptEpoch == 0 ? "kept the weights before training" : $"kept epoch {h.KeptEpoch}") + (h.Stopped ? ", stopped early" : ""));
         }
         var after = LearnerDiagnostics.Score(policy, data);
-        return (stats, LearnerDiagnostics.Compute(data, before, after, c.Learner.Beta, steps));
+        return (stats, LearnerDiagnostics.Compute(data, before, after, c.Learner.Beta, steps) with { HeldOut = stopping });
     }
 }

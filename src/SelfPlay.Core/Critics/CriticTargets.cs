@@ -52,9 +52,8 @@ public static class CriticTargets
         double heldOutShare, int maxExamples, int seed)
     {
         var random = new Random(seed);
-        List<CriticExample> train = [], heldOut = [];
-        foreach (var tree in trees.OrderBy(t => t.TreeId, StringComparer.Ordinal))
-            (random.NextDouble() < heldOutShare ? heldOut : train).AddRange(Extract(tree, kind));
+        var (trainTrees, heldOutTrees) = Training.HeldOutSlice.Split(trees, t => t.TreeId, heldOutShare, random);
+        List<CriticExample> train = [.. trainTrees.SelectMany(t => Extract(t, kind))], heldOut = [.. heldOutTrees.SelectMany(t => Extract(t, kind))];
         if (maxExamples > 0 && train.Count > maxExamples)
         {
             var shuffled = train.ToArray();

@@ -20,7 +20,7 @@ public sealed record LearnerStepLog(int Step, double LearningRate, double Loss, 
 /// </summary>
 public sealed record LearnerDiagnostics(int Pairs, double RewardAccuracy, double RewardMargin, double ChosenLogProb, double RejectedLogProb,
     double RankingAccuracyBefore, double RankingAccuracy, double RankingAccuracyNormalizedBefore, double RankingAccuracyNormalized,
-    double IdealizedRankingAccuracy, int FlippedToCorrect, int FlippedToIncorrect, IReadOnlyList<LearnerStepLog> Steps)
+    double IdealizedRankingAccuracy, int FlippedToCorrect, int FlippedToIncorrect, IReadOnlyList<LearnerStepLog> Steps, HeldOutStopping? HeldOut = null)
 {
     /// <summary>The policy's summed log-probs of the best and worst candidate of every pair/list example (no gradients).</summary>
     public static List<(double Chosen, double Rejected)> Score(LlamaForCausalLM policy, IReadOnlyList<PreparedExample> data)

@@ -14,7 +14,7 @@ namespace SelfPlay.Models.Training;
 /// </summary>
 public sealed record TrainerOptions(double LearningRate = 1e-3, double WeightDecay = 0.0, double MaxGradNorm = 1.0, int BatchSize = 32,
     double WarmupShare = 0.05, double FinalLearningRateShare = 0.1, int GradientAccumulation = 1, int CheckpointEvery = 0,
-    string? CheckpointDir = null, int EvalEvery = 0, ScalarType ComputeDType = ScalarType.Float32)
+    string? CheckpointDir = null, int EvalEvery = 0, ScalarType ComputeDType = ScalarType.Float32, int Patience = 1)
 {
     public double LearningRateAt(int step, int totalSteps)
     {
@@ -33,8 +33,17 @@ public sealed record EpochStats(int Epoch, double Loss, int Examples, double Rew
 /// <summary>One optimizer step, as reported to the step callback: its batches' means (same fields as an epoch's).</summary>
 public sealed record StepReport(int Step, int TotalSteps, int Epoch, double LearningRate, EpochStats Metrics);
 
-/// <summary>Where a training run stands: enough, with the model and optimizer files beside it, to resume it exactly.</summary>
-public sealed record TrainerState(int Step, int Epoch, int Cursor, int TotalSteps, List<EpochStats> Completed, BatchMetrics EpochSums)
+/// <summary>
+/// Early stopping on a held-out slice: the slice's mean loss before training (index 0) and after each epoch run, the
+/// epoch whose weights were kept (0: the weights before training, none of the epochs did better), and whether training
+/// stopped before its last epoch (the held-out loss rose for the patience's epochs).
+/// </summary>
+public sealed record HeldOutStopping(int Examples, IReadOnlyList<double> Losses, int KeptEpoch, bool Stopped);
+
+/// <summary>Where a training run stands: enough, with the model and optimizer files beside it, to resume it exactly
+/// (with a held-out slice: its losses so far, and the kept epoch's weights in their own file).</summary>
+public sealed record TrainerState(int Step, int Epoch, int Cursor, int TotalSteps, List<EpochStats> Completed, BatchMetrics EpochSums,
+    List<double>? HeldOutLosses = null)
 {
     public const string FileName = "trainer-state.json";
 }
@@ -47,7 +56,7 @@ public sealed record TrainerState(int Step, int Epoch, int Cursor, int TotalStep
 /// </summary>
 public sealed class PolicyTrainer : IDisposable
 {
-    const string ModelFile = "model.bin", OptimizerFile = "optimizer.bin";
+    const string ModelFile = "model.bin", OptimizerFile = "optimizer.bin", KeptFile = "held-out-best.bin";
     static readonly JsonSerializerOptions StateJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
     readonly LlamaForCausalLM model;
     readonly TrainerOptions options;
@@ -80,6 +89,9 @@ public sealed class PolicyTrainer : IDisposable
     /// <summary>The model forward and backward passes run on: the trained model, or its low-precision working copy.</summary>
     LlamaForCausalLM Compute => _lowPrecision?.Model ?? model;
 
+    /// <summary>The held-out slice's figures of the last Train call that had one (null without).</summary>
+    public HeldOutStopping? HeldOut { get; private set; }
+
     /// <summary>Called after every optimizer step.</summary>
     public Action<StepReport>? OnStep { get; set; }
     /// <summary>Called every <see cref="TrainerOptions.EvalEvery"/> optimizer steps (the model is in eval mode meanwhile).</summary>
@@ -97,10 +109,14 @@ public sealed class PolicyTrainer : IDisposable
         _lowPrecision?.CopyWeightsFrom(model);
     }
 
-    public IReadOnlyList<EpochStats> TrainSft(IReadOnlyList<ScoredSequence> data, int epochs, Random random, Action<int, int>? onStep = null)
+    /// <param name="heldOut">a held-out slice: training keeps the weights of the epoch (or the start) with its lowest loss
+    /// and stops once it rose for <see cref="TrainerOptions.Patience"/> epochs in a row (null or empty: every epoch runs)</param>
+    public IReadOnlyList<EpochStats> TrainSft(IReadOnlyList<ScoredSequence> data, int epochs, Random random, Action<int, int>? onStep = null,
+        IReadOnlyList<ScoredSequence>? heldOut = null)
     {
         data = data.Select(s => s.TrimUnscoredTail()).ToList();
-        return Train(data, epochs, random, batch =>
+        heldOut = heldOut?.Select(s => s.TrimUnscoredTail()).ToList();
+        return Train(data, heldOut, epochs, random, batch =>
         {
             var (logProbs, mask) = SequenceScorer.TokenLogProbs(Compute, batch);
             var loss = -logProbs.sum() / mask.sum().clamp_min(1);
@@ -109,12 +125,13 @@ public sealed class PolicyTrainer : IDisposable
     }
 
     /// <summary>Any loss of <see cref="PreferenceObjective"/> on prepared examples.</summary>
+    /// <param name="heldOut">as <see cref="TrainSft"/>'s</param>
     public IReadOnlyList<EpochStats> TrainPreferences(IReadOnlyList<PreparedExample> data, int epochs, LossOptions loss, Random random,
-        Action<int, int>? onStep = null) =>
-        Train(data, epochs, random, batch => PreferenceObjective.Compute(Compute, batch, loss), onStep, pairwise: Losses.Get(loss.Name).Pairwise);
+        Action<int, int>? onStep = null, IReadOnlyList<PreparedExample>? heldOut = null) =>
+        Train(data, heldOut, epochs, random, batch => PreferenceObjective.Compute(Compute, batch, loss), onStep, pairwise: Losses.Get(loss.Name).Pairwise);
 
-    IReadOnlyList<EpochStats> Train<T>(IReadOnlyList<T> data, int epochs, Random random, Func<List<T>, (Tensor Loss, BatchMetrics Metrics)> lossOf,
-        Action<int, int>? onStep, bool pairwise)
+    IReadOnlyList<EpochStats> Train<T>(IReadOnlyList<T> data, IReadOnlyList<T>? heldOut, int epochs, Random random,
+        Func<List<T>, (Tensor Loss, BatchMetrics Metrics)> lossOf, Action<int, int>? onStep, bool pairwise)
     {
         var batchesPerEpoch = (data.Count + options.BatchSize - 1) / options.BatchSize;
         var accumulation = Math.Max(1, options.GradientAccumulation);
@@ -125,9 +142,11 @@ public sealed class PolicyTrainer : IDisposable
         if (state.TotalSteps != totalSteps) throw new InvalidDataException($"the checkpoint was written for {state.TotalSteps} steps, this run has {totalSteps}");
         var step = state.Step;
         var stats = new List<EpochStats>(state.Completed);
+        HeldOut = null;
+        var stopping = heldOut is { Count: > 0 } ? (state.HeldOutLosses is { } losses ? new EpochKeeper(this, losses, resumed: true) : new EpochKeeper(this, [HeldOutLoss(heldOut, lossOf)], resumed: false)) : null;
         model.train();
         Compute.train();
-        for (var epoch = 0; epoch < epochs; epoch++)
+        for (var epoch = 0; epoch < epochs && stopping?.RoseTooLong(options.Patience) != true; epoch++)
         {
             // Always draw the epoch's order, so a resumed run's random stream is where the interrupted one left it.
             var order = Enumerable.Range(0, data.Count).ToArray();
@@ -163,8 +182,9 @@ public sealed class PolicyTrainer : IDisposable
                 OnStep?.Invoke(new StepReport(step, totalSteps, epoch, learningRate, stepSums.Means(epoch, pairwise)));
                 onStep?.Invoke(step, totalSteps);
                 var epochDone = cursor >= batchesPerEpoch;
-                var next = epochDone ? new TrainerState(step, epoch + 1, 0, totalSteps, [.. stats, sums.Means(epoch, pairwise)], BatchMetrics.Zero)
-                    : new TrainerState(step, epoch, cursor, totalSteps, stats, sums);
+                if (epochDone && stopping is not null) stopping.EpochDone(HeldOutLoss(heldOut!, lossOf));
+                var next = epochDone ? new TrainerState(step, epoch + 1, 0, totalSteps, [.. stats, sums.Means(epoch, pairwise)], BatchMetrics.Zero, stopping?.Losses)
+                    : new TrainerState(step, epoch, cursor, totalSteps, stats, sums, stopping?.Losses);
                 if (options.CheckpointDir is { } dir && ((options.CheckpointEvery > 0 && step % options.CheckpointEvery == 0) || step == totalSteps))
                     Save(dir, next);
                 if (options.EvalEvery > 0 && step % options.EvalEvery == 0 && OnEval is { } eval)
@@ -178,9 +198,82 @@ public sealed class PolicyTrainer : IDisposable
             }
             stats.Add(sums.Means(epoch, pairwise));
         }
+        if (stopping is not null) HeldOut = stopping.Finish(heldOut!.Count, epochs);
         model.eval();
         Compute.eval();
         return stats;
+    }
+
+    /// <summary>The held-out slice's mean loss, in eval mode and without gradients.</summary>
+    double HeldOutLoss<T>(IReadOnlyList<T> heldOut, Func<List<T>, (Tensor Loss, BatchMetrics Metrics)> lossOf)
+    {
+        model.eval();
+        Compute.eval();
+        var sums = BatchMetrics.Zero;
+        using (no_grad())
+            for (var i = 0; i < heldOut.Count; i += options.BatchSize)
+            {
+                using var scope = NewDisposeScope();
+                sums += lossOf([.. heldOut.Skip(i).Take(options.BatchSize)]).Metrics;
+            }
+        model.train();
+        Compute.train();
+        return sums.Means(0, pairwise: false).Loss;
+    }
+
+    /// <summary>The held-out losses of a run and the weights of its best point so far (in memory, and beside the
+    /// checkpoint when one is written, so a resumed run can still go back to them).</summary>
+    sealed class EpochKeeper
+    {
+        readonly PolicyTrainer _trainer;
+        Tensor[]? _kept;
+
+        /// <param name="losses">the loss before training (a new run: its weights are kept), or a resumed run's losses (its
+        /// kept weights are in the checkpoint's file: the model now holds a later step's)</param>
+        public EpochKeeper(PolicyTrainer trainer, List<double> losses, bool resumed)
+        {
+            (_trainer, Losses) = (trainer, [.. losses]);
+            if (!resumed) Keep();
+        }
+
+        public List<double> Losses { get; }
+        /// <summary>The index of the lowest loss (0 = before training); the first of equal ones.</summary>
+        public int Kept => Losses.IndexOf(Losses.Min());
+
+        public bool RoseTooLong(int patience) => Losses.Count - 1 - Kept >= Math.Max(1, patience);
+
+        public void EpochDone(double loss)
+        {
+            Losses.Add(loss);
+            if (Kept == Losses.Count - 1) Keep();
+        }
+
+        void Keep()
+        {
+            foreach (var t in _kept ?? []) t.Dispose();
+            _kept = [.. _trainer.model.TrainableParameters().Select(p => p.detach().clone())];
+            if (_trainer.options.CheckpointDir is { } dir)
+            {
+                Directory.CreateDirectory(dir);
+                _trainer.model.save(Path.Combine(dir, KeptFile));
+            }
+        }
+
+        /// <summary>Goes back to the kept weights unless they are the last epoch's.</summary>
+        public HeldOutStopping Finish(int examples, int epochs)
+        {
+            var epochsRun = Losses.Count - 1;
+            if (Kept != epochsRun)
+            {
+                if (_kept is { } kept)
+                    using (no_grad())
+                        foreach (var (p, k) in _trainer.model.TrainableParameters().Zip(kept)) p.copy_(k);
+                else _trainer.model.load(Path.Combine(_trainer.options.CheckpointDir!, KeptFile)); // resumed past its best epoch
+                _trainer._lowPrecision?.CopyWeightsFrom(_trainer.model);
+            }
+            foreach (var t in _kept ?? []) t.Dispose();
+            return new HeldOutStopping(examples, [.. Losses.Select(l => Math.Round(l, 6))], Kept, epochsRun < epochs);
+        }
     }
 
     void Save(string directory, TrainerState state)
