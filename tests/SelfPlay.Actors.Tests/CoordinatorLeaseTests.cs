@@ -25,14 +25,7 @@ public sealed class CoordinatorLeaseTests() : Akka.TestKit.Xunit2.TestKit(Config
     [Fact]
     public async Task A_restarted_coordinator_keeps_the_tasks_of_live_workers_and_hands_out_those_of_dead_ones()
     {
-        Directory.CreateDirectory(_dir);
-        var config = ConfigLoader.Parse(ConfigLoader.Build(null, ["name=leases", "environment.held-out=10", "eval.greedy=false",
-            "iterations.count=1", "iterations.trees=4"]));
-        var context = new CampaignContext(config, new Game24Provider().Create(config.Environment), _dir);
-        var learner = CreateTestProbe();
-        var inference = CreateTestProbe();
-        inference.IgnoreMessages(m => m is GetInferenceStats); // the throughput counters' resets
-        IActorRef Coordinator(string name) => Sys.ActorOf(Props.Create(() => new CampaignCoordinator(context, learner.Ref, inference.Ref)), name);
+        var (learner, inference, Coordinator) = Campaign("leases", tasks: 4);
         void LoadPolicy(int version = 0)
         {
             Assert.Equal(version, inference.ExpectMsg<LoadPolicy>(Timeout).Version);
@@ -91,14 +84,7 @@ public sealed class CoordinatorLeaseTests() : Akka.TestKit.Xunit2.TestKit(Config
     [Fact]
     public async Task An_outcome_that_reaches_a_moved_coordinator_before_it_resumes_the_search_is_recorded_not_searched_again()
     {
-        Directory.CreateDirectory(_dir);
-        var config = ConfigLoader.Parse(ConfigLoader.Build(null, ["name=early-outcome", "environment.held-out=10", "eval.greedy=false",
-            "iterations.count=1", "iterations.trees=3"]));
-        var context = new CampaignContext(config, new Game24Provider().Create(config.Environment), _dir);
-        var learner = CreateTestProbe();
-        var inference = CreateTestProbe();
-        inference.IgnoreMessages(m => m is GetInferenceStats);
-        IActorRef Coordinator(string name) => Sys.ActorOf(Props.Create(() => new CampaignCoordinator(context, learner.Ref, inference.Ref)), name);
+        var (learner, inference, Coordinator) = Campaign("early-outcome", tasks: 3);
 
         var first = Coordinator("first-early");
         first.Tell(StartCampaign.Instance);
@@ -129,6 +115,20 @@ public sealed class CoordinatorLeaseTests() : Akka.TestKit.Xunit2.TestKit(Config
         worker.Send(second, new TaskCompleted(next.TaskId, next.TreeId, next.LeaseId, 3, false, 1.0));
         other.Send(second, new TaskCompleted(last.TaskId, last.TreeId, last.LeaseId, 3, false, 1.0));
         Assert.Equal(1, learner.ExpectMsg<TrainIteration>(Timeout).Iteration);
+    }
+
+    /// <summary>A one-iteration Game-of-24 campaign of <paramref name="tasks"/> tasks with probes as its learner and
+    /// inference actor; the coordinators it makes share the journal.</summary>
+    (TestProbe Learner, TestProbe Inference, Func<string, IActorRef> Coordinator) Campaign(string name, int tasks)
+    {
+        Directory.CreateDirectory(_dir);
+        var config = ConfigLoader.Parse(ConfigLoader.Build(null, [$"name={name}", "environment.held-out=10", "eval.greedy=false",
+            "iterations.count=1", $"iterations.trees={tasks}"]));
+        var context = new CampaignContext(config, new Game24Provider().Create(config.Environment), _dir);
+        var learner = CreateTestProbe();
+        var inference = CreateTestProbe();
+        inference.IgnoreMessages(m => m is GetInferenceStats); // the throughput counters' resets
+        return (learner, inference, actorName => Sys.ActorOf(Props.Create(() => new CampaignCoordinator(context, learner.Ref, inference.Ref)), actorName));
     }
 
     async Task WatchedStop(IActorRef actor)
