@@ -106,6 +106,7 @@ public static class SelfPlayHost
                 .AddHocon(ClusterPace, HoconAddMode.Prepend);
             if (node.Tls is { } tls) builder.AddSetup(ClusterSecurity.SslSetup(tls));
         }
+        if (persistence.Provider != "postgres") builder.AddHocon(SqliteWrites, HoconAddMode.Prepend);
         return builder.AddHocon(ProcessSettings, HoconAddMode.Prepend); // last: these win over the plugins' defaults
     }
 
@@ -126,6 +127,10 @@ public static class SelfPlayHost
         }
         selfplay.pinned-dispatcher { type = PinnedDispatcher, executor = thread-pool-executor }
         """);
+
+    /// <summary>SQLite takes one writer at a time: parallel journal writes (the plugin's default 3) only wait on each
+    /// other's file lock, in SQLite's busy-handler sleeps of up to tens of milliseconds each.</summary>
+    static readonly Config SqliteWrites = ConfigurationFactory.ParseString("akka.persistence.journal.sql.parallelism = 1");
 
     /// <summary>
     /// The cluster's fixed settings, all explicit: split-brain resolver keep-majority (a node that stops answering is downed

@@ -62,8 +62,8 @@ public static class MessageLimits
             var node = tree.Nodes[i];
             if (node.Index != i || (i == 0 ? node.Parent != -1 : node.Parent < 0 || node.Parent >= i))
                 return $"tree {tree.TreeId}: node {i} is out of order (index {node.Index}, parent {node.Parent})";
-            if (node.Children.Any(c => c <= i || c >= tree.Nodes.Count))
-                return $"tree {tree.TreeId}: node {i} has a child outside the tree";
+            foreach (var c in node.Children)
+                if (c <= i || c >= tree.Nodes.Count) return $"tree {tree.TreeId}: node {i} has a child outside the tree";
             if (node.StepText.Length > MaxTextChars || node.Action.Length > MaxTextChars || node.TokenIds.Length > MaxTextChars
                 || node.LogProbs.Length > MaxTextChars)
                 return $"tree {tree.TreeId}: node {i} is larger than {MaxTextChars} characters or tokens";

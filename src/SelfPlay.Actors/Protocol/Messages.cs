@@ -11,7 +11,11 @@ public sealed record StoreTree(PreferenceTree Tree) : ISelfPlayMessage;
 /// <summary>The event of one tree, as the per-tree entities of journals written before buckets persisted it (still read).</summary>
 public sealed record TreeStored(PreferenceTree Tree) : ISelfPlayMessage;
 /// <summary>The event of a replay bucket: the trees of one write, in the order they were stored (a later one replaces an earlier one of the same id).</summary>
-public sealed record TreesStored(IReadOnlyList<PreferenceTree> Trees) : ISelfPlayMessage;
+public sealed record TreesStored(IReadOnlyList<PreferenceTree> Trees) : ISelfPlayMessage
+{
+    /// <summary>The event's serialized form when its writer encoded it already (what the serializer then returns).</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public byte[]? Encoded { get; init; }
+}
 public sealed record StoreTreeAck(string TreeId, int Nodes) : ISelfPlayMessage;
 public sealed record GetTree(string TreeId) : ISelfPlayMessage;
 public sealed record TreeReply(string TreeId, PreferenceTree? Tree) : ISelfPlayMessage;

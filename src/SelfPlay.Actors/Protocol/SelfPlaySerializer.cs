@@ -88,7 +88,7 @@ public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerW
         StoreTree c => TreeBinary.Encode(c.Tree),
         TreeReply r => TreeReplyBinary(r),
         TreeBucketSnapshot b => TreeBinary.EncodeMany(b.Trees),
-        TreesStored e => TreeBinary.EncodeMany(e.Trees),
+        TreesStored e => e.Encoded ?? TreeBinary.EncodeMany(e.Trees),
         _ => JsonSerializer.SerializeToUtf8Bytes(obj, obj.GetType(), Json),
     };
 

@@ -28,7 +28,14 @@ public static class TreeBinary
 
     public static byte[] Encode(PreferenceTree tree)
     {
-        var w = new Writer();
+        var w = Writer.Rent();
+        Write(w, tree);
+        return w.ToArrayAndReturn();
+    }
+
+    static void Write(Writer w, PreferenceTree tree)
+    {
+        w.NewStringTable();
         w.Byte(FormatVersion);
         w.String(tree.TreeId); w.String(tree.Campaign); w.String(tree.TaskId); w.String(tree.TaskInput);
         w.String(tree.Environment); w.String(tree.Algorithm); w.String(tree.Critic);
@@ -79,7 +86,6 @@ public static class TreeBinary
             if (mask.HasFlag(Field.Depth)) w.Int(n.Depth);
             if (mask.HasFlag(Field.Children)) { w.Count(n.Children.Count); foreach (var c in n.Children) w.Int(c); }
         }
-        return w.ToArray();
     }
 
     static Field Mask(TreeNode n, bool explicitDepth, bool explicitChildren)
@@ -138,18 +144,16 @@ public static class TreeBinary
     /// <summary>Several trees, each prefixed by its length (a bucket's snapshot).</summary>
     public static byte[] EncodeMany(IReadOnlyList<PreferenceTree> trees)
     {
-        using var output = new MemoryStream();
-        var length = new byte[4];
-        BinaryPrimitives.WriteInt32LittleEndian(length, trees.Count);
-        output.Write(length);
+        // One buffer for all trees (each tree's length is written once it is known): one allocation per event.
+        var w = Writer.Rent();
+        w.Int32(trees.Count);
         foreach (var tree in trees)
         {
-            var bytes = Encode(tree);
-            BinaryPrimitives.WriteInt32LittleEndian(length, bytes.Length);
-            output.Write(length);
-            output.Write(bytes);
+            var at = w.Reserve(4);
+            Write(w, tree);
+            w.Int32At(at, w.Length - at - 4);
         }
-        return output.ToArray();
+        return w.ToArrayAndReturn();
     }
 
     public static IReadOnlyList<PreferenceTree> DecodeMany(byte[] bytes, string manifest)
@@ -249,7 +253,38 @@ public static class TreeBinary
         byte[] _buffer = new byte[4096];
         int _length;
 
-        public byte[] ToArray() => _buffer.AsSpan(0, _length).ToArray();
+        /// <summary>One writer per thread, reused: a tree's encoding allocates only its result.</summary>
+        [ThreadStatic] static Writer? _cached;
+
+        public static Writer Rent()
+        {
+            var w = _cached ?? new Writer();
+            _cached = null; // an encoding inside an encoding (never today) gets a writer of its own
+            w._length = 0;
+            return w;
+        }
+
+        public byte[] ToArrayAndReturn()
+        {
+            var bytes = _buffer.AsSpan(0, _length).ToArray();
+            // A writer grown by a huge tree is not kept (it would pin its buffer for the thread's life).
+            if (_buffer.Length <= 1 << 20) _cached = this;
+            return bytes;
+        }
+
+        public int Length => _length;
+
+        /// <summary>Strings are indexed per tree (a tree decodes on its own).</summary>
+        public void NewStringTable() => _strings.Clear();
+
+        public int Reserve(int n)
+        {
+            Take(n);
+            return _length - n;
+        }
+
+        public void Int32(int value) => BinaryPrimitives.WriteInt32LittleEndian(Take(4), value);
+        public void Int32At(int at, int value) => BinaryPrimitives.WriteInt32LittleEndian(_buffer.AsSpan(at, 4), value);
 
         Span<byte> Take(int n)
         {

@@ -129,10 +129,19 @@ public sealed class TreeBucket : ReceivePersistentActor
         _pending.RemoveRange(0, take);
         // Copies within the write go in once; each sender is acknowledged.
         var trees = new List<PreferenceTree>();
+        var byId = new Dictionary<string, List<PreferenceTree>>(StringComparer.Ordinal);
         foreach (var (tree, _) in _inFlight)
-            if (!trees.Any(t => t.TreeId == tree.TreeId && Identical(t, tree))) trees.Add(tree);
+        {
+            if (!byId.TryGetValue(tree.TreeId, out var versions)) byId[tree.TreeId] = versions = [];
+            else if (versions.Any(t => Identical(t, tree))) continue;
+            versions.Add(tree);
+            trees.Add(tree);
+        }
         var first = trees[0]; // a bucket holds the trees of one campaign iteration
-        PersistAsync(new Tagged(new TreesStored(trees), [CampaignTag(first.Campaign), IterationTag(first.Campaign, first.Iteration)]), _ =>
+        // Encoded here, on this bucket's turn of the thread pool, not on the journal's one actor: the buckets of an
+        // iteration encode in parallel while the journal writes.
+        var stored = new TreesStored(trees) { Encoded = TreeBinary.EncodeMany(trees) };
+        PersistAsync(new Tagged(stored, [CampaignTag(first.Campaign), IterationTag(first.Campaign, first.Iteration)]), _ =>
         {
             foreach (var tree in trees) Apply(tree);
             foreach (var (tree, sender) in _inFlight) sender.Tell(new StoreTreeAck(tree.TreeId, tree.Nodes.Count));
