@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Akka.Actor;
+using SelfPlay.Actors.Campaign;
 using SelfPlay.Actors.Configuration;
 using SelfPlay.Actors.Hosting;
 using SelfPlay.Actors.Learning;
@@ -37,7 +38,7 @@ public static class ExportCommand
             if (preferences.Extractor != "spar" && trees.Any(t => t.Algorithm == "spar"))
                 throw new UsageException($"{runDir} holds SPaR trees (whole responses), which only --extractor spar reads, got '{preferences.Extractor}'");
             var examples = PreferenceLearning.Extract(trees, preferences, config.Seed);
-            var lines = PreferenceFormats.Export(examples, format, config.Environment.Type, config.Name).ToList();
+            var lines = PreferenceFormats.Export(examples, format, config.Environment.Type, config.Name, ChatTurns(config)).ToList();
             var directory = Path.GetDirectoryName(Path.GetFullPath(output));
             if (directory is not null) Directory.CreateDirectory(directory);
             await File.WriteAllLinesAsync(output, lines);
@@ -48,5 +49,14 @@ public static class ExportCommand
             await system.Terminate();
         }
         return 0;
+    }
+
+    /// <summary>The run's chat format as a turn reader (null without one), for the conversational format.</summary>
+    static Func<string, IReadOnlyList<(string Role, string Content)>>? ChatTurns(SelfPlay.Core.Config.CampaignConfig config)
+    {
+        SelfPlay.Models.Tokenization.ChatTemplate? template;
+        try { template = CampaignContext.ChatFormatOf(config); }
+        catch (ConfigException e) { throw new UsageException($"the run's chat format: {e.Message}"); }
+        return template is null ? null : text => [.. template.Parse(text).Select(m => (m.Role, m.Content))];
     }
 }

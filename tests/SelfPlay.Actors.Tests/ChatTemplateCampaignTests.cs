@@ -2,6 +2,7 @@ using SelfPlay.Actors.Campaign;
 using SelfPlay.Actors.Configuration;
 using SelfPlay.Core.Config;
 using SelfPlay.Core.Environments;
+using SelfPlay.Core.Preferences;
 using SelfPlay.Core.Training;
 using SelfPlay.Models.Generation;
 using SelfPlay.Models.Tokenization;
@@ -16,10 +17,10 @@ public sealed class ChatTemplateCampaignTests : IDisposable
     readonly string _dir = Path.Combine(Path.GetTempPath(), "selfplay-chat-" + Guid.NewGuid().ToString("N"));
     static readonly EnvTask Task = new("t", "4 5 6 10");
 
-    CampaignContext Context(string template)
+    CampaignContext Context(string template, params string[] settings)
     {
-        var checkpoint = HfTestCheckpoint.Create(Path.Combine(_dir, "qwen-" + template), qwen2: true);
-        var config = ConfigLoader.Parse(ConfigLoader.Build(null, [$"policy.checkpoint={checkpoint}", $"policy.chat-template={template}"]));
+        var checkpoint = HfTestCheckpoint.Create(Path.Combine(_dir, "qwen-" + template + settings.Length), qwen2: true);
+        var config = ConfigLoader.Parse(ConfigLoader.Build(null, [$"policy.checkpoint={checkpoint}", $"policy.chat-template={template}", .. settings]));
         return new CampaignContext(config, new EnvironmentSetup(new Game24Environment(), [Task], [Task]), _dir);
     }
 
@@ -43,6 +44,17 @@ public sealed class ChatTemplateCampaignTests : IDisposable
         Assert.True(last!.IsTerminal);
         Assert.Equal(1.0, last.Reward);
         Assert.Equal(1.0, env.Verify(Task, state).Reward);
+        // What the environment wrote after each step (its arithmetic) is a tool turn between assistant turns; the
+        // environment reads back exactly its own text.
+        var formatted = (PromptFormattedEnvironment)env;
+        Assert.Equal(3, CountOf(state, "<|im_end|>\n<|im_start|>tool\n"));
+        Assert.Equal(3, CountOf(state, "<|im_end|>\n<|im_start|>assistant\n") - 1);
+        var own = formatted.Unformat(Task, state);
+        Assert.DoesNotContain("<|im_", own);
+        Assert.Equal(1.0, new Game24Environment().Verify(Task, own).Reward);
+        var turns = ChatTemplate.ChatMl.Parse(state);
+        Assert.Equal("user,assistant,tool,assistant,tool,assistant,tool", string.Join(",", turns.Select(m => m.Role)));
+        Assert.Equal(plain, turns[0].Content);
 
         // The markers are single special tokens, and a warm-up trace trains only on the assistant turn's steps.
         var tokenizer = context.Tokenizer;
@@ -54,6 +66,58 @@ public sealed class ChatTemplateCampaignTests : IDisposable
         Assert.Equal(prompt, sequence.Ids[..prompt.Length]);
         Assert.All(sequence.Scored[..prompt.Length], scored => Assert.False(scored));
         Assert.Contains(true, sequence.Scored[prompt.Length..]);
+        // No token of a tool turn is trained on: the scored text is the policy's parts of the steps only.
+        var scoredText = tokenizer.Decode([.. sequence.Ids.Where((_, i) => sequence.Scored[i])]);
+        Assert.Equal(string.Concat(trace.Where(t => t.Scored).Select(t => t.Text)), scoredText);
+        Assert.DoesNotContain("<|im_", scoredText);
+        Assert.DoesNotContain("left:", scoredText);
+    }
+
+    [Fact]
+    public void The_conversational_export_of_a_chat_campaign_holds_its_turns_as_messages()
+    {
+        // A solved and a failed episode of the formatted environment, as the pair an extractor makes of them.
+        var config = Context("chatml").Config;
+        var env = Context("chatml").Setup.Environment;
+        var template = CampaignContext.ChatFormatOf(config)!;
+        Candidate Played(IEnumerable<string> actions, double reward)
+        {
+            var state = env.InitialState(Task);
+            var steps = new List<CompletionStep>();
+            foreach (var action in actions)
+            {
+                var outcome = env.Step(Task, state, action);
+                steps.Add(CompletionStep.FromText(outcome.Appended));
+                state += outcome.Appended;
+                if (outcome.IsTerminal) break;
+            }
+            return new Candidate(steps, reward);
+        }
+        var solved = env.ReferenceActions(Task, new Random(1))!;
+        var pair = PreferenceExample.Pair("t", env.InitialState(Task), Played(solved, 1), Played([solved[0], "4 + 4"], 0));
+        var line = Assert.Single(PreferenceFormats.Export([pair], "trl-conversational", turns: text => [.. template.Parse(text).Select(m => (m.Role, m.Content))]));
+        var o = System.Text.Json.Nodes.JsonNode.Parse(line)!.AsObject();
+        string Roles(string key) => string.Join(",", o[key]!.AsArray().Select(t => t!["role"]!.GetValue<string>()));
+        Assert.Equal("user", Roles("prompt"));
+        Assert.Equal(new Game24Environment().InitialState(Task), o["prompt"]![0]!["content"]!.GetValue<string>());
+        Assert.Equal("assistant,tool,assistant,tool,assistant,tool", Roles("chosen"));
+        Assert.StartsWith("assistant,tool,assistant", Roles("rejected"));
+        Assert.All(new[] { "prompt", "chosen", "rejected" }.SelectMany(k => o[k]!.AsArray()),
+            t => Assert.DoesNotContain("<|im_", t!["content"]!.GetValue<string>()));
+    }
+
+    static int CountOf(string text, string part) => (text.Length - text.Replace(part, "").Length) / part.Length;
+
+    [Fact]
+    public void Environment_turn_assistant_keeps_the_environments_text_inside_the_assistant_turn()
+    {
+        var env = Context("chatml", "policy.environment-turn=assistant").Setup.Environment;
+        var state = env.InitialState(Task);
+        var step = env.Step(Task, state, env.ReferenceActions(Task, new Random(1))![0]);
+        Assert.DoesNotContain("<|im_", step.Appended);
+        Assert.Contains("(left:", step.Appended);
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(ConfigLoader.Build(null, ["policy.environment-turn=user"])));
+        Assert.Contains("policy.environment-turn must be tool or assistant", e.Message);
     }
 
     [Fact]

@@ -25,6 +25,28 @@ public class PreferenceFormatTests
     }
 
     [Fact]
+    public void With_the_campaigns_chat_format_conversational_records_hold_its_turns_without_markers()
+    {
+        // A ChatML-like format (the reader is the template's; here a minimal one for "<u>…" user and "<t>…" tool turns).
+        const string prompt = "<u>Input: 4 5 6 10\n<a>";
+        var pair = PreferenceExample.Pair("t", prompt,
+            new Candidate([CompletionStep.FromText("5 * 4 =<t> 20 (left: 6 10 20)\n<a>"), CompletionStep.FromText("10 - 6 =<t> 4\n<a>")], 1),
+            new Candidate([CompletionStep.FromText("5 + 4 =<t> 9\n<a>")], 0));
+        static IReadOnlyList<(string Role, string Content)> Turns(string text) =>
+            [.. System.Text.RegularExpressions.Regex.Matches(text, "<(?<r>[uat])>(?<c>[^<]*)")
+                .Where(m => m.Groups["c"].Length > 0)
+                .Select(m => (m.Groups["r"].Value switch { "u" => "user", "a" => "assistant", _ => "tool" }, m.Groups["c"].Value))];
+        var o = JsonNode.Parse(Assert.Single(PreferenceFormats.Export([pair], "trl-conversational", turns: Turns)))!.AsObject();
+        string Roles(string key) => string.Join(",", o[key]!.AsArray().Select(t => t!["role"]!.GetValue<string>()));
+        Assert.Equal("user", Roles("prompt"));
+        Assert.Equal("Input: 4 5 6 10\n", o["prompt"]![0]!["content"]!.GetValue<string>());
+        Assert.Equal("assistant,tool,assistant,tool", Roles("chosen"));
+        Assert.Equal(" 20 (left: 6 10 20)\n", o["chosen"]![1]!["content"]!.GetValue<string>());
+        Assert.Equal("assistant,tool", Roles("rejected"));
+        Assert.All(new[] { "prompt", "chosen", "rejected" }.SelectMany(k => o[k]!.AsArray()), t => Assert.DoesNotContain('<', t!["content"]!.GetValue<string>()));
+    }
+
+    [Fact]
     public void Stepwise_labels_the_steps_a_rejected_trajectory_shares_with_the_chosen_one_good()
     {
         CompletionStep S(string text) => CompletionStep.FromText(text + "\n");

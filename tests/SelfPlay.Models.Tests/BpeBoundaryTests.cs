@@ -53,6 +53,24 @@ public sealed class BpeBoundaryTests : IDisposable
     }
 
     [Fact]
+    public void Parts_after_chat_markers_map_to_their_own_tokens()
+    {
+        // Special tokens (the template's markers) decode to nothing but are text of the state: their characters count,
+        // or every part after a marker maps to the tokens of the text before it.
+        var qwen = Tokenizer(qwen2: true, "markers");
+        var template = ChatTemplate.ChatMl;
+        var (open, close) = template.EnvironmentTurn;
+        string[] parts = [template.RenderPrompt("Input: 8 6"), "8 - 6 =", open + " 2 (left: 2)\n" + close, "2 * 12 ="];
+        var (ids, partOf) = PolicyEncoding.Encode(qwen, parts);
+        var text = string.Concat(parts);
+        Assert.Equal(text.Length, qwen.EncodeWithEnds(text).Ends[^1]);
+        Assert.Equal(qwen.Encode("8 - 6 ="), ids.Where((_, i) => partOf[i] == 1).ToArray());
+        Assert.Equal(qwen.Encode("2 * 12 ="), ids.Where((_, i) => partOf[i] == 3).ToArray());
+        var imStart = HfTestCheckpoint.Vocabulary()[HfTestCheckpoint.ImStart];
+        Assert.Equal(2, ids.Where((_, i) => partOf[i] == 2).Count(id => id == imStart));
+    }
+
+    [Fact]
     public void Stored_log_probs_count_only_when_the_step_re_encodes_to_the_generated_tokens_else_they_are_re_scored()
     {
         var dir = Path.Combine(_dir, "model");

@@ -39,6 +39,24 @@ public class TokenizerAndScoringTests
         Assert.Throws<InvalidDataException>(() => ChatTemplate.Detect("{{ unknown }}"));
     }
 
+    [Theory]
+    [InlineData("chatml", "user", "tool")]
+    [InlineData("llama3", "user", "ipython")]
+    [InlineData("mistral", "user", "user")]
+    [InlineData("plain", "user", "tool")]
+    public void A_rendered_prompt_with_steps_and_environment_turns_reads_back_as_its_turns(string kind, string userRole, string toolRole)
+    {
+        var template = new ChatTemplate(kind);
+        var (open, close) = template.EnvironmentTurn;
+        // What a formatted environment writes: the prompt (user turn, assistant opened), a step whose result is an
+        // environment turn, then a last step in the reopened assistant turn.
+        var text = template.RenderPrompt("Input: 4 5 6 10") + "5 * 4 =" + open + " 20 (left: 6 10 20)" + close + "answer 24";
+        var turns = template.Parse(text).Select(m => (m.Role, m.Content)).ToList();
+        Assert.Equal([(userRole, "Input: 4 5 6 10"), ("assistant", "5 * 4 ="), (toolRole, " 20 (left: 6 10 20)"), ("assistant", "answer 24")], turns);
+        // The prompt alone is its user turn (the opened, empty assistant turn is no turn).
+        Assert.Equal([(userRole, "Input: 4 5 6 10")], template.Parse(template.RenderPrompt("Input: 4 5 6 10")).Select(m => (m.Role, m.Content)));
+    }
+
     [Fact]
     public void Tokenizers_load_the_checkpoints_kind_and_reject_broken_files()
     {

@@ -35,10 +35,13 @@ public sealed record CampaignContext(CampaignConfig Config, EnvironmentSetup Set
     }
 
     /// <summary>The environment with its split; with a chat template (policy.chat-template), the environment's prompt is
-    /// rendered as the user turn and the policy's steps form the assistant turn (the environment still sees its own text).</summary>
+    /// rendered as the user turn, the policy's steps form the assistant turn and what the environment writes after a step
+    /// is a tool turn (policy.environment-turn); the environment still sees its own text.</summary>
     public EnvironmentSetup Setup { get; } = WithChatTemplate(Setup, Config);
 
-    static ChatTemplate? ChatFormatOf(CampaignConfig config)
+    /// <summary>The chat format the campaign renders its prompts in (policy.chat-template over policy.checkpoint's
+    /// tokenizer), or null for none.</summary>
+    public static ChatTemplate? ChatFormatOf(CampaignConfig config)
     {
         if (config.PolicySource.Checkpoint is not { Length: > 0 } dir) return null;
         try
@@ -51,7 +54,9 @@ public sealed record CampaignContext(CampaignConfig Config, EnvironmentSetup Set
 
     static EnvironmentSetup WithChatTemplate(EnvironmentSetup setup, CampaignConfig config) =>
         setup.Environment is PromptFormattedEnvironment || ChatFormatOf(config) is not { } template ? setup
-            : setup with { Environment = new PromptFormattedEnvironment(setup.Environment, template.RenderPrompt) };
+            : setup with { Environment = config.PolicySource.EnvironmentTurn == "tool"
+                ? new PromptFormattedEnvironment(setup.Environment, template.RenderPrompt, template.EnvironmentTurn.Open, template.EnvironmentTurn.Close)
+                : new PromptFormattedEnvironment(setup.Environment, template.RenderPrompt) };
 
     /// <summary>The policy's architecture: policy.checkpoint's config.json, or the model section's sizes with the
     /// character vocabulary.</summary>

@@ -223,6 +223,8 @@ public static class ConfigLoader
         Check(c.Iterations.Count >= 0 && c.Iterations.Trees > 0, "selfplay.iterations: count must be >= 0 and trees > 0");
         Check(c.PolicySource.ChatTemplate is "auto" or "none" or "chatml" or "llama3" or "mistral",
             $"selfplay.policy.chat-template must be auto, none, chatml, llama3 or mistral, got '{c.PolicySource.ChatTemplate}'");
+        Check(c.PolicySource.EnvironmentTurn is "tool" or "assistant",
+            $"selfplay.policy.environment-turn must be tool or assistant, got '{c.PolicySource.EnvironmentTurn}'");
         Check(c.PolicySource.ChatTemplate is "auto" or "none" || c.PolicySource.Checkpoint.Length > 0,
             $"selfplay.policy.chat-template = {c.PolicySource.ChatTemplate} needs policy.checkpoint (the character model has no chat tokens)");
         LearnerSettings.Validate(c.Preferences, c.Learner, Check);

@@ -33,7 +33,9 @@ public sealed record CampaignConfig(
 /// </summary>
 /// <summary>Where the policy comes from: a Hugging Face checkpoint folder, or ("") the character model of the model section.</summary>
 /// <param name="ChatTemplate">auto | none | chatml | llama3 | mistral: how the environment's prompt is rendered for the policy</param>
-public sealed record PolicyConfig(string Checkpoint = "", string ChatTemplate = "auto");
+/// <param name="EnvironmentTurn">with a chat template, where the text an environment writes after a step goes: "tool" (a turn
+/// of its own between assistant turns) or "assistant" (inside the assistant turn)</param>
+public sealed record PolicyConfig(string Checkpoint = "", string ChatTemplate = "auto", string EnvironmentTurn = "tool");
 
 /// <summary>
 /// Where search generation and held-out evaluation run: "local" (the inference actor's own model) or "openai" (any

@@ -5,8 +5,12 @@ namespace SelfPlay.Core.Environments;
 /// the steps as the assistant turn). The policy's states are <c>format(prompt) + steps</c>; the environment itself only
 /// ever sees its own <c>prompt + steps</c>, so no environment parses a template. A state that does not start with the
 /// formatted prompt (a tree stored without the template) is passed through unchanged.
+/// With <paramref name="turnOpen"/> and <paramref name="turnClose"/>, the text an environment writes after the policy's
+/// part of a step (the step up to and including its stop string: a tool's result, a calculator's value) is a turn of
+/// its own, <c>turnOpen + text + turnClose</c> (the assistant turn closed, a tool turn, the assistant turn reopened),
+/// as instruction-tuned checkpoints were trained to read tool results; empty: it stays inside the assistant turn.
 /// </summary>
-public sealed class PromptFormattedEnvironment(IEnvironment inner, Func<string, string> format) : IEnvironment
+public sealed class PromptFormattedEnvironment(IEnvironment inner, Func<string, string> format, string turnOpen = "", string turnClose = "") : IEnvironment
 {
     public IEnvironment Inner => inner;
 
@@ -19,13 +23,33 @@ public sealed class PromptFormattedEnvironment(IEnvironment inner, Func<string, 
     public string Unformat(EnvTask task, string state)
     {
         var formatted = InitialState(task);
-        return state.StartsWith(formatted, StringComparison.Ordinal) ? inner.InitialState(task) + state[formatted.Length..] : state;
+        return state.StartsWith(formatted, StringComparison.Ordinal) ? inner.InitialState(task) + Unwrap(state[formatted.Length..]) : state;
     }
 
-    public StepOutcome Step(EnvTask task, string state, string action) => inner.Step(task, Unformat(task, state), action);
+    /// <summary>The environment's own text of steps (its turns' markers removed).</summary>
+    string Unwrap(string steps) => turnOpen.Length == 0 ? steps : steps.Replace(turnOpen, "", StringComparison.Ordinal).Replace(turnClose, "", StringComparison.Ordinal);
+
+    /// <summary>A step's text as the policy sees it: what the environment wrote after the policy's part as a turn of its own
+    /// (nothing when it wrote only the line end).</summary>
+    string Wrap(string appended)
+    {
+        if (turnOpen.Length == 0 || StepStop.Length == 0) return appended;
+        var stop = appended.IndexOf(StepStop, StringComparison.Ordinal);
+        if (stop < 0) return appended;
+        var policyPart = appended[..(stop + StepStop.Length)];
+        var written = appended[policyPart.Length..];
+        return string.IsNullOrWhiteSpace(written) ? appended : policyPart + turnOpen + written + turnClose;
+    }
+
+    public StepOutcome Step(EnvTask task, string state, string action)
+    {
+        var outcome = inner.Step(task, Unformat(task, state), action);
+        return outcome with { Appended = Wrap(outcome.Appended) };
+    }
+
     public (double Reward, string Reason) Verify(EnvTask task, string finalState) => inner.Verify(task, Unformat(task, finalState));
     public IReadOnlyList<string>? ReferenceActions(EnvTask task, Random random) => inner.ReferenceActions(task, random);
     public IReadOnlyList<string>? LegalActions(EnvTask task, string state) => inner.LegalActions(task, Unformat(task, state));
     public double? ScoreStep(EnvTask task, string stateBefore, string action, StepOutcome outcome) =>
-        inner.ScoreStep(task, Unformat(task, stateBefore), action, outcome);
+        inner.ScoreStep(task, Unformat(task, stateBefore), action, outcome with { Appended = Unwrap(outcome.Appended) });
 }

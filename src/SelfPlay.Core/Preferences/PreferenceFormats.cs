@@ -16,9 +16,24 @@ public static class PreferenceFormats
 
     static JsonArray Turn(string role, string content) => new(new JsonObject { ["role"] = role, ["content"] = content });
 
+    static JsonArray Messages(IEnumerable<(string Role, string Content)> turns) =>
+        new([.. turns.Select(t => (JsonNode)new JsonObject { ["role"] = t.Role, ["content"] = t.Content })]);
+
     /// <summary>One JSON object per line.</summary>
-    public static IEnumerable<string> Export(IEnumerable<PreferenceExample> examples, string format, string task = "", string dataset = "")
+    /// <param name="turns">the campaign's chat format, reading a rendered text back as its turns (role, content): then the
+    /// conversational format's prompt and completions are those turns (a completion's tool turns included) with the
+    /// template's markers removed, for a trainer that applies the template itself; null: the prompt is one user turn and
+    /// each completion one assistant turn</param>
+    public static IEnumerable<string> Export(IEnumerable<PreferenceExample> examples, string format, string task = "", string dataset = "",
+        Func<string, IReadOnlyList<(string Role, string Content)>>? turns = null)
     {
+        JsonArray PromptTurns(string prompt) => turns is null ? Turn("user", prompt) : Messages(turns(prompt));
+        JsonArray CompletionTurns(string prompt, string completion)
+        {
+            if (turns is null) return Turn("assistant", completion);
+            var before = turns(prompt).Count;
+            return Messages(turns(prompt + completion).Skip(before));
+        }
         var index = 0;
         foreach (var e in examples.Where(e => e.Kind != ExampleKind.Advantage && e.Candidates.Count >= 2))
         {
@@ -31,7 +46,8 @@ public static class PreferenceFormats
                 case "trl-conversational":
                     yield return Line(new JsonObject
                     {
-                        ["prompt"] = Turn("user", e.Prompt), ["chosen"] = Turn("assistant", chosen.Text), ["rejected"] = Turn("assistant", rejected.Text),
+                        ["prompt"] = PromptTurns(e.Prompt), ["chosen"] = CompletionTurns(e.Prompt, chosen.Text),
+                        ["rejected"] = CompletionTurns(e.Prompt, rejected.Text),
                     });
                     break;
                 case "trl-kto":

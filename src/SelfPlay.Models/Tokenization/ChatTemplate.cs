@@ -1,3 +1,5 @@
+using System.Text.RegularExpressions;
+
 namespace SelfPlay.Models.Tokenization;
 
 public sealed record ChatMessage(string Role, string Content);
@@ -51,6 +53,61 @@ public sealed record ChatTemplate(string Kind)
         "llama3" => ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
         _ => [],
     };
+
+    /// <summary>
+    /// What wraps the text an environment writes after a policy step (a tool result) as a turn of its own: the
+    /// assistant turn's end and the environment's turn opening, then its end and the assistant turn reopened. The
+    /// environment's role: ChatML "tool", Llama 3.1 "ipython", Mistral (no tool role before its v3 tokens) a user turn.
+    /// </summary>
+    public (string Open, string Close) EnvironmentTurn => Kind switch
+    {
+        "chatml" => ("<|im_end|>\n<|im_start|>tool\n", "<|im_end|>\n<|im_start|>assistant\n"),
+        "llama3" => ("<|eot_id|><|start_header_id|>ipython<|end_header_id|>\n\n", "<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"),
+        "mistral" => ("</s>[INST] ", " [/INST]"),
+        _ => ("\ntool: ", "\nassistant: "),
+    };
+
+    /// <summary>
+    /// The turns of a text in this format (a rendered prompt followed by steps and environment turns), in order, each
+    /// with its content as written; an assistant turn left open at the end is one turn, an empty one is dropped. What
+    /// the conversational export writes as messages.
+    /// </summary>
+    public IReadOnlyList<ChatMessage> Parse(string text)
+    {
+        var turns = new List<ChatMessage>();
+        void Add(string role, string content)
+        {
+            if (content.Length > 0) turns.Add(new ChatMessage(role, content));
+        }
+        const RegexOptions Options = RegexOptions.Singleline;
+        switch (Kind)
+        {
+            case "chatml":
+                foreach (Match m in Regex.Matches(text,
+                             @"<\|im_start\|>(?<role>[^\n]*)\n(?<content>.*?)(?:<\|im_end\|>\n?|(?=<\|im_start\|>)|$)", Options))
+                    Add(m.Groups["role"].Value, m.Groups["content"].Value);
+                break;
+            case "llama3":
+                foreach (Match m in Regex.Matches(text,
+                             @"<\|start_header_id\|>(?<role>.*?)<\|end_header_id\|>\n\n(?<content>.*?)(?:<\|eot_id\|>|(?=<\|start_header_id\|>)|$)", Options))
+                    Add(m.Groups["role"].Value, m.Groups["content"].Value);
+                break;
+            case "mistral":
+                foreach (Match m in Regex.Matches(text,
+                             @"\[INST\] (?<user>.*?) \[/INST\](?<assistant>.*?)(?:</s>|(?=\[INST\])|$)", Options))
+                {
+                    Add("user", m.Groups["user"].Value);
+                    Add("assistant", m.Groups["assistant"].Value);
+                }
+                break;
+            default:
+                foreach (Match m in Regex.Matches(text,
+                             @"(?:^|\n)(?<role>system|user|assistant|tool): (?<content>.*?)(?=\n(?:system|user|assistant|tool): |$)", Options))
+                    Add(m.Groups["role"].Value, m.Groups["content"].Value);
+                break;
+        }
+        return turns;
+    }
 
     /// <summary>An environment prompt as the user turn, followed by the assistant turn's opening (where the steps go).</summary>
     public string RenderPrompt(string prompt) => Render([new ChatMessage("user", prompt)], addGenerationPrompt: true);

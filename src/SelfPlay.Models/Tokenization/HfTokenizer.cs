@@ -17,6 +17,7 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
     readonly global::Tokenizers.DotNet.Tokenizer _tokenizer;
     readonly uint[] _addedPrefix;
     readonly Dictionary<int, string> _tokens;
+    readonly HashSet<int> _special;
 
     /// <summary>The folder it was loaded from (its files are copied into every checkpoint saved with it).</summary>
     public string SourceDirectory { get; }
@@ -34,10 +35,10 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
     /// <summary>The recognised format of <see cref="ChatTemplateSource"/> (plain without one); an unsupported template throws here, when used.</summary>
     public ChatTemplate ChatTemplate => ChatTemplate.Detect(ChatTemplateSource);
 
-    HfTokenizer(global::Tokenizers.DotNet.Tokenizer tokenizer, string source, Dictionary<string, int> ids, bool? addBos, IReadOnlyList<int> eos, int? pad,
-        string? template)
+    HfTokenizer(global::Tokenizers.DotNet.Tokenizer tokenizer, string source, Dictionary<string, int> ids, HashSet<int> special, bool? addBos,
+        IReadOnlyList<int> eos, int? pad, string? template)
     {
-        (_tokenizer, SourceDirectory) = (tokenizer, source);
+        (_tokenizer, SourceDirectory, _special) = (tokenizer, source, special);
         _tokens = ids.GroupBy(kv => kv.Value).ToDictionary(g => g.Key, g => g.First().Key);
         // The post-processor's special tokens (e.g. Llama's BOS) come back from Encode(""): Encode strips them and
         // EncodePrompt puts BOS back, so texts concatenate without stray BOS tokens in the middle.
@@ -55,8 +56,13 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
         var ids = new Dictionary<string, int>();
         if (json["model"]?["vocab"] is JsonObject vocab)
             foreach (var (token, id) in vocab) ids[token] = id!.GetValue<int>();
+        var special = new HashSet<int>();
         if (json["added_tokens"] is JsonArray added)
-            foreach (var t in added) ids[t!["content"]!.GetValue<string>()] = t["id"]!.GetValue<int>();
+            foreach (var t in added)
+            {
+                ids[t!["content"]!.GetValue<string>()] = t["id"]!.GetValue<int>();
+                if (t["special"]?.GetValueKind() == JsonValueKind.True) special.Add(t["id"]!.GetValue<int>());
+            }
 
         var configPath = Path.Combine(directory, ConfigFileName);
         JsonObject? config = null;
@@ -83,7 +89,7 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
         {
             throw new InvalidDataException($"{path} cannot be loaded by the tokenizers library: {ex.Message.Split('\n')[0]}");
         }
-        return new HfTokenizer(tokenizer, Path.GetFullPath(directory), ids, addBos, eos, Special("pad_token"), template);
+        return new HfTokenizer(tokenizer, Path.GetFullPath(directory), ids, special, addBos, eos, Special("pad_token"), template);
     }
 
     public int[] Encode(string text)
@@ -109,6 +115,26 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
 
     /// <summary>Text of the ids, special tokens left out.</summary>
     public string Decode(IEnumerable<int> ids) => _tokenizer.Decode(ids.Select(i => (uint)i).ToArray());
+
+    /// <summary>
+    /// The ids and where each one's text ends in <paramref name="text"/>. Decode leaves the special tokens out, but the
+    /// text holds them (a chat template's markers, written as text and encoded as one token each), so their text counts
+    /// here: otherwise every end after a marker falls short by the markers' length, and a loss mask built from the ends
+    /// (prompt, steps, environment turns) lands on the wrong tokens.
+    /// </summary>
+    public (int[] Ids, int[] Ends) EncodeWithEnds(string text)
+    {
+        var ids = Encode(text);
+        var ends = new int[ids.Length];
+        var (specialChars, ordinary) = (0, new List<int>(ids.Length));
+        for (var i = 0; i < ids.Length; i++)
+        {
+            if (_special.Contains(ids[i])) specialChars += TokenText(ids[i]).Length;
+            else ordinary.Add(ids[i]);
+            ends[i] = specialChars + Decode(ordinary).Length;
+        }
+        return (ids, ends);
+    }
 
     /// <summary>A conversation rendered with the checkpoint's chat template, BOS first, ready for generation.</summary>
     public int[] EncodeChat(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true) =>
