@@ -60,7 +60,7 @@ public static class TreeBinary
             if (mask.HasFlag(Field.Action)) w.String(n.Action);
             if (mask.HasFlag(Field.StepText)) w.String(n.StepText);
             if (mask.HasFlag(Field.TokenIds)) { w.Count(n.TokenIds.Length); foreach (var t in n.TokenIds) w.Int(t); }
-            if (mask.HasFlag(Field.LogProbs)) { w.Count(n.LogProbs.Length); foreach (var l in n.LogProbs) w.Float(l); }
+            if (mask.HasFlag(Field.LogProbs)) { w.Count(n.LogProbs.Length); w.Floats(n.LogProbs); }
             if (mask.HasFlag(Field.Prior)) w.Double(n.Prior);
             if (mask.HasFlag(Field.Visits)) w.Int(n.Visits);
             if (mask.HasFlag(Field.ValueSum)) w.Double(n.ValueSum);
@@ -211,7 +211,7 @@ public static class TreeBinary
             if (mask.HasFlag(Field.Action)) n.Action = r.String();
             if (mask.HasFlag(Field.StepText)) n.StepText = r.String();
             if (mask.HasFlag(Field.TokenIds)) { n.TokenIds = new int[r.Count(1)]; for (var k = 0; k < n.TokenIds.Length; k++) n.TokenIds[k] = r.Int(); }
-            if (mask.HasFlag(Field.LogProbs)) { n.LogProbs = new float[r.Count(4)]; for (var k = 0; k < n.LogProbs.Length; k++) n.LogProbs[k] = r.Float(); }
+            if (mask.HasFlag(Field.LogProbs)) { n.LogProbs = new float[r.Count(4)]; r.Floats(n.LogProbs); }
             if (mask.HasFlag(Field.Prior)) n.Prior = r.Double();
             if (mask.HasFlag(Field.Visits)) n.Visits = r.Int();
             if (mask.HasFlag(Field.ValueSum)) n.ValueSum = r.Double();
@@ -299,7 +299,13 @@ public static class TreeBinary
         public void Int(int value) => Unsigned((uint)((value << 1) ^ (value >> 31)));
         public void Long(long value) => BinaryPrimitives.WriteInt64LittleEndian(Take(8), value);
         public void Double(double value) => BinaryPrimitives.WriteDoubleLittleEndian(Take(8), value);
-        public void Float(float value) => BinaryPrimitives.WriteSingleLittleEndian(Take(4), value);
+        /// <summary>Packed little-endian float32s.</summary>
+        public void Floats(float[] values)
+        {
+            var into = Take(values.Length * 4);
+            if (BitConverter.IsLittleEndian) System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).CopyTo(into);
+            else for (var k = 0; k < values.Length; k++) BinaryPrimitives.WriteSingleLittleEndian(into[(4 * k)..], values[k]);
+        }
 
         void Unsigned(uint value)
         {
@@ -361,7 +367,15 @@ public static class TreeBinary
         public int Int() { var v = Unsigned32(); return (int)(v >> 1) ^ -(int)(v & 1); }
         public long Long() { Need(8); var v = BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(_at)); _at += 8; return v; }
         public double Double() { Need(8); var v = BinaryPrimitives.ReadDoubleLittleEndian(bytes.AsSpan(_at)); _at += 8; return v; }
-        public float Float() { Need(4); var v = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(_at)); _at += 4; return v; }
+        /// <summary>Packed little-endian float32s (one copy on a little-endian machine).</summary>
+        public void Floats(float[] into)
+        {
+            Need(into.Length * 4);
+            var from = bytes.AsSpan(_at, into.Length * 4);
+            if (BitConverter.IsLittleEndian) from.CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(into.AsSpan()));
+            else for (var k = 0; k < into.Length; k++) into[k] = BinaryPrimitives.ReadSingleLittleEndian(from[(4 * k)..]);
+            _at += into.Length * 4;
+        }
 
         public string String()
         {
