@@ -91,10 +91,13 @@ public static class BenchPersistence
             // timed against a raw INSERT of its rows right after it: the median ratio of the rounds is robust to the
             // load of a shared machine, which one pair of a few hundred milliseconds is not.
             var warm = new List<(double Replay, double Raw)>();
+            var (gcPause, gen2) = (TimeSpan.Zero, 0);
             for (var round = 1; round <= rounds; round++)
             {
                 var more = Enumerable.Range(treeCount * round, treeCount).Select(i => Tree(name, i, nodes)).ToList();
+                var (pauseBefore, gen2Before) = (GC.GetTotalPauseDuration(), GC.CollectionCount(2));
                 var replayRound = await Seconds(() => StoreAll(replay, more));
+                (gcPause, gen2) = (gcPause + GC.GetTotalPauseDuration() - pauseBefore, gen2 + GC.CollectionCount(2) - gen2Before);
                 var moreRows = Rows(more);
                 warm.Add((replayRound, await Seconds(() => RawInsertAsync(store, connectionString, moreRows))));
             }
@@ -137,6 +140,9 @@ public static class BenchPersistence
                 warmRawInsertRowsPerSecond = Math.Round(treeCount / medianWarm.Raw, 1),
                 warmReplayOverRaw = Math.Round(medianWarm.Raw / medianWarm.Replay, 3),
                 warmRoundsReplayOverRaw = warm.Select(w => Math.Round(w.Raw / w.Replay, 3)).ToList(),
+                // The garbage collector's pauses inside the warm rounds' stores, and its full collections there.
+                warmGcPauseShare = Math.Round(gcPause.TotalSeconds / warm.Sum(w => w.Replay), 3),
+                warmGen2Collections = gen2,
                 meanEventBytes = bytes / treeCount,
                 eventBytesPerNode = Math.Round((double)bytes / treeCount / nodes, 1),
                 jsonEventBytesPerNode = Math.Round((double)legacyJsonBytes / treeCount / nodes, 1),
