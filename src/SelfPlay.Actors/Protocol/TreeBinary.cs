@@ -141,7 +141,7 @@ public static class TreeBinary
 
     const Field KnownFields = (Field)((1u << 26) - 1);
 
-    /// <summary>Several trees, each prefixed by its length (a bucket's snapshot).</summary>
+    /// <summary>Several trees, each prefixed by its length (a bucket's event or snapshot).</summary>
     public static byte[] EncodeMany(IReadOnlyList<PreferenceTree> trees)
     {
         // One buffer for all trees (each tree's length is written once it is known): one allocation per event.
