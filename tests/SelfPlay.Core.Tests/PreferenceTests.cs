@@ -126,6 +126,13 @@ public class PreferenceTests
         Assert.True(distinct.Count > 1, "different seeds should pick different reference solutions");
     }
 
+    [Theory]
+    [InlineData("5 * 4", " =", "5 * 4 = 20 (left: 6 10 20)\n", "5 * 4 =")]          // the action and its stop
+    [InlineData(" calc[2+3", "]", "calc[2+3] = 5\n", "calc[2+3]")]                  // the environment rewrote the action
+    [InlineData("x y", " =", "x y\n", "x y\n")]                                    // no stop string: all the policy's
+    public void A_steps_policy_part_is_its_action_and_stop_else_up_to_the_first_stop(string action, string stop, string appended, string policy) =>
+        Assert.Equal(policy, appended[..StepOutcome.Continue(appended).PolicyLength(action, stop)]);
+
     [Fact]
     public void Warmup_trace_is_null_without_a_reference_solution() =>
         Assert.Null(WarmupTraces.Build(new Game24Environment(), new EnvTask("1-1-1-1", "1 1 1 1"), new Random(0)));

@@ -14,6 +14,18 @@ public sealed record StepOutcome(string Appended, bool IsTerminal, double Reward
 {
     public static StepOutcome Continue(string appended) => new(appended, false, 0, "");
     public static StepOutcome End(string appended, double reward, string reason) => new(appended, true, reward, reason);
+
+    /// <summary>
+    /// How much of <see cref="Appended"/> is the policy's part (its action and the stop string); the rest is what the
+    /// environment wrote. Action + stop when the text starts with them; else (the environment rewrote the action) up to
+    /// and including the first stop string; else all of it.
+    /// </summary>
+    public int PolicyLength(string action, string stepStop)
+    {
+        if (Appended.StartsWith(action + stepStop, StringComparison.Ordinal)) return action.Length + stepStop.Length;
+        var stop = stepStop.Length == 0 ? -1 : Appended.IndexOf(stepStop, StringComparison.Ordinal);
+        return stop < 0 ? Appended.Length : stop + stepStop.Length;
+    }
 }
 
 /// <summary>

@@ -29,22 +29,16 @@ public sealed class PromptFormattedEnvironment(IEnvironment inner, Func<string, 
     /// <summary>The environment's own text of steps (its turns' markers removed).</summary>
     string Unwrap(string steps) => turnOpen.Length == 0 ? steps : steps.Replace(turnOpen, "", StringComparison.Ordinal).Replace(turnClose, "", StringComparison.Ordinal);
 
-    /// <summary>A step's text as the policy sees it: what the environment wrote after the policy's part as a turn of its own
-    /// (nothing when it wrote only the line end).</summary>
-    string Wrap(string appended)
-    {
-        if (turnOpen.Length == 0 || StepStop.Length == 0) return appended;
-        var stop = appended.IndexOf(StepStop, StringComparison.Ordinal);
-        if (stop < 0) return appended;
-        var policyPart = appended[..(stop + StepStop.Length)];
-        var written = appended[policyPart.Length..];
-        return string.IsNullOrWhiteSpace(written) ? appended : policyPart + turnOpen + written + turnClose;
-    }
-
+    /// <summary>The step's outcome as the policy sees it: what the environment wrote after the policy's part
+    /// (<see cref="StepOutcome.PolicyLength"/>) as a turn of its own (not when it wrote only the line end).</summary>
     public StepOutcome Step(EnvTask task, string state, string action)
     {
         var outcome = inner.Step(task, Unformat(task, state), action);
-        return outcome with { Appended = Wrap(outcome.Appended) };
+        if (turnOpen.Length == 0) return outcome;
+        var policy = outcome.PolicyLength(action, StepStop);
+        var written = outcome.Appended[policy..];
+        return string.IsNullOrWhiteSpace(written) ? outcome
+            : outcome with { Appended = outcome.Appended[..policy] + turnOpen + written + turnClose };
     }
 
     public (double Reward, string Reason) Verify(EnvTask task, string finalState) => inner.Verify(task, Unformat(task, finalState));

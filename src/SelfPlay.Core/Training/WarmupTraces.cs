@@ -9,7 +9,7 @@ public sealed record TextSegment(string Text, bool Scored);
 public static class WarmupTraces
 {
     /// <summary>
-    /// The initial state, then for each step the policy's part (action + stop sequence, scored) and the
+    /// The initial state, then for each step the policy's part (<see cref="StepOutcome.PolicyLength"/>, scored) and the
     /// environment's part (unscored). Returns null when the task has no reference solution.
     /// </summary>
     public static IReadOnlyList<TextSegment>? Build(IEnvironment environment, EnvTask task, Random random)
@@ -27,13 +27,9 @@ public static class WarmupTraces
         var segments = new List<TextSegment> { new(initial, false) };
         foreach (var (_, action, outcome) in steps)
         {
-            var policyPart = action + environment.StepStop;
-            if (outcome.Appended.StartsWith(policyPart, StringComparison.Ordinal))
-            {
-                segments.Add(new TextSegment(policyPart, true));
-                segments.Add(new TextSegment(outcome.Appended[policyPart.Length..], false));
-            }
-            else segments.Add(new TextSegment(outcome.Appended, true));
+            var policy = outcome.PolicyLength(action, environment.StepStop);
+            segments.Add(new TextSegment(outcome.Appended[..policy], true));
+            if (policy < outcome.Appended.Length) segments.Add(new TextSegment(outcome.Appended[policy..], false));
         }
         return segments;
     }
