@@ -1,6 +1,7 @@
 using SelfPlay.Actors.Configuration;
 using SelfPlay.Actors.Learning;
 using SelfPlay.Core.Preferences;
+using SelfPlay.Core.Trees;
 using SelfPlay.Models.Training;
 
 namespace SelfPlay.Actors.Tests;
@@ -39,10 +40,52 @@ public class LearnerConfigTests
     [InlineData("learner.import=/no/such/file.jsonl", "learner.import: file not found")]
     [InlineData("learner.import-format=csv", "import-format must be one of")]
     [InlineData("preferences.rejected=best", "rejected must be worst or random")]
+    [InlineData("learner.solutions-per-task=-1", "solutions-per-task must be non-negative")]
     public void Bad_learner_settings_fail_with_one_line(string set, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(ConfigLoader.Build(null, [set])));
         Assert.Contains(expected, e.Message);
         Assert.DoesNotContain('\n', e.Message);
+    }
+
+    [Fact]
+    public async Task Solutions_per_task_draws_distinct_solutions_from_every_solved_tree_of_a_task_newest_first()
+    {
+        var tokenizer = new SelfPlay.Models.Tokenization.CharTokenizer();
+        PreferenceTree Tree(string task, int iteration, params (string Step, int Visits)[] solutions)
+        {
+            var t = PreferenceTree.Create(PreferenceTree.MakeId("c", iteration, task), "Input: 1 2 3 4\n");
+            (t.Campaign, t.TaskId, t.Iteration) = ("c", task, iteration);
+            foreach (var (step, visits) in solutions)
+                t.AddChild(0, new TreeNode { Action = step, StepText = step + "\n", TokenIds = tokenizer.Encode(step + "\n"), LogProbs = [-0.5f, -0.5f], Visits = visits,
+                    Q = 1, IsTerminal = true, TerminalReward = 1 });
+            return t;
+        }
+        // Task x: "a" in iteration 1; "b" (more visited) and "a" again in 2; "c" in 3. Task y: "d" in 2 only.
+        var byIteration = new Dictionary<int, IReadOnlyList<PreferenceTree>>
+        {
+            [1] = [Tree("x", 1, ("a", 3))],
+            [2] = [Tree("x", 2, ("b", 5), ("a", 2)), Tree("y", 2, ("d", 1))],
+            [3] = [Tree("x", 3, ("c", 4))],
+        };
+        async Task<(List<string> Texts, int NewExamples, int Sources)> Collect(int perTask)
+        {
+            var c = ConfigLoader.Parse(ConfigLoader.Build(null, ["learner.loss=sft", "preferences.extractor=solved-paths", $"learner.solutions-per-task={perTask}"]));
+            var set = await PreferenceLearning.CollectAsync(c, 3, i => Task.FromResult(byIteration[i]), tokenizer);
+            return ([.. set.Examples.Select(e => e.Candidates[0].Text)], set.NewExamples, set.Sources.Count);
+        }
+        // 0: the newest solved tree of each task.
+        // (Tasks in the order of their newest tree's id: y's c/2/y/0 before x's c/3/x/0.)
+        var zero = await Collect(0);
+        Assert.Equal(["d\n", "c\n"], zero.Texts);
+        Assert.Equal((1, 2), (zero.NewExamples, zero.Sources));
+        // 2: x's newest two distinct solutions (iteration 3's, then iteration 2's most visited); y has one.
+        var two = await Collect(2);
+        Assert.Equal(["d\n", "c\n", "b\n"], two.Texts);
+        Assert.Equal((1, 3), (two.NewExamples, two.Sources));
+        // 5: every distinct solution once; iteration 1's "a" repeats iteration 2's and adds no source.
+        var five = await Collect(5);
+        Assert.Equal(["d\n", "c\n", "b\n", "a\n"], five.Texts);
+        Assert.Equal(3, five.Sources);
     }
 }

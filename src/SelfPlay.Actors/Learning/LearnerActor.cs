@@ -136,7 +136,7 @@ public sealed class LearnerActor : ReceiveActor, IWithStash
             i => TreeQueries.IterationTreesAsync(_system, c.Name, i), _tokenizer);
         if (PreferenceLearning.UsesSolutionBuffer(c))
             _log.Info("iteration {Iteration}: solution buffer: {SolvedTasks} solved tasks, {SolvedBefore} of them last solved before this iteration",
-                iteration, sources.Count, sources.Count(t => t.Iteration < iteration));
+                iteration, sources.DistinctBy(t => t.TaskId).Count(), sources.GroupBy(t => t.TaskId).Count(g => g.Max(t => t.Iteration) < iteration));
         var pairs = PairDiagnostics.Of(c.Preferences.Extractor, examples, sources.ToDictionary(t => t.TreeId),
             (prompt, candidate) => PreferenceData.Encode(_tokenizer, prompt, candidate).StepOf.Length);
         if (pairs.Pairs > 0)

@@ -69,6 +69,7 @@ public static class LearnerSettings
         check(l.StepWeights is "dissimilar" or "similar" or "none", $"selfplay.learner.step-weights must be dissimilar, similar or none, got '{l.StepWeights}'");
         check(l.GradientAccumulation >= 1 && l.CheckpointEvery >= 0, "selfplay.learner: gradient-accumulation must be at least 1, checkpoint-every non-negative");
         check(l.HeldOutShare is >= 0 and < 1 && l.Patience >= 1, $"selfplay.learner: held-out-share must be in [0, 1) and patience at least 1, got {l.HeldOutShare}, {l.Patience}");
+        check(l.SolutionsPerTask >= 0, $"selfplay.learner.solutions-per-task must be non-negative (0 = the newest solved tree's solutions), got {l.SolutionsPerTask}");
         check(l.WeightDecay >= 0 && l.MaxGradNorm > 0 && l.WarmupShare is >= 0 and <= 1,
             "selfplay.learner: weight-decay must be non-negative, max-grad-norm positive, warmup-share in [0, 1]");
         check(PreferenceFormats.Names.Contains(l.ImportFormat), $"selfplay.learner.import-format must be one of {string.Join(", ", PreferenceFormats.Names)}, got '{l.ImportFormat}'");

@@ -51,12 +51,22 @@ public static class PreferenceLearning
                 all.AddRange(trees);
                 if (i > iteration - c.Learner.Window) window.AddRange(trees);
             }
-            sources.AddRange(SolutionBuffer.NewestSolved(all));
-            foreach (var tree in sources)
+            foreach (var task in SolutionBuffer.SolvedByTask(all))
             {
-                var extracted = Extract([tree], c.Preferences, c.Seed + tree.Iteration, tokenizer);
-                examples.AddRange(extracted);
-                if (tree.Iteration == iteration) newExamples += extracted.Count;
+                // solutions-per-task = 0: the newest solved tree's solutions; K: the first K distinct solutions of the
+                // task's solved trees, newest first (earlier iterations' solutions add variety to what is imitated).
+                var perTask = c.Learner.SolutionsPerTask;
+                var seen = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var tree in perTask == 0 ? task.Take(1) : task)
+                {
+                    var kept = new List<PreferenceExample>();
+                    foreach (var example in Extract([tree], c.Preferences, c.Seed + tree.Iteration, tokenizer))
+                        if (perTask == 0 || (seen.Count < perTask && seen.Add(example.Candidates[0].Text))) kept.Add(example);
+                    if (kept.Count == 0 && perTask > 0) continue;
+                    sources.Add(tree);
+                    examples.AddRange(kept);
+                    if (tree.Iteration == iteration) newExamples += kept.Count;
+                }
             }
         }
         else

@@ -14,7 +14,14 @@ public static class SolutionBuffer
     /// iteration drew and failed keeps its earlier solution). In tree-id order, as the learner reads trees.
     /// </summary>
     public static IReadOnlyList<PreferenceTree> NewestSolved(IEnumerable<PreferenceTree> trees) =>
+        [.. SolvedByTask(trees).Select(task => task[0])];
+
+    /// <summary>
+    /// Every solved tree of each solved task, newest first (ties by tree id); the tasks in the order of their newest
+    /// tree's id. learner.solutions-per-task draws a task's distinct solutions from them.
+    /// </summary>
+    public static IReadOnlyList<IReadOnlyList<PreferenceTree>> SolvedByTask(IEnumerable<PreferenceTree> trees) =>
         [.. trees.Where(t => t.Solved).GroupBy(t => t.TaskId)
-            .Select(g => g.OrderByDescending(t => t.Iteration).ThenBy(t => t.TreeId, StringComparer.Ordinal).First())
-            .OrderBy(t => t.TreeId, StringComparer.Ordinal)];
+            .Select(g => (IReadOnlyList<PreferenceTree>)[.. g.OrderByDescending(t => t.Iteration).ThenBy(t => t.TreeId, StringComparer.Ordinal)])
+            .OrderBy(task => task[0].TreeId, StringComparer.Ordinal)];
 }
