@@ -13,9 +13,10 @@ using SelfPlay.Core.Trees;
 namespace SelfPlay.Cli;
 
 /// <summary>
-/// `selfplay bench persistence`: trees per second through the replay (sharded tree buckets, as in a campaign, from a
-/// cold start and again once the iteration's buckets are started)
-/// against a raw batched INSERT of the same serialized rows into the same database, in the same run; and the recovery
+/// `selfplay bench persistence`: trees per second through the replay (sharded tree buckets, as in a campaign) in a
+/// fresh process (cold: compilation, shard allocation and bucket start-up inside the figure), once the iteration's
+/// buckets are started and the runtime has optimized the store path (warm), and for the next iteration's first trees
+/// (its buckets start as they arrive), each against a raw batched INSERT of the same serialized rows into the same database, in the same run; and the recovery
 /// time of one large tree. SQLite always; PostgreSQL when --postgres or SELFPLAY_TEST_POSTGRES names a server (a
 /// database of its own is created). JSON on stdout.
 /// </summary>
@@ -27,6 +28,7 @@ public static class BenchPersistence
         var nodes = a.PositiveInt("--nodes", 40);
         var recoveryNodes = a.PositiveInt("--recovery-nodes", 10_000);
         var rounds = a.PositiveInt("--rounds", 5);
+        var warmupRounds = a.NonNegativeInt("--warmup-rounds", 20);
         var postgres = a.Get("--postgres") ?? Environment.GetEnvironmentVariable("SELFPLAY_TEST_POSTGRES");
 
         var results = new List<object>();
@@ -34,9 +36,9 @@ public static class BenchPersistence
         Directory.CreateDirectory(dir);
         try
         {
-            results.Add(await MeasureAsync("sqlite", new PersistenceConfig("sqlite", ""), dir, trees, nodes, recoveryNodes, rounds));
+            results.Add(await MeasureAsync("sqlite", new PersistenceConfig("sqlite", ""), dir, trees, nodes, recoveryNodes, rounds, warmupRounds));
             if (postgres is { Length: > 0 })
-                results.Add(await MeasureAsync("postgres", new PersistenceConfig("postgres", await NewPostgresDatabaseAsync(postgres)), dir, trees, nodes, recoveryNodes, rounds));
+                results.Add(await MeasureAsync("postgres", new PersistenceConfig("postgres", await NewPostgresDatabaseAsync(postgres)), dir, trees, nodes, recoveryNodes, rounds, warmupRounds));
         }
         finally
         {
@@ -47,6 +49,7 @@ public static class BenchPersistence
             bench = "persistence",
             trees,
             warmRounds = rounds,
+            untimedWarmupRounds = warmupRounds,
             nodesPerTree = nodes,
             recoveryTreeNodes = recoveryNodes,
             postgres = postgres is { Length: > 0 } ? "measured" : "skipped: no --postgres and no SELFPLAY_TEST_POSTGRES",
@@ -55,7 +58,7 @@ public static class BenchPersistence
         return 0;
     }
 
-    static async Task<object> MeasureAsync(string name, PersistenceConfig store, string dir, int treeCount, int nodes, int recoveryNodes, int rounds)
+    static async Task<object> MeasureAsync(string name, PersistenceConfig store, string dir, int treeCount, int nodes, int recoveryNodes, int rounds, int warmupRounds)
     {
         var system = SelfPlayHost.CreateNode(store, dir, new NodeOptions(["replay"], []), serilog: false);
         try
@@ -72,11 +75,19 @@ public static class BenchPersistence
             List<(string Id, byte[] Payload, string Tags)> Rows(IEnumerable<PreferenceTree> trees) => trees.Select(t => (
                 Id: TreeBucket.LegacyPersistenceIdFor(t.TreeId), Payload: serializer.ToBinary(new TreeStored(t)),
                 Tags: $"{TreeBucket.CampaignTag(t.Campaign)};{TreeBucket.IterationTag(t.Campaign, t.Iteration)}")).ToList();
+            // Every timed part starts from a collected heap: neither side pays for the other's garbage, or for promoting the
+            // trees built for it just before (in a campaign a tree is stored as its search ends, seconds after it began).
+            var (lastPause, lastGen2) = (TimeSpan.Zero, 0); // of the last timed part: the collector's pauses and full collections in it
             async Task<double> Seconds(Func<Task> work)
             {
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                var (pauseBefore, gen2Before) = (GC.GetTotalPauseDuration(), GC.CollectionCount(2));
                 var clock = Stopwatch.StartNew();
                 await work();
-                return clock.Elapsed.TotalSeconds;
+                var elapsed = clock.Elapsed.TotalSeconds;
+                (lastPause, lastGen2) = (GC.GetTotalPauseDuration() - pauseBefore, GC.CollectionCount(2) - gen2Before);
+                return elapsed;
             }
             Task StoreAll(IActorRef to, IEnumerable<PreferenceTree> trees) => Task.WhenAll(trees.Select(t => to.Ask<StoreTreeAck>(new StoreTree(t), timeout)));
 
@@ -90,18 +101,32 @@ public static class BenchPersistence
             // Warm (the steady state of an iteration: its buckets are started), in rounds of as many new trees, each
             // timed against a raw INSERT of its rows right after it: the median ratio of the rounds is robust to the
             // load of a shared machine, which one pair of a few hundred milliseconds is not.
+            // Untimed rounds first: the runtime compiles the store path's methods optimized only once they have been
+            // called for a while and no new method has been compiled for 100 ms, which a few seconds of a fresh process
+            // do not reach (the first rounds ran at a third of the later rounds' rate): the warm figure is the steady state.
+            for (var round = 1; round <= warmupRounds; round++)
+            {
+                var untimed = Enumerable.Range(treeCount * round, treeCount).Select(i => Tree(name, i, nodes)).ToList();
+                await StoreAll(replay, untimed);
+                await RawInsertAsync(store, connectionString, Rows(untimed));
+            }
             var warm = new List<(double Replay, double Raw)>();
             var (gcPause, gen2) = (TimeSpan.Zero, 0);
-            for (var round = 1; round <= rounds; round++)
+            for (var round = warmupRounds + 1; round <= warmupRounds + rounds; round++)
             {
                 var more = Enumerable.Range(treeCount * round, treeCount).Select(i => Tree(name, i, nodes)).ToList();
-                var (pauseBefore, gen2Before) = (GC.GetTotalPauseDuration(), GC.CollectionCount(2));
                 var replayRound = await Seconds(() => StoreAll(replay, more));
-                (gcPause, gen2) = (gcPause + GC.GetTotalPauseDuration() - pauseBefore, gen2 + GC.CollectionCount(2) - gen2Before);
+                (gcPause, gen2) = (gcPause + lastPause, gen2 + lastGen2);
                 var moreRows = Rows(more);
                 warm.Add((replayRound, await Seconds(() => RawInsertAsync(store, connectionString, moreRows))));
             }
             var medianWarm = warm.OrderBy(w => w.Raw / w.Replay).ElementAt(warm.Count / 2);
+            // The next iteration's first trees, in this warmed process: its buckets start (recover, remember) as they
+            // arrive, as at the start of every iteration of a campaign after the first.
+            var next = Enumerable.Range(0, treeCount).Select(i => Tree(name, i, nodes, iteration: 2)).ToList();
+            var nextSeconds = await Seconds(() => StoreAll(replay, next));
+            var nextRows = Rows(next);
+            var nextRawSeconds = await Seconds(() => RawInsertAsync(store, connectionString, nextRows));
             // The same number of new trees through plain (unsharded) buckets: what sharding with remember-entities adds.
             var local = system.ActorOf(Props.Create(() => new ReplayActor()), "local-replay");
             var unsharded = Enumerable.Range(0, treeCount).Select(i => Tree(name + "-unsharded", i, nodes)).ToList();
@@ -147,6 +172,8 @@ public static class BenchPersistence
                 warmRawMicrosecondsPerRow = Math.Round(medianWarm.Raw * 1e6 / treeCount, 1),
                 rawInsertRowsPerSecond = Math.Round(treeCount / rawSeconds, 1),
                 replayOverRaw = Math.Round(rawSeconds / replaySeconds, 3),
+                nextIterationReplayEventsPerSecond = Math.Round(treeCount / nextSeconds, 1),
+                nextIterationReplayOverRaw = Math.Round(nextRawSeconds / nextSeconds, 3),
                 warmReplayEventsPerSecond = Math.Round(treeCount / medianWarm.Replay, 1),
                 warmRawInsertRowsPerSecond = Math.Round(treeCount / medianWarm.Raw, 1),
                 warmReplayOverRaw = Math.Round(medianWarm.Raw / medianWarm.Replay, 3),
@@ -204,11 +231,11 @@ public static class BenchPersistence
         }
     }
 
-    static PreferenceTree Tree(string campaign, int index, int nodes)
+    static PreferenceTree Tree(string campaign, int index, int nodes, int iteration = 1)
     {
         var random = new Random(index);
-        var tree = PreferenceTree.Create(PreferenceTree.MakeId("bench-" + campaign, 1, $"t{index}"), "Input: 4 5 6 10\n");
-        (tree.Campaign, tree.Iteration, tree.TaskId) = ("bench-" + campaign, 1, $"t{index}");
+        var tree = PreferenceTree.Create(PreferenceTree.MakeId("bench-" + campaign, iteration, $"t{index}"), "Input: 4 5 6 10\n");
+        (tree.Campaign, tree.Iteration, tree.TaskId) = ("bench-" + campaign, iteration, $"t{index}");
         for (var n = 1; n < nodes; n++)
         {
             var parent = random.Next(n);

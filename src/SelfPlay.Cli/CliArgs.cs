@@ -41,4 +41,7 @@ public sealed class CliArgs
 
     public int PositiveInt(string name, int fallback) =>
         Get(name) is not { } s ? fallback : int.TryParse(s, out var n) && n > 0 ? n : throw new UsageException($"{name} must be a positive integer, got '{s}'");
+
+    public int NonNegativeInt(string name, int fallback) =>
+        Get(name) is not { } s ? fallback : int.TryParse(s, out var n) && n >= 0 ? n : throw new UsageException($"{name} must be a non-negative integer, got '{s}'");
 }

@@ -125,6 +125,7 @@ public static class CliCommands
         new("bench persistence", "Measure the replay's stores and recoveries against a raw batched INSERT",
             [new("--trees", "N", "trees per figure (default 2000)"), new("--nodes", "N", "nodes per tree (default 40)"),
              new("--rounds", "N", "warm rounds, each against a raw INSERT of its rows; the median ratio is reported (default 5)"),
+             new("--warmup-rounds", "N", "untimed rounds before them, until the runtime has optimized the store path (default 20)"),
              new("--recovery-nodes", "N", "nodes of the recovery figure (default 10000)"), Postgres],
             BenchPersistence.RunAsync),
         new("bench cluster", "Measure the coordinator and the replay with N search processes, one killed every S seconds",

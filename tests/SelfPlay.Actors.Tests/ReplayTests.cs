@@ -91,6 +91,52 @@ public sealed class ReplayTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// On SQLite a recovery and a tag query read without the write lock: another connection holding it (as the journal
+    /// does while it writes) does not hold them up. At the plugins' default isolation every read began IMMEDIATE and
+    /// waited for the lock (this recovery timed out after 10 s).
+    /// </summary>
+    [Fact]
+    public async Task Sqlite_recoveries_and_queries_do_not_wait_for_the_write_lock()
+    {
+        var tree = Tree("lock", 1, "1-2-3-4", "4 - 1");
+        var system = NewSystem();
+        try
+        {
+            var replay = system.ActorOf(Props.Create(() => new ReplayActor()), "replay");
+            await replay.Ask<StoreTreeAck>(new StoreTree(tree), Timeout);
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+        var restarted = NewSystem();
+        await using var writer = new Microsoft.Data.Sqlite.SqliteConnection(SelfPlayHost.ConnectionString(_store, _dir));
+        try
+        {
+            var replay = restarted.ActorOf(Props.Create(() => new ReplayActor()), "replay");
+            // The plugins' start-up (their CREATE TABLE IF NOT EXISTS) before the lock is taken: a write of its own.
+            Assert.Null((await replay.Ask<TreeReply>(new GetTree(Tree("other", 1, "x", "1 + 1").TreeId), Timeout)).Tree);
+            await writer.OpenAsync();
+            await using (var begin = writer.CreateCommand())
+            {
+                begin.CommandText = "BEGIN IMMEDIATE";
+                await begin.ExecuteNonQueryAsync();
+            }
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var recovered = await replay.Ask<TreeReply>(new GetTree(tree.TreeId), TimeSpan.FromSeconds(10));
+            Assert.Equal(Json(tree), Json(recovered.Tree));
+            var queried = await TreeQueries.IterationTreesAsync(restarted, "lock", 1).WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.Equal([tree.TreeId], queried.Select(t => t.TreeId));
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"reads took {clock.Elapsed.TotalSeconds:F1} s with the write lock held elsewhere");
+        }
+        finally
+        {
+            await writer.CloseAsync(); // rolls the lock holder's transaction back
+            await restarted.Terminate();
+        }
+    }
+
     [Fact]
     public async Task Trees_survive_a_killed_entity_and_a_restarted_actor_system()
     {
