@@ -41,6 +41,7 @@ public class LearnerConfigTests
     [InlineData("learner.import-format=csv", "import-format must be one of")]
     [InlineData("preferences.rejected=best", "rejected must be worst or random")]
     [InlineData("learner.solutions-per-task=-1", "solutions-per-task must be non-negative")]
+    [InlineData("learner.dropout=1", "learner.dropout must be in [0, 1)")]
     public void Bad_learner_settings_fail_with_one_line(string set, string expected)
     {
         var e = Assert.Throws<ConfigException>(() => ConfigLoader.Parse(ConfigLoader.Build(null, [set])));

@@ -306,4 +306,37 @@ public class TrainerTests
             if (Directory.Exists(dir)) Directory.Delete(dir, true);
         }
     }
+
+    /// <summary>learner.dropout: masks only in training mode (eval-mode logits are those without dropout), and a training
+    /// run with dropout is reproducible from its seed (the masks come from the seed and the step, not the global stream).</summary>
+    [Fact]
+    public void Dropout_acts_only_while_training_and_is_reproducible()
+    {
+        var ids = tensor(Tok.Encode("Q a: aa\n").Select(i => (long)i).ToArray()).unsqueeze(0);
+        using var model = Tiny();
+        model.eval();
+        using var noGrad = no_grad();
+        var plain = model.Forward(ids);
+        model.Dropout = 0.3;
+        Assert.True(plain.allclose(model.Forward(ids), 1e-6, 1e-6)); // eval mode: no masks
+        model.train();
+        Assert.False(plain.allclose(model.Forward(ids), 1e-3, 1e-3));
+        model.eval();
+        noGrad.Dispose();
+
+        float[] Trained(double dropout, int globalSeed)
+        {
+            using var m = Tiny();
+            var data = PreferenceData.Prepare(Synthetic(16), Tok, ReferenceSource.Model, Tiny(seed: 2));
+            using (var trainer = new PolicyTrainer(m, new TrainerOptions(3e-3, BatchSize: 4, Dropout: dropout)))
+            {
+                manual_seed(globalSeed); // the global stream differs between the runs below; the masks must not depend on it
+                trainer.TrainPreferences(data, 2, new LossOptions("dpo", 0.1, SftWeight: 0), new Random(7));
+            }
+            return m.parameters().First().detach().flatten().data<float>().ToArray();
+        }
+        var once = Trained(0.2, 1);
+        Assert.Equal(once, Trained(0.2, 2));
+        Assert.NotEqual(once, Trained(0, 1));
+    }
 }

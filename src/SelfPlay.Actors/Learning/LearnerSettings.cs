@@ -20,7 +20,7 @@ public static class LearnerSettings
     public static TrainerOptions Trainer(LearnerConfig l, string? checkpointDir) => new(
         LearningRate: l.LearningRate, WeightDecay: l.WeightDecay, MaxGradNorm: l.MaxGradNorm, BatchSize: l.BatchSize, WarmupShare: l.WarmupShare,
         GradientAccumulation: l.GradientAccumulation, CheckpointEvery: l.CheckpointEvery,
-        CheckpointDir: l.CheckpointEvery > 0 ? checkpointDir : null, ComputeDType: ComputeDType(l), Patience: l.Patience);
+        CheckpointDir: l.CheckpointEvery > 0 ? checkpointDir : null, ComputeDType: ComputeDType(l), Patience: l.Patience, Dropout: l.Dropout);
 
 
     /// <summary>What forward and backward run in; the trained weights stay float32 (bfloat16 = mixed precision).</summary>
@@ -69,6 +69,7 @@ public static class LearnerSettings
         check(l.StepWeights is "dissimilar" or "similar" or "none", $"selfplay.learner.step-weights must be dissimilar, similar or none, got '{l.StepWeights}'");
         check(l.GradientAccumulation >= 1 && l.CheckpointEvery >= 0, "selfplay.learner: gradient-accumulation must be at least 1, checkpoint-every non-negative");
         check(l.HeldOutShare is >= 0 and < 1 && l.Patience >= 1, $"selfplay.learner: held-out-share must be in [0, 1) and patience at least 1, got {l.HeldOutShare}, {l.Patience}");
+        check(l.Dropout is >= 0 and < 1, $"selfplay.learner.dropout must be in [0, 1), got {l.Dropout}");
         check(l.SolutionsPerTask >= 0, $"selfplay.learner.solutions-per-task must be non-negative (0 = the newest solved tree's solutions), got {l.SolutionsPerTask}");
         check(l.WeightDecay >= 0 && l.MaxGradNorm > 0 && l.WarmupShare is >= 0 and <= 1,
             "selfplay.learner: weight-decay must be non-negative, max-grad-norm positive, warmup-share in [0, 1]");

@@ -83,7 +83,7 @@ public sealed record LearnerConfig(string Loss, double Beta, double SftWeight, i
     string Import = "", string ImportFormat = "trl-preference", string ImportErrors = "skip", [ConfigKey("dtype")] string DType = "float32",
     [ConfigKey("lora.rank")] int LoraRank = 0, [ConfigKey("lora.alpha")] double LoraAlpha = 16, [ConfigKey("lora.dropout")] double LoraDropout = 0,
     [ConfigKey("lora.target-modules")] string LoraTargetModules = "q,k,v,o", bool SolutionBuffer = true, int SolutionsPerTask = 0,
-    double DesirableWeight = 1.0, double UndesirableWeight = 1.0, double HeldOutShare = 0, int Patience = 1);
+    double DesirableWeight = 1.0, double UndesirableWeight = 1.0, double HeldOutShare = 0, int Patience = 1, double Dropout = 0);
 
 public sealed record EvalConfig(bool Greedy);
 

@@ -119,11 +119,16 @@ public sealed class LlamaDecoderLayer : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>Dropout on the attention's and the MLP's outputs before each residual add, in training mode only.</summary>
+    internal double Dropout { get; set; }
+
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int layer)
     {
-        var h = x + self_attn.Forward(input_layernorm.call(x), cos, sin, mask, cache, layer);
-        return h + mlp.call(post_attention_layernorm.call(h));
+        var h = x + Drop(self_attn.Forward(input_layernorm.call(x), cos, sin, mask, cache, layer));
+        return h + Drop(mlp.call(post_attention_layernorm.call(h)));
     }
+
+    Tensor Drop(Tensor t) => training && Dropout > 0 ? F.dropout(t, Dropout, true) : t;
 }
 
 public sealed class LlamaModel : nn.Module
@@ -138,6 +143,11 @@ public sealed class LlamaModel : nn.Module
         layers = nn.ModuleList(Enumerable.Range(0, c.NumHiddenLayers).Select(_ => new LlamaDecoderLayer(c)).ToArray());
         norm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
         RegisterComponents();
+    }
+
+    internal double Dropout
+    {
+        set { foreach (var layer in layers) layer.Dropout = value; }
     }
 
     public Tensor Forward(Tensor inputIds, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache)
@@ -156,6 +166,19 @@ public sealed class LlamaForCausalLM : nn.Module
     readonly Tensor _invFreq;
 
     public LlamaConfig Config { get; }
+
+    /// <summary>Residual dropout while training (learner.dropout; 0 = none): a training setting, not part of the
+    /// architecture or of config.json, and without effect in eval mode (generation, scoring).</summary>
+    public double Dropout
+    {
+        get => _dropout;
+        set
+        {
+            if (value is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(value), value, "dropout must be in [0, 1)");
+            model.Dropout = _dropout = value;
+        }
+    }
+    double _dropout;
 
     public LlamaForCausalLM(LlamaConfig config, long? initSeed = null) : base(nameof(LlamaForCausalLM))
     {

@@ -14,7 +14,7 @@ namespace SelfPlay.Models.Training;
 /// </summary>
 public sealed record TrainerOptions(double LearningRate = 1e-3, double WeightDecay = 0.0, double MaxGradNorm = 1.0, int BatchSize = 32,
     double WarmupShare = 0.05, double FinalLearningRateShare = 0.1, int GradientAccumulation = 1, int CheckpointEvery = 0,
-    string? CheckpointDir = null, int EvalEvery = 0, ScalarType ComputeDType = ScalarType.Float32, int Patience = 1)
+    string? CheckpointDir = null, int EvalEvery = 0, ScalarType ComputeDType = ScalarType.Float32, int Patience = 1, double Dropout = 0)
 {
     public double LearningRateAt(int step, int totalSteps)
     {
@@ -146,6 +146,10 @@ public sealed class PolicyTrainer : IDisposable
         var stopping = heldOut is { Count: > 0 } ? (state.HeldOutLosses is { } losses ? new EpochKeeper(this, losses, resumed: true) : new EpochKeeper(this, [HeldOutLoss(heldOut, lossOf)], resumed: false)) : null;
         model.train();
         Compute.train();
+        // Dropout masks from a seed of this call and the step, so a resumed run draws the same masks (drawn only with
+        // dropout on: without it the random stream is what it always was).
+        var dropoutSeed = options.Dropout > 0 ? random.NextInt64() : 0;
+        model.Dropout = Compute.Dropout = options.Dropout;
         for (var epoch = 0; epoch < epochs && stopping?.RoseTooLong(options.Patience) != true; epoch++)
         {
             // Always draw the epoch's order, so a resumed run's random stream is where the interrupted one left it.
@@ -166,6 +170,7 @@ public sealed class PolicyTrainer : IDisposable
                 {
                     using var scope = NewDisposeScope();
                     var batch = order.Skip(cursor * options.BatchSize).Take(options.BatchSize).Select(i => data[i]).ToList();
+                    if (options.Dropout > 0) manual_seed(SelfPlay.Core.Search.Seeds.Mix(dropoutSeed, step, micro));
                     var (loss, m) = lossOf(batch);
                     (loss / group).backward();
                     sums += m;
