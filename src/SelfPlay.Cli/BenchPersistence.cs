@@ -16,8 +16,8 @@ namespace SelfPlay.Cli;
 /// `selfplay bench persistence`: trees per second through the replay (sharded tree buckets, as in a campaign) in a
 /// fresh process (cold: compilation, shard allocation and bucket start-up inside the figure), once the iteration's
 /// buckets are started and the runtime has optimized the store path (warm), and for the next iteration's first trees
-/// (its buckets start as they arrive), each against a raw batched INSERT of the same serialized rows into the same database, in the same run; and the recovery
-/// time of one large tree. SQLite always; PostgreSQL when --postgres or SELFPLAY_TEST_POSTGRES names a server (a
+/// (its buckets start as they arrive), each against a raw batched INSERT of the same serialized rows into the same
+/// database, in the same run; and the recovery time of one large tree. SQLite always; PostgreSQL when --postgres or SELFPLAY_TEST_POSTGRES names a server (a
 /// database of its own is created). JSON on stdout.
 /// </summary>
 public static class BenchPersistence
@@ -75,8 +75,8 @@ public static class BenchPersistence
             List<(string Id, byte[] Payload, string Tags)> Rows(IEnumerable<PreferenceTree> trees) => trees.Select(t => (
                 Id: TreeBucket.LegacyPersistenceIdFor(t.TreeId), Payload: serializer.ToBinary(new TreeStored(t)),
                 Tags: $"{TreeBucket.CampaignTag(t.Campaign)};{TreeBucket.IterationTag(t.Campaign, t.Iteration)}")).ToList();
-            // Every timed part starts from a collected heap: neither side pays for the other's garbage, or for promoting the
-            // trees built for it just before (in a campaign a tree is stored as its search ends, seconds after it began).
+            // Every timed part starts from a collected heap: neither side pays for the other's garbage, nor for promoting
+            // the trees built all at once just before it (a campaign builds each tree over its search's seconds).
             var (lastPause, lastGen2) = (TimeSpan.Zero, 0); // of the last timed part: the collector's pauses and full collections in it
             async Task<double> Seconds(Func<Task> work)
             {

@@ -328,11 +328,17 @@ public class TrainerTests
         {
             using var m = Tiny();
             var data = PreferenceData.Prepare(Synthetic(16), Tok, ReferenceSource.Model, Tiny(seed: 2));
+            // Another thread draws from torch's global generator all along (as generation or another test does): the
+            // masks must depend on neither it nor the global stream's seed.
+            using var stop = new CancellationTokenSource();
+            var other = Task.Run(() => { while (!stop.IsCancellationRequested) { using var _ = rand(64); } });
             using (var trainer = new PolicyTrainer(m, new TrainerOptions(3e-3, BatchSize: 4, Dropout: dropout)))
             {
-                manual_seed(globalSeed); // the global stream differs between the runs below; the masks must not depend on it
+                manual_seed(globalSeed);
                 trainer.TrainPreferences(data, 2, new LossOptions("dpo", 0.1, SftWeight: 0), new Random(7));
             }
+            stop.Cancel();
+            other.Wait();
             return m.parameters().First().detach().flatten().data<float>().ToArray();
         }
         var once = Trained(0.2, 1);

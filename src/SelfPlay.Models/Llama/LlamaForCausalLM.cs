@@ -121,6 +121,8 @@ public sealed class LlamaDecoderLayer : nn.Module
 
     /// <summary>Dropout on the attention's and the MLP's outputs before each residual add, in training mode only.</summary>
     internal double Dropout { get; set; }
+    /// <summary>Where the masks come from (null: torch's global generator, which other threads share).</summary>
+    internal Generator? DropoutMasks { get; set; }
 
     public Tensor Forward(Tensor x, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache, int layer)
     {
@@ -128,7 +130,9 @@ public sealed class LlamaDecoderLayer : nn.Module
         return h + Drop(mlp.call(post_attention_layernorm.call(h)));
     }
 
-    Tensor Drop(Tensor t) => training && Dropout > 0 ? F.dropout(t, Dropout, true) : t;
+    Tensor Drop(Tensor t) => training && Dropout > 0
+        ? t * (rand(t.shape, dtype: t.dtype, device: t.device, generator: DropoutMasks) >= Dropout).to(t.dtype) / (1 - Dropout)
+        : t;
 }
 
 public sealed class LlamaModel : nn.Module
@@ -145,9 +149,9 @@ public sealed class LlamaModel : nn.Module
         RegisterComponents();
     }
 
-    internal double Dropout
+    internal void SetDropout(double p, Generator? masks)
     {
-        set { foreach (var layer in layers) layer.Dropout = value; }
+        foreach (var layer in layers) (layer.Dropout, layer.DropoutMasks) = (p, masks);
     }
 
     public Tensor Forward(Tensor inputIds, Tensor cos, Tensor sin, Tensor? mask, KvCache? cache)
@@ -175,10 +179,21 @@ public sealed class LlamaForCausalLM : nn.Module
         set
         {
             if (value is < 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(value), value, "dropout must be in [0, 1)");
-            model.Dropout = _dropout = value;
+            model.SetDropout(_dropout = value, _dropoutMasks);
         }
     }
     double _dropout;
+    Generator? _dropoutMasks;
+
+    /// <summary>The next forward passes draw their dropout masks from a generator of this seed of their own, so the
+    /// masks depend on the seed alone, whatever else uses torch's global generator meanwhile (generation, other models).</summary>
+    public void SeedDropout(long seed)
+    {
+        var previous = _dropoutMasks;
+        _dropoutMasks = new Generator(unchecked((ulong)seed), Device);
+        model.SetDropout(_dropout, _dropoutMasks);
+        previous?.Dispose();
+    }
 
     public LlamaForCausalLM(LlamaConfig config, long? initSeed = null) : base(nameof(LlamaForCausalLM))
     {

@@ -170,7 +170,7 @@ public sealed class PolicyTrainer : IDisposable
                 {
                     using var scope = NewDisposeScope();
                     var batch = order.Skip(cursor * options.BatchSize).Take(options.BatchSize).Select(i => data[i]).ToList();
-                    if (options.Dropout > 0) manual_seed(SelfPlay.Core.Search.Seeds.Mix(dropoutSeed, step, micro));
+                    if (options.Dropout > 0) Compute.SeedDropout(SelfPlay.Core.Search.Seeds.Mix(dropoutSeed, step, micro));
                     var (loss, m) = lossOf(batch);
                     (loss / group).backward();
                     sums += m;
