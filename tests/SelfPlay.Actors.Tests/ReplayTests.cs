@@ -51,6 +51,70 @@ public sealed class ReplayTests : IDisposable
     }
 
     /// <summary>
+    /// A PostgreSQL node sets LZ4 on the journal's and snapshot store's payload columns once the plugins have created
+    /// them (a fresh database: in the background of the start), and trees stored under either codec recover alike.
+    /// </summary>
+    [PostgresFact]
+    public async Task A_postgres_node_compresses_payloads_with_lz4_and_recovers_trees_of_both_codecs()
+    {
+        await OnPostgres();
+        var connectionString = SelfPlayHost.ConnectionString(_store, _dir);
+        async Task<string> CodecOf(string table, string column)
+        {
+            await using var connection = new Npgsql.NpgsqlConnection(connectionString);
+            await connection.OpenAsync();
+            await using var read = new Npgsql.NpgsqlCommand(
+                "SELECT a.attcompression FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = $2", connection);
+            read.Parameters.Add(new Npgsql.NpgsqlParameter { Value = table });
+            read.Parameters.Add(new Npgsql.NpgsqlParameter { Value = column });
+            return (await read.ExecuteScalarAsync()) is char c and not '\0' ? c.ToString() : "default";
+        }
+        var before = Tree("lz4", 1, "1-2-3-4", "4 - 1");
+        var after = Tree("lz4", 1, "2-3-4-5", "5 - 2");
+        // Large enough to be compressed at all (PostgreSQL compresses values above about 2 kB).
+        foreach (var tree in new[] { before, after })
+            for (var i = 0; i < 60; i++) tree.AddChild(1, new TreeNode { Action = $"{i} + 1", StepText = $"{i} + 1 = {i + 1} (left: 1 2 3)\n", TokenIds = [i, i + 1], LogProbs = [-0.25f, -0.5f], Visits = i });
+        // A process that is not a node (a tool) leaves the server's default codec: the first tree is stored with it.
+        var tool = NewSystem();
+        try
+        {
+            await tool.ActorOf(Props.Create(() => new ReplayActor()), "replay").Ask<StoreTreeAck>(new StoreTree(before), Timeout);
+        }
+        finally
+        {
+            await tool.Terminate();
+        }
+        Assert.Equal("default", await CodecOf("journal", "message"));
+        var system = SelfPlayHost.CreateNode(_store, _dir, new NodeOptions(["replay"], []), serilog: false);
+        try
+        {
+            var replay = system.ActorOf(Props.Create(() => new ReplayActor()), "replay");
+            // The node's background step sets the codec within a few hundred milliseconds of its start.
+            var deadline = DateTime.UtcNow + Timeout;
+            while (await CodecOf("journal", "message") != "l" && DateTime.UtcNow < deadline) await Task.Delay(100);
+            Assert.Equal("l", await CodecOf("journal", "message"));
+            Assert.Equal("l", await CodecOf("snapshot", "snapshot"));
+            await replay.Ask<StoreTreeAck>(new StoreTree(after), Timeout);
+            Assert.Null(await PostgresStorage.UseLz4Async(connectionString)); // set already: nothing to do, no error
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+        var restarted = NewSystem();
+        try
+        {
+            var replay = restarted.ActorOf(Props.Create(() => new ReplayActor()), "replay");
+            foreach (var tree in new[] { before, after })
+                Assert.Equal(Json(tree), Json((await replay.Ask<TreeReply>(new GetTree(tree.TreeId), Timeout)).Tree));
+        }
+        finally
+        {
+            await restarted.Terminate();
+        }
+    }
+
+    /// <summary>
     /// learner.solution-buffer keeps no state of its own: after a restart (a resumed campaign) the journal gives the same
     /// buffer, including a task solved only in an earlier iteration.
     /// </summary>

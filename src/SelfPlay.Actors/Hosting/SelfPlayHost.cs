@@ -210,6 +210,12 @@ public static class SelfPlayHost
         // The system is made by Akka.Hosting's factory; nothing here disposes the container (that would terminate the system).
         var provider = services.BuildServiceProvider();
         var system = provider.GetRequiredService<ActorSystem>();
+        if (persistence.Provider == "postgres")
+        {
+            var stopped = new CancellationTokenSource();
+            system.WhenTerminated.ContinueWith(_ => stopped.Cancel());
+            PostgresStorage.UseLz4WhenCreated(ConnectionString(persistence, runDir), system.Log, stopped.Token);
+        }
         var cluster = Akka.Cluster.Cluster.Get(system);
         if (node.Seeds.Count == 0) cluster.Join(cluster.SelfAddress);
         if (campaign is null) return system;
