@@ -59,16 +59,8 @@ public sealed class ReplayTests : IDisposable
     {
         await OnPostgres();
         var connectionString = SelfPlayHost.ConnectionString(_store, _dir);
-        async Task<string> CodecOf(string table, string column)
-        {
-            await using var connection = new Npgsql.NpgsqlConnection(connectionString);
-            await connection.OpenAsync();
-            await using var read = new Npgsql.NpgsqlCommand(
-                "SELECT a.attcompression FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = $2", connection);
-            read.Parameters.Add(new Npgsql.NpgsqlParameter { Value = table });
-            read.Parameters.Add(new Npgsql.NpgsqlParameter { Value = column });
-            return (await read.ExecuteScalarAsync()) is char c and not '\0' ? c.ToString() : "default";
-        }
+        async Task<string> CodecOf(string table, string column) =>
+            await PostgresStorage.CodecAsync(connectionString, table, column) is { } c and not '\0' ? c.ToString() : "default";
         var before = Tree("lz4", 1, "1-2-3-4", "4 - 1");
         var after = Tree("lz4", 1, "2-3-4-5", "5 - 2");
         // Large enough to be compressed at all (PostgreSQL compresses values above about 2 kB).

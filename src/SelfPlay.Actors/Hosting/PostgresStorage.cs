@@ -25,12 +25,7 @@ public static class PostgresStorage
         if (connection.PostgreSqlVersion.Major < 14) return $"PostgreSQL {connection.PostgreSqlVersion} has no per-column LZ4 compression (14+): payloads stay pglz-compressed";
         foreach (var (table, column) in PayloadColumns)
         {
-            await using var read = new NpgsqlCommand(
-                "SELECT a.attcompression FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped", connection);
-            read.Parameters.Add(new NpgsqlParameter { Value = table });
-            read.Parameters.Add(new NpgsqlParameter { Value = column });
-            var current = await read.ExecuteScalarAsync(cancel);
-            if (current is null or DBNull || current is char and 'l') continue; // no such table yet, or set already
+            if (await CodecAsync(connectionString, table, column, cancel) is null or 'l') continue; // no such table yet, or set already
             try
             {
                 await using var alter = new NpgsqlCommand($"ALTER TABLE \"{table}\" ALTER COLUMN \"{column}\" SET COMPRESSION lz4", connection);
@@ -42,6 +37,19 @@ public static class PostgresStorage
             }
         }
         return null;
+    }
+
+    /// <summary>The column's compression setting as PostgreSQL keeps it ('l' LZ4, 'p' pglz, '\0' the server's default),
+    /// or null where there is no such column.</summary>
+    public static async Task<char?> CodecAsync(string connectionString, string table, string column, CancellationToken cancel = default)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync(cancel);
+        await using var read = new NpgsqlCommand(
+            "SELECT a.attcompression FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped", connection);
+        read.Parameters.Add(new NpgsqlParameter { Value = table });
+        read.Parameters.Add(new NpgsqlParameter { Value = column });
+        return await read.ExecuteScalarAsync(cancel) is char codec ? codec : null;
     }
 
     /// <summary>Whether both payload columns exist (the plugins create their tables when they first start).</summary>
