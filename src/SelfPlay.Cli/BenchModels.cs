@@ -131,8 +131,9 @@ public static class BenchModels
         using var cache = new PrefixCache(context.Config.Model.PrefixCacheMb * 1024L * 1024);
         var with = Search(cache, out var nodesWith, out var timeWith);
         var without = Search(null, out var nodesWithout, out var timeWithout);
-        // No sharing at all: every sample forwards its whole prompt (the sampler before prompts were deduplicated).
-        var noSharing = without.PromptTokens + (without.ForwardedTokens - without.PrefilledTokens);
+        // No sharing at all: every sample forwards its whole prompt and each token it fed back (the sampler before prompts
+        // and decoding were shared).
+        var noSharing = without.PromptTokens + without.FedBackTokens;
         return new
         {
             puzzles, simulations = context.Config.Search.Simulations, expansions = context.Config.Search.Expansions,
@@ -143,8 +144,11 @@ public static class BenchModels
             ratio = Math.Round((double)with.ForwardedTokens / without.ForwardedTokens, 3),
             ratioVsNoSharing = Math.Round((double)with.ForwardedTokens / noSharing, 3),
             // The decode steps are the same in both runs (same seeds, same trees); what the cache saves is prompt
-            // prefill, the path above each expanded node.
+            // prefill, the path above each expanded node. Samples of one state that begin alike are decoded once until
+            // they part (in both runs): decodedTokens of generatedTokens went through the model.
             generatedTokens = with.GeneratedTokens,
+            decodedTokens = with.ForwardedTokens - with.PrefilledTokens,
+            decodedTokensUnshared = with.FedBackTokens,
             prefilledWithPrefixCache = with.PrefilledTokens,
             prefilledWithoutPrefixCache = without.PrefilledTokens,
             prefillRatio = Math.Round((double)with.PrefilledTokens / Math.Max(1, without.PrefilledTokens), 3),

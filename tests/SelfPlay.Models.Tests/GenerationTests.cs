@@ -44,6 +44,38 @@ public class GenerationTests
     }
 
     [Fact]
+    public void Samples_that_begin_alike_are_decoded_once_until_they_part_with_each_log_prob_as_a_full_forward()
+    {
+        // A nearly untrained model on a short alphabet at low temperature: many of the 12 samples share their first tokens.
+        using var model = Tiny(seed: 13);
+        var prompt = Prompt("Input: 4 5 6 10\n");
+        var stats = new GenerationStats();
+        var request = new SampleRequest(prompt, 12, 0.7, 6, [Tok.Encode("\n")]) { Seed = 3, TopK = 3 };
+        var samples = Sampler.Generate(model, [request], 0, new GenerationOptions { Stats = stats })[0];
+
+        // One forward per distinct prefix that was fed back (every generated token but a sample's last).
+        var fedPrefixes = samples.SelectMany(s => Enumerable.Range(1, Math.Max(0, s.TokenIds.Length - 1)).Select(k => string.Join(",", s.TokenIds[..k])))
+            .Distinct().Count();
+        Assert.Equal(stats.PrefilledTokens + fedPrefixes, stats.ForwardedTokens);
+        Assert.Equal(samples.Sum(s => s.TokenIds.Length), stats.GeneratedTokens);
+        Assert.Equal(samples.Sum(s => s.TokenIds.Length - 1), stats.FedBackTokens);
+        Assert.True(stats.ForwardedTokens - stats.PrefilledTokens < stats.FedBackTokens,
+            $"no sharing: {stats.ForwardedTokens - stats.PrefilledTokens} decoded for {stats.GeneratedTokens} generated");
+        Assert.True(samples.Select(Key).Distinct().Count() > 1, "the samples must part for the test to say anything");
+
+        // Each sample's log-probs are those of its own sequence forwarded whole: the rows picked at a split carry their KV.
+        using var noGrad = no_grad();
+        foreach (var sample in samples)
+        {
+            int[] ids = [.. prompt, .. sample.TokenIds];
+            using var scope = NewDisposeScope();
+            var logSoftmax = model.Forward(tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Length]))[0].log_softmax(-1);
+            for (var t = 0; t < sample.TokenIds.Length; t++)
+                Assert.Equal(logSoftmax[prompt.Length - 1 + t, sample.TokenIds[t]].item<float>(), sample.LogProbs[t], 4);
+        }
+    }
+
+    [Fact]
     public void Mixed_batches_with_different_cached_lengths_match_single_requests()
     {
         using var model = Tiny(seed: 12);

@@ -56,6 +56,8 @@ public sealed class GenerationStats
     public long PromptTokens { get; set; }
     public long ReusedPromptTokens { get; set; }
     public long GeneratedTokens { get; set; }
+    /// <summary>Generated tokens fed back, counted per sample (what decoding would forward if no samples shared a forward).</summary>
+    public long FedBackTokens { get; set; }
 }
 
 /// <summary>
@@ -104,27 +106,26 @@ public static class Sampler
         var tempTensor = tensor(temps.Select(t => Math.Max(t, 1e-6f)).ToArray(), device: device).unsqueeze(1);
         var greedyRows = tensor(temps.Select(t => t <= 0).ToArray(), device: device);
 
+        // Decoding runs over sequences, not rows: rows whose prompt and generated tokens so far are the same have the same
+        // next-token distribution, so one forward serves them all (siblings sampled from one state often begin alike)
+        // and each row still samples with its own stream. A sequence splits when its rows sample different tokens and
+        // ends when all its rows are done. Sequence s holds its KV in row s of the cache.
         var prefill = Prefill(model, requests, options.PrefixCache, stats, device);
-        var rowIndex = tensor(rows.Select(r => (long)prefill.UniqueOf[r]).ToArray(), device: device);
-        var cache = model.NewCache();
-        for (var l = 0; l < cache.Keys.Length; l++)
-        {
-            cache.Keys[l] = prefill.Cache.Keys[l]!.index_select(0, rowIndex);
-            cache.Values[l] = prefill.Cache.Values[l]!.index_select(0, rowIndex);
-        }
-        var keyValid = prefill.KeyValid.index_select(0, rowIndex);
-        var prefillSlots = (int)keyValid.shape[1];
-        var logits = prefill.LastLogits.index_select(0, rowIndex);
-        var nextPosition = prefill.NextPosition.index_select(0, rowIndex);
+        var cache = prefill.Cache;
+        var keyValid = prefill.KeyValid;
+        var logits = prefill.LastLogits;
+        var nextPosition = prefill.NextPosition;
+        var sequenceOf = rows.Select(r => prefill.UniqueOf[r]).ToArray();
 
         for (var step = 0; step < maxNew; step++)
         {
             using var stepScope = NewDisposeScope();
-            var logSoftmax = logits.log_softmax(-1);
-            var next = logits.argmax(-1);
+            var rowLogits = logits.index_select(0, tensor(sequenceOf.Select(q => (long)q).ToArray(), device: device));
+            var logSoftmax = rowLogits.log_softmax(-1);
+            var next = rowLogits.argmax(-1);
             if (anySampled)
             {
-                var probs = filter.Apply(logits / tempTensor).softmax(-1);
+                var probs = filter.Apply(rowLogits / tempTensor).softmax(-1);
                 var uniforms = tensor(streams.Select(s => (float)s.NextDouble()).ToArray(), device: device).unsqueeze(1);
                 // Inverse CDF with each row's own uniform: the first token whose cumulative probability exceeds u.
                 var cumulative = probs.cumsum(1);
@@ -142,7 +143,11 @@ public static class Sampler
             }
             var width = topIds.Length / batch;
 
-            var allDone = true;
+            // The next sequences: one per (sequence, token) of the rows still running.
+            var parents = new List<long>();
+            var feed = new List<long>();
+            var byParentAndToken = new Dictionary<(int, long), int>();
+            var finished = new HashSet<int>(); // sequences a row finished on (cached below)
             for (var b = 0; b < batch; b++)
             {
                 if (done[b]) continue;
@@ -160,20 +165,43 @@ public static class Sampler
                     stopped[b] = true;
                 }
                 else if (generated[b].Count >= request.MaxNewTokens) done[b] = true;
-                allDone &= done[b];
+                if (done[b])
+                {
+                    if (finished.Add(sequenceOf[b]) && options.PrefixCache is { } prefixCache)
+                        StoreSequence(prefixCache, requests[rows[b]].PromptIds, generated[b], sequenceOf[b], cache, keyValid);
+                    sequenceOf[b] = 0; // any valid row: a finished row's logits are never read
+                    continue;
+                }
+                if (stats is not null) stats.FedBackTokens++;
+                if (!byParentAndToken.TryGetValue((sequenceOf[b], token), out var child))
+                {
+                    byParentAndToken[(sequenceOf[b], token)] = child = parents.Count;
+                    parents.Add(sequenceOf[b]);
+                    feed.Add(token);
+                }
+                sequenceOf[b] = child;
             }
-            if (allDone) break;
+            if (parents.Count == 0) break;
 
-            // Finished rows keep decoding a pad token; their output is never read.
-            var feed = nextIds.Select((id, b) => done[b] ? model.Config.PadTokenId : id).ToArray();
-            if (stats is not null) stats.ForwardedTokens += done.Count(d => !d);
-            var previousValid = keyValid;
-            keyValid = cat([keyValid, ones(batch, 1, dtype: ScalarType.Bool, device: device)], 1).MoveToOuterDisposeScope();
-            previousValid.Dispose();
-            var mask = zeros(batch, 1, 1, keyValid.shape[1], dtype: logits.dtype, device: device)
+            var sequences = parents.Count;
+            if (stats is not null) stats.ForwardedTokens += sequences;
+            var previous = (Keys: cache.Keys.ToArray(), Values: cache.Values.ToArray(), Logits: logits, Position: nextPosition, Valid: keyValid);
+            // Sequences that split or ended: their rows of the cache are picked (a copy; none while each goes on alone).
+            if (sequences != (int)logits.shape[0] || parents.Where((p, j) => p != j).Any())
+            {
+                var pick = tensor(parents.ToArray(), device: device);
+                for (var l = 0; l < cache.Keys.Length; l++)
+                {
+                    cache.Keys[l] = cache.Keys[l]!.index_select(0, pick);
+                    cache.Values[l] = cache.Values[l]!.index_select(0, pick);
+                }
+                keyValid = keyValid.index_select(0, pick);
+                nextPosition = nextPosition.index_select(0, pick);
+            }
+            keyValid = cat([keyValid, ones(sequences, 1, dtype: ScalarType.Bool, device: device)], 1).MoveToOuterDisposeScope();
+            var mask = zeros(sequences, 1, 1, keyValid.shape[1], dtype: logits.dtype, device: device)
                 .masked_fill(keyValid.logical_not().unsqueeze(1).unsqueeze(1), float.NegativeInfinity).to(model.DType);
-            var previous = (Keys: cache.Keys.ToArray(), Values: cache.Values.ToArray(), Logits: logits, Position: nextPosition);
-            logits = model.Forward(tensor(feed, [batch, 1], device: device), nextPosition.unsqueeze(1), mask, cache)[.., -1, ..]
+            logits = model.Forward(tensor(feed.ToArray(), [sequences, 1], device: device), nextPosition.unsqueeze(1), mask, cache)[.., -1, ..]
                 .MoveToOuterDisposeScope();
             nextPosition = (nextPosition + 1).MoveToOuterDisposeScope();
             for (var l = 0; l < cache.Keys.Length; l++)
@@ -182,10 +210,8 @@ public static class Sampler
                 cache.Values[l]!.MoveToOuterDisposeScope();
             }
             // The grown cache replaces the old one: free it now, not when the call ends (memory stays linear in steps).
-            foreach (var t in previous.Keys.Concat(previous.Values).Append(previous.Logits).Append(previous.Position)) t!.Dispose();
+            foreach (var t in previous.Keys.Concat(previous.Values).Append(previous.Logits).Append(previous.Position).Append(previous.Valid)) t!.Dispose();
         }
-
-        if (options.PrefixCache is { } prefixCache) StoreRows(prefixCache, requests, rows, generated, cache, keyValid, prefillSlots);
 
         var counters = new int[requests.Count];
         for (var b = 0; b < batch; b++)
@@ -286,24 +312,17 @@ public static class Sampler
             .masked_fill(allowed.logical_not().unsqueeze(1), float.NegativeInfinity);
     }
 
-    /// <summary>Caches each sample's prompt plus the generated tokens that were fed back (all but the last).</summary>
-    static void StoreRows(PrefixCache prefixCache, IReadOnlyList<SampleRequest> requests, int[] rows, List<int>[] generated,
-        KvCache cache, Tensor keyValid, int prefillSlots)
+    /// <summary>Caches a finished sample's prompt plus the generated tokens that were fed back (all but the last), from
+    /// the valid slots of its sequence's row of the cache.</summary>
+    static void StoreSequence(PrefixCache prefixCache, int[] prompt, List<int> generated, int sequence, KvCache cache, Tensor keyValid)
     {
         using var scope = NewDisposeScope();
-        var validPrefill = keyValid[.., ..prefillSlots].cpu().data<bool>().ToArray();
-        for (var b = 0; b < rows.Length; b++)
-        {
-            var fed = Math.Max(0, generated[b].Count - 1);
-            var slots = Enumerable.Range(0, prefillSlots).Where(s => validPrefill[b * prefillSlots + s])
-                .Concat(Enumerable.Range(prefillSlots, fed)).Select(s => (long)s).ToArray();
-            var tokens = requests[rows[b]].PromptIds.Concat(generated[b].Take(fed)).ToArray();
-            using var rowScope = NewDisposeScope();
-            var index = tensor(slots, device: keyValid.device);
-            var keys = cache.Keys.Select(k => k![b].index_select(1, index)).ToArray();
-            var values = cache.Values.Select(v => v![b].index_select(1, index)).ToArray();
-            prefixCache.Insert(tokens, keys, values);
-        }
+        var index = keyValid[sequence].nonzero().squeeze(1);
+        var tokens = prompt.Concat(generated.Take(Math.Max(0, generated.Count - 1))).ToArray();
+        if (index.shape[0] != tokens.Length) throw new InvalidOperationException($"sequence {sequence} holds {index.shape[0]} keys for {tokens.Length} tokens");
+        var keys = cache.Keys.Select(k => k![sequence].index_select(1, index)).ToArray();
+        var values = cache.Values.Select(v => v![sequence].index_select(1, index)).ToArray();
+        prefixCache.Insert(tokens, keys, values);
     }
 
     static bool EndsWithAny(List<int> ids, IReadOnlyList<int[]> stops)
