@@ -145,7 +145,7 @@ public static class BenchModels
             ratioVsNoSharing = Math.Round((double)with.ForwardedTokens / noSharing, 3),
             // The decode steps are the same in both runs (same seeds, same trees); what the cache saves is prompt
             // prefill, the path above each expanded node. Samples of one state that begin alike are decoded once until
-            // they part (in both runs): decodedTokens of generatedTokens went through the model.
+            // they part (in both runs): decodedTokens of the decodedTokensUnshared fed back went through the model.
             generatedTokens = with.GeneratedTokens,
             decodedTokens = with.ForwardedTokens - with.PrefilledTokens,
             decodedTokensUnshared = with.FedBackTokens,
