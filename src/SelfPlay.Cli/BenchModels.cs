@@ -15,15 +15,15 @@ namespace SelfPlay.Cli;
 
 /// <summary>
 /// <c>selfplay bench models</c>: the model layer's speed figures from one run, printed as JSON — KV cache vs full
-/// recomputation, prefix cache vs none in a Game-of-24 MCTS, batch scaling of generation, and training
-/// forward+backward against the same architecture in PyTorch (when python3 with torch is installed).
-/// Uses the Game-of-24 campaign's model settings (reference.conf), on the CPU.
+/// recomputation, prefix cache vs none in the campaign's search (Game-of-24 MCTS unless --config says otherwise), batch
+/// scaling of generation, and training forward+backward against the same architecture in PyTorch (when python3 with
+/// torch is installed). Uses the campaign's model settings (reference.conf under --config), on the CPU.
 /// </summary>
 public static class BenchModels
 {
     public static int Run(CliArgs a)
     {
-        var hocon = ConfigLoader.Build(null, a.All("--set"));
+        var hocon = ConfigLoader.Build(a.Get("--config"), a.All("--set"));
         var config = ConfigLoader.Parse(hocon);
         set_num_threads(config.Model.Threads);
         var setup = SelfPlayCommand.Environments().Create(config.Environment);
@@ -109,19 +109,21 @@ public static class BenchModels
             speedup = Math.Round(withRate / withoutRate, 2), sameTokens = same };
     }
 
-    /// <summary>The campaign's MCTS on a few puzzles, once with the prefix cache and once without; the same seeds.</summary>
+    /// <summary>The campaign's search on a few tasks, once with the prefix cache and once without; the same seeds.</summary>
     static object PrefixCacheSearch(LlamaForCausalLM model, ITokenizer tokenizer, CampaignContext context, int puzzles)
     {
         var env = context.Setup.Environment;
         var tasks = context.Setup.Train.Take(puzzles).ToList();
+        var floor = new DistinctPrefixes();
         GenerationStats Search(PrefixCache? cache, out int nodes, out TimeSpan elapsed)
         {
             var proposer = new PolicyStepProposer(model, tokenizer, env.StepStop, context.Config.Model.MaxStepTokens, cache);
+            var recorder = new RecordingProposer(proposer, tokenizer, cache is null ? null : floor);
             var clock = Stopwatch.StartNew();
             nodes = 0;
             foreach (var task in tasks)
             {
-                var tree = SearchAlgorithms.Create(context.Config.Search, env, proposer, new VerifierEvaluator(env), context.Config.Environment.MaxSteps, 0, Seeds.Of(task.Id))
+                var tree = SearchAlgorithms.Create(context.Config.Search, env, recorder, new VerifierEvaluator(env), context.Config.Environment.MaxSteps, 0, Seeds.Of(task.Id))
                     .SearchAsync(task.Id, task).GetAwaiter().GetResult();
                 nodes += tree.Nodes.Count;
             }
@@ -136,6 +138,7 @@ public static class BenchModels
         var noSharing = without.PromptTokens + without.FedBackTokens;
         return new
         {
+            environment = env.Name, search = context.Config.Search.Algorithm,
             puzzles, simulations = context.Config.Search.Simulations, expansions = context.Config.Search.Expansions,
             treeNodes = nodesWith, treeNodesWithoutCache = nodesWithout,
             forwardedWithPrefixCache = with.ForwardedTokens,
@@ -143,6 +146,10 @@ public static class BenchModels
             forwardedWithoutAnySharing = noSharing,
             ratio = Math.Round((double)with.ForwardedTokens / without.ForwardedTokens, 3),
             ratioVsNoSharing = Math.Round((double)with.ForwardedTokens / noSharing, 3),
+            // The least any cache could forward for these trees: each distinct token prefix the search asked the model
+            // about once (every prompt, and every sample's prompt + tokens fed back), over every task's tree.
+            forwardedFloor = floor.Count,
+            withPrefixCacheOverFloor = Math.Round((double)with.ForwardedTokens / Math.Max(1, floor.Count), 3),
             // The decode steps are the same in both runs (same seeds, same trees); what the cache saves is prompt
             // prefill, the path above each expanded node. Samples of one state that begin alike are decoded once until
             // they part (in both runs): decodedTokens of the decodedTokensUnshared fed back went through the model.
@@ -160,6 +167,42 @@ public static class BenchModels
     }
 
     /// <summary>Sampled generation of distinct prompts at batch 1, 4 and 16, same number of new tokens per row.</summary>
+    /// <summary>Counts the distinct prefixes of token sequences: the nodes of their trie.</summary>
+    sealed class DistinctPrefixes
+    {
+        readonly Dictionary<(int Parent, int Token), int> _children = [];
+
+        public int Count => _children.Count;
+
+        public void Add(IEnumerable<int> ids)
+        {
+            var node = 0;
+            foreach (var id in ids)
+            {
+                if (!_children.TryGetValue((node, id), out var child)) _children[(node, id)] = child = _children.Count + 1;
+                node = child;
+            }
+        }
+    }
+
+    /// <summary>The search's proposer, recording what it asks the model: a prompt, then each sample's tokens but the last
+    /// (the last one sampled is never fed back).</summary>
+    sealed class RecordingProposer(IStepProposer inner, ITokenizer tokenizer, DistinctPrefixes? prefixes) : IStepProposer
+    {
+        public async Task<IReadOnlyList<IReadOnlyList<ProposedStep>>> ProposeAsync(IReadOnlyList<ProposalRequest> requests, CancellationToken cancellationToken = default)
+        {
+            var steps = await inner.ProposeAsync(requests, cancellationToken);
+            if (prefixes is not null)
+                for (var r = 0; r < requests.Count; r++)
+                {
+                    var prompt = PolicyEncoding.Prompt(tokenizer, requests[r].State);
+                    prefixes.Add(prompt);
+                    foreach (var step in steps[r]) prefixes.Add([.. prompt, .. step.TokenIds.SkipLast(1)]);
+                }
+            return steps;
+        }
+    }
+
     static object Batching(LlamaForCausalLM model, ITokenizer tokenizer, SelfPlay.Core.Environments.EnvironmentSetup setup)
     {
         const int newTokens = 32;

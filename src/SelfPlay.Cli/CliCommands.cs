@@ -120,7 +120,7 @@ public static class CliCommands
              new("--lora-rank", "R", "the LoRA rank of the LoRA figure"), Config, Set],
             a => Task.FromResult(BenchLearner.Run(a))),
         new("bench models", "Measure the KV and prefix caches, sampled generation and training throughput",
-            [Checkpoint, Set, new("--puzzles", "N", "puzzles of the prefix-cache figure (default 6)")],
+            [Checkpoint, Config, Set, new("--puzzles", "N", "tasks of the prefix-cache figure (default 6)")],
             a => Task.FromResult(BenchModels.Run(a))),
         new("bench persistence", "Measure the replay's stores and recoveries against a raw batched INSERT",
             [new("--trees", "N", "trees per figure (default 2000)"), new("--nodes", "N", "nodes per tree (default 40)"),

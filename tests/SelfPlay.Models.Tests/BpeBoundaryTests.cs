@@ -70,6 +70,37 @@ public sealed class BpeBoundaryTests : IDisposable
         Assert.Equal(2, ids.Where((_, i) => partOf[i] == 2).Count(id => id == imStart));
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Token_ends_in_linear_time_are_the_ends_of_decoding_every_prefix(bool qwen2)
+    {
+        // The reference: each end is the special tokens' text so far plus the decode of the ordinary tokens so far.
+        var tokenizer = Tokenizer(qwen2, qwen2 ? "ends-qwen2" : "ends-llama");
+        var template = ChatTemplate.ChatMl;
+        string[] texts =
+        [
+            "Input: 8 6\n8 - 6 = 2 (left: 2)\n",
+            template.RenderPrompt("Input: 4 5 6 10") + "5 * 4 =" + template.EnvironmentTurn.Open + " 20 (left: 6 10 20)\n" + template.EnvironmentTurn.Close,
+            "caf\u00e9 costs 3\u20ac, \u00fcber 2 \U0001F600 (left: \u00e9\u00e9)\n", // two-, three- and four-byte characters
+            "",
+            string.Concat(Enumerable.Repeat("lookup[Paris] = 2148000\n", 40)),
+        ];
+        foreach (var text in texts)
+        {
+            var (ids, ends) = tokenizer.EncodeWithEnds(text);
+            Assert.Equal(tokenizer.Encode(text), ids);
+            var (special, ordinary) = (0, new List<int>());
+            for (var i = 0; i < ids.Length; i++)
+            {
+                if (tokenizer.Decode([ids[i]]).Length == 0 && tokenizer.TokenText(ids[i]).StartsWith("<|", StringComparison.Ordinal)) special += tokenizer.TokenText(ids[i]).Length;
+                else ordinary.Add(ids[i]);
+                Assert.Equal(special + tokenizer.Decode(ordinary).Length, ends[i]);
+            }
+            if (ids.Length > 0) Assert.Equal(text.Length, ends[^1]);
+        }
+    }
+
     [Fact]
     public void Stored_log_probs_count_only_when_the_step_re_encodes_to_the_generated_tokens_else_they_are_re_scored()
     {

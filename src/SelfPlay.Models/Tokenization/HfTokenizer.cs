@@ -125,15 +125,7 @@ public sealed class HfTokenizer : ITokenizer, IDisposable
     public (int[] Ids, int[] Ends) EncodeWithEnds(string text)
     {
         var ids = Encode(text);
-        var ends = new int[ids.Length];
-        var (specialChars, ordinary) = (0, new List<int>(ids.Length));
-        for (var i = 0; i < ids.Length; i++)
-        {
-            if (_special.Contains(ids[i])) specialChars += TokenText(ids[i]).Length;
-            else ordinary.Add(ids[i]);
-            ends[i] = specialChars + Decode(ordinary).Length;
-        }
-        return (ids, ends);
+        return (ids, TokenEnds.Of(ids, Decode, id => _special.Contains(id) ? TokenText(id).Length : null));
     }
 
     /// <summary>A conversation rendered with the checkpoint's chat template, BOS first, ready for generation.</summary>

@@ -24,9 +24,45 @@ public interface ITokenizer
     (int[] Ids, int[] Ends) EncodeWithEnds(string text)
     {
         var ids = Encode(text);
-        var ends = new int[ids.Length];
-        for (var i = 0; i < ids.Length; i++) ends[i] = Decode(ids.Take(i + 1)).Length;
-        return (ids, ends);
+        return (ids, TokenEnds.Of(ids, Decode, _ => null));
+    }
+}
+
+public static class TokenEnds
+{
+    /// <summary>
+    /// Where each token's text ends, in linear time: a token adds what decoding it after the token before it adds (a
+    /// pair keeps the decoder's context, such as Metaspace dropping only the text's first space). The sum is checked
+    /// against one decode of all the ordinary tokens; a decoder whose pieces do not add up (a multi-byte character
+    /// split over three tokens) falls back to decoding every prefix. A special token (Decode leaves it out) counts
+    /// <paramref name="specialLength"/> characters.
+    /// </summary>
+    public static int[] Of(IReadOnlyList<int> ids, Func<IEnumerable<int>, string> decode, Func<int, int?> specialLength)
+    {
+        var ends = new int[ids.Count];
+        var (specialChars, ordinaryChars, previous) = (0, 0, (int?)null);
+        var ordinary = new List<int>(ids.Count);
+        for (var i = 0; i < ids.Count; i++)
+        {
+            if (specialLength(ids[i]) is { } length) specialChars += length;
+            else
+            {
+                ordinaryChars += previous is { } p ? decode([p, ids[i]]).Length - decode([p]).Length : decode([ids[i]]).Length;
+                previous = ids[i];
+                ordinary.Add(ids[i]);
+            }
+            ends[i] = specialChars + ordinaryChars;
+        }
+        if (ordinaryChars == decode(ordinary).Length) return ends;
+
+        (specialChars, ordinary) = (0, new List<int>(ids.Count));
+        for (var i = 0; i < ids.Count; i++)
+        {
+            if (specialLength(ids[i]) is { } length) specialChars += length;
+            else ordinary.Add(ids[i]);
+            ends[i] = specialChars + decode(ordinary).Length;
+        }
+        return ends;
     }
 }
 
