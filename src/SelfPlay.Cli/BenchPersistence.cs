@@ -30,15 +30,19 @@ public static class BenchPersistence
         var rounds = a.PositiveInt("--rounds", 5);
         var warmupRounds = a.NonNegativeInt("--warmup-rounds", 20);
         var postgres = a.Get("--postgres") ?? Environment.GetEnvironmentVariable("SELFPLAY_TEST_POSTGRES");
+        if (a.Get(FreshSideOption) is { } side) return await FreshSideAsync(side, a.Get(FreshStoreOption) ?? "sqlite", postgres, a.Get(FreshCodecOption) ?? "none", trees, nodes);
+        var freshProcesses = a.PositiveInt("--fresh-processes", 5);
 
         var results = new List<object>();
         var dir = Path.Combine(Path.GetTempPath(), "selfplay-bench-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
         try
         {
-            results.Add(await MeasureAsync("sqlite", new PersistenceConfig("sqlite", ""), dir, trees, nodes, recoveryNodes, rounds, warmupRounds));
+            results.Add(await MeasureAsync("sqlite", new PersistenceConfig("sqlite", ""), dir, trees, nodes, recoveryNodes, rounds, warmupRounds,
+                await FreshProcessesAsync("sqlite", postgres, trees, nodes, freshProcesses)));
             if (postgres is { Length: > 0 })
-                results.Add(await MeasureAsync("postgres", new PersistenceConfig("postgres", await NewPostgresDatabaseAsync(postgres)), dir, trees, nodes, recoveryNodes, rounds, warmupRounds));
+                results.Add(await MeasureAsync("postgres", new PersistenceConfig("postgres", await NewPostgresDatabaseAsync(postgres)), dir, trees, nodes, recoveryNodes, rounds, warmupRounds,
+                    await FreshProcessesAsync("postgres", postgres, trees, nodes, freshProcesses)));
         }
         finally
         {
@@ -50,6 +54,7 @@ public static class BenchPersistence
             trees,
             warmRounds = rounds,
             untimedWarmupRounds = warmupRounds,
+            freshProcessPairs = freshProcesses,
             nodesPerTree = nodes,
             recoveryTreeNodes = recoveryNodes,
             postgres = postgres is { Length: > 0 } ? "measured" : "skipped: no --postgres and no SELFPLAY_TEST_POSTGRES",
@@ -58,16 +63,13 @@ public static class BenchPersistence
         return 0;
     }
 
-    static async Task<object> MeasureAsync(string name, PersistenceConfig store, string dir, int treeCount, int nodes, int recoveryNodes, int rounds, int warmupRounds)
+    static async Task<object> MeasureAsync(string name, PersistenceConfig store, string dir, int treeCount, int nodes, int recoveryNodes, int rounds, int warmupRounds,
+        FreshFigures fresh)
     {
-        var system = SelfPlayHost.CreateNode(store, dir, new NodeOptions(["replay"], []), serilog: false);
+        var timeout = TimeSpan.FromMinutes(2);
+        var (system, replay) = await StartReplayAsync(store, dir, name, nodes, timeout);
         try
         {
-            var replay = ClusterSharding.Get(system).Start(SelfPlayHost.TreeTypeName, id => Props.Create(() => new TreeBucket(id)),
-                ClusterShardingSettings.Create(system).WithRole("replay").WithRememberEntities(true), new TreeMessageExtractor());
-            var timeout = TimeSpan.FromMinutes(2);
-            // Warm-up: schema creation and the first connection are not part of the rate.
-            await replay.Ask<StoreTreeAck>(new StoreTree(Tree($"warm-{name}", 0, nodes)), timeout);
 
             var serializer = system.Serialization.FindSerializerForType(typeof(TreeStored));
             var connectionString = SelfPlayHost.ConnectionString(store, dir);
@@ -99,11 +101,11 @@ public static class BenchPersistence
             }
             Task StoreAll(IActorRef to, IEnumerable<PreferenceTree> trees) => Task.WhenAll(trees.Select(t => to.Ask<StoreTreeAck>(new StoreTree(t), timeout)));
 
-            // Cold: the iteration's buckets and shards start (recover, remember) as the trees arrive.
+            // The iteration's first trees: its buckets and shards start (recover, remember) as the trees arrive.
             var batch = Enumerable.Range(0, treeCount).Select(i => Tree(name, i, nodes)).ToList();
             var replaySeconds = await Seconds(() => StoreAll(replay, batch));
             var rows = Rows(batch);
-            var rawSeconds = await Seconds(() => RawInsertAsync(store, connectionString, compression, rows));
+            await RawInsertAsync(store, connectionString, compression, rows);
             var bytes = rows.Sum(r => (long)r.Payload.Length);
             var legacyJsonBytes = batch.Sum(t => (long)JsonSerializer.SerializeToUtf8Bytes(new TreeStored(t)).Length);
             // Warm (the steady state of an iteration: its buckets are started), in rounds of as many new trees, each
@@ -129,12 +131,18 @@ public static class BenchPersistence
                 warm.Add((replayRound, await Seconds(() => RawInsertAsync(store, connectionString, compression, moreRows))));
             }
             var medianWarm = warm.OrderBy(w => w.Raw / w.Replay).ElementAt(warm.Count / 2);
-            // The next iteration's first trees, in this warmed process: its buckets start (recover, remember) as they
-            // arrive, as at the start of every iteration of a campaign after the first.
-            var next = Enumerable.Range(0, treeCount).Select(i => Tree(name, i, nodes, iteration: 2)).ToList();
-            var nextSeconds = await Seconds(() => StoreAll(replay, next));
-            var nextRows = Rows(next);
-            var nextRawSeconds = await Seconds(() => RawInsertAsync(store, connectionString, compression, nextRows));
+            // The next iterations' first trees, in this warmed process: their buckets start (recover, remember) as they
+            // arrive, as at the start of every iteration of a campaign after the first. As many iterations as warm
+            // rounds, each against a raw INSERT of its rows; the median ratio is reported.
+            var nextIterations = new List<(double Replay, double Raw)>();
+            for (var iteration = 2; iteration < 2 + rounds; iteration++)
+            {
+                var next = Enumerable.Range(0, treeCount).Select(i => Tree(name, i, nodes, iteration)).ToList();
+                var nextSeconds = await Seconds(() => StoreAll(replay, next));
+                var nextRows = Rows(next);
+                nextIterations.Add((nextSeconds, await Seconds(() => RawInsertAsync(store, connectionString, compression, nextRows))));
+            }
+            var medianNext = nextIterations.OrderBy(w => w.Raw / w.Replay).ElementAt(nextIterations.Count / 2);
             // The same number of new trees through plain (unsharded) buckets: what sharding with remember-entities adds.
             var local = system.ActorOf(Props.Create(() => new ReplayActor()), "local-replay");
             var unsharded = Enumerable.Range(0, treeCount).Select(i => Tree(name + "-unsharded", i, nodes)).ToList();
@@ -179,10 +187,18 @@ public static class BenchPersistence
                 shardedAskMicrosecondsPerTree = Math.Round(echoSeconds * 1e6 / treeCount, 1),
                 warmReplayMicrosecondsPerTree = Math.Round(medianWarm.Replay * 1e6 / treeCount, 1),
                 warmRawMicrosecondsPerRow = Math.Round(medianWarm.Raw * 1e6 / treeCount, 1),
-                rawInsertRowsPerSecond = Math.Round(treeCount / rawSeconds, 1),
-                replayOverRaw = Math.Round(rawSeconds / replaySeconds, 3),
-                nextIterationReplayEventsPerSecond = Math.Round(treeCount / nextSeconds, 1),
-                nextIterationReplayOverRaw = Math.Round(nextRawSeconds / nextSeconds, 3),
+                // A fresh process: pairs of processes, one storing the trees through a new node's replay, the other
+                // inserting the same rows raw into a new database, each after one warm-up write of its own; the median
+                // pair's ratio. (In one process the second side would run on the connections and compiled code the
+                // first side warmed.)
+                freshReplayEventsPerSecond = Math.Round(treeCount / fresh.Median.Replay, 1),
+                freshRawInsertRowsPerSecond = Math.Round(treeCount / fresh.Median.Raw, 1),
+                replayOverRaw = Math.Round(fresh.Median.Raw / fresh.Median.Replay, 3),
+                freshPairsReplayOverRaw = fresh.Pairs.Select(p => Math.Round(p.Raw / p.Replay, 3)).ToList(),
+                firstIterationReplayEventsPerSecond = Math.Round(treeCount / replaySeconds, 1),
+                nextIterationReplayEventsPerSecond = Math.Round(treeCount / medianNext.Replay, 1),
+                nextIterationReplayOverRaw = Math.Round(medianNext.Raw / medianNext.Replay, 3),
+                nextIterationsReplayOverRaw = nextIterations.Select(w => Math.Round(w.Raw / w.Replay, 3)).ToList(),
                 warmReplayEventsPerSecond = Math.Round(treeCount / medianWarm.Replay, 1),
                 warmRawInsertRowsPerSecond = Math.Round(treeCount / medianWarm.Raw, 1),
                 warmReplayOverRaw = Math.Round(medianWarm.Raw / medianWarm.Replay, 3),
@@ -206,7 +222,119 @@ public static class BenchPersistence
         }
     }
 
+    /// <summary>A replay node as in a campaign (sharded buckets, remember-entities), after one stored tree: schema
+    /// creation and the first connection are not part of any rate.</summary>
+    static async Task<(ActorSystem System, IActorRef Replay)> StartReplayAsync(PersistenceConfig store, string dir, string name, int nodes, TimeSpan timeout)
+    {
+        var system = SelfPlayHost.CreateNode(store, dir, new NodeOptions(["replay"], []), serilog: false);
+        var replay = ClusterSharding.Get(system).Start(SelfPlayHost.TreeTypeName, id => Props.Create(() => new TreeBucket(id)),
+            ClusterShardingSettings.Create(system).WithRole("replay").WithRememberEntities(true), new TreeMessageExtractor());
+        await replay.Ask<StoreTreeAck>(new StoreTree(Tree($"warm-{name}", 0, nodes)), timeout);
+        return (system, replay);
+    }
+
     static double Median(List<double> xs) => xs.Order().ElementAt(xs.Count / 2);
+
+    public const string FreshSideOption = "--fresh-side", FreshStoreOption = "--fresh-store", FreshCodecOption = "--fresh-codec";
+
+    sealed record FreshFigures(List<(double Replay, double Raw)> Pairs)
+    {
+        public (double Replay, double Raw) Median => Pairs.OrderBy(p => p.Raw / p.Replay).ElementAt(Pairs.Count / 2);
+    }
+
+    /// <summary>Pairs of fresh processes, the replay's and the raw INSERT's, in turns (every other pair raw first).</summary>
+    static async Task<FreshFigures> FreshProcessesAsync(string store, string? postgres, int trees, int nodes, int pairs)
+    {
+        var results = new List<(double Replay, double Raw)>();
+        var codec = "none";
+        for (var pair = 0; pair < pairs; pair++)
+        {
+            Console.Error.WriteLine($"bench persistence: {store}, fresh processes {pair + 1}/{pairs}");
+            double replay = 0, raw = 0;
+            foreach (var side in pair % 2 == 0 ? new[] { "replay", "raw" } : ["raw", "replay"])
+            {
+                var (seconds, sideCodec) = await RunFreshSideAsync(side, store, postgres, codec, trees, nodes);
+                if (side == "replay") (replay, codec) = (seconds, sideCodec);
+                else raw = seconds;
+            }
+            results.Add((replay, raw));
+        }
+        return new FreshFigures(results);
+    }
+
+    static async Task<(double Seconds, string Codec)> RunFreshSideAsync(string side, string store, string? postgres, string codec, int trees, int nodes)
+    {
+        var start = new ProcessStartInfo(Environment.ProcessPath ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        // Under `dotnet selfplay.dll` the process is dotnet itself: hand it the program again.
+        if (Path.GetFileNameWithoutExtension(start.FileName) == "dotnet") start.ArgumentList.Add(typeof(BenchPersistence).Assembly.Location);
+        string[] arguments = ["bench", "persistence", FreshSideOption, side, FreshStoreOption, store, FreshCodecOption, codec,
+            "--trees", trees.ToString(), "--nodes", nodes.ToString(), .. postgres is { Length: > 0 } ? new[] { "--postgres", postgres } : []];
+        foreach (var argument in arguments) start.ArgumentList.Add(argument);
+        using var process = Process.Start(start) ?? throw new IOException("cannot start selfplay bench persistence");
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+            throw new InvalidOperationException($"the fresh {side} process ({store}) ended with exit code {process.ExitCode}: {(await stderr).Trim().Split('\n').LastOrDefault()}");
+        // Its last JSON line (Akka's console logger may write around it).
+        var line = stdout.Split('\n').LastOrDefault(l => l.StartsWith("{\"seconds\"", StringComparison.Ordinal))
+            ?? throw new InvalidOperationException($"the fresh {side} process ({store}) printed no figure");
+        var result = JsonSerializer.Deserialize<JsonElement>(line);
+        return (result.GetProperty("seconds").GetDouble(), result.GetProperty("codec").GetString() ?? "none");
+    }
+
+    /// <summary>One side of a fresh-process pair, in this process: a new database, one untimed warm-up write (the
+    /// schema and the first connection are not part of the rate), then the trees timed. Prints {seconds, codec}.</summary>
+    static async Task<int> FreshSideAsync(string side, string storeName, string? postgres, string codec, int treeCount, int nodes)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "selfplay-bench-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var store = storeName == "postgres"
+                ? new PersistenceConfig("postgres", await NewPostgresDatabaseAsync(postgres ?? throw new ArgumentException("a PostgreSQL fresh side needs --postgres")))
+                : new PersistenceConfig("sqlite", "");
+            var connectionString = SelfPlayHost.ConnectionString(store, dir);
+            var batch = Enumerable.Range(0, treeCount).Select(i => Tree(storeName, i, nodes)).ToList();
+            var clock = new Stopwatch();
+            if (side == "raw")
+            {
+                // The replay's serializer writes a TreeStored event as TreeBinary.Encode of its tree.
+                var rows = batch.Select(t => (Id: TreeBucket.LegacyPersistenceIdFor(t.TreeId), Payload: TreeBinary.Encode(t),
+                    Tags: $"{TreeBucket.CampaignTag(t.Campaign)};{TreeBucket.IterationTag(t.Campaign, t.Iteration)}")).ToList();
+                await RawInsertAsync(store, connectionString, codec, rows.Take(1).ToList());
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                clock.Start();
+                await RawInsertAsync(store, connectionString, codec, rows);
+            }
+            else
+            {
+                var timeout = TimeSpan.FromMinutes(2);
+                var (system, replay) = await StartReplayAsync(store, dir, storeName, nodes, timeout);
+                try
+                {
+                    if (store.Provider == "postgres") codec = await PostgresStorage.UseLz4Async(connectionString) is null ? "lz4" : "pglz";
+                    GC.Collect();
+                    GC.WaitForPendingFinalizers();
+                    clock.Start();
+                    await Task.WhenAll(batch.Select(t => replay.Ask<StoreTreeAck>(new StoreTree(t), timeout)));
+                    clock.Stop();
+                }
+                finally
+                {
+                    await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
+                }
+            }
+            clock.Stop();
+            Console.WriteLine(JsonSerializer.Serialize(new { seconds = clock.Elapsed.TotalSeconds, codec }));
+            return 0;
+        }
+        finally
+        {
+            try { Directory.Delete(dir, true); } catch (IOException) { }
+        }
+    }
 
     /// <summary>Three recoveries of the tree: stop its entity, time the first query (which recovers it from the store).</summary>
     static async Task<List<double>> RecoveriesAsync(ActorSystem system, IActorRef replay, string replayName, PreferenceTree tree, TimeSpan timeout)
