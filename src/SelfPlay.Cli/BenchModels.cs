@@ -166,7 +166,6 @@ public static class BenchModels
         };
     }
 
-    /// <summary>Sampled generation of distinct prompts at batch 1, 4 and 16, same number of new tokens per row.</summary>
     /// <summary>Counts the distinct prefixes of token sequences: the nodes of their trie.</summary>
     sealed class DistinctPrefixes
     {
@@ -203,6 +202,7 @@ public static class BenchModels
         }
     }
 
+    /// <summary>Sampled generation of distinct prompts at batch 1, 4 and 16, same number of new tokens per row.</summary>
     static object Batching(LlamaForCausalLM model, ITokenizer tokenizer, SelfPlay.Core.Environments.EnvironmentSetup setup)
     {
         const int newTokens = 32;

@@ -14,7 +14,8 @@ namespace SelfPlay.Cli;
 
 /// <summary>
 /// `selfplay bench persistence`: trees per second through the replay (sharded tree buckets, as in a campaign) in a
-/// fresh process (cold: compilation, shard allocation and bucket start-up inside the figure), once the iteration's
+/// fresh process (cold: compilation, shard allocation and bucket start-up inside the figure; pairs of child processes,
+/// one per side, so neither runs on what the other compiled or connected), once the iteration's
 /// buckets are started and the runtime has optimized the store path (warm), and for the next iteration's first trees
 /// (its buckets start as they arrive), each against a raw batched INSERT of the same serialized rows into the same
 /// database, in the same run; and the recovery time of one large tree. SQLite always; PostgreSQL when --postgres or SELFPLAY_TEST_POSTGRES names a server (a
