@@ -65,8 +65,9 @@ public static class BenchPersistence
     }
 
     static async Task<object> MeasureAsync(string name, PersistenceConfig store, string dir, int treeCount, int nodes, int recoveryNodes, int rounds, int warmupRounds,
-        FreshFigures fresh)
+        List<(double Replay, double Raw)> freshPairs)
     {
+        var fresh = MedianPair(freshPairs);
         var timeout = TimeSpan.FromMinutes(2);
         var (system, replay) = await StartReplayAsync(store, dir, name, nodes, timeout);
         try
@@ -83,9 +84,7 @@ public static class BenchPersistence
                 compression = notSet is null ? "lz4" : "pglz (" + notSet + ")";
             }
             // The same rows as a raw INSERT (the serialized TreeStored events with their ids and tags), into a plain table.
-            List<(string Id, byte[] Payload, string Tags)> Rows(IEnumerable<PreferenceTree> trees) => trees.Select(t => (
-                Id: TreeBucket.LegacyPersistenceIdFor(t.TreeId), Payload: serializer.ToBinary(new TreeStored(t)),
-                Tags: $"{TreeBucket.CampaignTag(t.Campaign)};{TreeBucket.IterationTag(t.Campaign, t.Iteration)}")).ToList();
+            List<(string Id, byte[] Payload, string Tags)> Rows(IEnumerable<PreferenceTree> trees) => RawRows(trees, t => serializer.ToBinary(new TreeStored(t)));
             // Every timed part starts from a collected heap: neither side pays for the other's garbage, nor for promoting
             // the trees built all at once just before it (a campaign builds each tree over its search's seconds).
             var (lastPause, lastGen2) = (TimeSpan.Zero, 0); // of the last timed part: the collector's pauses and full collections in it
@@ -106,6 +105,7 @@ public static class BenchPersistence
             var batch = Enumerable.Range(0, treeCount).Select(i => Tree(name, i, nodes)).ToList();
             var replaySeconds = await Seconds(() => StoreAll(replay, batch));
             var rows = Rows(batch);
+            // Untimed (the fresh processes give the cold figure): the raw table keeps the rows the journal has.
             await RawInsertAsync(store, connectionString, compression, rows);
             var bytes = rows.Sum(r => (long)r.Payload.Length);
             var legacyJsonBytes = batch.Sum(t => (long)JsonSerializer.SerializeToUtf8Bytes(new TreeStored(t)).Length);
@@ -131,7 +131,7 @@ public static class BenchPersistence
                 var moreRows = Rows(more);
                 warm.Add((replayRound, await Seconds(() => RawInsertAsync(store, connectionString, compression, moreRows))));
             }
-            var medianWarm = warm.OrderBy(w => w.Raw / w.Replay).ElementAt(warm.Count / 2);
+            var medianWarm = MedianPair(warm);
             // The next iterations' first trees, in this warmed process: their buckets start (recover, remember) as they
             // arrive, as at the start of every iteration of a campaign after the first. As many iterations as warm
             // rounds, each against a raw INSERT of its rows; the median ratio is reported.
@@ -143,7 +143,7 @@ public static class BenchPersistence
                 var nextRows = Rows(next);
                 nextIterations.Add((nextSeconds, await Seconds(() => RawInsertAsync(store, connectionString, compression, nextRows))));
             }
-            var medianNext = nextIterations.OrderBy(w => w.Raw / w.Replay).ElementAt(nextIterations.Count / 2);
+            var medianNext = MedianPair(nextIterations);
             // The same number of new trees through plain (unsharded) buckets: what sharding with remember-entities adds.
             var local = system.ActorOf(Props.Create(() => new ReplayActor()), "local-replay");
             var unsharded = Enumerable.Range(0, treeCount).Select(i => Tree(name + "-unsharded", i, nodes)).ToList();
@@ -192,10 +192,10 @@ public static class BenchPersistence
                 // inserting the same rows raw into a new database, each after one warm-up write of its own; the median
                 // pair's ratio. (In one process the second side would run on the connections and compiled code the
                 // first side warmed.)
-                freshReplayEventsPerSecond = Math.Round(treeCount / fresh.Median.Replay, 1),
-                freshRawInsertRowsPerSecond = Math.Round(treeCount / fresh.Median.Raw, 1),
-                replayOverRaw = Math.Round(fresh.Median.Raw / fresh.Median.Replay, 3),
-                freshPairsReplayOverRaw = fresh.Pairs.Select(p => Math.Round(p.Raw / p.Replay, 3)).ToList(),
+                freshReplayEventsPerSecond = Math.Round(treeCount / fresh.Replay, 1),
+                freshRawInsertRowsPerSecond = Math.Round(treeCount / fresh.Raw, 1),
+                replayOverRaw = Math.Round(fresh.Raw / fresh.Replay, 3),
+                freshPairsReplayOverRaw = freshPairs.Select(p => Math.Round(p.Raw / p.Replay, 3)).ToList(),
                 firstIterationReplayEventsPerSecond = Math.Round(treeCount / replaySeconds, 1),
                 nextIterationReplayEventsPerSecond = Math.Round(treeCount / medianNext.Replay, 1),
                 nextIterationReplayOverRaw = Math.Round(medianNext.Raw / medianNext.Replay, 3),
@@ -234,17 +234,21 @@ public static class BenchPersistence
         return (system, replay);
     }
 
+    /// <summary>The rows of a raw INSERT of the trees: the journal's persistence id, the serialized event and its tags.</summary>
+    static List<(string Id, byte[] Payload, string Tags)> RawRows(IEnumerable<PreferenceTree> trees, Func<PreferenceTree, byte[]> encode) =>
+        trees.Select(t => (Id: TreeBucket.LegacyPersistenceIdFor(t.TreeId), Payload: encode(t),
+            Tags: $"{TreeBucket.CampaignTag(t.Campaign)};{TreeBucket.IterationTag(t.Campaign, t.Iteration)}")).ToList();
+
+    /// <summary>The (replay, raw) timing pair of the median ratio.</summary>
+    static (double Replay, double Raw) MedianPair(List<(double Replay, double Raw)> pairs) =>
+        pairs.OrderBy(p => p.Raw / p.Replay).ElementAt(pairs.Count / 2);
+
     static double Median(List<double> xs) => xs.Order().ElementAt(xs.Count / 2);
 
     public const string FreshSideOption = "--fresh-side", FreshStoreOption = "--fresh-store", FreshCodecOption = "--fresh-codec";
 
-    sealed record FreshFigures(List<(double Replay, double Raw)> Pairs)
-    {
-        public (double Replay, double Raw) Median => Pairs.OrderBy(p => p.Raw / p.Replay).ElementAt(Pairs.Count / 2);
-    }
-
     /// <summary>Pairs of fresh processes, the replay's and the raw INSERT's, in turns (every other pair raw first).</summary>
-    static async Task<FreshFigures> FreshProcessesAsync(string store, string? postgres, int trees, int nodes, int pairs)
+    static async Task<List<(double Replay, double Raw)>> FreshProcessesAsync(string store, string? postgres, int trees, int nodes, int pairs)
     {
         var results = new List<(double Replay, double Raw)>();
         var codec = "none";
@@ -260,7 +264,7 @@ public static class BenchPersistence
             }
             results.Add((replay, raw));
         }
-        return new FreshFigures(results);
+        return results;
     }
 
     static async Task<(double Seconds, string Codec)> RunFreshSideAsync(string side, string store, string? postgres, string codec, int trees, int nodes)
@@ -300,9 +304,8 @@ public static class BenchPersistence
             var clock = new Stopwatch();
             if (side == "raw")
             {
-                // The replay's serializer writes a TreeStored event as TreeBinary.Encode of its tree.
-                var rows = batch.Select(t => (Id: TreeBucket.LegacyPersistenceIdFor(t.TreeId), Payload: TreeBinary.Encode(t),
-                    Tags: $"{TreeBucket.CampaignTag(t.Campaign)};{TreeBucket.IterationTag(t.Campaign, t.Iteration)}")).ToList();
+                // No actor system here: the replay's serializer writes a TreeStored event as TreeBinary.Encode of its tree.
+                var rows = RawRows(batch, TreeBinary.Encode);
                 await RawInsertAsync(store, connectionString, codec, rows.Take(1).ToList());
                 GC.Collect();
                 GC.WaitForPendingFinalizers();
@@ -320,7 +323,7 @@ public static class BenchPersistence
                     GC.WaitForPendingFinalizers();
                     clock.Start();
                     await Task.WhenAll(batch.Select(t => replay.Ask<StoreTreeAck>(new StoreTree(t), timeout)));
-                    clock.Stop();
+                    clock.Stop(); // before the node's shut-down
                 }
                 finally
                 {
