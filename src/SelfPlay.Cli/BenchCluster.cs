@@ -90,11 +90,11 @@ public static class BenchCluster
         var children = new List<Process>();
         try
         {
-            ClusterSharding.Get(system).Start(SelfPlayHost.TreeTypeName, id => Props.Create(() => new TreeBucket(id, 0)),
+            var replay = ClusterSharding.Get(system).Start(SelfPlayHost.TreeTypeName, id => Props.Create(() => new TreeBucket(id, 0)),
                 ClusterShardingSettings.Create(system).WithRole("replay").WithRememberEntities(true), new TreeMessageExtractor());
             var learner = system.ActorOf(Props.Create(() => new InstantLearner(runDir)), "instant-learner");
             var inference = system.ActorOf(Props.Create(() => new InstantInference()), "instant-inference");
-            system.ActorOf(ClusterSingletonManager.Props(Props.Create(() => new CampaignCoordinator(context, learner, inference, null)),
+            system.ActorOf(ClusterSingletonManager.Props(Props.Create(() => new CampaignCoordinator(context, learner, inference, null, replay)),
                 PoisonPill.Instance, ClusterSingletonManagerSettings.Create(system).WithRole("coordinator")), "coordinator");
             var coordinator = SelfPlayHost.CoordinatorProxy(system);
 

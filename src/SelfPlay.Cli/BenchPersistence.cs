@@ -14,10 +14,11 @@ namespace SelfPlay.Cli;
 
 /// <summary>
 /// `selfplay bench persistence`: trees per second through the replay (sharded tree buckets, as in a campaign) in a
-/// fresh process (cold: compilation, shard allocation and bucket start-up inside the figure; pairs of child processes,
-/// one per side, so neither runs on what the other compiled or connected), once the iteration's
-/// buckets are started and the runtime has optimized the store path (warm), and for the next iteration's first trees
-/// (its buckets start as they arrive), each against a raw batched INSERT of the same serialized rows into the same
+/// fresh process (cold: compilation inside the figure, and with the iteration's buckets opened ahead as a campaign's
+/// coordinator does, or not, with shard allocation and bucket start-up inside it too; one child process per side, so
+/// none runs on what another compiled or connected), once the iteration's buckets are started and the runtime has
+/// optimized the store path (warm), and for the next iteration's first trees (opened ahead, or starting as they
+/// arrive), each against a raw batched INSERT of the same serialized rows into the same
 /// database, in the same run; and the recovery time of one large tree. SQLite always; PostgreSQL when --postgres or SELFPLAY_TEST_POSTGRES names a server (a
 /// database of its own is created). JSON on stdout.
 /// </summary>
@@ -55,7 +56,7 @@ public static class BenchPersistence
             trees,
             warmRounds = rounds,
             untimedWarmupRounds = warmupRounds,
-            freshProcessPairs = freshProcesses,
+            freshProcessRuns = freshProcesses,
             nodesPerTree = nodes,
             recoveryTreeNodes = recoveryNodes,
             postgres = postgres is { Length: > 0 } ? "measured" : "skipped: no --postgres and no SELFPLAY_TEST_POSTGRES",
@@ -65,9 +66,10 @@ public static class BenchPersistence
     }
 
     static async Task<object> MeasureAsync(string name, PersistenceConfig store, string dir, int treeCount, int nodes, int recoveryNodes, int rounds, int warmupRounds,
-        List<(double Replay, double Raw)> freshPairs)
+        List<FreshRun> freshRuns)
     {
-        var fresh = MedianPair(freshPairs);
+        var fresh = MedianPair(freshRuns.Select(r => (r.Opened, r.Raw)).ToList());
+        var freshUnopened = MedianPair(freshRuns.Select(r => (r.Unopened, r.Raw)).ToList());
         var timeout = TimeSpan.FromMinutes(2);
         var (system, replay) = await StartReplayAsync(store, dir, name, nodes, timeout);
         try
@@ -132,18 +134,21 @@ public static class BenchPersistence
                 warm.Add((replayRound, await Seconds(() => RawInsertAsync(store, connectionString, compression, moreRows))));
             }
             var medianWarm = MedianPair(warm);
-            // The next iterations' first trees, in this warmed process: their buckets start (recover, remember) as they
-            // arrive, as at the start of every iteration of a campaign after the first. As many iterations as warm
-            // rounds, each against a raw INSERT of its rows; the median ratio is reported.
-            var nextIterations = new List<(double Replay, double Raw)>();
-            for (var iteration = 2; iteration < 2 + rounds; iteration++)
+            // The next iterations' first trees, in this warmed process, as at the start of every iteration of a campaign
+            // after the first: opened ahead (as the coordinator does while the first searches run), and not (their
+            // buckets start, recover and are remembered as the trees arrive). As many iterations as warm rounds of each,
+            // each against a raw INSERT of its rows; the median ratio is reported.
+            var (nextIterations, nextUnopened) = (new List<(double Replay, double Raw)>(), new List<(double Replay, double Raw)>());
+            for (var iteration = 2; iteration < 2 + 2 * rounds; iteration++)
             {
+                var opened = iteration % 2 == 0;
                 var next = Enumerable.Range(0, treeCount).Select(i => Tree(name, i, nodes, iteration)).ToList();
+                if (opened) await TreeBucket.OpenIterationAsync(replay, "bench-" + name, iteration, timeout);
                 var nextSeconds = await Seconds(() => StoreAll(replay, next));
                 var nextRows = Rows(next);
-                nextIterations.Add((nextSeconds, await Seconds(() => RawInsertAsync(store, connectionString, compression, nextRows))));
+                (opened ? nextIterations : nextUnopened).Add((nextSeconds, await Seconds(() => RawInsertAsync(store, connectionString, compression, nextRows))));
             }
-            var medianNext = MedianPair(nextIterations);
+            var (medianNext, medianNextUnopened) = (MedianPair(nextIterations), MedianPair(nextUnopened));
             // The same number of new trees through plain (unsharded) buckets: what sharding with remember-entities adds.
             var local = system.ActorOf(Props.Create(() => new ReplayActor()), "local-replay");
             var unsharded = Enumerable.Range(0, treeCount).Select(i => Tree(name + "-unsharded", i, nodes)).ToList();
@@ -188,18 +193,25 @@ public static class BenchPersistence
                 shardedAskMicrosecondsPerTree = Math.Round(echoSeconds * 1e6 / treeCount, 1),
                 warmReplayMicrosecondsPerTree = Math.Round(medianWarm.Replay * 1e6 / treeCount, 1),
                 warmRawMicrosecondsPerRow = Math.Round(medianWarm.Raw * 1e6 / treeCount, 1),
-                // A fresh process: pairs of processes, one storing the trees through a new node's replay, the other
+                // A fresh process: runs of processes, two storing the trees through a new node's replay (its iteration
+                // opened ahead, as a campaign's coordinator does while the first searches run; and not), the third
                 // inserting the same rows raw into a new database, each after one warm-up write of its own; the median
-                // pair's ratio. (In one process the second side would run on the connections and compiled code the
+                // run's ratio. (In one process the later sides would run on the connections and compiled code the
                 // first side warmed.)
                 freshReplayEventsPerSecond = Math.Round(treeCount / fresh.Replay, 1),
                 freshRawInsertRowsPerSecond = Math.Round(treeCount / fresh.Raw, 1),
                 replayOverRaw = Math.Round(fresh.Raw / fresh.Replay, 3),
-                freshPairsReplayOverRaw = freshPairs.Select(p => Math.Round(p.Raw / p.Replay, 3)).ToList(),
+                freshRunsReplayOverRaw = freshRuns.Select(r => Math.Round(r.Raw / r.Opened, 3)).ToList(),
+                freshOpenSeconds = freshRuns.Select(r => Math.Round(r.OpenSeconds, 3)).ToList(),
+                unopenedReplayEventsPerSecond = Math.Round(treeCount / freshUnopened.Replay, 1),
+                unopenedReplayOverRaw = Math.Round(freshUnopened.Raw / freshUnopened.Replay, 3),
+                unopenedRunsReplayOverRaw = freshRuns.Select(r => Math.Round(r.Raw / r.Unopened, 3)).ToList(),
                 firstIterationReplayEventsPerSecond = Math.Round(treeCount / replaySeconds, 1),
                 nextIterationReplayEventsPerSecond = Math.Round(treeCount / medianNext.Replay, 1),
                 nextIterationReplayOverRaw = Math.Round(medianNext.Raw / medianNext.Replay, 3),
                 nextIterationsReplayOverRaw = nextIterations.Select(w => Math.Round(w.Raw / w.Replay, 3)).ToList(),
+                nextIterationUnopenedReplayOverRaw = Math.Round(medianNextUnopened.Raw / medianNextUnopened.Replay, 3),
+                nextIterationsUnopenedReplayOverRaw = nextUnopened.Select(w => Math.Round(w.Raw / w.Replay, 3)).ToList(),
                 warmReplayEventsPerSecond = Math.Round(treeCount / medianWarm.Replay, 1),
                 warmRawInsertRowsPerSecond = Math.Round(treeCount / medianWarm.Raw, 1),
                 warmReplayOverRaw = Math.Round(medianWarm.Raw / medianWarm.Replay, 3),
@@ -247,27 +259,33 @@ public static class BenchPersistence
 
     public const string FreshSideOption = "--fresh-side", FreshStoreOption = "--fresh-store", FreshCodecOption = "--fresh-codec";
 
-    /// <summary>Pairs of fresh processes, the replay's and the raw INSERT's, in turns (every other pair raw first).</summary>
-    static async Task<List<(double Replay, double Raw)>> FreshProcessesAsync(string store, string? postgres, int trees, int nodes, int pairs)
+    /// <summary>One run of fresh processes: the replay's stores with the iteration opened ahead (and the untimed opening's
+    /// seconds), without, and the raw INSERT's.</summary>
+    sealed record FreshRun(double Opened, double OpenSeconds, double Unopened, double Raw);
+
+    /// <summary>Runs of fresh processes, the replay's (opened ahead, unopened) and the raw INSERT's, in turns (the order
+    /// rotates from run to run).</summary>
+    static async Task<List<FreshRun>> FreshProcessesAsync(string store, string? postgres, int trees, int nodes, int runs)
     {
-        var results = new List<(double Replay, double Raw)>();
+        var results = new List<FreshRun>();
         var codec = "none";
-        for (var pair = 0; pair < pairs; pair++)
+        string[] sides = ["replay-opened", "replay", "raw"];
+        for (var run = 0; run < runs; run++)
         {
-            Console.Error.WriteLine($"bench persistence: {store}, fresh processes {pair + 1}/{pairs}");
-            double replay = 0, raw = 0;
-            foreach (var side in pair % 2 == 0 ? new[] { "replay", "raw" } : ["raw", "replay"])
+            Console.Error.WriteLine($"bench persistence: {store}, fresh processes {run + 1}/{runs}");
+            var seconds = new Dictionary<string, (double Seconds, double OpenSeconds)>();
+            foreach (var side in sides.Skip(run % 3).Concat(sides.Take(run % 3)))
             {
-                var (seconds, sideCodec) = await RunFreshSideAsync(side, store, postgres, codec, trees, nodes);
-                if (side == "replay") (replay, codec) = (seconds, sideCodec);
-                else raw = seconds;
+                var (sideSeconds, openSeconds, sideCodec) = await RunFreshSideAsync(side, store, postgres, codec, trees, nodes);
+                seconds[side] = (sideSeconds, openSeconds);
+                if (side != "raw") codec = sideCodec;
             }
-            results.Add((replay, raw));
+            results.Add(new FreshRun(seconds["replay-opened"].Seconds, seconds["replay-opened"].OpenSeconds, seconds["replay"].Seconds, seconds["raw"].Seconds));
         }
         return results;
     }
 
-    static async Task<(double Seconds, string Codec)> RunFreshSideAsync(string side, string store, string? postgres, string codec, int trees, int nodes)
+    static async Task<(double Seconds, double OpenSeconds, string Codec)> RunFreshSideAsync(string side, string store, string? postgres, string codec, int trees, int nodes)
     {
         var start = new ProcessStartInfo(Environment.ProcessPath ?? "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         // Under `dotnet selfplay.dll` the process is dotnet itself: hand it the program again.
@@ -285,7 +303,7 @@ public static class BenchPersistence
         var line = stdout.Split('\n').LastOrDefault(l => l.StartsWith("{\"seconds\"", StringComparison.Ordinal))
             ?? throw new InvalidOperationException($"the fresh {side} process ({store}) printed no figure");
         var result = JsonSerializer.Deserialize<JsonElement>(line);
-        return (result.GetProperty("seconds").GetDouble(), result.GetProperty("codec").GetString() ?? "none");
+        return (result.GetProperty("seconds").GetDouble(), result.GetProperty("openSeconds").GetDouble(), result.GetProperty("codec").GetString() ?? "none");
     }
 
     /// <summary>One side of a fresh-process pair, in this process: a new database, one untimed warm-up write (the
@@ -301,7 +319,7 @@ public static class BenchPersistence
                 : new PersistenceConfig("sqlite", "");
             var connectionString = SelfPlayHost.ConnectionString(store, dir);
             var batch = Enumerable.Range(0, treeCount).Select(i => Tree(storeName, i, nodes)).ToList();
-            var clock = new Stopwatch();
+            var (clock, openSeconds) = (new Stopwatch(), 0.0);
             if (side == "raw")
             {
                 // No actor system here: the replay's serializer writes a TreeStored event as TreeBinary.Encode of its tree.
@@ -319,6 +337,12 @@ public static class BenchPersistence
                 try
                 {
                     if (store.Provider == "postgres") codec = await PostgresStorage.UseLz4Async(connectionString) is null ? "lz4" : "pglz";
+                    if (side == "replay-opened")
+                    {
+                        var opening = Stopwatch.StartNew();
+                        await TreeBucket.OpenIterationAsync(replay, "bench-" + storeName, 1, timeout);
+                        openSeconds = opening.Elapsed.TotalSeconds;
+                    }
                     GC.Collect();
                     GC.WaitForPendingFinalizers();
                     clock.Start();
@@ -331,7 +355,7 @@ public static class BenchPersistence
                 }
             }
             clock.Stop();
-            Console.WriteLine(JsonSerializer.Serialize(new { seconds = clock.Elapsed.TotalSeconds, codec }));
+            Console.WriteLine(JsonSerializer.Serialize(new { seconds = clock.Elapsed.TotalSeconds, openSeconds, codec }));
             return 0;
         }
         finally

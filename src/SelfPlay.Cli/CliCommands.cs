@@ -127,7 +127,7 @@ public static class CliCommands
              new("--rounds", "N", "warm rounds, each against a raw INSERT of its rows; the median ratio is reported (default 5)"),
              new("--warmup-rounds", "N", "untimed rounds before them, until the runtime has optimized the store path (default 20)"),
              new("--recovery-nodes", "N", "nodes of the recovery figure (default 10000)"),
-             new("--fresh-processes", "N", "pairs of fresh processes (the replay's, a raw INSERT's) of the fresh-process figure; the median pair is reported (default 5)"),
+             new("--fresh-processes", "N", "runs of fresh processes (the replay's with its iteration opened ahead, without, a raw INSERT's) of the fresh-process figures; the median run is reported (default 5)"),
              Postgres, new(BenchPersistence.FreshSideOption, "SIDE", "run one side of a fresh-process pair", Hidden: true),
              new(BenchPersistence.FreshStoreOption, "STORE", "its store", Hidden: true), new(BenchPersistence.FreshCodecOption, "CODEC", "its raw table's codec", Hidden: true)],
             BenchPersistence.RunAsync),

@@ -256,6 +256,47 @@ public sealed class ReplayTests : IDisposable
         }
     }
 
+    /// <summary>An iteration opened ahead (as the coordinator does while its first searches run) starts every bucket its
+    /// trees go to through the sharded replay, each answering once recovered: empty before the trees, holding them after
+    /// a restart.</summary>
+    [Fact]
+    public async Task Opening_an_iteration_starts_every_bucket_its_trees_go_to_and_each_answers_recovered()
+    {
+        var tasks = Enumerable.Range(0, 200).Select(i => $"t{i}").ToList();
+        var buckets = TreeBucket.BucketsOfIteration("c8", 3).ToList();
+        Assert.Equal(TreeBucket.BucketsPerIteration, buckets.Distinct().Count());
+        Assert.Equal(buckets.Order(), tasks.Select(t => TreeBucket.BucketOf(PreferenceTree.MakeId("c8", 3, t))).Distinct().Order());
+        var trees = tasks.Take(40).Select(t => Tree("c8", 3, t, "1 + 2")).ToList();
+        foreach (var restart in new[] { false, true })
+        {
+            var system = SelfPlayHost.CreateNode(_store, _dir, new NodeOptions(["replay"], []), serilog: false);
+            try
+            {
+                var region = Akka.Cluster.Sharding.ClusterSharding.Get(system).Start(SelfPlayHost.TreeTypeName, id => Props.Create(() => new TreeBucket(id, 0)),
+                    Akka.Cluster.Sharding.ClusterShardingSettings.Create(system).WithRole("replay").WithRememberEntities(true), new TreeMessageExtractor());
+                var open = await TreeBucket.OpenIterationAsync(region, "c8", 3, Timeout);
+                Assert.Equal(buckets, open.Select(o => o.BucketId));
+                Assert.Equal(restart ? trees.Count : 0, open.Sum(o => o.Trees));
+                if (!restart) await Task.WhenAll(trees.Select(t => region.Ask<StoreTreeAck>(new StoreTree(t), Timeout)));
+            }
+            finally
+            {
+                await system.Terminate();
+            }
+        }
+        // The local replay (no sharding) opens the same buckets.
+        var local = NewSystem();
+        try
+        {
+            var open = await TreeBucket.OpenIterationAsync(local.ActorOf(Props.Create(() => new ReplayActor()), "replay"), "c8", 3, Timeout);
+            Assert.Equal(trees.Count, open.Sum(o => o.Trees));
+        }
+        finally
+        {
+            await local.Terminate();
+        }
+    }
+
     /// <summary>Trees that reach a bucket together are written as one event (one row); a later version of a tree in
     /// the same burst replaces the earlier one, in queries and in the bucket.</summary>
     [Fact]

@@ -21,7 +21,7 @@ public sealed class SerializerTests : IDisposable
 
     public static IEnumerable<object[]> Messages() => new object[]
     {
-        new StoreTree(SampleTree()), new TreeStored(SampleTree()), new StoreTreeAck("c/1/t/0", 2), new GetTree("c/1/t/0"),
+        new StoreTree(SampleTree()), new TreeStored(SampleTree()), new StoreTreeAck("c/1/t/0", 2), new GetTree("c/1/t/0"), new OpenBucket("c/1/7"), new BucketOpen("c/1/7", 3),
         new TreeReply("c/1/t/0", SampleTree()), new TreeReply("x", null), new TreeBucketSnapshot([SampleTree(), SampleTree()]), new TreesStored([SampleTree(), SampleTree()]),
         new TreeBucketSnapshot([]), RequestWork.Instance,
         new SearchTask("t", "c/1/t/0", 1, "4 5 6 10", 7, 1, 99), new TaskCompleted("t", "c/1/t/0", 7, 12, true, 1.5),

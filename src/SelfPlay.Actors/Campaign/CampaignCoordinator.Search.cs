@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Event;
 using SelfPlay.Actors.Hosting;
 using SelfPlay.Actors.Protocol;
+using SelfPlay.Actors.Replay;
 
 namespace SelfPlay.Actors.Campaign;
 
@@ -39,6 +40,7 @@ public sealed partial class CampaignCoordinator
             Always();
         });
         _timings.StartSearch();
+        OpenReplayBuckets(_state.Iteration);
         foreach (var inference in _fleet.Inference) inference.Tell(GetInferenceStats.Instance); // resets their counters
         var kept = 0;
         foreach (var task in CampaignTasks.Of(_context.Config, _context.Setup.Train, _state.Iteration, _state.TaskCount, _state.PolicyVersion).Where(t => !_state.DoneTasks.Contains(t.TaskId)))
@@ -62,6 +64,23 @@ public sealed partial class CampaignCoordinator
             Stash.UnstashAll();
             Self.Tell(new LeaseTick());
         }
+    }
+
+    /// <summary>Starts the iteration's replay buckets while its first searches run (<see cref="TreeBucket.OpenIterationAsync"/>):
+    /// in a fresh process their shards' allocation and start cost more than the iteration's first trees' writes. Not
+    /// waited on: a bucket not open yet starts with its first tree, as before.</summary>
+    void OpenReplayBuckets(int iteration)
+    {
+        if (_replay is null) return;
+        var (log, clock) = (_log, System.Diagnostics.Stopwatch.StartNew());
+        TreeBucket.OpenIterationAsync(_replay, _context.Config.Name, iteration, _context.AskTimeout).ContinueWith(t =>
+        {
+            if (t.IsCompletedSuccessfully)
+                log.Info("iteration {Iteration}: {Buckets} replay buckets open in {Milliseconds:F0} ms", iteration, t.Result.Length, clock.Elapsed.TotalMilliseconds);
+            else
+                log.Warning("iteration {Iteration}: replay buckets not opened ahead ({Error}); each starts with its first tree", iteration,
+                    t.Exception?.GetBaseException().Message);
+        }, TaskScheduler.Default);
     }
 
     void Dispatch()

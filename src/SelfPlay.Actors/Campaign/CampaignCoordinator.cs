@@ -27,6 +27,9 @@ public sealed partial class CampaignCoordinator : ReceivePersistentActor, IWithT
 
     readonly CampaignContext _context;
     readonly IActorRef _learner, _inference;
+    /// <summary>The replay's shard region (or proxy), to open each iteration's buckets ahead of its trees; none in tests
+    /// without a replay.</summary>
+    readonly IActorRef? _replay;
     readonly IEnvironmentSteps _environment;
     readonly ILoggingAdapter _log = Context.GetLogger();
     readonly LeaseTable<IActorRef> _leases;
@@ -45,9 +48,9 @@ public sealed partial class CampaignCoordinator : ReceivePersistentActor, IWithT
 
     /// <param name="inference">the inference actor of this node, used for the held-out evaluation</param>
     /// <param name="environment">how the held-out evaluation reaches the environment (its actors; default: in this process)</param>
-    public CampaignCoordinator(CampaignContext context, IActorRef learner, IActorRef inference, IEnvironmentSteps? environment = null)
+    public CampaignCoordinator(CampaignContext context, IActorRef learner, IActorRef inference, IEnvironmentSteps? environment = null, IActorRef? replay = null)
     {
-        (_context, _learner, _inference) = (context, learner, inference);
+        (_context, _learner, _inference, _replay) = (context, learner, inference, replay);
         _environment = environment ?? new InlineEnvironmentSteps(context.Setup.Environment);
         PersistenceId = PersistenceIdFor(context.Config.Name);
         _leases = new LeaseTable<IActorRef>(TimeSpan.FromSeconds(context.Config.Actors.LeaseSeconds));

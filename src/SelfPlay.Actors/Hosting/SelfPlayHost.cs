@@ -347,9 +347,9 @@ public static class SelfPlayHost
                     // A coordinator whose journal write or recovery fails stops; it is started again with backoff and
                     // resumes from its journal (the journal may be down for a while). At most 2 s apart: a failed recovery is
                     // one cheap query, and a database that is back is used within seconds.
-                    var (learner, inference) = (registry.Get<LearnerProxy>(), registry.Get<InferenceOfNode>());
+                    var (learner, inference, replay) = (registry.Get<LearnerProxy>(), registry.Get<InferenceOfNode>(), registry.Get<ReplayRegion>());
                     var coordinatorProps = BackoffSupervisor.Props(Backoff.OnStop(
-                        Props.Create(() => new CampaignCoordinator(context, learner, inference, steps!)), "campaign",
+                        Props.Create(() => new CampaignCoordinator(context, learner, inference, steps!, replay)), "campaign",
                         TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(2), 0.2, -1));
                     system.ActorOf(ClusterSingletonManager.Props(coordinatorProps, PoisonPill.Instance,
                         ClusterSingletonManagerSettings.Create(system).WithRole("coordinator")), CoordinatorName);
@@ -396,6 +396,7 @@ public sealed class TreeMessageExtractor() : HashCodeMessageExtractor(64)
     {
         StoreTree s => TreeBucket.BucketOf(s.Tree.TreeId),
         GetTree g => TreeBucket.BucketOf(g.TreeId),
+        OpenBucket o => o.BucketId,
         _ => null,
     };
 }

@@ -19,6 +19,10 @@ public sealed record TreesStored(IReadOnlyList<PreferenceTree> Trees) : ISelfPla
 public sealed record StoreTreeAck(string TreeId, int Nodes) : ISelfPlayMessage;
 public sealed record GetTree(string TreeId) : ISelfPlayMessage;
 public sealed record TreeReply(string TreeId, PreferenceTree? Tree) : ISelfPlayMessage;
+/// <summary>Starts a replay bucket (<see cref="Replay.TreeBucket.BucketsOfIteration"/>) before its first tree: answered
+/// with <see cref="BucketOpen"/> once it has recovered.</summary>
+public sealed record OpenBucket(string BucketId) : ISelfPlayMessage;
+public sealed record BucketOpen(string BucketId, int Trees) : ISelfPlayMessage;
 /// <summary>A replay bucket's snapshot: the newest version of each of its trees.</summary>
 public sealed record TreeBucketSnapshot(IReadOnlyList<PreferenceTree> Trees) : ISelfPlayMessage;
 

@@ -22,6 +22,8 @@ public sealed class SelfPlaySerializer(ExtendedActorSystem system) : SerializerW
         [typeof(GetTree)] = "get-tree.v1",
         [typeof(TreeReply)] = "tree-reply.v2",
         [typeof(TreeBucketSnapshot)] = "tree-bucket-snapshot.v2",
+        [typeof(OpenBucket)] = "open-bucket.v1",
+        [typeof(BucketOpen)] = "bucket-open.v1",
         [typeof(RequestWork)] = "request-work.v1",
         [typeof(SearchTask)] = "search-task.v1",
         [typeof(TaskCompleted)] = "task-completed.v1",
