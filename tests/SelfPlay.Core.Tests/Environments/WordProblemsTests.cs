@@ -50,13 +50,47 @@ public class WordProblemsTests
         Assert.Throws<FormatException>(() => WordProblemTemplates.Parse("99 0 0 1"));
     }
 
+    static readonly WordProblemsEnvironment Calculator = new(wrongAnswerReward: 0.2, calculator: true);
+
+    /// <summary>Operation mode: the policy writes "a op b" and "The answer"; the environment writes each result and the
+    /// answer (the last result), and only the policy's part is trained on.</summary>
+    [Fact]
+    public void In_operation_mode_the_environment_computes_and_the_answer_is_the_last_result()
+    {
+        Assert.Equal(" =", Calculator.StepStop);
+        Assert.Equal(["3 * 5", "12 + 15", "The answer"], Calculator.ReferenceActions(Task, new Random(1)));
+        var steps = EpisodeRunner.Play(Calculator, Task, ["3 * 5", "12 + 15", "The answer"]);
+        Assert.Equal(["3 * 5 = 15\n", "12 + 15 = 27\n", "The answer = 27\n"], steps.Select(s => s.Outcome.Appended));
+        Assert.Equal((1.0, "solved"), (steps[^1].Outcome.Reward, steps[^1].Outcome.Reason));
+        Assert.Equal("12 + 15 =".Length, steps[1].Outcome.PolicyLength("12 + 15", Calculator.StepStop)); // " 27\n" is the environment's
+        var final = steps[^1].StateBefore + steps[^1].Outcome.Appended;
+        Assert.Equal((1.0, "solved"), Calculator.Verify(Task, final));
+        Assert.Equal(1, Calculator.ScoreStep(Task, steps[0].StateBefore, "3 * 5", steps[0].Outcome));
+        Assert.Equal(0, Calculator.ScoreStep(Task, steps[0].StateBefore, "3 + 5", Calculator.Step(Task, steps[0].StateBefore, "3 + 5")));
+
+        var wrong = EpisodeRunner.Play(Calculator, Task, ["3 * 5", "12 + 16", "The answer"]);
+        Assert.Equal((0.2, "answer 28 is wrong"), (wrong[^1].Outcome.Reward, wrong[^1].Outcome.Reason));
+        Assert.Equal(0, Calculator.Verify(Task, final.Replace("The answer = 27", "The answer = 15")).Reward); // not the last result
+        Assert.Equal(0, Calculator.Verify(Task, final.Replace("12 + 15 = 27", "12 + 15 = 28")).Reward);       // a forged line
+        Assert.Equal("7 / 2 is not a whole number", Calculator.Step(Task, Calculator.InitialState(Task), "7 / 2").Reason);
+        Hostile.AssertRejected(Calculator, Task, Hostile.Actions.Concat(["The answer", "The answer is 27", "3 * 5 = 15", "3 *", "1 / 0",
+            "99999999999 * 99999999999", "= 27", "27"]));
+        Hostile.AssertVerifyRejects(Calculator, Task);
+    }
+
     [Fact]
     public void Generated_problems_are_distinct_seeded_and_solved_by_their_reference()
     {
         var setup = new WordProblemsProvider().Create(new EnvironmentConfig("word-problems", "operation", 40, 3, 4, TrainTasks: 200));
+        Assert.True(((WordProblemsEnvironment)setup.Environment).Calculator);
         Assert.Empty(setup.HeldOut.Select(t => t.Input).Intersect(setup.Train.Select(t => t.Input)));
         Assert.Equal(WordProblemTemplates.Count, setup.Train.Select(t => t.Input.Split(' ')[0]).Distinct().Count());
         Hostile.AssertReferenceSolutionsSolve(setup.Environment, setup.Train.Concat(setup.HeldOut));
         Assert.All(setup.Train, t => Assert.True(setup.Environment.InitialState(t).Length < 110, setup.Environment.InitialState(t)));
+        var whole = new WordProblemsProvider().Create(new EnvironmentConfig("word-problems", "whole-step", 40, 3, 4, TrainTasks: 200));
+        Assert.False(((WordProblemsEnvironment)whole.Environment).Calculator);
+        Hostile.AssertReferenceSolutionsSolve(whole.Environment, whole.Train);
+        Assert.Contains("step-mode", Assert.Throws<ArgumentException>(() =>
+            new WordProblemsProvider().Create(new EnvironmentConfig("word-problems", "calculator", 40, 3, 4))).Message);
     }
 }
