@@ -8,9 +8,11 @@ namespace SelfPlay.Integration.Tests;
 
 /// <summary>
 /// A Game-of-24 warm-up policy good enough that searches find preferences on any of the training puzzles: a 64-wide
-/// two-layer model after 8 epochs on half the puzzles' traces plays valid steps and sometimes 24 (3 mcts-dpo pairs
-/// from 8 trees); a 32-wide one-layer model after one epoch wrote almost only invalid steps (0 pairs from 16 trees). Trained once (about a minute
-/// on 2 shared cores) for every algorithm's campaign.
+/// two-layer model after 24 epochs on half the puzzles' traces plays valid steps and often 24 (from 8 trees: 3-5
+/// solved, 12 mcts-dpo pairs, 5 DFSDT success-path pairs, 15 tree-plv pairs). After 8 epochs it solved 0 of 8 on
+/// another machine (float sums in another order), so success-path and tree-plv found no pairs and TreeRPO no
+/// advantage; a 32-wide one-layer model after one epoch wrote almost only invalid steps (0 pairs from 16 trees).
+/// Trained once (about a minute on 2 shared cores) for every algorithm's campaign.
 /// </summary>
 public sealed class Game24Warmup : IAsyncLifetime
 {
@@ -29,7 +31,7 @@ public sealed class Game24Warmup : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var result = await CliRunner.RunAsync(["run", "--config", Path.Combine(CliRunner.RepoRoot, "hocon/campaigns/game24-quick.conf"), .. Model,
-            "--set", "warmup.share=0.5", "--set", "warmup.traces-per-puzzle=2", "--set", "warmup.epochs=8", "--set", "warmup.learning-rate=0.006",
+            "--set", "warmup.share=0.5", "--set", "warmup.traces-per-puzzle=2", "--set", "warmup.epochs=24", "--set", "warmup.learning-rate=0.006",
             "--set", "iterations.count=0", "--set", "eval.greedy=false", "--run-dir", RunDir]);
         Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
     }
