@@ -16,7 +16,10 @@ public static class CliRunner
         throw new InvalidOperationException("SelfPlay.sln not found above the test folder");
     }
 
-    public static async Task<CliResult> RunAsync(params string[] args)
+    public static Task<CliResult> RunAsync(params string[] args) => RunAsync(TimeSpan.FromMinutes(5), args);
+
+    /// <param name="limit">how long the run may take before it is killed (5 minutes unless a run needs more)</param>
+    public static async Task<CliResult> RunAsync(TimeSpan limit, string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = RepoRoot };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "selfplay.dll"));
@@ -24,7 +27,7 @@ public static class CliRunner
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        using var timeout = new CancellationTokenSource(limit);
         try
         {
             await process.WaitForExitAsync(timeout.Token);
@@ -33,7 +36,7 @@ public static class CliRunner
         {
             // A hung run must not outlive the test (it would hold the test run's files and locks).
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"selfplay {string.Join(' ', args)} did not finish in 5 minutes");
+            throw new TimeoutException($"selfplay {string.Join(' ', args)} did not finish in {limit.TotalMinutes:0.#} minutes");
         }
         return new CliResult(process.ExitCode, await stdout, await stderr);
     }

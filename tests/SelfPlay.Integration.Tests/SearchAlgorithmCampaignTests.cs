@@ -30,7 +30,9 @@ public sealed class Game24Warmup : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        var result = await CliRunner.RunAsync(["run", "--config", Path.Combine(CliRunner.RepoRoot, "hocon/campaigns/game24-quick.conf"), .. Model,
+        // Up to 15 minutes: about 50 s alone, but it starts while the other test classes load both cores (over 5 minutes
+        // in a full run of the suite on this machine).
+        var result = await CliRunner.RunAsync(TimeSpan.FromMinutes(15), ["run", "--config", Path.Combine(CliRunner.RepoRoot, "hocon/campaigns/game24-quick.conf"), .. Model,
             "--set", "warmup.share=0.5", "--set", "warmup.traces-per-puzzle=2", "--set", "warmup.epochs=24", "--set", "warmup.learning-rate=0.006",
             "--set", "iterations.count=0", "--set", "eval.greedy=false", "--run-dir", RunDir]);
         Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
